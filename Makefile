@@ -1,0 +1,44 @@
+# Phoenyra EMS — everything a fresh machine with Python 3.11 needs.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint typecheck bench clean install
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(PIP) install -q -e '.[server,dev]'
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: two simulated sites (Wien, Linz) on loopback Modbus TCP, controlled live
+demo: install
+	$(BIN)/phoenyra-ems demo -c examples/ems.yaml
+
+## test: lint, import contracts, types and every test suite
+test: install
+	$(BIN)/ruff check phoenyra_ems tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check phoenyra_ems tests bench
+	$(BIN)/ruff format --check phoenyra_ems tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+## bench: print the performance figures
+bench: install
+	$(BIN)/python bench/control_loop.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache data/demo

@@ -1,0 +1,145 @@
+"""``phoenyra-ems``: check a config, run sites, run a battery simulator, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from datetime import UTC, datetime
+
+from phoenyra_ems import __version__
+
+
+def _parse_start(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _clock(speed: float, start: str | None):  # type: ignore[no-untyped-def]
+    from phoenyra_ems.clock import AcceleratedClock, SystemClock
+
+    begin = _parse_start(start)
+    if speed == 1.0 and begin is None:
+        return SystemClock()
+    return AcceleratedClock(begin or datetime.now(UTC), speed)
+
+
+def _add_time_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    parser.add_argument("--start", help="simulated start instant, ISO 8601 (default: now)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="phoenyra-ems", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("file")
+
+    run = sub.add_parser("run", help="run every configured site")
+    run.add_argument("-c", "--config", required=True)
+    run.add_argument("--status-every", type=float, default=0.0, help="print a status line every N s")
+    _add_time_args(run)
+
+    sim = sub.add_parser("simulate", help="a simulated battery site on Modbus TCP (loopback)")
+    sim.add_argument("--profile", default="generic")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=5020)
+    sim.add_argument("--unit-id", type=int, default=1)
+    sim.add_argument("--capacity-kwh", type=float, default=10.0)
+    sim.add_argument("--power-kw", type=float, default=5.0)
+    sim.add_argument("--soc", type=float, default=50.0)
+    sim.add_argument("--pv-peak-kw", type=float, default=8.0)
+    sim.add_argument("--load", choices=["household", "commercial", "none"], default="household")
+    sim.add_argument("--annual-load-mwh", type=float, default=6.0)
+    sim.add_argument("--revert-timeout-s", type=float, default=60.0)
+    _add_time_args(sim)
+
+    demo = sub.add_parser("demo", help="two simulated sites (Wien, Linz) with their controllers")
+    demo.add_argument("-c", "--config", default="examples/ems.yaml")
+    demo.add_argument("--headless", action="store_true", help="no console: log status lines only")
+    demo.add_argument("--duration", type=float, default=0.0, help="stop after N real seconds (0: never)")
+    _add_time_args(demo)
+    demo.set_defaults(speed=60.0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "check-config":
+        from phoenyra_ems.config.check import check_config_main
+
+        return check_config_main(args.file)
+    if args.command == "simulate":
+        return _simulate(args)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "demo":
+        from phoenyra_ems.demo import run_demo
+
+        return run_demo(args.headless, args.duration, _clock(args.speed, args.start), args.config)
+    return 2
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from phoenyra_ems.simulator.server import SimulatorConfig, run_simulator
+
+    config = SimulatorConfig(
+        profile=args.profile,
+        host=args.host,
+        port=args.port,
+        unit_id=args.unit_id,
+        capacity_kwh=args.capacity_kwh,
+        charge_max_kw=args.power_kw,
+        discharge_max_kw=args.power_kw,
+        soc_pct=args.soc,
+        pv_peak_kw=args.pv_peak_kw,
+        load_kind=args.load,
+        annual_load_mwh=args.annual_load_mwh,
+        revert_timeout_s=args.revert_timeout_s or None,
+    )
+    return _run_until_signal(run_simulator(config, _clock(args.speed, args.start)))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from phoenyra_ems.config import ConfigError, load_config
+    from phoenyra_ems.sites import run_sites
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        for issue in err.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    return _run_until_signal(run_sites(config, _clock(args.speed, args.start), args.status_every))
+
+
+def _run_until_signal(coro) -> int:  # type: ignore[no-untyped-def]
+    """Run ``coro`` until it ends or SIGINT/SIGTERM arrives (then cancel it: graceful shutdown)."""
+
+    async def runner() -> None:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(runner())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

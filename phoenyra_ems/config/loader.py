@@ -1,0 +1,43 @@
+"""Load a YAML file into a validated ``EmsConfig``; every problem becomes a ``ConfigIssue``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import voluptuous as vol
+
+from phoenyra_ems.config.model import EmsConfig
+from phoenyra_ems.config.schema import validate_config
+from phoenyra_ems.config.yaml_loader import ConfigError, ConfigIssue, format_path, load_yaml
+
+
+def load_config(path: str | os.PathLike[str]) -> EmsConfig:
+    """Read and validate ``path``; ``!secret`` looks in ``secrets.yaml`` beside it."""
+    file = Path(path)
+    source = str(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue("", None, f"cannot read file: {exc.strerror}", source)]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue("", None, f"file is not UTF-8 text: {exc.reason}", source)]) from None
+    return load_config_text(text, source=source, secrets_dir=file.parent)
+
+
+def load_config_text(
+    text: str, source: str = "<string>", secrets_dir: str | os.PathLike[str] | None = None
+) -> EmsConfig:
+    """Validate YAML ``text``; ``source`` names it in error messages and ``EmsConfig.source``."""
+    doc = load_yaml(text, source, None if secrets_dir is None else Path(secrets_dir))
+    try:
+        config = validate_config(doc.data)
+    except vol.Invalid as exc:
+        errors = exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc]
+        issues = [
+            ConfigIssue(format_path(err.path), doc.line_of(err.path), err.msg, source) for err in errors
+        ]
+        issues.sort(key=lambda issue: (issue.line or 0, issue.path))
+        raise ConfigError(issues) from None
+    return dataclasses.replace(config, source=source)

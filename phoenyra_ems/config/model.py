@@ -1,0 +1,142 @@
+"""Typed configuration of a Phoenyra EMS installation (the result of validation).
+
+The YAML schema lives in ``schema.py``; ``loader.py`` turns a file into an ``EmsConfig``.
+Defaults here are the documented defaults (docs/configuration.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    city: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    timezone: str = "Europe/Vienna"  # IANA name; feed-in time windows are read in this zone
+
+
+@dataclass(frozen=True, slots=True)
+class BessConfig:
+    energy_capacity_kwh: float
+    power_charge_max_kw: float
+    power_discharge_max_kw: float
+    efficiency_charge: float = 0.95
+    efficiency_discharge: float = 0.95
+    soc_min_pct: float = 10.0
+    soc_max_pct: float = 90.0
+    ramp_rate_kw_per_s: float | None = None  # None: no ramp limit
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusConfig:
+    enabled: bool = True
+    connection_type: str = "tcp"
+    host: str = "127.0.0.1"
+    port: int = 502
+    unit_id: int = 1
+    profile: str = "generic"
+    timeout_s: float = 1.0
+    retries: int = 0
+    setpoint_refresh_s: float = 30.0  # re-assert the setpoint at least this often
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    topic_prefix: str = ""  # default: phoenyra/site<id>
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastConfig:
+    pv_peak_power_kw: float = 0.0
+    latitude: float | None = None
+    longitude: float | None = None
+    tilt_deg: float = 30.0
+    azimuth_deg: float = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class GridConnectionConfig:
+    max_power_kw: float | None = None  # import and export cap at the connection point
+    max_export_kw: float | None = None  # defaults to max_power_kw
+
+
+@dataclass(frozen=True, slots=True)
+class FeedinRule:
+    start: time
+    end: time  # exclusive; a rule with end <= start wraps past midnight
+    limit_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedinLimitationConfig:
+    enabled: bool = False
+    mode: str = "fixed"  # fixed | dynamic
+    fixed_limit_pct: float = 70.0  # % of forecast.pv_peak_power_kw
+    dynamic_rules: tuple[FeedinRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GridTariffConfig:
+    energy_price_markup_eur_mwh: float = 0.0  # grid fees and taxes on top of day-ahead
+    feedin_tariff_eur_mwh: float = 0.0
+    demand_charge_eur_kw_month: float = 0.0
+    peak_import_cap_kw: float | None = None  # peak-shaving target
+
+
+@dataclass(frozen=True, slots=True)
+class EmsSettings:
+    cycle_s: float = 1.0
+    strategies: tuple[str, ...] = (
+        "arbitrage",
+        "peak_shaving",
+        "self_consumption",
+        "load_balancing",
+    )
+    default_strategy: str = "self_consumption"
+    selection_hysteresis: float = 0.1  # a challenger must beat the incumbent's score by this
+    min_strategy_dwell_s: float = 900.0
+    history_dir: str = "data"
+    history_retention_days: int = 365
+    price_source: str = "simulator"  # simulator | file | none
+    price_file: str | None = None
+    comm_timeout_cycles: int = 1  # cycles without a reading before the safe state
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    site_id: str
+    name: str
+    bess: BessConfig
+    location: Location = field(default_factory=Location)
+    modbus: ModbusConfig = field(default_factory=ModbusConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    grid_connection: GridConnectionConfig = field(default_factory=GridConnectionConfig)
+    feedin_limitation: FeedinLimitationConfig = field(default_factory=FeedinLimitationConfig)
+    grid_tariffs: GridTariffConfig = field(default_factory=GridTariffConfig)
+    ems: EmsSettings = field(default_factory=EmsSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmsConfig:
+    sites: dict[str, SiteConfig]
+    default_site_id: str
+    api: ApiConfig = field(default_factory=ApiConfig)
+    source: str | None = None  # file the config came from

@@ -1,0 +1,611 @@
+"""Voluptuous schema: raw YAML data -> ``EmsConfig``.
+
+``validate_config`` raises ``voluptuous.MultipleInvalid`` carrying *every* problem found,
+each with the key path (as in the input data) where it occurred.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import zoneinfo
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from datetime import time
+from typing import Any
+
+import voluptuous as vol
+
+from phoenyra_ems.config.model import (
+    ApiConfig,
+    BessConfig,
+    EmsConfig,
+    EmsSettings,
+    FeedinLimitationConfig,
+    FeedinRule,
+    ForecastConfig,
+    GridConnectionConfig,
+    GridTariffConfig,
+    Location,
+    ModbusConfig,
+    MqttConfig,
+    SiteConfig,
+)
+from phoenyra_ems.devices import catalog
+
+Validator = Callable[[Any], Any]
+Check = Callable[[Any], Iterable[vol.Invalid]]
+
+STRATEGIES = ("arbitrage", "peak_shaving", "self_consumption", "load_balancing")
+SITE_SECTIONS = (
+    "location",
+    "bess",
+    "modbus",
+    "mqtt",
+    "forecast",
+    "grid_connection",
+    "feedin_limitation",
+    "grid_tariffs",
+    "ems",
+)
+_SLUG_RE = re.compile(r"[a-z0-9_-]+")
+_RULE_TIME_RE = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
+
+
+# --- scalar validators -------------------------------------------------------------------
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def number(*, gt: float | None = None, ge: float | None = None, le: float | None = None) -> Validator:
+    """A finite int or float (not bool), returned as float, within the given bounds."""
+
+    def validate(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise vol.Invalid(f"expected a number, got {_describe(value)}")
+        result = float(value)
+        if not math.isfinite(result):
+            raise vol.Invalid("expected a finite number")
+        if gt is not None and result <= gt:
+            raise vol.Invalid(f"value must be greater than {_fmt(gt)}")
+        if ge is not None and result < ge:
+            raise vol.Invalid(f"value must be at least {_fmt(ge)}")
+        if le is not None and result > le:
+            raise vol.Invalid(f"value must be at most {_fmt(le)}")
+        return result
+
+    return validate
+
+
+def integer(*, ge: int | None = None, le: int | None = None) -> Validator:
+    """An int (not bool) within the given bounds."""
+
+    def validate(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise vol.Invalid(f"expected an integer, got {_describe(value)}")
+        if ge is not None and value < ge:
+            raise vol.Invalid(f"value must be at least {ge}")
+        if le is not None and value > le:
+            raise vol.Invalid(f"value must be at most {le}")
+        return value
+
+    return validate
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise vol.Invalid(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def string(value: Any) -> str:
+    """A non-empty string."""
+    if not isinstance(value, str):
+        raise vol.Invalid(f"expected a string, got {_describe(value)}")
+    if not value.strip():
+        raise vol.Invalid("must not be empty")
+    return value
+
+
+def text(value: Any) -> str:
+    """Any string, numbers converted (credentials, prefixes)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise vol.Invalid(f"expected a string, got {_describe(value)}")
+    return value
+
+
+def optional(validator: Validator) -> Validator:
+    """``validator``, or null."""
+
+    def validate(value: Any) -> Any:
+        return None if value is None else validator(value)
+
+    return validate
+
+
+def one_of(choices: Iterable[str], what: str = "value") -> Validator:
+    options = tuple(choices)
+
+    def validate(value: Any) -> str:
+        if not isinstance(value, str) or value not in options:
+            known = ", ".join(options) if options else "(none available)"
+            raise vol.Invalid(f"unknown {what} {value!r}; expected one of: {known}")
+        return value
+
+    return validate
+
+
+def profile(value: Any) -> str:
+    """A device profile shipped in ``phoenyra_ems/devices/profiles``."""
+    known = catalog.known_profiles()
+    if isinstance(value, str) and value in known:
+        return value
+    listed = ", ".join(known) if known else "(none installed)"
+    raise vol.Invalid(f"unknown device profile {value!r}; known profiles: {listed}")
+
+
+def timezone(value: Any) -> str:
+    """An IANA time zone name such as ``Europe/Vienna``."""
+    name = string(value)
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        if zoneinfo.available_timezones():  # with no tz database at all, trust the name
+            raise vol.Invalid(f"unknown time zone {name!r} (use an IANA name like 'Europe/Vienna')") from None
+    return name
+
+
+def site_id(value: Any) -> str:
+    """A site id: a non-negative int or a slug ``[a-z0-9_-]+``; normalised to str."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and _SLUG_RE.fullmatch(value):
+        return value
+    raise vol.Invalid(f"invalid site id {value!r}: use a number or lowercase letters, digits, '_' and '-'")
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _hhmm(hours: str, minutes: str, *, end: bool) -> time:
+    h, m = int(hours), int(minutes)
+    if end and (h, m) == (24, 0):
+        return time(0, 0)
+    if h > 23 or m > 59:
+        raise vol.Invalid(f"invalid time {hours}:{minutes}")
+    return time(h, m)
+
+
+def rule_time(value: Any) -> tuple[time, time]:
+    """``"HH:MM-HH:MM"`` -> (start, end); an end of 24:00 means midnight."""
+    match = _RULE_TIME_RE.fullmatch(value.replace(" ", "")) if isinstance(value, str) else None
+    if match is None:
+        raise vol.Invalid(f'expected a time range like "10:00-16:00", got {_describe(value)}')
+    start = _hhmm(match.group(1), match.group(2), end=False)
+    stop = _hhmm(match.group(3), match.group(4), end=True)
+    if start == stop and match.group(3) != "24":
+        raise vol.Invalid("time range is empty (start equals end)")
+    return start, stop
+
+
+# --- structure ---------------------------------------------------------------------------
+
+
+def _unknown_key(key: Hashable, allowed: Iterable[str]) -> str:
+    message = f"unknown key {key!r}"
+    close = difflib.get_close_matches(str(key), list(allowed), n=1)
+    return f"{message} (did you mean {close[0]!r}?)" if close else message
+
+
+def _mapping(value: Any) -> dict[Hashable, Any]:
+    if value is None:
+        return {}  # an empty section (``mqtt:``) means "all defaults"
+    if not isinstance(value, dict):
+        raise vol.Invalid(f"expected a mapping, got {_describe(value)}")
+    return value
+
+
+def section(
+    fields: dict[Any, Validator],
+    build: Callable[..., Any] | None = None,
+    checks: Iterable[Check] = (),
+) -> Validator:
+    """Validate a mapping with voluptuous, then ``build(**validated)``, then run ``checks``.
+
+    Every field error is collected; unknown keys get a "did you mean" hint.
+    """
+    schema = vol.Schema(fields)
+    allowed = [str(key) for key in fields]
+    check_list = list(checks)
+
+    def validate(value: Any) -> Any:
+        data = _mapping(value)
+        try:
+            result = schema(data)
+        except vol.MultipleInvalid as exc:
+            raise vol.MultipleInvalid([_reword(err, allowed) for err in exc.errors]) from None
+        obj = build(**result) if build is not None else result
+        errors = [err for check in check_list for err in check(obj)]
+        if errors:
+            raise vol.MultipleInvalid(errors)
+        return obj
+
+    return validate
+
+
+def _reword(err: vol.Invalid, allowed: list[str]) -> vol.Invalid:
+    if err.msg == "extra keys not allowed" and len(err.path) == 1:
+        return vol.Invalid(_unknown_key(err.path[0], allowed), path=err.path)
+    if err.msg == "required key not provided":
+        return vol.Invalid("required key is missing", path=err.path)
+    return err
+
+
+def list_of(validator: Validator, *, unique: bool = False) -> Validator:
+    """A list whose items all pass ``validator``; returned as a tuple."""
+
+    def validate(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise vol.Invalid(f"expected a list, got {_describe(value)}")
+        out: list[Any] = []
+        errors: list[vol.Invalid] = []
+        for index, item in enumerate(value):
+            try:
+                result = validator(item)
+            except vol.Invalid as exc:
+                exc.prepend([index])
+                errors.extend(exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc])
+                continue
+            if unique and result in out:
+                errors.append(vol.Invalid(f"{result!r} is listed twice", path=[index]))
+            out.append(result)
+        if errors:
+            raise vol.MultipleInvalid(errors)
+        return tuple(out)
+
+    return validate
+
+
+# --- sections ----------------------------------------------------------------------------
+
+
+def _check_bess(bess: BessConfig) -> Iterator[vol.Invalid]:
+    if bess.soc_min_pct >= bess.soc_max_pct:
+        yield vol.Invalid(
+            f"soc_min_pct ({_fmt(bess.soc_min_pct)}) must be below soc_max_pct ({_fmt(bess.soc_max_pct)})",
+            path=["soc_min_pct"],
+        )
+
+
+def _check_grid(grid: GridConnectionConfig) -> Iterator[vol.Invalid]:
+    if (
+        grid.max_power_kw is not None
+        and grid.max_export_kw is not None
+        and grid.max_export_kw > grid.max_power_kw
+    ):
+        yield vol.Invalid("max_export_kw must not exceed max_power_kw", path=["max_export_kw"])
+
+
+def _check_feedin(feedin: FeedinLimitationConfig) -> Iterator[vol.Invalid]:
+    if feedin.mode == "dynamic" and not feedin.dynamic_rules:
+        yield vol.Invalid("mode 'dynamic' needs at least one rule", path=["dynamic_rules"])
+
+
+def _check_ems(ems: EmsSettings) -> Iterator[vol.Invalid]:
+    if ems.default_strategy not in ems.strategies:
+        yield vol.Invalid(
+            f"default_strategy {ems.default_strategy!r} is not in strategies ({', '.join(ems.strategies)})",
+            path=["default_strategy"],
+        )
+    if ems.price_source == "file" and not ems.price_file:
+        yield vol.Invalid("price_source 'file' needs price_file", path=["price_file"])
+
+
+def _check_api(api: ApiConfig) -> Iterator[vol.Invalid]:
+    if (api.tls_cert is None) != (api.tls_key is None):
+        missing = "tls_key" if api.tls_key is None else "tls_cert"
+        yield vol.Invalid("tls_cert and tls_key must be given together", path=[missing])
+
+
+def _build_rule(**fields: Any) -> FeedinRule:
+    start, end = fields["time"]
+    return FeedinRule(start=start, end=end, limit_pct=fields["limit_pct"])
+
+
+_PCT = number(ge=0, le=100)
+_POSITIVE = number(gt=0)
+_PORT = integer(ge=1, le=65535)
+
+LOCATION = section(
+    {
+        vol.Optional("city"): text,
+        vol.Optional("latitude"): optional(number(ge=-90, le=90)),
+        vol.Optional("longitude"): optional(number(ge=-180, le=180)),
+        vol.Optional("timezone"): timezone,
+    },
+    Location,
+)
+
+BESS = section(
+    {
+        vol.Required("energy_capacity_kwh"): _POSITIVE,
+        vol.Required("power_charge_max_kw"): _POSITIVE,
+        vol.Required("power_discharge_max_kw"): _POSITIVE,
+        vol.Optional("efficiency_charge"): number(gt=0, le=1),
+        vol.Optional("efficiency_discharge"): number(gt=0, le=1),
+        vol.Optional("soc_min_pct"): _PCT,
+        vol.Optional("soc_max_pct"): _PCT,
+        vol.Optional("ramp_rate_kw_per_s"): optional(_POSITIVE),
+    },
+    BessConfig,
+    [_check_bess],
+)
+
+MODBUS = section(
+    {
+        vol.Optional("enabled"): boolean,
+        vol.Optional("connection_type"): one_of(["tcp"], "connection_type"),
+        vol.Optional("host"): string,
+        vol.Optional("port"): _PORT,
+        vol.Optional("unit_id"): integer(ge=0, le=247),
+        vol.Optional("profile"): profile,
+        vol.Optional("timeout_s"): _POSITIVE,
+        vol.Optional("retries"): integer(ge=0),
+        vol.Optional("setpoint_refresh_s"): _POSITIVE,
+    },
+    ModbusConfig,
+)
+
+MQTT = section(
+    {
+        vol.Optional("enabled"): boolean,
+        vol.Optional("host"): string,
+        vol.Optional("port"): _PORT,
+        vol.Optional("username"): optional(text),
+        vol.Optional("password"): optional(text),
+        vol.Optional("tls"): boolean,
+        vol.Optional("topic_prefix"): text,
+    },
+    MqttConfig,
+)
+
+FORECAST = section(
+    {
+        vol.Optional("pv_peak_power_kw"): number(ge=0),
+        vol.Optional("latitude"): optional(number(ge=-90, le=90)),
+        vol.Optional("longitude"): optional(number(ge=-180, le=180)),
+        vol.Optional("tilt_deg"): number(ge=0, le=90),
+        vol.Optional("azimuth_deg"): number(ge=0, le=360),
+    },
+    ForecastConfig,
+)
+
+GRID_CONNECTION = section(
+    {
+        vol.Optional("max_power_kw"): optional(_POSITIVE),
+        vol.Optional("max_export_kw"): optional(number(ge=0)),
+    },
+    GridConnectionConfig,
+    [_check_grid],
+)
+
+FEEDIN_RULE = section(
+    {vol.Required("time"): rule_time, vol.Required("limit_pct"): _PCT},
+    _build_rule,
+)
+
+FEEDIN_LIMITATION = section(
+    {
+        vol.Optional("enabled"): boolean,
+        vol.Optional("mode"): one_of(["fixed", "dynamic"], "mode"),
+        vol.Optional("fixed_limit_pct"): _PCT,
+        vol.Optional("dynamic_rules"): list_of(FEEDIN_RULE),
+    },
+    FeedinLimitationConfig,
+    [_check_feedin],
+)
+
+GRID_TARIFFS = section(
+    {
+        vol.Optional("energy_price_markup_eur_mwh"): number(),
+        vol.Optional("feedin_tariff_eur_mwh"): number(),
+        vol.Optional("demand_charge_eur_kw_month"): number(ge=0),
+        vol.Optional("peak_import_cap_kw"): optional(_POSITIVE),
+    },
+    GridTariffConfig,
+)
+
+
+def _strategies(value: Any) -> tuple[str, ...]:
+    result: tuple[str, ...] = list_of(one_of(STRATEGIES, "strategy"), unique=True)(value)
+    if not result:
+        raise vol.Invalid("at least one strategy is required")
+    return result
+
+
+EMS = section(
+    {
+        vol.Optional("cycle_s"): _POSITIVE,
+        vol.Optional("strategies"): _strategies,
+        vol.Optional("default_strategy"): one_of(STRATEGIES, "strategy"),
+        vol.Optional("selection_hysteresis"): number(ge=0),
+        vol.Optional("min_strategy_dwell_s"): number(ge=0),
+        vol.Optional("history_dir"): string,
+        vol.Optional("history_retention_days"): integer(ge=1),
+        vol.Optional("price_source"): one_of(["simulator", "file", "none"], "price_source"),
+        vol.Optional("price_file"): optional(string),
+        vol.Optional("comm_timeout_cycles"): integer(ge=1),
+    },
+    EmsSettings,
+    [_check_ems],
+)
+
+API = section(
+    {
+        vol.Optional("host"): string,
+        vol.Optional("port"): _PORT,
+        vol.Optional("tls_cert"): optional(string),
+        vol.Optional("tls_key"): optional(string),
+    },
+    ApiConfig,
+    [_check_api],
+)
+
+SITE_FIELDS: dict[Any, Validator] = {
+    vol.Optional("name"): string,
+    vol.Optional("location"): LOCATION,
+    vol.Required("bess"): BESS,
+    vol.Optional("modbus"): MODBUS,
+    vol.Optional("mqtt"): MQTT,
+    vol.Optional("forecast"): FORECAST,
+    vol.Optional("grid_connection"): GRID_CONNECTION,
+    vol.Optional("feedin_limitation"): FEEDIN_LIMITATION,
+    vol.Optional("grid_tariffs"): GRID_TARIFFS,
+    vol.Optional("ems"): EMS,
+}
+_SITE = section(SITE_FIELDS)
+
+
+def _check_site(site: SiteConfig) -> Iterator[vol.Invalid]:
+    if site.feedin_limitation.enabled and site.forecast.pv_peak_power_kw <= 0:
+        yield vol.Invalid(
+            "feed-in limitation needs forecast.pv_peak_power_kw > 0 (limits are % of PV peak)",
+            path=["feedin_limitation", "enabled"],
+        )
+
+
+def validate_site(sid: str, value: Any) -> SiteConfig:
+    """One site's mapping -> ``SiteConfig``; errors carry paths relative to the site."""
+    fields = _SITE(value)
+    site = SiteConfig(site_id=sid, name=fields.pop("name", sid), **fields)
+    errors = list(_check_site(site))
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return site
+
+
+# --- top level ---------------------------------------------------------------------------
+
+
+def _collect(errors: list[vol.Invalid], exc: vol.Invalid, prefix: list[Hashable]) -> None:
+    exc.prepend(prefix)
+    errors.extend(exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc])
+
+
+def _endpoint_clashes(sites: dict[str, SiteConfig], keys: dict[str, Hashable]) -> list[vol.Invalid]:
+    seen: dict[tuple[str, int, int], str] = {}
+    errors: list[vol.Invalid] = []
+    for sid, site in sites.items():
+        mb = site.modbus
+        if not mb.enabled:
+            continue
+        endpoint = (mb.host, mb.port, mb.unit_id)
+        if endpoint in seen:
+            errors.append(
+                vol.Invalid(
+                    f"Modbus endpoint {mb.host}:{mb.port} unit {mb.unit_id} "
+                    f"is already used by site {seen[endpoint]!r}",
+                    path=["sites", keys[sid], "modbus"],
+                )
+            )
+        else:
+            seen[endpoint] = sid
+    return errors
+
+
+def _validate_sites_block(value: Any) -> tuple[str, dict[str, SiteConfig]]:
+    """``sites: {default_site_id, sites: {<id>: site}}`` -> (default id, sites)."""
+    data = _mapping(value)
+    errors: list[vol.Invalid] = [
+        vol.Invalid(_unknown_key(key, ["default_site_id", "sites"]), path=[key])
+        for key in data
+        if key not in ("default_site_id", "sites")
+    ]
+    raw_sites = data.get("sites")
+    if not isinstance(raw_sites, dict) or not raw_sites:
+        msg = "at least one site is required" if raw_sites in (None, {}) else "expected a mapping"
+        errors.append(vol.Invalid(msg, path=["sites"]))
+        raw_sites = {}
+    sites: dict[str, SiteConfig] = {}
+    keys: dict[str, Hashable] = {}  # normalised id -> key as written
+    ids: list[str] = []
+    for key, raw in raw_sites.items():
+        try:
+            sid = site_id(key)
+        except vol.Invalid as exc:
+            _collect(errors, exc, ["sites", key])
+            continue
+        if sid in keys:
+            errors.append(vol.Invalid(f"site id {sid!r} is defined twice", path=["sites", key]))
+            continue
+        keys[sid] = key
+        ids.append(sid)
+        try:
+            sites[sid] = validate_site(sid, raw)
+        except vol.Invalid as exc:
+            _collect(errors, exc, ["sites", key])
+    default = ids[0] if ids else ""
+    if data.get("default_site_id") is not None:
+        try:
+            default = site_id(data["default_site_id"])
+            if ids and default not in ids:
+                raise vol.Invalid(
+                    f"default_site_id {default!r} is not a configured site (sites: {', '.join(ids)})"
+                )
+        except vol.Invalid as exc:
+            _collect(errors, exc, ["default_site_id"])
+    errors.extend(_endpoint_clashes(sites, keys))
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return default, sites
+
+
+def validate_config(data: Any) -> EmsConfig:
+    """Validate a whole document (multi-site or single-site format) into an ``EmsConfig``."""
+    if data is None:
+        raise vol.MultipleInvalid([vol.Invalid("the configuration is empty")])
+    if not isinstance(data, dict):
+        raise vol.MultipleInvalid(
+            [vol.Invalid(f"expected a mapping at the top level, got {_describe(data)}")]
+        )
+    errors: list[vol.Invalid] = []
+    api = ApiConfig()
+    if data.get("api") is not None:
+        try:
+            api = API(data["api"])
+        except vol.Invalid as exc:
+            _collect(errors, exc, ["api"])
+    default, sites = "", dict[str, SiteConfig]()
+    if "sites" in data:
+        for key in data:
+            if key in ("sites", "api"):
+                continue
+            msg = _unknown_key(key, ["sites", "api"])
+            if key in SITE_FIELDS or key == "name":
+                msg = f"{msg}; with 'sites:', site settings belong under sites.sites.<id>"
+            errors.append(vol.Invalid(msg, path=[key]))
+        try:
+            default, sites = _validate_sites_block(data["sites"])
+        except vol.Invalid as exc:
+            _collect(errors, exc, ["sites"])
+    else:
+        site_data = {key: value for key, value in data.items() if key != "api"}
+        try:
+            sites = {"1": validate_site("1", site_data)}
+            default = "1"
+        except vol.Invalid as exc:
+            _collect(errors, exc, [])
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return EmsConfig(sites=sites, default_site_id=default, api=api)

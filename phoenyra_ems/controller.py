@@ -1,0 +1,275 @@
+"""The control loop of one site: read → state → strategy → safety → write → record.
+
+I/O lives here; every decision is made by ``core.decision.decide``. A device that stops answering
+puts the site in its safe state (0 kW, alarm) in the same cycle; the device adapter reconnects by
+itself and the next good reading resumes control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from phoenyra_ems.clock import Clock, SystemClock
+from phoenyra_ems.config.model import SiteConfig
+from phoenyra_ems.core.decision import ControlIntent, Decision, decide
+from phoenyra_ems.core.selection import SelectionState
+from phoenyra_ems.core.strategies import build_strategies
+from phoenyra_ems.devices.errors import DeviceError, ImplausibleReading
+from phoenyra_ems.history.store import HistoryRecord, HistoryStore
+from phoenyra_ems.models import Alarm, AlarmSeverity, Measurements, PlantState, SiteMode, SiteStatus
+from phoenyra_ems.prices import NoPrices, PriceProvider
+
+LOG = logging.getLogger(__name__)
+
+PRICE_HORIZON_H = 24.0
+LOAD_BALANCING_WINDOW_S = 900.0
+MAX_NET_LOAD_SAMPLES = 3600
+RETENTION_EVERY_S = 3600.0
+
+
+class SiteDevice(Protocol):
+    """What the controller needs from a device adapter (Modbus today)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def refresh_s(self) -> float: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def read(self) -> Measurements: ...
+
+    async def write_setpoint(self, kw: float) -> bool: ...
+
+    async def write_safe(self) -> None: ...
+
+
+@dataclass
+class CycleStats:
+    cycles: int = 0
+    missed: int = 0
+    failed_reads: int = 0
+    latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+
+def complete(m: Measurements, previous: PlantState) -> Measurements:
+    """Fill a missing power from the balance p_grid + p_pv + p_bess = p_load."""
+    p_bess = m.p_bess_kw if m.p_bess_kw is not None else previous.setpoint
+    p_pv = m.p_pv_kw if m.p_pv_kw is not None else 0.0
+    p_load, p_grid = m.p_load_kw, m.p_grid_kw
+    if p_load is None and p_grid is not None:
+        p_load = max(0.0, p_grid + p_pv + p_bess)
+    if p_load is None:
+        p_load = 0.0
+    if p_grid is None:
+        p_grid = p_load - p_pv - p_bess
+    return Measurements(m.soc_pct, m.soh_pct, m.temp_c, p_bess, p_pv, p_load, p_grid)
+
+
+class SiteController:
+    """Runs one site. ``listeners`` are called with every new PlantState."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        device: SiteDevice,
+        clock: Clock | None = None,
+        prices: PriceProvider | None = None,
+        history: HistoryStore | None = None,
+    ) -> None:
+        self.site = site
+        self.device = device
+        self.clock = clock or SystemClock()
+        self.prices = prices or NoPrices()
+        self.history = history
+        self.strategies = build_strategies(site.ems.strategies)
+        self.intent = ControlIntent()
+        self.selection = SelectionState()
+        self.stats = CycleStats()
+        self.listeners: list[Callable[[PlantState], None]] = []
+        self.last_decision: Decision | None = None
+        self._zone = ZoneInfo(site.location.timezone)
+        self._alarms: dict[str, Alarm] = {}
+        self._failed_reads = 0
+        self._net_load: deque[float] = deque(
+            maxlen=max(2, min(MAX_NET_LOAD_SAMPLES, int(LOAD_BALANCING_WINDOW_S / site.ems.cycle_s)))
+        )
+        self._last_retention: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.state = PlantState(site_id=site.site_id, timestamp=self.clock.now(), soc=0.0)
+
+    # --- operator commands -------------------------------------------------------------------
+    def set_intent(self, intent: ControlIntent) -> None:
+        """Change mode / strategy / manual setpoint; takes effect in the next cycle."""
+        self.intent = intent
+        if intent.strategy is not None or intent.mode is not SiteMode.AUTO:
+            self.selection = SelectionState()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.history is not None:
+            await self.history.open()
+        await self.device.start()
+        self._task = asyncio.create_task(self._run(), name=f"site {self.site.site_id}")
+
+    async def stop(self) -> None:
+        """Stop the loop and leave the battery in its safe state (0 kW)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(DeviceError, OSError, TimeoutError):
+            await self.device.write_safe()
+        await self.device.stop()
+        self._publish(self.state.with_(status=SiteStatus.STOPPED, setpoint=0.0))
+        if self.history is not None:
+            await self.history.close()
+
+    async def _run(self) -> None:
+        cycle = self.site.ems.cycle_s
+        next_at = self.clock.now()
+        while True:
+            try:
+                await self.cycle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug in one cycle must not end the site
+                LOG.exception("site %s: cycle failed", self.site.site_id)
+            next_at += timedelta(seconds=cycle)
+            now = self.clock.now()
+            if now > next_at:  # overran: skip the cycles we missed instead of bunching them
+                missed = int((now - next_at).total_seconds() // cycle) + 1
+                self.stats.missed += missed
+                next_at += timedelta(seconds=missed * cycle)
+            await self.clock.sleep((next_at - now).total_seconds())
+
+    # --- one cycle ---------------------------------------------------------------------------
+    async def cycle(self) -> PlantState:
+        started = time.perf_counter()
+        now = self.clock.now()
+        try:
+            measured = await self.device.read()
+        except DeviceError as err:
+            state = await self._on_failed_read(now, err)
+        else:
+            self._failed_reads = 0
+            self._clear_alarm("comm_lost")
+            self._clear_alarm("implausible_reading")
+            state = await self._control(now, measured)
+        self.stats.cycles += 1
+        self.stats.latencies_s.append(time.perf_counter() - started)
+        await self._record(state)
+        self._publish(state)
+        return state
+
+    async def _control(self, now: datetime, measured: Measurements) -> PlantState:
+        m = complete(measured, self.state)
+        if self.intent.expired(now):
+            LOG.info("site %s: manual setpoint expired, back to auto", self.site.site_id)
+            self.set_intent(ControlIntent(strategy=self.intent.strategy))
+        self._net_load.append(m.p_load_kw - m.p_pv_kw)  # type: ignore[operator]
+        price_slots = self.prices.slots(now, PRICE_HORIZON_H)
+        state = self.state.with_(
+            timestamp=now,
+            soc=m.soc_pct if m.soc_pct is not None else self.state.soc,
+            soh=m.soh_pct if m.soh_pct is not None else self.state.soh,
+            temp_c=m.temp_c,
+            p_bess=m.p_bess_kw,
+            p_pv=m.p_pv_kw,
+            p_load=m.p_load_kw,
+            p_grid=m.p_grid_kw,
+            price=price_slots[0].eur_mwh if price_slots else None,
+            mode=self.intent.mode,
+            last_reading=now,
+        )
+        decision = decide(
+            self.site,
+            state,
+            self.intent,
+            self.strategies,
+            self.selection,
+            now,
+            dt_s=self.site.ems.cycle_s,
+            prices=price_slots,
+            slot_hours=self.prices.slot_hours,
+            recent_net_load_kw=tuple(self._net_load),
+            hold_s=self.device.refresh_s,
+            local_now=now.astimezone(self._zone),
+        )
+        self.selection, self.last_decision = decision.selection, decision
+        if decision.safety.grid_limit_unreachable:
+            self._raise_alarm("grid_limit_unreachable", "PV or load alone exceeds a grid limit")
+        else:
+            self._clear_alarm("grid_limit_unreachable")
+        status = SiteStatus.RUNNING
+        try:
+            wrote = await self.device.write_setpoint(decision.setpoint_kw)
+        except DeviceError as err:
+            return await self._on_failed_read(now, err)
+        return state.with_(
+            setpoint=decision.setpoint_kw,
+            strategy=decision.strategy,
+            strategy_reason=decision.reason,
+            status=status,
+            alarms=tuple(self._alarms.values()),
+            last_write=now if wrote else self.state.last_write,
+        )
+
+    async def _on_failed_read(self, now: datetime, err: DeviceError) -> PlantState:
+        self._failed_reads += 1
+        self.stats.failed_reads += 1
+        if isinstance(err, ImplausibleReading):
+            self._raise_alarm("implausible_reading", str(err))
+        if self._failed_reads < self.site.ems.comm_timeout_cycles:
+            return self.state.with_(timestamp=now)
+        if self.state.status is not SiteStatus.SAFE:
+            LOG.warning("site %s: safe state (%s)", self.site.site_id, err)
+        self._raise_alarm("comm_lost", f"device not answering: {err}", AlarmSeverity.CRITICAL)
+        with contextlib.suppress(DeviceError, OSError, TimeoutError):
+            await self.device.write_safe()
+        return self.state.with_(
+            timestamp=now,
+            setpoint=0.0,
+            status=SiteStatus.SAFE,
+            strategy_reason="safe state: device not answering",
+            alarms=tuple(self._alarms.values()),
+        )
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _raise_alarm(self, code: str, message: str, severity: AlarmSeverity = AlarmSeverity.WARNING) -> None:
+        existing = self._alarms.get(code)
+        since = existing.since if existing else self.clock.now()
+        self._alarms[code] = Alarm(code, message, severity, since)
+
+    def _clear_alarm(self, code: str) -> None:
+        self._alarms.pop(code, None)
+
+    async def _record(self, state: PlantState) -> None:
+        if self.history is None:
+            return
+        await self.history.append(HistoryRecord.from_state(state))
+        now = state.timestamp
+        if self._last_retention is None or (now - self._last_retention).total_seconds() > RETENTION_EVERY_S:
+            self._last_retention = now
+            await self.history.apply_retention(now)
+
+    def _publish(self, state: PlantState) -> None:
+        self.state = state
+        for listener in self.listeners:
+            try:
+                listener(state)
+            except Exception:  # a broken viewer never stops control
+                LOG.exception("site %s: state listener failed", self.site.site_id)

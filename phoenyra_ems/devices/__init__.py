@@ -1,0 +1,1 @@
+"""Device adapters: register maps as data, the Modbus driver, SunSpec discovery."""

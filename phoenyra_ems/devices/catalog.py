@@ -1,0 +1,16 @@
+"""Which device profiles exist. No I/O library imported: config validation uses this."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROFILE_DIR = Path(__file__).with_name("profiles")
+
+
+def known_profiles() -> list[str]:
+    """Names of every shipped profile (a profile is one YAML file in ``profiles/``)."""
+    return sorted(path.stem for path in PROFILE_DIR.glob("*.yaml"))
+
+
+def profile_path(name: str) -> Path:
+    return PROFILE_DIR / f"{name}.yaml"

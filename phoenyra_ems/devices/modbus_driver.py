@@ -1,0 +1,208 @@
+"""Modbus TCP driver of one device: its own connect loop, reads by plan, setpoint re-assertion.
+
+One ``AsyncModbusTcpClient`` per device (requests on a client are serialised anyway). pymodbus's own
+reconnect is switched off: a failed first connect never retries by itself there, so this driver runs
+one supervisor loop with exponential backoff for every (re)connect, and runs the profile's
+on-connect writes (and, for SunSpec, the scan) after each one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from phoenyra_ems.clock import Clock, SystemClock
+from phoenyra_ems.config.model import BessConfig, ModbusConfig
+from phoenyra_ems.devices.codec import RegisterMap, RegisterWrite, resolve_profile
+from phoenyra_ems.devices.errors import DeviceUnavailable
+from phoenyra_ems.devices.plausibility import check_plausible
+from phoenyra_ems.devices.profile import DeviceProfile, load_profile
+from phoenyra_ems.devices.sunspec import scan_sunspec
+from phoenyra_ems.models import Measurements
+
+LOG = logging.getLogger(__name__)
+
+BACKOFF_START_S = 0.2
+BACKOFF_MAX_S = 10.0
+SETPOINT_RESOLUTION_KW = 0.001
+
+
+@dataclass
+class DriverStats:
+    round_trips: int = 0
+    failures: int = 0
+    connects: int = 0
+    setpoint_writes: int = 0
+
+
+class ModbusDevice:
+    """A battery system (PCS + BMS + meters) behind one Modbus TCP endpoint."""
+
+    def __init__(self, config: ModbusConfig, bess: BessConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.bess = bess
+        self.clock = clock or SystemClock()
+        self.profile: DeviceProfile = load_profile(config.profile)
+        self.register_map: RegisterMap | None = None
+        self.stats = DriverStats()
+        self._client = AsyncModbusTcpClient(
+            config.host,
+            port=config.port,
+            timeout=config.timeout_s,
+            retries=config.retries,
+            reconnect_delay=0,  # our supervisor owns reconnection
+        )
+        self._ready = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._last_setpoint: float | None = None
+        self._last_write: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.config.host}:{self.config.port}/{self.config.unit_id} ({self.profile.name})"
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set() and bool(self._client.connected)
+
+    @property
+    def refresh_s(self) -> float:
+        """Re-assert the setpoint at least this often (half the device's revert timer)."""
+        revert = self.register_map.revert_timeout_s if self.register_map else None
+        refresh = self.config.setpoint_refresh_s
+        return min(refresh, revert / 2) if revert else refresh
+
+    async def start(self) -> None:
+        """Start the supervisor; returns at once (the device may still be connecting)."""
+        if self._supervisor is None:
+            self._supervisor = asyncio.create_task(self._supervise(), name=f"modbus {self.name}")
+
+    async def wait_ready(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        return self._ready.is_set()
+
+    async def stop(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        if self.connected:
+            with contextlib.suppress(Exception):
+                await self.write_safe()
+        self._client.close()
+        self._ready.clear()
+
+    async def _supervise(self) -> None:
+        backoff = BACKOFF_START_S
+        while True:
+            try:
+                await self._connect_once()
+                backoff = BACKOFF_START_S
+                self._lost.clear()
+                await self._lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any failure means: retry later
+                LOG.warning("%s: connect failed: %s (retry in %.1fs)", self.name, err, backoff)
+            self._ready.clear()
+            self._client.close()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _connect_once(self) -> None:
+        if not await self._client.connect():
+            raise DeviceUnavailable(f"cannot connect to {self.config.host}:{self.config.port}")
+        self.stats.connects += 1
+        if self.register_map is None:
+            models = await scan_sunspec(self._read_raw) if self.profile.is_sunspec else None
+            self.register_map = resolve_profile(self.profile, models)
+        for write in self.register_map.on_connect_writes():
+            await self._write(write)
+        self._last_setpoint = None  # force a fresh write: the device may have reverted meanwhile
+        self._ready.set()
+        LOG.info("%s: connected", self.name)
+
+    def _mark_lost(self, err: BaseException) -> None:
+        if self._ready.is_set():
+            LOG.warning("%s: connection lost: %s", self.name, err)
+        self._ready.clear()
+        self._lost.set()
+
+    async def _read_raw(self, address: int, count: int) -> list[int] | None:
+        """Raw read for SunSpec scanning: None on an exception response."""
+        self.stats.round_trips += 1
+        response = await self._client.read_holding_registers(
+            address, count=count, device_id=self.config.unit_id
+        )
+        return None if response.isError() else list(response.registers)
+
+    async def _write(self, write: RegisterWrite) -> None:
+        self.stats.round_trips += 1
+        response = await self._client.write_registers(
+            write.address, list(write.values), device_id=self.config.unit_id
+        )
+        if response.isError():
+            raise DeviceUnavailable(f"write to {write.address} refused: {response}")
+
+    async def read(self) -> Measurements:
+        """One reading, checked for plausibility. Raises DeviceError."""
+        if not self.connected or self.register_map is None:
+            raise DeviceUnavailable(f"{self.name}: not connected")
+        blocks: dict[tuple[str, int], list[int]] = {}
+        try:
+            for block in self.register_map.read_plan():
+                self.stats.round_trips += 1
+                reader = (
+                    self._client.read_input_registers
+                    if block.table == "input"
+                    else self._client.read_holding_registers
+                )
+                response = await reader(block.address, count=block.count, device_id=self.config.unit_id)
+                if response.isError():
+                    raise DeviceUnavailable(f"{self.name}: read {block} refused: {response}")
+                blocks[(block.table, block.address)] = list(response.registers)
+        except (ModbusException, OSError, TimeoutError) as err:
+            self.stats.failures += 1
+            self._mark_lost(err)
+            raise DeviceUnavailable(f"{self.name}: {err}") from err
+        return check_plausible(self.register_map.decode(blocks), self.bess)
+
+    async def write_setpoint(self, kw: float) -> bool:
+        """Write ``kw`` (+ discharge) if it changed or the device's revert timer needs a refresh.
+
+        Returns True when registers were written.
+        """
+        if not self.connected or self.register_map is None:
+            raise DeviceUnavailable(f"{self.name}: not connected")
+        now = self.clock.now()
+        unchanged = self._last_setpoint is not None and abs(kw - self._last_setpoint) < SETPOINT_RESOLUTION_KW
+        fresh = self._last_write is not None and (now - self._last_write).total_seconds() < self.refresh_s
+        if unchanged and fresh:
+            return False
+        try:
+            for write in self.register_map.encode_setpoint(kw):
+                await self._write(write)
+        except (ModbusException, OSError, TimeoutError) as err:
+            self.stats.failures += 1
+            self._mark_lost(err)
+            raise DeviceUnavailable(f"{self.name}: {err}") from err
+        self.stats.setpoint_writes += 1
+        self._last_setpoint, self._last_write = kw, now
+        return True
+
+    async def write_safe(self) -> None:
+        """Put the device in its safe state (0 kW) if it can be reached."""
+        if self.register_map is None or not self._client.connected:
+            return
+        for write in self.register_map.safe_writes():
+            await self._write(write)
+        self._last_setpoint, self._last_write = 0.0, self.clock.now()

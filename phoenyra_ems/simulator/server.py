@@ -1,0 +1,156 @@
+"""The simulator's Modbus TCP side: serves any of our profiles from the physics model.
+
+The register image is built by the same ``RegisterMap`` the driver uses, so both sides share one
+source of truth. pymodbus calls ``_on_access`` on every request: reads refresh the image from the
+physics, setpoint writes are decoded into a command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from phoenyra_ems.clock import Clock, SystemClock
+from phoenyra_ems.core.battery import BatteryModel, BatteryState
+from phoenyra_ems.devices.codec import RegisterMap, resolve_profile
+from phoenyra_ems.devices.profile import load_profile
+from phoenyra_ems.devices.sunspec import layout_sunspec_models
+from phoenyra_ems.simulator.site_model import SiteModel
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    profile: str = "generic"
+    host: str = "127.0.0.1"
+    port: int = 5020
+    unit_id: int = 1
+    capacity_kwh: float = 10.0
+    charge_max_kw: float = 5.0
+    discharge_max_kw: float = 5.0
+    efficiency_charge: float = 0.95
+    efficiency_discharge: float = 0.95
+    soc_pct: float = 50.0
+    pv_peak_kw: float = 8.0
+    load_kind: str = "household"
+    annual_load_mwh: float = 6.0
+    revert_timeout_s: float | None = 60.0
+
+
+class BatterySimulator:
+    """A pymodbus TCP server on loopback that behaves like a battery site."""
+
+    def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.model = SiteModel(
+            battery=BatteryModel(
+                config.capacity_kwh,
+                config.charge_max_kw,
+                config.discharge_max_kw,
+                config.efficiency_charge,
+                config.efficiency_discharge,
+                thermal_mass_kwh_per_k=max(0.05, config.capacity_kwh * 0.01),
+                cooling_kw_per_k=max(0.01, config.capacity_kwh * 0.002),
+            ),
+            state=BatteryState(config.soc_pct),
+            pv_peak_kw=config.pv_peak_kw,
+            load_kind=config.load_kind,
+            annual_load_mwh=config.annual_load_mwh,
+            revert_timeout_s=config.revert_timeout_s,
+        )
+        profile = load_profile(config.profile)
+        models = layout_sunspec_models(profile) if profile.is_sunspec else None
+        self.register_map: RegisterMap = resolve_profile(profile, models)
+        self.nameplate = {
+            "power_charge_max_kw": config.charge_max_kw,
+            "power_discharge_max_kw": config.discharge_max_kw,
+            "energy_capacity_kwh": config.capacity_kwh,
+        }
+        self._server: ModbusTcpServer | None = None
+        self._responsive = asyncio.Event()
+        self._responsive.set()
+        self.requests = 0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        now = self.clock.now()
+        self.model.advance(now)
+        image = self.register_map.image(self.model.measurements(now), self.nameplate)
+        first, last = min(image), max(image)
+        values = [image.get(address, 0) for address in range(first, last + 1)]
+        device = SimDevice(
+            id=self.config.unit_id,
+            simdata=[SimData(first, count=1, values=values, datatype=DataType.REGISTERS)],
+            action=self._on_access,
+        )
+        self._server = ModbusTcpServer(device, address=(self.config.host, self.config.port))
+        await self._server.serve_forever(background=True)
+        LOG.info(
+            "simulator %s listening on %s:%d", self.config.profile, self.config.host, self.config.port
+        )
+
+    async def stop(self) -> None:
+        """Stop answering: close the port (a device switched off or unplugged)."""
+        self._responsive.set()
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+
+    def hang(self) -> None:
+        """Keep the connection but stop answering (a frozen device): requests time out."""
+        self._responsive.clear()
+
+    def unhang(self) -> None:
+        self._responsive.set()
+
+    async def serve_until_cancelled(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    # --- pymodbus callback -------------------------------------------------------------------
+    async def _on_access(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        await self._responsive.wait()
+        self.requests += 1
+        now = self.clock.now()
+        try:
+            if set_values is None:
+                image = self.register_map.image(self.model.measurements(now), self.nameplate)
+                for offset in range(count):
+                    reg = address + offset
+                    if reg in image:
+                        registers[reg - start_address] = image[reg]
+                return None
+            current = {start_address + i: value for i, value in enumerate(registers)}
+            kw = self.register_map.decode_setpoint_write(address, [int(v) for v in set_values], current)
+        except Exception:  # never let a bad request kill the server
+            LOG.exception("simulator: cannot serve request fc=%d at %d", function_code, address)
+            return ExcCodes.DEVICE_FAILURE
+        if kw is not None:
+            self.model.command(kw, now)
+        return None
+
+
+async def run_simulator(config: SimulatorConfig, clock: Clock | None = None) -> None:
+    """Serve until cancelled (Ctrl-C)."""
+    simulator = BatterySimulator(config, clock)
+    with contextlib.suppress(asyncio.CancelledError):
+        await simulator.serve_until_cancelled()
