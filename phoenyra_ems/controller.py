@@ -258,8 +258,8 @@ class SiteController:
         self._alarms.pop(code, None)
 
     async def _record(self, state: PlantState) -> None:
-        if self.history is None:
-            return
+        if self.history is None or state.last_reading is None:
+            return  # nothing measured yet: no sample worth keeping
         await self.history.append(HistoryRecord.from_state(state))
         now = state.timestamp
         if self._last_retention is None or (now - self._last_retention).total_seconds() > RETENTION_EVERY_S:

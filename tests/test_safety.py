@@ -127,7 +127,8 @@ def test_ramp_rate_holds_unless_a_hard_limit_forces_the_move(lim: SiteLimits, cm
         # only allowed when the whole ramp band lies outside the hard band
         hard = enforce(cmd, _without_ramp(lim))
         assert (
-            hard.high_kw < cmd.previous_setpoint_kw - step_kw or hard.low_kw > cmd.previous_setpoint_kw + step_kw
+            hard.high_kw < cmd.previous_setpoint_kw - step_kw
+            or hard.low_kw > cmd.previous_setpoint_kw + step_kw
         )
 
 

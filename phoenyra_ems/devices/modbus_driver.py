@@ -108,15 +108,32 @@ class ModbusDevice:
                 await self._connect_once()
                 backoff = BACKOFF_START_S
                 self._lost.clear()
-                await self._lost.wait()
+                await self._keep_setpoint_alive()
             except asyncio.CancelledError:
                 raise
-            except Exception as err:  # noqa: BLE001 - any failure means: retry later
+            except Exception as err:
                 LOG.warning("%s: connect failed: %s (retry in %.1fs)", self.name, err, backoff)
             self._ready.clear()
             self._client.close()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _keep_setpoint_alive(self) -> None:
+        """Until the link drops: re-assert the active setpoint before the device's revert timer.
+
+        The controller writes on every change, but its cycle may be longer than the revert timer
+        (or it may be busy); this keeps a setpoint written once from silently reverting.
+        """
+        while not self._lost.is_set():
+            lost = asyncio.ensure_future(self._lost.wait())
+            tick = asyncio.ensure_future(self.clock.sleep(self.refresh_s / 2))
+            await asyncio.wait({lost, tick}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (lost, tick):
+                task.cancel()
+            if self._lost.is_set() or self._last_setpoint is None:
+                continue
+            with contextlib.suppress(DeviceUnavailable):
+                await self.write_setpoint(self._last_setpoint)
 
     async def _connect_once(self) -> None:
         if not await self._client.connect():
@@ -129,6 +146,7 @@ class ModbusDevice:
             await self._write(write)
         self._last_setpoint = None  # force a fresh write: the device may have reverted meanwhile
         self._ready.set()
+        await self.read()  # primes scale factors and nameplate values that setpoints need
         LOG.info("%s: connected", self.name)
 
     def _mark_lost(self, err: BaseException) -> None:
@@ -148,25 +166,35 @@ class ModbusDevice:
     async def _write(self, write: RegisterWrite) -> None:
         self.stats.round_trips += 1
         response = await self._client.write_registers(
-            write.address, list(write.values), device_id=self.config.unit_id
+            write.address, list(write.values), device_id=write.unit or self.config.unit_id
         )
         if response.isError():
             raise DeviceUnavailable(f"write to {write.address} refused: {response}")
 
+    def _ensure_connected(self) -> RegisterMap:
+        """The resolved map, or DeviceUnavailable (and a reconnect) if the link dropped."""
+        if self.register_map is None or not self._ready.is_set():
+            raise DeviceUnavailable(f"{self.name}: not connected")
+        if not self._client.connected:
+            self._mark_lost(ConnectionError("connection closed by the device"))
+            raise DeviceUnavailable(f"{self.name}: connection closed")
+        return self.register_map
+
     async def read(self) -> Measurements:
         """One reading, checked for plausibility. Raises DeviceError."""
-        if not self.connected or self.register_map is None:
-            raise DeviceUnavailable(f"{self.name}: not connected")
+        register_map = self._ensure_connected()
         blocks: dict[tuple[str, int], list[int]] = {}
         try:
-            for block in self.register_map.read_plan():
+            for block in register_map.read_plan():
                 self.stats.round_trips += 1
                 reader = (
                     self._client.read_input_registers
                     if block.table == "input"
                     else self._client.read_holding_registers
                 )
-                response = await reader(block.address, count=block.count, device_id=self.config.unit_id)
+                response = await reader(
+                    block.address, count=block.count, device_id=block.unit or self.config.unit_id
+                )
                 if response.isError():
                     raise DeviceUnavailable(f"{self.name}: read {block} refused: {response}")
                 blocks[(block.table, block.address)] = list(response.registers)
@@ -174,22 +202,21 @@ class ModbusDevice:
             self.stats.failures += 1
             self._mark_lost(err)
             raise DeviceUnavailable(f"{self.name}: {err}") from err
-        return check_plausible(self.register_map.decode(blocks), self.bess)
+        return check_plausible(register_map.decode(blocks), self.bess)
 
     async def write_setpoint(self, kw: float) -> bool:
         """Write ``kw`` (+ discharge) if it changed or the device's revert timer needs a refresh.
 
         Returns True when registers were written.
         """
-        if not self.connected or self.register_map is None:
-            raise DeviceUnavailable(f"{self.name}: not connected")
+        register_map = self._ensure_connected()
         now = self.clock.now()
         unchanged = self._last_setpoint is not None and abs(kw - self._last_setpoint) < SETPOINT_RESOLUTION_KW
         fresh = self._last_write is not None and (now - self._last_write).total_seconds() < self.refresh_s
         if unchanged and fresh:
             return False
         try:
-            for write in self.register_map.encode_setpoint(kw):
+            for write in register_map.encode_setpoint(kw):
                 await self._write(write)
         except (ModbusException, OSError, TimeoutError) as err:
             self.stats.failures += 1

@@ -164,14 +164,17 @@ class DeviceProfile:
     safe: tuple[StaticWrite, ...] = ()
     mode: ModeSpec | None = None
 
+    @property
+    def is_sunspec(self) -> bool:
+        """Addresses come from a SunSpec scan (``resolve_profile`` needs the scan result)."""
+        return self.kind == "sunspec"
+
 
 def load_profile(name: str) -> DeviceProfile:
     """Load and validate ``profiles/<name>.yaml``."""
     known = known_profiles()
     if name not in known:
-        raise UnknownProfileError(
-            f"unknown device profile {name!r}; known profiles: {', '.join(known)}"
-        )
+        raise UnknownProfileError(f"unknown device profile {name!r}; known profiles: {', '.join(known)}")
     return parse_profile_file(profile_path(name))
 
 
@@ -217,12 +220,12 @@ class _Parser:
     def choice(self, value: object, key: str, options: tuple[str, ...]) -> str:
         if value not in options:
             raise self.fail(key, f"expected one of {', '.join(options)}, got {value!r}")
-        return cast(str, value)
+        return str(value)
 
     def sign(self, value: object, key: str) -> int:
         if value not in (1, -1):
             raise self.fail(key, f"expected 1 or -1, got {value!r}")
-        return cast(int, value)
+        return 1 if value == 1 else -1
 
     def optional_unit(self, raw: dict[str, object], key: str) -> int | None:
         value = raw.get("unit_id")
@@ -268,16 +271,12 @@ class _Parser:
             refs = raw["sunspec"]
             items = refs if isinstance(refs, list) else [refs]
             sign = self.sign(raw.get("sign", 1), f"{key}.sign")
-            return SunSpecChoice(
-                tuple(self.sunspec_ref(r, f"{key}.sunspec", sign) for r in items)
-            )
+            return SunSpecChoice(tuple(self.sunspec_ref(r, f"{key}.sunspec", sign) for r in items))
         if "sum" in raw:
             terms = raw["sum"]
             if not isinstance(terms, list) or not terms:
                 raise self.fail(f"{key}.sum", "expected a non-empty list of registers")
-            return PointSum(
-                tuple(self.point(t, f"{key}.sum[{i}]", target) for i, t in enumerate(terms))
-            )
+            return PointSum(tuple(self.point(t, f"{key}.sum[{i}]", target) for i, t in enumerate(terms)))
         return self.point(raw, key, target)
 
     def sunspec_ref(self, value: object, key: str, sign: int) -> SunSpecRef:
@@ -294,7 +293,7 @@ class _Parser:
         unit = raw.get("unit", target)
         if unit not in _UNIT_FACTORS:
             raise self.fail(f"{key}.unit", f"expected one of {', '.join(_UNIT_FACTORS)}, got {unit!r}")
-        factor = _UNIT_FACTORS[cast(str, unit)] if target == "kW" else 1.0
+        factor = _UNIT_FACTORS[str(unit)] if target == "kW" else 1.0
         if target == "kW" and unit not in ("W", "kW"):
             raise self.fail(f"{key}.unit", f"a power needs W or kW, got {unit!r}")
         invalid = raw.get("invalid", [])
@@ -339,7 +338,11 @@ class _Parser:
             regs = tuple(self.integer(v, f"{k}.values") for v in values)
             if any(not 0 <= v <= 0xFFFF for v in regs):
                 raise self.fail(f"{k}.values", "register values must be 0..65535")
-            out.append(StaticWrite(self.integer(raw.get("register"), f"{k}.register"), regs, self.optional_unit(raw, k)))
+            out.append(
+                StaticWrite(
+                    self.integer(raw.get("register"), f"{k}.register"), regs, self.optional_unit(raw, k)
+                )
+            )
         return tuple(out)
 
     def mode(self, spec: object, key: str) -> ModeSpec:

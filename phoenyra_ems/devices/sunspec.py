@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from phoenyra_ems.devices.profile import DeviceProfile, RegisterPoint, RegType
 
 MARKER = (0x5375, 0x6E53)  # "SunS"
 END_ID = 0xFFFF
@@ -157,12 +159,16 @@ async def scan_sunspec(read: ReadFn, *, max_models: int = 64) -> dict[int, int]:
 
 
 def layout_sunspec_models(
-    models: Iterable[int] = DEFAULT_MODELS, base: int = 40000
+    models: DeviceProfile | Iterable[int] | None = None, base: int = 40000
 ) -> dict[int, int]:
-    """Place models back to back after the marker at ``base`` (as a device would)."""
+    """Place models back to back after the marker at ``base`` (as a device would).
+
+    ``models``: model ids, or a profile / None for all shipped models (1, 124, 704, 713, 714, 802).
+    """
+    ids = DEFAULT_MODELS if models is None or isinstance(models, DeviceProfile) else tuple(models)
     layout: dict[int, int] = {}
     address = base + 2
-    for model_id in models:
+    for model_id in ids:
         layout[model_id] = address
         address += model_definition(model_id).fixed_length
     return layout
@@ -188,3 +194,26 @@ def string_registers(text: str, size: int) -> list[int]:
     """A SunSpec string (NUL padded, two characters per register)."""
     data = text.encode("ascii", "replace")[: size * 2].ljust(size * 2, b"\0")
     return [(data[i] << 8) | data[i + 1] for i in range(0, size * 2, 2)]
+
+
+def sunspec_point(
+    layout: dict[int, int], model_id: int, name: str, *, scale: float = 1.0, sign: int = 1
+) -> RegisterPoint:
+    """A numeric SunSpec point as a :class:`RegisterPoint` (sentinel and scale factor set)."""
+    md = model_definition(model_id)
+    pd = md.point(name)
+    ctype = CODEC_TYPES.get(pd.type)
+    if ctype is None:
+        raise ValueError(f"SunSpec point {model_id}:{name} is a {pd.type}, not a number")
+    sentinel = NOT_IMPLEMENTED.get(ctype)
+    invalid = () if sentinel is None or pd.type.startswith("acc") else (sentinel,)
+    base = layout[model_id]
+    return RegisterPoint(
+        address=base + pd.offset,
+        table="holding",
+        type=cast(RegType, ctype),
+        scale=scale,
+        sign=sign,
+        sf_address=base + md.point(pd.sf).offset if pd.sf else None,
+        invalid=invalid,
+    )

@@ -86,22 +86,24 @@ class BatterySimulator:
         image = self.register_map.image(self.model.measurements(now), self.nameplate)
         first, last = min(image), max(image)
         values = [image.get(address, 0) for address in range(first, last + 1)]
-        device = SimDevice(
-            id=self.config.unit_id,
-            simdata=[SimData(first, count=1, values=values, datatype=DataType.REGISTERS)],
-            action=self._on_access,
-        )
-        self._server = ModbusTcpServer(device, address=(self.config.host, self.config.port))
+        unit_ids = {self.config.unit_id} | self.register_map.extra_unit_ids()
+        devices = [
+            SimDevice(
+                id=unit_id,
+                simdata=[SimData(first, count=1, values=list(values), datatype=DataType.REGISTERS)],
+                action=self._on_access,
+            )
+            for unit_id in sorted(unit_ids)
+        ]
+        self._server = ModbusTcpServer(devices, address=(self.config.host, self.config.port))
         await self._server.serve_forever(background=True)
-        LOG.info(
-            "simulator %s listening on %s:%d", self.config.profile, self.config.host, self.config.port
-        )
+        LOG.info("simulator %s listening on %s:%d", self.config.profile, self.config.host, self.config.port)
 
     async def stop(self) -> None:
         """Stop answering: close the port (a device switched off or unplugged)."""
         self._responsive.set()
         if self._server is not None:
-            await self._server.shutdown()
+            await self._server.shutdown()  # type: ignore[no-untyped-call]
             self._server = None
 
     def hang(self) -> None:

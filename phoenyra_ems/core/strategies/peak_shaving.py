@@ -32,6 +32,7 @@ class PeakShaving:
         headroom = cap - net
         if ctx.room_below_max_kwh > ctx.usable_capacity_kwh * (1 - RECHARGE_HEADROOM):
             charge = min(headroom, ctx.limits.charge_max_kw)
-            # Recharging for the next peak: a small value, so other strategies usually lead here.
-            return Proposal(self.name, -charge, 1e-3 * charge, f"recharging below cap {cap:.1f} kW")
+            # Recharging for the next peak has no value of its own *now*: it never wins the
+            # selection for that, but runs when peak shaving is pinned or already in charge.
+            return Proposal(self.name, -charge, 0.0, f"recharging below cap {cap:.1f} kW")
         return Proposal(self.name, 0.0, 0.0, f"import {net:.1f} kW below cap {cap:.1f} kW")

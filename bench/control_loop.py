@@ -1,0 +1,133 @@
+"""Control-loop latency of one site over real Modbus TCP (loopback), simulator in its own process.
+
+Prints the read→decide→write cycle latency (p50 / p99 / max), Modbus round trips per cycle, and
+the baseline: one bare pymodbus register read on the same connection (the floor of any cycle).
+
+    .venv/bin/python bench/control_loop.py [--cycles 2000] [--profile generic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from phoenyra_ems.config.model import BessConfig, EmsSettings, GridConnectionConfig, ModbusConfig, SiteConfig
+from phoenyra_ems.controller import SiteController
+from phoenyra_ems.devices.modbus_driver import ModbusDevice
+from phoenyra_ems.history.store import HistoryStore
+from phoenyra_ems.prices import ReplayPriceProvider
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+async def measure(port: int, profile: str, cycles: int, db: Path) -> None:
+    site = SiteConfig(
+        site_id="bench",
+        name="bench",
+        bess=BessConfig(200, 100, 100),
+        modbus=ModbusConfig(port=port, profile=profile, timeout_s=1.0),
+        grid_connection=GridConnectionConfig(max_power_kw=150),
+        ems=EmsSettings(cycle_s=1.0),
+    )
+    device = ModbusDevice(site.modbus, site.bess)
+    controller = SiteController(site, device, prices=ReplayPriceProvider("at"), history=HistoryStore(db))
+    assert controller.history is not None
+    await controller.history.open()
+    await device.start()
+    if not await device.wait_ready(10):
+        raise SystemExit("simulator did not come up")
+    for _ in range(50):  # warm-up
+        await controller.cycle()
+    trips_before, cycles_before = device.stats.round_trips, controller.stats.cycles
+    writes_before = device.stats.setpoint_writes
+    latencies = []
+    for _ in range(cycles):
+        started = time.perf_counter()
+        await controller.cycle()
+        latencies.append(time.perf_counter() - started)
+    trips = (device.stats.round_trips - trips_before) / (controller.stats.cycles - cycles_before)
+    writes = device.stats.setpoint_writes - writes_before
+
+    # Baseline: a bare one-register read on the same client.
+    client = device._client
+    bare = []
+    for _ in range(cycles):
+        started = time.perf_counter()
+        await client.read_holding_registers(device.register_map.read_plan()[0].address, count=1)  # type: ignore[union-attr]
+        bare.append(time.perf_counter() - started)
+
+    print(f"profile {profile}: {cycles} cycles, simulator in a separate process, loopback TCP")
+    print(
+        f"  cycle read→decide→write→record  p50 {percentile(latencies, 50) * 1e3:.3f} ms  "
+        f"p99 {percentile(latencies, 99) * 1e3:.3f} ms  max {max(latencies) * 1e3:.3f} ms  "
+        f"mean {statistics.fmean(latencies) * 1e3:.3f} ms"
+    )
+    print(f"  Modbus round trips per cycle    {trips:.2f}  (setpoint writes: {writes} in {cycles} cycles)")
+    print(
+        f"  baseline bare 1-register read   p50 {percentile(bare, 50) * 1e3:.3f} ms  "
+        f"p99 {percentile(bare, 99) * 1e3:.3f} ms"
+    )
+    print(
+        f"  decision overhead (p50 cycle − p50 reads) ≈ "
+        f"{(percentile(latencies, 50) - trips * percentile(bare, 50)) * 1e3:.3f} ms"
+    )
+    await controller.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cycles", type=int, default=2000)
+    parser.add_argument("--profile", default="generic")
+    args = parser.parse_args()
+    port = free_port()
+    simulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "phoenyra_ems.cli",
+            "simulate",
+            "--profile",
+            args.profile,
+            "--port",
+            str(port),
+            "--capacity-kwh",
+            "200",
+            "--power-kw",
+            "100",
+            "--pv-peak-kw",
+            "120",
+            "--load",
+            "commercial",
+            "--annual-load-mwh",
+            "400",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(measure(port, args.profile, args.cycles, Path(tmp) / "bench.db"))
+    finally:
+        simulator.terminate()
+        simulator.wait(5)
+
+
+if __name__ == "__main__":
+    main()
