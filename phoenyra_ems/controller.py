@@ -34,6 +34,7 @@ PRICE_HORIZON_H = 24.0
 LOAD_BALANCING_WINDOW_S = 900.0
 MAX_NET_LOAD_SAMPLES = 3600
 RETENTION_EVERY_S = 3600.0
+STOP_TIMEOUT_S = 5.0
 
 
 class SiteDevice(Protocol):
@@ -108,6 +109,7 @@ class SiteController:
         )
         self._last_retention: datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.state = PlantState(site_id=site.site_id, timestamp=self.clock.now(), soc=0.0)
 
     # --- operator commands -------------------------------------------------------------------
@@ -125,11 +127,15 @@ class SiteController:
         self._task = asyncio.create_task(self._run(), name=f"site {self.site.site_id}")
 
     async def stop(self) -> None:
-        """Stop the loop and leave the battery in its safe state (0 kW)."""
+        """Stop the loop (after the cycle in progress) and leave the battery in its safe state (0 kW)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()  # ends the loop between cycles: a request is never cut in half
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=STOP_TIMEOUT_S)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         with contextlib.suppress(DeviceError, OSError, TimeoutError):
             await self.device.write_safe()
@@ -141,7 +147,7 @@ class SiteController:
     async def _run(self) -> None:
         cycle = self.site.ems.cycle_s
         next_at = self.clock.now()
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.cycle()
             except asyncio.CancelledError:
@@ -154,7 +160,17 @@ class SiteController:
                 missed = int((now - next_at).total_seconds() // cycle) + 1
                 self.stats.missed += missed
                 next_at += timedelta(seconds=missed * cycle)
-            await self.clock.sleep((next_at - now).total_seconds())
+            await self._sleep((next_at - now).total_seconds())
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep on the site's clock, waking early when a stop is requested."""
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
 
     # --- one cycle ---------------------------------------------------------------------------
     async def cycle(self) -> PlantState:

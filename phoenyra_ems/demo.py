@@ -19,13 +19,15 @@ from phoenyra_ems.sites import status_line
 
 LOG = logging.getLogger(__name__)
 DEFAULT_DEMO_CONFIG = "examples/ems.yaml"
-# A commercial site uses this many MWh a year per kW of grid connection (gives realistic peaks).
-ANNUAL_MWH_PER_GRID_KW = 2.5
+# The shipped commercial load peaks (99th percentile) at 0.30 kW per MWh of annual consumption.
+LOAD_P99_KW_PER_MWH_A = 0.30
 
 
 def simulator_for(site: SiteConfig) -> SimulatorConfig:
-    """A simulator matching the site's hardware, PV and a commercial load sized to its grid."""
+    """A simulator matching the site's hardware and PV, with a commercial load whose peaks just
+    exceed the peak cap (or reach 60 % of the grid connection), so peak shaving has work to do."""
     grid_kw = site.grid_connection.max_power_kw or site.bess.power_discharge_max_kw
+    peak_kw = site.grid_tariffs.peak_import_cap_kw or 0.6 * grid_kw
     return SimulatorConfig(
         profile=site.modbus.profile,
         host=site.modbus.host,
@@ -39,7 +41,7 @@ def simulator_for(site: SiteConfig) -> SimulatorConfig:
         soc_pct=50.0,
         pv_peak_kw=site.forecast.pv_peak_power_kw,
         load_kind="commercial",
-        annual_load_mwh=grid_kw * ANNUAL_MWH_PER_GRID_KW,
+        annual_load_mwh=peak_kw * 1.05 / LOAD_P99_KW_PER_MWH_A,
     )
 
 

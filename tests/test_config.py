@@ -100,7 +100,7 @@ def test_example_multi_site() -> None:
     assert wien.grid_tariffs.peak_import_cap_kw == 80
     assert wien.ems.cycle_s == 1.0
     assert linz.bess.energy_capacity_kwh == 300 and linz.bess.power_charge_max_kw == 150
-    assert linz.modbus.port == 5021
+    assert (linz.modbus.port, linz.modbus.profile) == (5021, "sungrow_sh")
     assert linz.forecast.pv_peak_power_kw == 180
     assert linz.grid_connection.max_power_kw == 250
     assert linz.feedin_limitation.mode == "dynamic"

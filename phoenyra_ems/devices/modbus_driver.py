@@ -58,6 +58,7 @@ class ModbusDevice:
             retries=config.retries,
             reconnect_delay=0,  # our supervisor owns reconnection
         )
+        self._io_lock = asyncio.Lock()  # one request sequence at a time (controller vs keep-alive)
         self._ready = asyncio.Event()
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
@@ -91,9 +92,10 @@ class ModbusDevice:
 
     async def stop(self) -> None:
         if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+            async with self._io_lock:  # never cancel a request in flight: it desynchronises the client
+                self._supervisor.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._supervisor
             self._supervisor = None
         if self.connected:
             with contextlib.suppress(Exception):
@@ -183,26 +185,31 @@ class ModbusDevice:
     async def read(self) -> Measurements:
         """One reading, checked for plausibility. Raises DeviceError."""
         register_map = self._ensure_connected()
-        blocks: dict[tuple[str, int], list[int]] = {}
         try:
-            for block in register_map.read_plan():
-                self.stats.round_trips += 1
-                reader = (
-                    self._client.read_input_registers
-                    if block.table == "input"
-                    else self._client.read_holding_registers
-                )
-                response = await reader(
-                    block.address, count=block.count, device_id=block.unit or self.config.unit_id
-                )
-                if response.isError():
-                    raise DeviceUnavailable(f"{self.name}: read {block} refused: {response}")
-                blocks[(block.table, block.address)] = list(response.registers)
+            async with self._io_lock:
+                blocks = await self._read_blocks(register_map)
         except (ModbusException, OSError, TimeoutError) as err:
             self.stats.failures += 1
             self._mark_lost(err)
             raise DeviceUnavailable(f"{self.name}: {err}") from err
         return check_plausible(register_map.decode(blocks), self.bess)
+
+    async def _read_blocks(self, register_map: RegisterMap) -> dict[tuple[str, int], list[int]]:
+        blocks: dict[tuple[str, int], list[int]] = {}
+        for block in register_map.read_plan():
+            self.stats.round_trips += 1
+            reader = (
+                self._client.read_input_registers
+                if block.table == "input"
+                else self._client.read_holding_registers
+            )
+            response = await reader(
+                block.address, count=block.count, device_id=block.unit or self.config.unit_id
+            )
+            if response.isError():
+                raise DeviceUnavailable(f"{self.name}: read {block} refused: {response}")
+            blocks[(block.table, block.address)] = list(response.registers)
+        return blocks
 
     async def write_setpoint(self, kw: float) -> bool:
         """Write ``kw`` (+ discharge) if it changed or the device's revert timer needs a refresh.
@@ -216,8 +223,9 @@ class ModbusDevice:
         if unchanged and fresh:
             return False
         try:
-            for write in register_map.encode_setpoint(kw):
-                await self._write(write)
+            async with self._io_lock:
+                for write in register_map.encode_setpoint(kw):
+                    await self._write(write)
         except (ModbusException, OSError, TimeoutError) as err:
             self.stats.failures += 1
             self._mark_lost(err)
@@ -230,6 +238,7 @@ class ModbusDevice:
         """Put the device in its safe state (0 kW) if it can be reached."""
         if self.register_map is None or not self._client.connected:
             return
-        for write in self.register_map.safe_writes():
-            await self._write(write)
+        async with self._io_lock:
+            for write in self.register_map.safe_writes():
+                await self._write(write)
         self._last_setpoint, self._last_write = 0.0, self.clock.now()
