@@ -43,10 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file")
 
-    run = sub.add_parser("run", help="run every configured site")
+    run = sub.add_parser("run", help="the daemon: every configured site, and the API")
     run.add_argument("-c", "--config", required=True)
-    run.add_argument("--status-every", type=float, default=0.0, help="print a status line every N s")
     _add_time_args(run)
+
+    user = sub.add_parser(
+        "user", help="manage users and API tokens (see: phoenyra-ems user -h)", add_help=False
+    )
+    user.add_argument("-c", "--config", help="config file (its api.auth_db is used)")
+    user.add_argument("--db", help="auth database (default: api.auth_db of the config, else data/auth.db)")
+    user.add_argument("rest", nargs=argparse.REMAINDER)
 
     sim = sub.add_parser("simulate", help="a simulated battery site on Modbus TCP (loopback)")
     sim.add_argument("--profile", default="generic")
@@ -85,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return _simulate(args)
     if args.command == "run":
         return _run(args)
+    if args.command == "user":
+        return _user(args)
     if args.command == "demo":
         from phoenyra_ems.demo import run_demo
 
@@ -112,17 +120,39 @@ def _simulate(args: argparse.Namespace) -> int:
     return _run_until_signal(run_simulator(config, _clock(args.speed, args.start)))
 
 
-def _run(args: argparse.Namespace) -> int:
+def _load(path: str):  # type: ignore[no-untyped-def]
     from phoenyra_ems.config import ConfigError, load_config
-    from phoenyra_ems.sites import run_sites
 
     try:
-        config = load_config(args.config)
+        return load_config(path)
     except ConfigError as err:
         for issue in err.issues:
             print(issue, file=sys.stderr)
+    except OSError as err:
+        print(f"{path}: {err.strerror}", file=sys.stderr)
+    return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from phoenyra_ems.daemon import run_daemon
+
+    config = _load(args.config)
+    if config is None:
         return 1
-    return _run_until_signal(run_sites(config, _clock(args.speed, args.start), args.status_every))
+    return _run_until_signal(run_daemon(config, _clock(args.speed, args.start), args.config))
+
+
+def _user(args: argparse.Namespace) -> int:
+    from phoenyra_ems.auth.cli import user_main
+    from phoenyra_ems.config.model import ApiConfig
+
+    db = args.db
+    if db is None and args.config:
+        config = _load(args.config)
+        if config is None:
+            return 1
+        db = config.api.auth_db
+    return user_main(args.rest, db or ApiConfig().auth_db)
 
 
 def _run_until_signal(coro) -> int:  # type: ignore[no-untyped-def]

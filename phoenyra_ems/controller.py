@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from phoenyra_ems.clock import Clock, SystemClock
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.decision import ControlIntent, Decision, decide
+from phoenyra_ems.core.overrides import LimitOverrides, apply_overrides, override_errors
 from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import build_strategies
 from phoenyra_ems.devices.errors import DeviceError, ImplausibleReading
@@ -97,6 +98,8 @@ class SiteController:
         self.history = history
         self.strategies = build_strategies(site.ems.strategies)
         self.intent = ControlIntent()
+        self.overrides = LimitOverrides()
+        self.effective_site = site
         self.selection = SelectionState()
         self.stats = CycleStats()
         self.listeners: list[Callable[[PlantState], None]] = []
@@ -119,12 +122,25 @@ class SiteController:
         if intent.strategy is not None or intent.mode is not SiteMode.AUTO:
             self.selection = SelectionState()
 
+    def set_limits(self, overrides: LimitOverrides) -> None:
+        """Operator limits; ValueError if any would leave the configured hardware limits."""
+        errors = override_errors(self.site, overrides)
+        if errors:
+            raise ValueError(errors)
+        self.overrides = overrides
+        self.effective_site = apply_overrides(self.site, overrides)
+
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         if self.history is not None:
             await self.history.open()
         await self.device.start()
         self._task = asyncio.create_task(self._run(), name=f"site {self.site.site_id}")
+
+    async def wait(self) -> None:
+        """Until the control loop ends (it only ends by itself on a bug: the fleet restarts it)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
 
     async def stop(self) -> None:
         """Stop the loop (after the cycle in progress) and leave the battery in its safe state (0 kW)."""
@@ -212,7 +228,7 @@ class SiteController:
             last_reading=now,
         )
         decision = decide(
-            self.site,
+            self.effective_site,
             state,
             self.intent,
             self.strategies,

@@ -1,6 +1,7 @@
-"""``phoenyra-ems demo``: the example sites, each with its own simulator, controlled live.
+"""``phoenyra-ems demo``: the example sites, each with its own simulator, behind the daemon's API.
 
-Until the console lands, the demo prints one status line per site every real second.
+Prints the API URL and a fresh admin token. Until the console lands, the demo prints one status line
+per site every real second (``--headless`` prints them too).
 """
 
 from __future__ import annotations
@@ -9,16 +10,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+from dataclasses import replace
 
 from phoenyra_ems.clock import Clock
 from phoenyra_ems.config import ConfigError, load_config
 from phoenyra_ems.config.model import EmsConfig, SiteConfig
-from phoenyra_ems.runtime import build_controller
+from phoenyra_ems.daemon import Daemon
+from phoenyra_ems.models import PlantState
 from phoenyra_ems.simulator.server import BatterySimulator, SimulatorConfig
-from phoenyra_ems.sites import status_line
 
 LOG = logging.getLogger(__name__)
 DEFAULT_DEMO_CONFIG = "examples/ems.yaml"
+DEMO_DATA_DIR = "data/demo"
 # The shipped commercial load peaks (99th percentile) at 0.30 kW per MWh of annual consumption.
 LOAD_P99_KW_PER_MWH_A = 0.30
 
@@ -45,29 +48,48 @@ def simulator_for(site: SiteConfig) -> SimulatorConfig:
     )
 
 
+def status_line(name: str, s: PlantState) -> str:
+    alarms = ",".join(a.code for a in s.alarms) or "-"
+    return (
+        f"{name:<8} {s.status:<8} SoC {s.soc:5.1f}%  bess {s.p_bess:+8.1f} kW  "
+        f"pv {s.p_pv:7.1f}  load {s.p_load:7.1f}  grid {s.p_grid:+8.1f}  set {s.setpoint:+8.1f}  "
+        f"{s.strategy or '-':<16} alarms {alarms}"
+    )
+
+
+def demo_config(config: EmsConfig) -> EmsConfig:
+    """The demo keeps its history and users apart from a real installation's."""
+    sites = {
+        i: replace(site, ems=replace(site.ems, history_dir=DEMO_DATA_DIR)) for i, site in config.sites.items()
+    }
+    return replace(config, sites=sites, api=replace(config.api, auth_db=f"{DEMO_DATA_DIR}/auth.db"))
+
+
 async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0) -> None:
     simulators = [BatterySimulator(simulator_for(site), clock) for site in config.sites.values()]
-    controllers = [build_controller(site, clock, history_dir="data/demo") for site in config.sites.values()]
     for simulator in simulators:
         await simulator.start()
-    for controller in controllers:
-        await controller.start()
+    daemon = Daemon(config, clock)
+    await daemon.start()
+    token = await daemon.auth.ensure_admin_token()
+    print(f"Phoenyra EMS demo: API {daemon.url}/api/v1  (simulated time runs {clock.speed:g}x)")
+    print(f"admin token: {token}", flush=True)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + duration_s if duration_s else None
     try:
         while deadline is None or loop.time() < deadline:
             await asyncio.sleep(1.0)
             print(f"--- {clock.now():%Y-%m-%d %H:%M} (simulated)", flush=True)
-            for controller in controllers:
-                print(status_line(controller), flush=True)
+            for slot in daemon.fleet.slots.values():
+                print(status_line(slot.config.name, slot.state), flush=True)
     finally:
-        await asyncio.gather(*(c.stop() for c in controllers), return_exceptions=True)
+        await daemon.stop()
         await asyncio.gather(*(s.stop() for s in simulators), return_exceptions=True)
 
 
 def run_demo(headless: bool, duration_s: float, clock: Clock, config_path: str = DEFAULT_DEMO_CONFIG) -> int:
     try:
-        config = load_config(config_path)
+        config = demo_config(load_config(config_path))
     except ConfigError as err:
         for issue in err.issues:
             print(issue)

@@ -27,6 +27,8 @@ from phoenyra_ems.history.store import HistoryStore, database_path
 from phoenyra_ems.prices import ReplayPriceProvider
 from phoenyra_ems.simulator.server import BatterySimulator, SimulatorConfig
 
+pytest_plugins = ["tests.daemon_fixtures"]
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -132,6 +132,8 @@ class ApiConfig:
     port: int = 8080
     tls_cert: str | None = None
     tls_key: str | None = None
+    auth_db: str = "data/auth.db"  # users, hashed tokens, site grants (SQLite)
+    ws_max_rate_hz: float = 2.0  # state pushes per site and subscriber, at most
 
 
 @dataclass(frozen=True, slots=True)

@@ -457,6 +457,8 @@ API = section(
         vol.Optional("port"): _PORT,
         vol.Optional("tls_cert"): optional(string),
         vol.Optional("tls_key"): optional(string),
+        vol.Optional("auth_db"): string,
+        vol.Optional("ws_max_rate_hz"): _POSITIVE,
     },
     ApiConfig,
     [_check_api],

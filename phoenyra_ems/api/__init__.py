@@ -1,0 +1,1 @@
+"""The daemon's REST + WebSocket API (aiohttp), under /api/v1."""

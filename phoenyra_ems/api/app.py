@@ -1,0 +1,237 @@
+"""The aiohttp application: auth middleware, REST routes, WebSocket hub, OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from phoenyra_ems import __version__
+from phoenyra_ems.api import serialize
+from phoenyra_ems.api.errors import ApiError, error_response
+from phoenyra_ems.api.keys import PRINCIPAL
+from phoenyra_ems.api.openapi import openapi_document
+from phoenyra_ems.api.validation import parse_control, parse_history_query, parse_limits
+from phoenyra_ems.api.ws import WebSocketHub
+from phoenyra_ems.auth.models import Principal
+from phoenyra_ems.auth.store import AuthStore
+from phoenyra_ems.config.model import SiteConfig
+from phoenyra_ems.controller import SiteController
+from phoenyra_ems.fleet import Fleet
+
+LOG = logging.getLogger(__name__)
+PREFIX = "/api/v1"
+PUBLIC = {f"{PREFIX}/openapi.json", f"{PREFIX}/health"}
+
+FLEET = web.AppKey("fleet", Fleet)
+AUTH = web.AppKey("auth", AuthStore)
+HUB = web.AppKey("hub", WebSocketHub)
+INSTANCE = web.AppKey("instance_id", str)
+RELOAD = web.AppKey("reload", object)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    if request.path == f"{PREFIX}/ws":
+        return request.query.get("token")
+    return None
+
+
+@web.middleware
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authentication and JSON errors for every route."""
+    try:
+        if request.path not in PUBLIC:
+            token = _token(request)
+            principal = await request.app[AUTH].authenticate(token) if token else None
+            if principal is None:
+                raise ApiError(401, "unauthorized", "missing or invalid API token")
+            request[PRINCIPAL] = principal
+        return await handler(request)
+    except ApiError as err:
+        return err.response()
+    except web.HTTPException as err:
+        if err.status >= 400:
+            return error_response(err.status, err.reason.lower().replace(" ", "_"), err.reason)
+        raise
+    except Exception:
+        LOG.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error (logged)")
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def _site(request: web.Request, control: bool = False) -> tuple[SiteConfig, SiteController | None]:
+    fleet = request.app[FLEET]
+    site_id = request.match_info["site_id"]
+    slot = fleet.slot(site_id)
+    if slot is None:
+        raise ApiError(404, "not_found", f"unknown site {site_id!r}")
+    who = principal(request)
+    if not who.can_read(site_id):
+        raise ApiError(403, "forbidden", f"no access to site {site_id!r}")
+    if control and not who.can_control(site_id):
+        raise ApiError(403, "forbidden", f"role {who.role} may not control site {site_id!r}")
+    return slot.config, fleet.controller(site_id)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, allow_nan=False))
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ApiError(422, "invalid_request", "body is not valid JSON", {"body": "not valid JSON"}) from err
+
+
+# --- routes ---------------------------------------------------------------------------------
+async def health(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+async def info(request: web.Request) -> web.Response:
+    who = principal(request)
+    return _json(
+        {
+            "instance_id": request.app[INSTANCE],
+            "version": __version__,
+            "user": who.user,
+            "role": str(who.role),
+            "site_count": len([i for i in request.app[FLEET].site_ids() if who.can_read(i)]),
+        }
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(openapi_document())
+
+
+async def list_sites(request: web.Request) -> web.Response:
+    fleet, who = request.app[FLEET], principal(request)
+    sites = [
+        serialize.site_json(slot.config, slot.state)
+        for site_id, slot in fleet.slots.items()
+        if who.can_read(site_id)
+    ]
+    return _json({"sites": sites})
+
+
+async def aggregated(request: web.Request) -> web.Response:
+    if not principal(request).is_admin:
+        raise ApiError(403, "forbidden", "only admins see the aggregate of all sites")
+    return _json(serialize.aggregated_json(request.app[FLEET].aggregated()))
+
+
+async def get_site(request: web.Request) -> web.Response:
+    site, controller = _site(request)
+    slot = request.app[FLEET].slot(site.site_id)
+    assert slot is not None
+    return _json(serialize.site_detail_json(site, slot.state, controller))
+
+
+async def get_state(request: web.Request) -> web.Response:
+    site, _ = _site(request)
+    slot = request.app[FLEET].slot(site.site_id)
+    assert slot is not None
+    return _json(serialize.state_json(slot.state))
+
+
+async def get_alarms(request: web.Request) -> web.Response:
+    site, _ = _site(request)
+    slot = request.app[FLEET].slot(site.site_id)
+    assert slot is not None
+    return _json({"site_id": site.site_id, "alarms": [serialize.alarm_json(a) for a in slot.state.alarms]})
+
+
+async def get_history(request: web.Request) -> web.Response:
+    site, controller = _site(request)
+    if controller is None or controller.history is None:
+        raise ApiError(503, "unavailable", f"site {site.site_id!r} is not running")
+    start, end, step = parse_history_query(dict(request.query), controller.clock.now())
+    records = await controller.history.query(start, end, step)
+    return _json(
+        {
+            "site_id": site.site_id,
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "step": step,
+            "samples": [serialize.history_json(r) for r in records],
+        }
+    )
+
+
+def _running(site: SiteConfig, controller: SiteController | None) -> SiteController:
+    if controller is None:
+        raise ApiError(503, "unavailable", f"site {site.site_id!r} is not running")
+    return controller
+
+
+async def post_control(request: web.Request) -> web.Response:
+    site, controller = _site(request, control=True)
+    controller = _running(site, controller)
+    body = await _body(request)
+    effective = controller.effective_site.bess
+    intent = parse_control(
+        body, site, effective.power_charge_max_kw, effective.power_discharge_max_kw, controller.clock.now()
+    )
+    controller.set_intent(intent)
+    ack = {"site_id": site.site_id, "accepted": True, "control": serialize.control_json(intent)}
+    request.app[HUB].broadcast_ack(site.site_id, ack, principal(request).user)
+    LOG.info("site %s: control %s by %s", site.site_id, ack["control"], principal(request).user)
+    return _json(ack)
+
+
+async def put_limits(request: web.Request) -> web.Response:
+    site, controller = _site(request, control=True)
+    controller = _running(site, controller)
+    overrides = parse_limits(await _body(request), site)
+    controller.set_limits(overrides)
+    return _json({"site_id": site.site_id, "limits": serialize.limits_json(site, overrides)})
+
+
+async def post_reload(request: web.Request) -> web.Response:
+    if not principal(request).is_admin:
+        raise ApiError(403, "forbidden", "only admins reload the configuration")
+    reload = request.app[RELOAD]
+    if not callable(reload):
+        raise ApiError(503, "unavailable", "this daemon has no configuration file to reload")
+    result = await reload()
+    return _json(result)
+
+
+def create_app(
+    fleet: Fleet,
+    auth: AuthStore,
+    instance_id: str,
+    ws_max_rate_hz: float = 2.0,
+    reload: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+) -> web.Application:
+    app = web.Application(middlewares=[middleware], client_max_size=64 * 1024)
+    hub = WebSocketHub(fleet, ws_max_rate_hz)
+    app[FLEET], app[AUTH], app[HUB], app[INSTANCE], app[RELOAD] = fleet, auth, hub, instance_id, reload
+    app.router.add_get(f"{PREFIX}/health", health)
+    app.router.add_get(f"{PREFIX}/openapi.json", openapi)
+    app.router.add_get(f"{PREFIX}/info", info)
+    app.router.add_get(f"{PREFIX}/sites", list_sites)
+    app.router.add_get(f"{PREFIX}/sites/aggregated", aggregated)
+    app.router.add_get(f"{PREFIX}/sites/{{site_id}}", get_site)
+    app.router.add_get(f"{PREFIX}/sites/{{site_id}}/state", get_state)
+    app.router.add_get(f"{PREFIX}/sites/{{site_id}}/history", get_history)
+    app.router.add_get(f"{PREFIX}/sites/{{site_id}}/alarms", get_alarms)
+    app.router.add_post(f"{PREFIX}/sites/{{site_id}}/control", post_control)
+    app.router.add_put(f"{PREFIX}/sites/{{site_id}}/limits", put_limits)
+    app.router.add_post(f"{PREFIX}/reload", post_reload)
+    app.router.add_get(f"{PREFIX}/ws", hub.handle)
+    app.on_shutdown.append(hub.close_all)
+    return app

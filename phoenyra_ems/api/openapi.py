@@ -1,0 +1,221 @@
+"""The OpenAPI 3.0 document of /api/v1 (served at /api/v1/openapi.json, fuzzed by the tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phoenyra_ems import __version__
+
+NUM = {"type": "number"}
+NULLABLE_NUM = {"type": "number", "nullable": True}
+STR = {"type": "string"}
+NULLABLE_STR = {"type": "string", "nullable": True}
+TIME = {"type": "string", "format": "date-time", "nullable": True}
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None, extra: bool = True) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    if not extra:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {
+    "401": _json(_ref("Error"), "missing or invalid token"),
+    "403": _json(_ref("Error"), "no access to this site or action"),
+    "404": _json(_ref("Error"), "unknown site"),
+}
+SITE_ID = {"name": "site_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj(
+        {
+            "error": _obj(
+                {
+                    "status": {"type": "integer"},
+                    "code": STR,
+                    "message": STR,
+                    "fields": {"type": "object", "additionalProperties": STR},
+                },
+                ["status", "code", "message"],
+            )
+        },
+        ["error"],
+    ),
+    "Alarm": _obj(
+        {"code": STR, "message": STR, "severity": STR, "since": TIME}, ["code", "message", "severity"]
+    ),
+    "State": _obj(
+        {
+            "site_id": STR,
+            "timestamp": TIME,
+            "soc": NUM,
+            "soh": NUM,
+            "temp_c": NULLABLE_NUM,
+            "p_bess": NUM,
+            "p_pv": NUM,
+            "p_load": NUM,
+            "p_grid": NUM,
+            "price": NULLABLE_NUM,
+            "setpoint": NUM,
+            "strategy": NULLABLE_STR,
+            "strategy_reason": STR,
+            "mode": {"type": "string", "enum": ["auto", "manual", "standby"]},
+            "status": STR,
+            "alarms": {"type": "array", "items": _ref("Alarm")},
+            "last_reading": TIME,
+            "last_write": TIME,
+        },
+        ["site_id", "soc", "p_bess", "p_pv", "p_load", "p_grid", "mode", "status", "alarms"],
+    ),
+    "Site": _obj(
+        {
+            "id": STR,
+            "name": STR,
+            "status": STR,
+            "location": {"type": "object"},
+            "bess": {"type": "object"},
+            "device": {"type": "object"},
+            "strategies": {"type": "array", "items": STR},
+        },
+        ["id", "name", "status", "bess"],
+    ),
+    "Control": _obj(
+        {
+            "mode": {"type": "string", "enum": ["auto", "manual", "standby"]},
+            "strategy": {"type": "string", "nullable": True},
+            "setpoint_kw": {"type": "number", "description": "manual mode only; + discharge, - charge"},
+            "duration_s": {"type": "number", "minimum": 1, "maximum": 86400},
+        },
+        ["mode"],
+        extra=False,
+    ),
+    "Limits": _obj(
+        {
+            "soc_reserve_pct": NULLABLE_NUM,
+            "power_charge_max_kw": NULLABLE_NUM,
+            "power_discharge_max_kw": NULLABLE_NUM,
+        },
+        extra=False,
+    ),
+    "ControlAck": _obj({"site_id": STR, "accepted": {"type": "boolean"}, "control": {"type": "object"}}),
+    "Aggregated": _obj(
+        {
+            "site_count": {"type": "integer"},
+            "total_capacity_kwh": NUM,
+            "soc_avg_pct": NULLABLE_NUM,
+            "p_bess": NUM,
+            "p_pv": NUM,
+            "p_load": NUM,
+            "p_grid": NUM,
+            "sites": {"type": "array", "items": _ref("State")},
+        },
+        ["site_count", "total_capacity_kwh", "sites"],
+    ),
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    invalid = {"422": _json(_ref("Error"), "invalid request, with per-field errors")}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Phoenyra EMS API",
+            "version": __version__,
+            "description": "Every power in kW; p_grid + p_pv + p_bess = p_load; p_bess > 0 discharges.",
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/info": {
+                "get": {
+                    "summary": "instance id, version, who you are",
+                    "responses": {"200": _json({"type": "object"}), **ERRORS},
+                }
+            },
+            "/api/v1/sites": {
+                "get": {
+                    "summary": "sites you may see",
+                    "responses": {
+                        "200": _json(_obj({"sites": {"type": "array", "items": _ref("Site")}})),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/api/v1/sites/aggregated": {
+                "get": {
+                    "summary": "aggregate of all sites (admins)",
+                    "responses": {"200": _json(_ref("Aggregated")), **ERRORS},
+                }
+            },
+            "/api/v1/sites/{site_id}": {
+                "get": {"parameters": [SITE_ID], "responses": {"200": _json(_ref("Site")), **ERRORS}}
+            },
+            "/api/v1/sites/{site_id}/state": {
+                "get": {"parameters": [SITE_ID], "responses": {"200": _json(_ref("State")), **ERRORS}}
+            },
+            "/api/v1/sites/{site_id}/alarms": {
+                "get": {"parameters": [SITE_ID], "responses": {"200": _json({"type": "object"}), **ERRORS}}
+            },
+            "/api/v1/sites/{site_id}/history": {
+                "get": {
+                    "parameters": [
+                        SITE_ID,
+                        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                        {"name": "step", "in": "query", "schema": {"type": "number", "minimum": 1}},
+                    ],
+                    "responses": {
+                        "200": _json({"type": "object"}),
+                        **ERRORS,
+                        **invalid,
+                        "503": _json(_ref("Error"), "site not running"),
+                    },
+                }
+            },
+            "/api/v1/sites/{site_id}/control": {
+                "post": {
+                    "parameters": [SITE_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("Control")}},
+                    },
+                    "responses": {
+                        "200": _json(_ref("ControlAck")),
+                        **ERRORS,
+                        **invalid,
+                        "503": _json(_ref("Error"), "site not running"),
+                    },
+                }
+            },
+            "/api/v1/sites/{site_id}/limits": {
+                "put": {
+                    "parameters": [SITE_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("Limits")}},
+                    },
+                    "responses": {
+                        "200": _json({"type": "object"}),
+                        **ERRORS,
+                        **invalid,
+                        "503": _json(_ref("Error"), "site not running"),
+                    },
+                }
+            },
+        },
+    }

@@ -1,0 +1,121 @@
+"""The daemon: owns the devices (fleet of site controllers) and serves the API to many viewers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from phoenyra_ems.api.app import create_app
+from phoenyra_ems.auth.store import AuthStore
+from phoenyra_ems.clock import Clock
+from phoenyra_ems.config import ConfigError, load_config
+from phoenyra_ems.config.model import EmsConfig
+from phoenyra_ems.fleet import ControllerFactory, Fleet
+
+LOG = logging.getLogger(__name__)
+
+
+def instance_id(auth_db: str | Path) -> str:
+    """A stable id of this installation (Home Assistant's unique id), kept beside the auth DB."""
+    path = Path(auth_db).with_name("instance_id")
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = uuid.uuid4().hex
+    path.write_text(value + "\n")
+    return value
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: EmsConfig,
+        clock: Clock,
+        config_path: str | None = None,
+        factory: ControllerFactory | None = None,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.fleet = Fleet(config, clock, factory)
+        self.auth = AuthStore(config.api.auth_db)
+        self.instance_id = instance_id(config.api.auth_db)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.config.api.tls_cert else "http"
+        return f"{scheme}://{self.config.api.host}:{self.port}"
+
+    async def start(self) -> None:
+        await self.auth.open()
+        await self.fleet.start()
+        app = create_app(
+            self.fleet,
+            self.auth,
+            self.instance_id,
+            self.config.api.ws_max_rate_hz,
+            reload=self.reload if self.config_path else None,
+        )
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        context = None
+        if self.config.api.tls_cert and self.config.api.tls_key:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.config.api.tls_cert, self.config.api.tls_key)
+        site = web.TCPSite(self._runner, self.config.api.host, self.config.api.port, ssl_context=context)
+        await site.start()
+        addresses = self._runner.addresses  # the bound port, also when configured as 0
+        self.port = int(addresses[0][1]) if addresses else self.config.api.port
+        LOG.info("API listening on %s/api/v1 (%d sites)", self.url, len(self.fleet.slots))
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config file and apply it; a bad file changes nothing and says why."""
+        if self.config_path is None:
+            return {"reloaded": False, "errors": ["no configuration file"]}
+        try:
+            config = load_config(self.config_path)
+        except (ConfigError, OSError) as err:
+            issues = [str(i) for i in err.issues] if isinstance(err, ConfigError) else [str(err)]
+            for issue in issues:
+                LOG.error("reload rejected: %s", issue)
+            return {"reloaded": False, "errors": issues}
+        result = await self.fleet.apply_config(config)
+        self.config = config
+        return {
+            "reloaded": True,
+            "added": list(result.added),
+            "removed": list(result.removed),
+            "reloaded_sites": list(result.reloaded),
+            "unchanged": list(result.unchanged),
+        }
+
+    async def stop(self) -> None:
+        """Stop serving, then put every battery in its safe state."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.fleet.stop()
+        await self.auth.close()
+
+
+async def run_daemon(config: EmsConfig, clock: Clock, config_path: str | None) -> None:
+    """Run until cancelled; SIGHUP reloads the configuration."""
+    daemon = Daemon(config, clock, config_path)
+    await daemon.start()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(daemon.reload()))
+    try:
+        await asyncio.Event().wait()
+    finally:
+        LOG.info("shutting down: every battery to its safe state")
+        await daemon.stop()

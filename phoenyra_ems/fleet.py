@@ -1,0 +1,180 @@
+"""Every configured site in one process: start, supervise, reload, aggregate.
+
+Each site runs under its own supervisor task. A site that fails to start or whose loop dies is
+reported (state ``failed``, alarm ``site_failed``) and retried with backoff; it never stops another
+site. Sites can be added, removed or reloaded at runtime without touching the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from phoenyra_ems.clock import Clock
+from phoenyra_ems.config.model import EmsConfig, SiteConfig
+from phoenyra_ems.controller import SiteController
+from phoenyra_ems.core.aggregation import AggregatedState, aggregate
+from phoenyra_ems.models import Alarm, AlarmSeverity, PlantState, SiteStatus
+from phoenyra_ems.runtime import build_controller
+
+LOG = logging.getLogger(__name__)
+
+RETRY_START_S = 1.0
+RETRY_MAX_S = 60.0
+
+ControllerFactory = Callable[[SiteConfig], SiteController]
+StateListener = Callable[[PlantState], None]
+
+
+@dataclass
+class SiteSlot:
+    """One configured site and whatever currently runs it."""
+
+    config: SiteConfig
+    controller: SiteController | None = None
+    task: asyncio.Task[None] | None = None
+    failures: int = 0
+    error: str | None = None
+    failed_state: PlantState | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def state(self) -> PlantState:
+        if self.failed_state is not None:
+            return self.failed_state
+        if self.controller is not None:
+            return self.controller.state
+        return PlantState(self.config.site_id, _epoch(), soc=0.0, status=SiteStatus.STARTING)
+
+
+def _epoch() -> datetime:
+    return datetime.fromtimestamp(0, UTC)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    reloaded: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+
+class Fleet:
+    """The multi-site manager."""
+
+    def __init__(self, config: EmsConfig, clock: Clock, factory: ControllerFactory | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.factory: ControllerFactory = factory or (lambda site: build_controller(site, clock))
+        self.slots: dict[str, SiteSlot] = {}
+        self.listeners: list[StateListener] = []
+
+    # --- queries -----------------------------------------------------------------------------
+    def site_ids(self) -> list[str]:
+        return list(self.slots)
+
+    def slot(self, site_id: str) -> SiteSlot | None:
+        return self.slots.get(site_id)
+
+    def controller(self, site_id: str) -> SiteController | None:
+        slot = self.slots.get(site_id)
+        return slot.controller if slot and slot.failed_state is None else None
+
+    def aggregated(self, site_ids: list[str] | None = None) -> AggregatedState:
+        ids = self.site_ids() if site_ids is None else [i for i in site_ids if i in self.slots]
+        return aggregate((self.slots[i].state, self.slots[i].config.bess.energy_capacity_kwh) for i in ids)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def start(self, wait_s: float = 0.0) -> None:
+        for site in self.config.sites.values():
+            self._start_site(site)
+        if wait_s:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(s.started.wait() for s in self.slots.values())), wait_s
+                )
+
+    async def stop(self) -> None:
+        """Stop every site; each battery ends in its safe state."""
+        await asyncio.gather(*(self._stop_site(i) for i in list(self.slots)), return_exceptions=True)
+
+    async def apply_config(self, config: EmsConfig) -> ReloadResult:
+        """Bring the running sites in line with ``config``, touching only what changed."""
+        old, new = self.config.sites, config.sites
+        added = tuple(i for i in new if i not in old)
+        removed = tuple(i for i in old if i not in new)
+        reloaded = tuple(i for i in new if i in old and new[i] != old[i])
+        unchanged = tuple(i for i in new if i in old and new[i] == old[i])
+        self.config = config
+        for site_id in removed + reloaded:
+            await self._stop_site(site_id)
+        for site_id in added + reloaded:
+            self._start_site(new[site_id])
+        LOG.info("config applied: added %s removed %s reloaded %s", added, removed, reloaded)
+        return ReloadResult(added, removed, reloaded, unchanged)
+
+    async def restart_site(self, site_id: str) -> None:
+        await self._stop_site(site_id)
+        self._start_site(self.config.sites[site_id])
+
+    def _start_site(self, site: SiteConfig) -> None:
+        slot = SiteSlot(site)
+        self.slots[site.site_id] = slot
+        slot.task = asyncio.create_task(self._supervise(slot), name=f"supervise {site.site_id}")
+
+    async def _stop_site(self, site_id: str) -> None:
+        slot = self.slots.pop(site_id, None)
+        if slot is None or slot.task is None:
+            return
+        slot.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await slot.task
+
+    async def _supervise(self, slot: SiteSlot) -> None:
+        delay = RETRY_START_S
+        site_id = slot.config.site_id
+        while True:
+            controller: SiteController | None = None
+            try:
+                controller = self.factory(slot.config)
+                controller.listeners.append(self._notify)
+                await controller.start()
+                slot.controller, slot.failed_state, slot.error = controller, None, None
+                slot.started.set()
+                await controller.wait()
+                raise RuntimeError("control loop ended unexpectedly")
+            except asyncio.CancelledError:
+                if controller is not None:
+                    await asyncio.shield(controller.stop())
+                raise
+            except Exception as err:  # a failing site is reported and retried, never fatal
+                slot.failures += 1
+                slot.error = f"{type(err).__name__}: {err}"
+                LOG.error("site %s failed (%s); retry in %.0f s", site_id, slot.error, delay)
+                if controller is not None:
+                    with contextlib.suppress(Exception):
+                        await controller.stop()
+                slot.controller = None
+                slot.failed_state = PlantState(
+                    site_id,
+                    self.clock.now(),
+                    soc=0.0,
+                    status=SiteStatus.FAILED,
+                    strategy_reason=slot.error,
+                    alarms=(Alarm("site_failed", slot.error, AlarmSeverity.CRITICAL, self.clock.now()),),
+                )
+                slot.started.set()
+                self._notify(slot.failed_state)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    def _notify(self, state: PlantState) -> None:
+        for listener in self.listeners:
+            try:
+                listener(state)
+            except Exception:
+                LOG.exception("fleet listener failed")
