@@ -32,9 +32,8 @@ def site_yaml(site_id: str, port: int) -> str:
 
 def write_config(path: Path, api_port: int, sites: dict[str, int]) -> None:
     body = "".join(site_yaml(i, p) for i, p in sites.items()).replace("HISTORY", str(path.parent / "history"))
-    path.write_text(
-        f"sites:\n  sites:{body}\napi:\n  host: 127.0.0.1\n  port: {api_port}\n  auth_db: {path.parent / 'auth.db'}\n"
-    )
+    api = f"api:\n  host: 127.0.0.1\n  port: {api_port}\n  auth_db: {path.parent / 'auth.db'}\n"
+    path.write_text(f"sites:\n  sites:{body}\n{api}")
 
 
 @pytest.fixture
