@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import csv
+from bisect import bisect_right
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from phoenyra_ems import series
@@ -27,6 +30,33 @@ class ReplayPriceProvider:
     def slots(self, now: datetime, horizon_h: float) -> tuple[PriceSlot, ...]:
         count = max(1, int(horizon_h / self.slot_hours))
         return tuple(PriceSlot(start, value) for start, value in self._series.slots(now, count))
+
+
+class FilePriceProvider:
+    """Prices from a CSV file: ``timestamp_utc`` (ISO 8601, slot start) and ``price_eur_per_mwh``.
+
+    The file is read once; slots must be regular (the step of the first two rows). Instants outside
+    the file have no price (arbitrage holds).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        with Path(path).open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if len(rows) < 2 or not {"timestamp_utc", "price_eur_per_mwh"} <= set(rows[0]):
+            raise ValueError(f"{path}: need columns timestamp_utc, price_eur_per_mwh and at least two rows")
+        self._starts = [datetime.fromisoformat(r["timestamp_utc"].replace("Z", "+00:00")) for r in rows]
+        self._prices = [float(r["price_eur_per_mwh"]) for r in rows]
+        self.slot_hours = (self._starts[1] - self._starts[0]).total_seconds() / 3600.0
+
+    def slots(self, now: datetime, horizon_h: float) -> tuple[PriceSlot, ...]:
+        index = bisect_right(self._starts, now) - 1
+        if index < 0 or now >= self._starts[-1] + timedelta(hours=self.slot_hours):
+            return ()
+        count = max(1, int(horizon_h / self.slot_hours))
+        return tuple(
+            PriceSlot(self._starts[i], self._prices[i])
+            for i in range(index, min(index + count, len(self._prices)))
+        )
 
 
 class NoPrices:

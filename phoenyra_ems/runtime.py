@@ -9,12 +9,15 @@ from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.controller import SiteController
 from phoenyra_ems.devices.modbus_driver import ModbusDevice
 from phoenyra_ems.history.store import HistoryStore, database_path
-from phoenyra_ems.prices import NoPrices, PriceProvider, ReplayPriceProvider
+from phoenyra_ems.prices import FilePriceProvider, NoPrices, PriceProvider, ReplayPriceProvider
 
 
 def price_provider(site: SiteConfig) -> PriceProvider:
+    """``none``: no prices; ``file``: the site's CSV; ``simulator``: real 2024 AT prices replayed."""
     if site.ems.price_source == "none":
         return NoPrices()
+    if site.ems.price_source == "file" and site.ems.price_file:
+        return FilePriceProvider(site.ems.price_file)
     return ReplayPriceProvider("at")
 
 
