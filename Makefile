@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck bench clean install
+.PHONY: demo test lint typecheck bench clean install broker
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -18,12 +18,19 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+## broker: a real MQTT broker (Debian's mosquitto) for the tests; they start it on a free port
+broker:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
+	  echo "installing mosquitto (apt)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto >/dev/null; }
+
 ## demo: two simulated sites (Wien, Linz) on loopback Modbus TCP, controlled live
 demo: install
 	$(BIN)/phoenyra-ems demo -c examples/ems.yaml
 
 ## test: lint, import contracts, types and every test suite
-test: install
+test: install broker
 	$(BIN)/ruff check phoenyra_ems tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
