@@ -21,6 +21,7 @@ from phoenyra_ems.config.model import EmsConfig
 from phoenyra_ems.fleet import ControllerFactory, Fleet
 
 LOG = logging.getLogger(__name__)
+SITE_START_WAIT_S = 10.0
 
 
 def instance_id(auth_db: str | Path) -> str:
@@ -57,7 +58,7 @@ class Daemon:
 
     async def start(self) -> None:
         await self.auth.open()
-        await self.fleet.start()
+        await self.fleet.start(wait_s=SITE_START_WAIT_S)  # serve once every site has a controller
         app = create_app(
             self.fleet,
             self.auth,

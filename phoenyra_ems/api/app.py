@@ -195,7 +195,7 @@ async def post_control(request: web.Request) -> web.Response:
 async def put_limits(request: web.Request) -> web.Response:
     site, controller = _site(request, control=True)
     controller = _running(site, controller)
-    overrides = parse_limits(await _body(request), site)
+    overrides = parse_limits(await _body(request), site, controller.overrides)
     controller.set_limits(overrides)
     return _json({"site_id": site.site_id, "limits": serialize.limits_json(site, overrides)})
 

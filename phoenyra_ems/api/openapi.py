@@ -58,7 +58,7 @@ SCHEMAS: dict[str, Any] = {
     "State": _obj(
         {
             "site_id": STR,
-            "timestamp": TIME,
+            "timestamp": {"type": "string", "format": "date-time"},
             "soc": NUM,
             "soh": NUM,
             "temp_c": NULLABLE_NUM,
@@ -90,6 +90,39 @@ SCHEMAS: dict[str, Any] = {
         },
         ["id", "name", "status", "bess"],
     ),
+    "LimitsState": _obj(
+        {
+            "soc_min_pct": NUM,
+            "soc_max_pct": NUM,
+            "soc_reserve_pct": NULLABLE_NUM,
+            "power_charge_max_kw": NULLABLE_NUM,
+            "power_discharge_max_kw": NULLABLE_NUM,
+            "hardware_power_charge_max_kw": NUM,
+            "hardware_power_discharge_max_kw": NUM,
+        },
+        ["soc_min_pct", "soc_max_pct", "hardware_power_charge_max_kw", "hardware_power_discharge_max_kw"],
+    ),
+    "ControlState": _obj(
+        {"mode": STR, "strategy": NULLABLE_STR, "setpoint_kw": NULLABLE_NUM, "expires": TIME}, ["mode"]
+    ),
+    "HistorySample": _obj(
+        {
+            "timestamp": {"type": "string", "format": "date-time"},
+            "soc": NULLABLE_NUM,
+            "soh": NULLABLE_NUM,
+            "temp_c": NULLABLE_NUM,
+            "p_bess": NULLABLE_NUM,
+            "p_pv": NULLABLE_NUM,
+            "p_load": NULLABLE_NUM,
+            "p_grid": NULLABLE_NUM,
+            "price": NULLABLE_NUM,
+            "setpoint": NULLABLE_NUM,
+            "strategy": NULLABLE_STR,
+            "mode": NULLABLE_STR,
+            "status": NULLABLE_STR,
+        },
+        ["timestamp"],
+    ),
     "Control": _obj(
         {
             "mode": {"type": "string", "enum": ["auto", "manual", "standby"]},
@@ -108,6 +141,15 @@ SCHEMAS: dict[str, Any] = {
         },
         extra=False,
     ),
+    "SiteDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Site"},
+            _obj(
+                {"state": _ref("State"), "control": _ref("ControlState"), "limits": _ref("LimitsState")},
+                ["state"],
+            ),
+        ]
+    },
     "ControlAck": _obj({"site_id": STR, "accepted": {"type": "boolean"}, "control": {"type": "object"}}),
     "Aggregated": _obj(
         {
@@ -123,6 +165,19 @@ SCHEMAS: dict[str, Any] = {
         ["site_count", "total_capacity_kwh", "sites"],
     ),
 }
+
+
+ALARMS = _obj({"site_id": STR, "alarms": {"type": "array", "items": _ref("Alarm")}}, ["site_id", "alarms"])
+HISTORY = _obj(
+    {
+        "site_id": STR,
+        "from": STR,
+        "to": STR,
+        "step": NULLABLE_NUM,
+        "samples": {"type": "array", "items": _ref("HistorySample")},
+    },
+    ["site_id", "samples"],
+)
 
 
 def openapi_document() -> dict[str, Any]:
@@ -162,14 +217,31 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json(_ref("Aggregated")), **ERRORS},
                 }
             },
+            "/api/v1/health": {
+                "get": {
+                    "security": [],
+                    "summary": "liveness (no token)",
+                    "responses": {"200": _json(_obj({"status": STR}))},
+                }
+            },
+            "/api/v1/reload": {
+                "post": {
+                    "summary": "re-read the configuration file (admins)",
+                    "responses": {
+                        "200": _json({"type": "object"}),
+                        **ERRORS,
+                        "503": _json(_ref("Error"), "no config file"),
+                    },
+                }
+            },
             "/api/v1/sites/{site_id}": {
-                "get": {"parameters": [SITE_ID], "responses": {"200": _json(_ref("Site")), **ERRORS}}
+                "get": {"parameters": [SITE_ID], "responses": {"200": _json(_ref("SiteDetail")), **ERRORS}}
             },
             "/api/v1/sites/{site_id}/state": {
                 "get": {"parameters": [SITE_ID], "responses": {"200": _json(_ref("State")), **ERRORS}}
             },
             "/api/v1/sites/{site_id}/alarms": {
-                "get": {"parameters": [SITE_ID], "responses": {"200": _json({"type": "object"}), **ERRORS}}
+                "get": {"parameters": [SITE_ID], "responses": {"200": _json(ALARMS), **ERRORS}}
             },
             "/api/v1/sites/{site_id}/history": {
                 "get": {
@@ -180,7 +252,7 @@ def openapi_document() -> dict[str, Any]:
                         {"name": "step", "in": "query", "schema": {"type": "number", "minimum": 1}},
                     ],
                     "responses": {
-                        "200": _json({"type": "object"}),
+                        "200": _json(HISTORY),
                         **ERRORS,
                         **invalid,
                         "503": _json(_ref("Error"), "site not running"),
@@ -210,7 +282,9 @@ def openapi_document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ref("Limits")}},
                     },
                     "responses": {
-                        "200": _json({"type": "object"}),
+                        "200": _json(
+                            _obj({"site_id": STR, "limits": _ref("LimitsState")}, ["site_id", "limits"])
+                        ),
                         **ERRORS,
                         **invalid,
                         "503": _json(_ref("Error"), "site not running"),

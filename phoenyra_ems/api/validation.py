@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,13 +99,14 @@ def parse_control(
     return ControlIntent(mode, strategy)
 
 
-def parse_limits(body: Any, site: SiteConfig) -> LimitOverrides:
+def parse_limits(body: Any, site: SiteConfig, current: LimitOverrides) -> LimitOverrides:
+    """Merge a limits request into ``current``: fields not sent keep their value, ``null`` clears."""
     data = _validate(LIMITS, body)
     if not data:
         raise invalid(
             {"body": "give at least one of soc_reserve_pct, power_charge_max_kw, power_discharge_max_kw"}
         )
-    overrides = LimitOverrides(**data)
+    overrides = replace(current, **data)
     errors = override_errors(site, overrides)
     if errors:
         raise invalid(errors)

@@ -164,8 +164,13 @@ def site_id(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
     if isinstance(value, str) and _SLUG_RE.fullmatch(value):
+        if value in RESERVED_SITE_IDS:
+            raise vol.Invalid(f"site id {value!r} is reserved (it is an API path: /api/v1/sites/{value})")
         return value
     raise vol.Invalid(f"invalid site id {value!r}: use a number or lowercase letters, digits, '_' and '-'")
+
+
+RESERVED_SITE_IDS = frozenset({"aggregated"})
 
 
 def _describe(value: Any) -> str:

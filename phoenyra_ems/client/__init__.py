@@ -1,0 +1,94 @@
+"""Typed async client of the Phoenyra EMS daemon's API (REST + WebSocket), aiohttp only.
+
+```python
+async with PhoenyraClient("127.0.0.1", 8080, token=TOKEN) as client:
+    for site in await client.sites():
+        state = await client.state(site.id)
+```
+
+See docs/api.md for the endpoints, roles and the WebSocket protocol.
+"""
+
+from phoenyra_ems.client.client import UNSET, EventCallback, PhoenyraClient
+from phoenyra_ems.client.exceptions import (
+    PhoenyraAuthError,
+    PhoenyraConnectionError,
+    PhoenyraConnectionTimeoutError,
+    PhoenyraError,
+    PhoenyraForbiddenError,
+    PhoenyraInvalidRequestError,
+    PhoenyraInvalidResponseError,
+    PhoenyraNotFoundError,
+    PhoenyraUnavailableError,
+)
+from phoenyra_ems.client.models import (
+    AggregatedState,
+    Alarm,
+    AlarmEvent,
+    AlarmSeverity,
+    Bess,
+    Control,
+    ControlAck,
+    ControlAckEvent,
+    Device,
+    ErrorEvent,
+    Event,
+    History,
+    HistorySample,
+    Info,
+    Limits,
+    Location,
+    Mode,
+    ReloadResult,
+    Role,
+    Site,
+    SiteDetail,
+    SiteState,
+    SiteStatus,
+    StateEvent,
+    SubscribedEvent,
+    UnsubscribedEvent,
+    parse_event,
+)
+
+__all__ = [
+    "UNSET",
+    "AggregatedState",
+    "Alarm",
+    "AlarmEvent",
+    "AlarmSeverity",
+    "Bess",
+    "Control",
+    "ControlAck",
+    "ControlAckEvent",
+    "Device",
+    "ErrorEvent",
+    "Event",
+    "EventCallback",
+    "History",
+    "HistorySample",
+    "Info",
+    "Limits",
+    "Location",
+    "Mode",
+    "PhoenyraAuthError",
+    "PhoenyraClient",
+    "PhoenyraConnectionError",
+    "PhoenyraConnectionTimeoutError",
+    "PhoenyraError",
+    "PhoenyraForbiddenError",
+    "PhoenyraInvalidRequestError",
+    "PhoenyraInvalidResponseError",
+    "PhoenyraNotFoundError",
+    "PhoenyraUnavailableError",
+    "ReloadResult",
+    "Role",
+    "Site",
+    "SiteDetail",
+    "SiteState",
+    "SiteStatus",
+    "StateEvent",
+    "SubscribedEvent",
+    "UnsubscribedEvent",
+    "parse_event",
+]
