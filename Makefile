@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(PIP) install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(PIP) install -q -e '.[server,dev]'
+	$(PIP) install -q -e '.[server,tui,dev]'
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 install: $(STAMP)

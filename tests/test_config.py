@@ -919,7 +919,8 @@ def test_structural_mutations_never_crash(data: st.DataObject) -> None:
 
 
 def test_site_id_aggregated_is_reserved_for_the_api() -> None:
-    text = "sites:\n  sites:\n    aggregated:\n      bess: {energy_capacity_kwh: 10, power_charge_max_kw: 5, power_discharge_max_kw: 5}\n"
+    bess = "{energy_capacity_kwh: 10, power_charge_max_kw: 5, power_discharge_max_kw: 5}"
+    text = f"sites:\n  sites:\n    aggregated:\n      bess: {bess}\n"
     with pytest.raises(ConfigError) as err:
         load_config_text(text)
     assert any("reserved" in str(issue) and issue.line == 3 for issue in err.value.issues), err.value.issues
