@@ -57,3 +57,17 @@ async def test_simulate_serves_a_profile_that_the_driver_reads() -> None:
         await device.stop()
         process.terminate()
         await asyncio.to_thread(process.wait, 10)
+
+
+def test_json_logs_are_one_object_per_line_with_extra_fields() -> None:
+    import json
+    import logging
+
+    from phoenyra_ems.logs import JsonFormatter
+
+    record = logging.makeLogRecord({"msg": "site %s: safe state", "args": ("wien",), "levelname": "WARNING"})
+    record.site_id = "wien"
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["msg"] == "site wien: safe state" and entry["site_id"] == "wien" and entry["level"] == "warning"
