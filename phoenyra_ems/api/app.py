@@ -59,7 +59,11 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         return err.response()
     except web.HTTPException as err:
         if err.status >= 400:
-            return error_response(err.status, err.reason.lower().replace(" ", "_"), err.reason)
+            response = error_response(err.status, err.reason.lower().replace(" ", "_"), err.reason)
+            for header in ("Allow",):  # e.g. 405 must name the allowed methods (RFC 9110)
+                if header in err.headers:
+                    response.headers[header] = err.headers[header]
+            return response
         raise
     except Exception:
         LOG.exception("unhandled error on %s %s", request.method, request.path)

@@ -140,7 +140,8 @@ SCHEMAS: dict[str, Any] = {
             "power_discharge_max_kw": NULLABLE_NUM,
         },
         extra=False,
-    ),
+    )
+    | {"minProperties": 1},
     "SiteDetail": {
         "allOf": [
             {"$ref": "#/components/schemas/Site"},

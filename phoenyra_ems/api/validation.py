@@ -124,6 +124,13 @@ def _parse_time(name: str, text: str | None, default: datetime) -> datetime:
 
 
 def parse_history_query(query: dict[str, str], now: datetime) -> tuple[datetime, datetime, float | None]:
+    empty = {
+        name: "must not be empty (leave the parameter out instead)"
+        for name in ("from", "to", "step")
+        if query.get(name) == ""
+    }
+    if empty:
+        raise invalid(empty)
     end = _parse_time("to", query.get("to"), now)
     start = _parse_time("from", query.get("from"), end - timedelta(hours=1))
     step: float | None = None
