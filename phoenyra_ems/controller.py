@@ -113,6 +113,7 @@ class SiteController:
         self._last_retention: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self.phase_s = 0.0  # delay of the first cycle (the fleet staggers its sites)
         self.state = PlantState(site_id=site.site_id, timestamp=self.clock.now(), soc=0.0)
 
     # --- operator commands -------------------------------------------------------------------
@@ -162,6 +163,7 @@ class SiteController:
 
     async def _run(self) -> None:
         cycle = self.site.ems.cycle_s
+        await self._sleep(self.phase_s)  # spread the sites of a fleet over the cycle
         next_at = self.clock.now()
         while not self._stopping.is_set():
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +54,11 @@ class SiteSlot:
 
 def _epoch() -> datetime:
     return datetime.fromtimestamp(0, UTC)
+
+
+def cycle_phase(site_id: str, cycle_s: float) -> float:
+    """A stable offset in [0, cycle) per site, so a fleet's cycles do not all fire at once."""
+    return (zlib.crc32(site_id.encode()) % 1000) / 1000 * cycle_s
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ class Fleet:
             controller: SiteController | None = None
             try:
                 controller = self.factory(slot.config)
+                controller.phase_s = cycle_phase(site_id, slot.config.ems.cycle_s)
                 controller.listeners.append(self._notify)
                 await controller.start()
                 slot.controller, slot.failed_state, slot.error = controller, None, None
