@@ -70,4 +70,5 @@ def test_json_logs_are_one_object_per_line_with_extra_fields() -> None:
     line = JsonFormatter().format(record)
     assert "\n" not in line
     entry = json.loads(line)
-    assert entry["msg"] == "site wien: safe state" and entry["site_id"] == "wien" and entry["level"] == "warning"
+    assert entry["msg"] == "site wien: safe state"
+    assert (entry["site_id"], entry["level"]) == ("wien", "warning")
