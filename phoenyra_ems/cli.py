@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="two simulated sites (Wien, Linz) with their controllers")
     demo.add_argument("-c", "--config", default="examples/ems.yaml")
     demo.add_argument("--headless", action="store_true", help="no console: log status lines only")
+    demo.add_argument(
+        "--mqtt", metavar="HOST:PORT", help="connect the demo sites and sensor discovery to this MQTT broker"
+    )
     demo.add_argument("--duration", type=float, default=0.0, help="stop after N real seconds (0: never)")
     _add_time_args(demo)
     demo.set_defaults(speed=60.0)
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from phoenyra_ems.demo import run_demo
 
-        return run_demo(args.headless, args.duration, _clock(args.speed, args.start), args.config)
+        return run_demo(args.headless, args.duration, _clock(args.speed, args.start), args.config, args.mqtt)
     return 2
 
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -26,7 +26,15 @@ from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import build_strategies
 from phoenyra_ems.devices.errors import DeviceError, ImplausibleReading
 from phoenyra_ems.history.store import HistoryRecord, HistoryStore
-from phoenyra_ems.models import Alarm, AlarmSeverity, Measurements, PlantState, SiteMode, SiteStatus
+from phoenyra_ems.models import (
+    Alarm,
+    AlarmSeverity,
+    Measurements,
+    PlantState,
+    SensorInputs,
+    SiteMode,
+    SiteStatus,
+)
 from phoenyra_ems.prices import NoPrices, PriceProvider
 
 LOG = logging.getLogger(__name__)
@@ -36,6 +44,14 @@ LOAD_BALANCING_WINDOW_S = 900.0
 MAX_NET_LOAD_SAMPLES = 3600
 RETENTION_EVERY_S = 3600.0
 STOP_TIMEOUT_S = 5.0
+
+
+class Attachment(Protocol):
+    """Something that lives as long as a site's controller (e.g. its MQTT telemetry link)."""
+
+    async def start(self, controller: SiteController) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class SiteDevice(Protocol):
@@ -103,6 +119,8 @@ class SiteController:
         self.selection = SelectionState()
         self.stats = CycleStats()
         self.listeners: list[Callable[[PlantState], None]] = []
+        self.sensor_inputs: Callable[[], SensorInputs] | None = None  # edge sensors (MQTT), if any
+        self.attachments: list[Attachment] = []  # started and stopped with the site (MQTT link)
         self.last_decision: Decision | None = None
         self._zone = ZoneInfo(site.location.timezone)
         self._alarms: dict[str, Alarm] = {}
@@ -137,6 +155,8 @@ class SiteController:
             await self.history.open()
         await self.device.start()
         self._task = asyncio.create_task(self._run(), name=f"site {self.site.site_id}")
+        for attachment in self.attachments:
+            await attachment.start(self)
 
     async def wait(self) -> None:
         """Until the control loop ends (it only ends by itself on a bug: the fleet restarts it)."""
@@ -157,6 +177,11 @@ class SiteController:
         with contextlib.suppress(DeviceError, OSError, TimeoutError):
             await self.device.write_safe()
         await self.device.stop()
+        for attachment in self.attachments:
+            try:
+                await attachment.stop()
+            except Exception:
+                LOG.exception("site %s: attachment did not stop cleanly", self.site.site_id)
         self._publish(self.state.with_(status=SiteStatus.STOPPED, setpoint=0.0))
         if self.history is not None:
             await self.history.close()
@@ -209,7 +234,24 @@ class SiteController:
         self._publish(state)
         return state
 
+    def _inputs(self) -> SensorInputs:
+        if self.sensor_inputs is None:
+            return SensorInputs()
+        try:
+            inputs = self.sensor_inputs()
+        except Exception:  # a sensor problem never stops control
+            LOG.exception("site %s: sensor inputs failed", self.site.site_id)
+            return SensorInputs()
+        if inputs.dropped:
+            self._raise_alarm("sensor_dropped", f"sensors left out: {', '.join(inputs.dropped)}")
+        else:
+            self._clear_alarm("sensor_dropped")
+        return inputs
+
     async def _control(self, now: datetime, measured: Measurements) -> PlantState:
+        inputs = self._inputs()
+        if inputs.grid_power_kw is not None:  # the external grid meter is the truth at the connection
+            measured = replace(measured, p_grid_kw=inputs.grid_power_kw, p_load_kw=None)
         m = complete(measured, self.state)
         if self.intent.expired(now):
             LOG.info("site %s: manual setpoint expired, back to auto", self.site.site_id)
@@ -228,6 +270,7 @@ class SiteController:
             price=price_slots[0].eur_mwh if price_slots else None,
             mode=self.intent.mode,
             last_reading=now,
+            extras={"room_temp_c": inputs.room_temp_c} if inputs.room_temp_c is not None else {},
         )
         decision = decide(
             self.effective_site,
@@ -242,6 +285,7 @@ class SiteController:
             recent_net_load_kw=tuple(self._net_load),
             hold_s=self.device.refresh_s,
             local_now=now.astimezone(self._zone),
+            extra_derate=inputs.derate,
         )
         self.selection, self.last_decision = decision.selection, decision
         if decision.safety.grid_limit_unreachable:

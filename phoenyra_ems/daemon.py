@@ -8,6 +8,7 @@ import logging
 import signal
 import ssl
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,12 @@ from phoenyra_ems.api.app import create_app
 from phoenyra_ems.auth.store import AuthStore
 from phoenyra_ems.clock import Clock
 from phoenyra_ems.config import ConfigError, load_config
-from phoenyra_ems.config.model import EmsConfig
+from phoenyra_ems.config.model import EmsConfig, SiteConfig
+from phoenyra_ems.controller import SiteController
 from phoenyra_ems.fleet import ControllerFactory, Fleet
+from phoenyra_ems.mqtt.site_link import SiteMqttLink
+from phoenyra_ems.runtime import build_controller
+from phoenyra_ems.sensor_service import SensorService
 
 LOG = logging.getLogger(__name__)
 SITE_START_WAIT_S = 10.0
@@ -45,8 +50,10 @@ class Daemon:
     ) -> None:
         self.config = config
         self.config_path = config_path
-        self.fleet = Fleet(config, clock, factory)
+        self.clock = clock
         self.auth = AuthStore(config.api.auth_db)
+        self.sensors = SensorService(config.sensors) if config.sensors.enabled else None
+        self.fleet = Fleet(config, clock, factory or self._build_controller)
         self.instance_id = instance_id(config.api.auth_db)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -56,8 +63,19 @@ class Daemon:
         scheme = "https" if self.config.api.tls_cert else "http"
         return f"{scheme}://{self.config.api.host}:{self.port}"
 
+    def _build_controller(self, site: SiteConfig) -> SiteController:
+        """A site's controller with what the daemon adds: edge-sensor inputs and its MQTT link."""
+        controller = build_controller(site, self.clock)
+        if self.sensors is not None:
+            controller.sensor_inputs = partial(self.sensors.inputs, site.site_id)
+        if site.mqtt.enabled:
+            controller.attachments.append(SiteMqttLink(site, self.auth))
+        return controller
+
     async def start(self) -> None:
         await self.auth.open()
+        if self.sensors is not None:
+            await self.sensors.start()
         await self.fleet.start(wait_s=SITE_START_WAIT_S)  # serve once every site has a controller
         app = create_app(
             self.fleet,
@@ -65,6 +83,7 @@ class Daemon:
             self.instance_id,
             self.config.api.ws_max_rate_hz,
             reload=self.reload if self.config_path else None,
+            sensors=self.sensors.registry if self.sensors is not None else None,
         )
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -90,6 +109,8 @@ class Daemon:
                 LOG.error("reload rejected: %s", issue)
             return {"reloaded": False, "errors": issues}
         result = await self.fleet.apply_config(config)
+        if self.sensors is not None:
+            self.sensors.apply(config.sensors)
         self.config = config
         return {
             "reloaded": True,
@@ -105,6 +126,8 @@ class Daemon:
             await self._runner.cleanup()
             self._runner = None
         await self.fleet.stop()
+        if self.sensors is not None:
+            await self.sensors.stop()
         await self.auth.close()
 
 

@@ -57,12 +57,28 @@ def status_line(name: str, s: PlantState) -> str:
     )
 
 
-def demo_config(config: EmsConfig) -> EmsConfig:
-    """The demo keeps its history and users apart from a real installation's."""
+def parse_broker(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--mqtt wants HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def demo_config(config: EmsConfig, mqtt: str | None = None) -> EmsConfig:
+    """The demo keeps its history and users apart from a real installation's; with ``mqtt``, every
+    site publishes telemetry and takes commands on that broker, and sensor discovery listens there."""
     sites = {
         i: replace(site, ems=replace(site.ems, history_dir=DEMO_DATA_DIR)) for i, site in config.sites.items()
     }
-    return replace(config, sites=sites, api=replace(config.api, auth_db=f"{DEMO_DATA_DIR}/auth.db"))
+    config = replace(config, sites=sites, api=replace(config.api, auth_db=f"{DEMO_DATA_DIR}/auth.db"))
+    if mqtt is None:
+        return config
+    host, port = parse_broker(mqtt)
+    sites = {
+        i: replace(site, mqtt=replace(site.mqtt, enabled=True, host=host, port=port))
+        for i, site in config.sites.items()
+    }
+    return replace(config, sites=sites, sensors=replace(config.sensors, enabled=True, host=host, port=port))
 
 
 async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0) -> None:
@@ -87,13 +103,22 @@ async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0) -> None
         await asyncio.gather(*(s.stop() for s in simulators), return_exceptions=True)
 
 
-def run_demo(headless: bool, duration_s: float, clock: Clock, config_path: str = DEFAULT_DEMO_CONFIG) -> int:
+def run_demo(
+    headless: bool,
+    duration_s: float,
+    clock: Clock,
+    config_path: str = DEFAULT_DEMO_CONFIG,
+    mqtt: str | None = None,
+) -> int:
     try:
-        config = demo_config(load_config(config_path))
+        config = demo_config(load_config(config_path), mqtt)
     except ConfigError as err:
         for issue in err.issues:
             print(issue)
         return 1
+    except ValueError as err:  # a malformed --mqtt
+        print(err)
+        return 2
     except FileNotFoundError:
         print(f"{config_path} not found: run the demo from the repository root (make demo)")
         return 1

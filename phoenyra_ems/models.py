@@ -97,3 +97,13 @@ class PlantState:
 
     def with_(self, **changes: object) -> PlantState:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class SensorInputs:
+    """What a site's edge sensors contribute to one control cycle (see sensor_service.py)."""
+
+    room_temp_c: float | None = None
+    grid_power_kw: float | None = None  # an external grid meter: replaces the inverter's reading
+    derate: float = 1.0  # power multiplier from the battery-room temperature
+    dropped: tuple[str, ...] = ()  # sensor ids left out (stale, offline, outlier): an alarm

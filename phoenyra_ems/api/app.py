@@ -21,6 +21,7 @@ from phoenyra_ems.auth.store import AuthStore
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.controller import SiteController
 from phoenyra_ems.fleet import Fleet
+from phoenyra_ems.mqtt.registry import SensorRegistry
 
 LOG = logging.getLogger(__name__)
 PREFIX = "/api/v1"
@@ -31,6 +32,7 @@ AUTH = web.AppKey("auth", AuthStore)
 HUB = web.AppKey("hub", WebSocketHub)
 INSTANCE = web.AppKey("instance_id", str)
 RELOAD = web.AppKey("reload", object)
+SENSORS: web.AppKey[SensorRegistry | None] = web.AppKey("sensors")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -214,16 +216,40 @@ async def post_reload(request: web.Request) -> web.Response:
     return _json(result)
 
 
+async def list_sensors(request: web.Request) -> web.Response:
+    """Every sensor the user may see; admins also see unassigned (discovered) ones."""
+    who = principal(request)
+    registry = request.app[SENSORS]
+    snapshot = registry.snapshot() if registry is not None else {}
+    visible = [
+        {"id": sid, **data}
+        for sid, data in snapshot.items()
+        if (data["site"] is None and who.is_admin)
+        or (data["site"] is not None and who.can_read(data["site"]))
+    ]
+    return _json({"sensors": visible})
+
+
+async def site_sensors(request: web.Request) -> web.Response:
+    site, _ = _site(request)
+    registry = request.app[SENSORS]
+    snapshot = registry.snapshot() if registry is not None else {}
+    sensors = [{"id": sid, **data} for sid, data in snapshot.items() if data["site"] == site.site_id]
+    return _json({"site_id": site.site_id, "sensors": sensors})
+
+
 def create_app(
     fleet: Fleet,
     auth: AuthStore,
     instance_id: str,
     ws_max_rate_hz: float = 2.0,
     reload: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    sensors: SensorRegistry | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[middleware], client_max_size=64 * 1024)
     hub = WebSocketHub(fleet, ws_max_rate_hz)
     app[FLEET], app[AUTH], app[HUB], app[INSTANCE], app[RELOAD] = fleet, auth, hub, instance_id, reload
+    app[SENSORS] = sensors
     app.router.add_get(f"{PREFIX}/health", health)
     app.router.add_get(f"{PREFIX}/openapi.json", openapi)
     app.router.add_get(f"{PREFIX}/info", info)
@@ -233,6 +259,8 @@ def create_app(
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/state", get_state)
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/history", get_history)
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/alarms", get_alarms)
+    app.router.add_get(f"{PREFIX}/sites/{{site_id}}/sensors", site_sensors)
+    app.router.add_get(f"{PREFIX}/sensors", list_sensors)
     app.router.add_post(f"{PREFIX}/sites/{{site_id}}/control", post_control)
     app.router.add_put(f"{PREFIX}/sites/{{site_id}}/limits", put_limits)
     app.router.add_post(f"{PREFIX}/reload", post_reload)

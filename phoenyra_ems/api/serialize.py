@@ -49,6 +49,7 @@ def state_json(state: PlantState) -> JSON:
         "alarms": [alarm_json(a) for a in state.alarms],
         "last_reading": iso(state.last_reading),
         "last_write": iso(state.last_write),
+        "inputs": dict(state.extras),
     }
 
 

@@ -39,6 +39,7 @@ from phoenyra_ems.client.models import (
     Limits,
     Mode,
     ReloadResult,
+    Sensor,
     Site,
     SiteDetail,
     SiteState,
@@ -246,6 +247,15 @@ class PhoenyraClient:
         if not isinstance(data, dict) or not isinstance(data.get("alarms"), list):
             raise PhoenyraInvalidResponseError("invalid response: alarms: expected a list")
         return [Alarm.from_dict(a, f"alarms[{i}]") for i, a in enumerate(data["alarms"])]
+
+    async def sensors(self, site_id: str | None = None) -> list[Sensor]:
+        """A site's edge sensors, or (without a site) every sensor the user may see."""
+        data = await (
+            self._request("GET", "sites", site_id, "sensors") if site_id else self._request("GET", "sensors")
+        )
+        if not isinstance(data, dict) or not isinstance(data.get("sensors"), list):
+            raise PhoenyraInvalidResponseError("invalid response: sensors: expected a list")
+        return [Sensor.from_dict(item, f"sensors[{i}]") for i, item in enumerate(data["sensors"])]
 
     async def history(
         self,

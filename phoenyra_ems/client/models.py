@@ -310,6 +310,36 @@ class Alarm:
 
 
 @dataclass(frozen=True, slots=True)
+class Sensor:
+    """An edge sensor discovered on MQTT (ESPHome, Tasmota, Phoenyra's own format)."""
+
+    id: str
+    name: str
+    value: float | None
+    unit: str | None
+    age_s: float | None
+    available: bool
+    site: str | None  # None: discovered, not assigned to a site
+    role: str | None
+    format: str
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "sensor") -> Self:
+        d = _object(data, path)
+        return cls(
+            id=_str(d, "id", path),
+            name=_str(d, "name", path),
+            value=_opt_num(d, "value", path),
+            unit=_opt_str(d, "unit", path),
+            age_s=_opt_num(d, "age_s", path),
+            available=_bool(d, "available", path),
+            site=_opt_str(d, "site", path),
+            role=_opt_str(d, "role", path),
+            format=_str(d, "format", path),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SiteState:
     """A site's live state (one control cycle)."""
 

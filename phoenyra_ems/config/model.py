@@ -52,6 +52,8 @@ class MqttConfig:
     password: str | None = None
     tls: bool = False
     topic_prefix: str = ""  # default: phoenyra/site<id>
+    telemetry_interval_s: float = 1.0  # at most one retained telemetry message per interval
+    commands: bool = True  # accept control commands on <prefix>/commands (token required)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +139,47 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SensorRuleConfig:
+    """Assign discovered sensors to a site and a role (first matching rule wins)."""
+
+    site: str
+    role: str
+    device: str | None = None  # glob on the device key (MAC) or name
+    topic: str | None = None  # MQTT filter or glob on the state topic
+    sensor: str | None = None  # glob on the sensor id / object id
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class SensorRoleConfig:
+    method: str = "avg"  # avg | max | min | weighted_avg | sum
+    outlier_min_deviation: float = 0.0  # readings this close to the median are never outliers
+
+
+@dataclass(frozen=True, slots=True)
+class SensorsConfig:
+    """Edge sensors discovered on an MQTT broker (docs/mqtt.md)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    native: bool = True  # phoenyra/sensors/<device>/<type>
+    home_assistant: bool = True  # <ha_prefix>/<component>/[<node>/]<object>/config (ESPHome, Tasmota)
+    ha_prefix: str = "homeassistant"
+    tasmota: bool = True  # tasmota/discovery/<MAC>/config + /sensors
+    default_expire_after_s: float | None = 300.0
+    rules: tuple[SensorRuleConfig, ...] = ()
+    roles: dict[str, SensorRoleConfig] = field(default_factory=dict)
+    room_temp_derate_above_c: float = 40.0  # battery_room_temperature above this derates power
+
+
+@dataclass(frozen=True, slots=True)
 class EmsConfig:
     sites: dict[str, SiteConfig]
     default_site_id: str
     api: ApiConfig = field(default_factory=ApiConfig)
+    sensors: SensorsConfig = field(default_factory=SensorsConfig)
     source: str | None = None  # file the config came from

@@ -29,6 +29,9 @@ from phoenyra_ems.config.model import (
     Location,
     ModbusConfig,
     MqttConfig,
+    SensorRoleConfig,
+    SensorRuleConfig,
+    SensorsConfig,
     SiteConfig,
 )
 from phoenyra_ems.devices import catalog
@@ -381,6 +384,8 @@ MQTT = section(
         vol.Optional("password"): optional(text),
         vol.Optional("tls"): boolean,
         vol.Optional("topic_prefix"): text,
+        vol.Optional("telemetry_interval_s"): _POSITIVE,
+        vol.Optional("commands"): boolean,
     },
     MqttConfig,
 )
@@ -467,6 +472,62 @@ API = section(
     },
     ApiConfig,
     [_check_api],
+)
+
+SENSOR_RULE = section(
+    {
+        vol.Required("site"): site_id,
+        vol.Required("role"): string,
+        vol.Optional("device"): optional(string),
+        vol.Optional("topic"): optional(string),
+        vol.Optional("sensor"): optional(string),
+        vol.Optional("weight"): number(gt=0),
+    },
+    SensorRuleConfig,
+)
+SENSOR_ROLE = section(
+    {
+        vol.Optional("method"): one_of(["avg", "max", "min", "weighted_avg", "sum"], "method"),
+        vol.Optional("outlier_min_deviation"): number(ge=0),
+    },
+    SensorRoleConfig,
+)
+
+
+def _roles(value: Any) -> dict[str, SensorRoleConfig]:
+    if not isinstance(value, dict):
+        raise vol.Invalid(f"expected a mapping of role names, got {_describe(value)}")
+    out: dict[str, SensorRoleConfig] = {}
+    errors: list[vol.Invalid] = []
+    for name, spec in value.items():
+        try:
+            out[string(name)] = SENSOR_ROLE(spec)
+        except vol.Invalid as exc:
+            exc.prepend([name])
+            errors.extend(exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc])
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return out
+
+
+SENSORS = section(
+    {
+        vol.Optional("enabled"): boolean,
+        vol.Optional("host"): string,
+        vol.Optional("port"): _PORT,
+        vol.Optional("username"): optional(text),
+        vol.Optional("password"): optional(text),
+        vol.Optional("tls"): boolean,
+        vol.Optional("native"): boolean,
+        vol.Optional("home_assistant"): boolean,
+        vol.Optional("ha_prefix"): string,
+        vol.Optional("tasmota"): boolean,
+        vol.Optional("default_expire_after_s"): optional(_POSITIVE),
+        vol.Optional("rules"): list_of(SENSOR_RULE),
+        vol.Optional("roles"): _roles,
+        vol.Optional("room_temp_derate_above_c"): number(),
+    },
+    SensorsConfig,
 )
 
 SITE_FIELDS: dict[Any, Validator] = {
@@ -593,12 +654,18 @@ def validate_config(data: Any) -> EmsConfig:
             api = API(data["api"])
         except vol.Invalid as exc:
             _collect(errors, exc, ["api"])
+    sensors = SensorsConfig()
+    if data.get("sensors") is not None:
+        try:
+            sensors = SENSORS(data["sensors"])
+        except vol.Invalid as exc:
+            _collect(errors, exc, ["sensors"])
     default, sites = "", dict[str, SiteConfig]()
     if "sites" in data:
         for key in data:
-            if key in ("sites", "api"):
+            if key in TOP_LEVEL:
                 continue
-            msg = _unknown_key(key, ["sites", "api"])
+            msg = _unknown_key(key, list(TOP_LEVEL))
             if key in SITE_FIELDS or key == "name":
                 msg = f"{msg}; with 'sites:', site settings belong under sites.sites.<id>"
             errors.append(vol.Invalid(msg, path=[key]))
@@ -607,7 +674,7 @@ def validate_config(data: Any) -> EmsConfig:
         except vol.Invalid as exc:
             _collect(errors, exc, ["sites"])
     else:
-        site_data = {key: value for key, value in data.items() if key != "api"}
+        site_data = {key: value for key, value in data.items() if key not in ("api", "sensors")}
         try:
             sites = {"1": validate_site("1", site_data)}
             default = "1"
@@ -615,4 +682,17 @@ def validate_config(data: Any) -> EmsConfig:
             _collect(errors, exc, [])
     if errors:
         raise vol.MultipleInvalid(errors)
-    return EmsConfig(sites=sites, default_site_id=default, api=api)
+    for index, rule in enumerate(sensors.rules):
+        if sites and rule.site not in sites:
+            errors.append(
+                vol.Invalid(
+                    f"site {rule.site!r} is not configured (sites: {', '.join(sites)})",
+                    path=["sensors", "rules", index, "site"],
+                )
+            )
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return EmsConfig(sites=sites, default_site_id=default, api=api, sensors=sensors)
+
+
+TOP_LEVEL = ("sites", "api", "sensors")

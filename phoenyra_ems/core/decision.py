@@ -52,8 +52,10 @@ def decide(
     recent_net_load_kw: tuple[float, ...] = (),
     hold_s: float | None = None,
     local_now: datetime | None = None,
+    extra_derate: float = 1.0,
 ) -> Decision:
-    """The setpoint for the next step. ``hold_s``: how long the device may hold it (≥ dt_s)."""
+    """The setpoint for the next step. ``hold_s``: how long the device may hold it (≥ dt_s);
+    ``extra_derate``: a further power multiplier (e.g. the battery room is too hot)."""
     limits = limits_at(site, local_now or now)
     scores: dict[str, float] = {}
     if intent.mode is SiteMode.STANDBY:
@@ -94,7 +96,7 @@ def decide(
             hold_s=hold_s or 0.0,
             previous_setpoint_kw=state.setpoint,
             soh_pct=state.soh,
-            derate=thermal_derate(state.temp_c),
+            derate=thermal_derate(state.temp_c) * extra_derate,
         ),
         limits,
     )

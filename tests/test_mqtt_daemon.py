@@ -1,0 +1,296 @@
+"""MQTT in the daemon, on a real mosquitto: discovered sensors in the API, telemetry, commands.
+
+ESPHome- and Tasmota-style devices are published exactly as their firmware does (see
+tests/test_mqtt_discovery.py for the payloads); the daemon runs two simulated sites.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiomqtt
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from phoenyra_ems.clock import SystemClock
+from phoenyra_ems.config.model import MqttConfig, SensorRuleConfig, SensorsConfig
+from phoenyra_ems.daemon import Daemon
+from phoenyra_ems.models import SiteMode, SiteStatus
+from phoenyra_ems.mqtt.site_link import SiteMqttLink
+from phoenyra_ems.simulator.server import BatterySimulator
+from tests.conftest import make_site, simulator_config
+from tests.daemon_fixtures import USERS, two_site_config
+from tests.mqtt_broker import Broker, mqtt_broker
+from tests.test_mqtt_discovery import esphome_config, tasmota_config, tasmota_reading
+
+__all__ = ["mqtt_broker"]
+ESP_MAC = "A4:CF:12:AB:CD:EF"
+TASMOTA_MAC = "5CCF7F0A1B2C"
+
+
+class MqttDaemon:
+    def __init__(self, daemon: Daemon, tokens: dict[str, str], broker: Broker) -> None:
+        self.daemon, self.tokens, self.broker = daemon, tokens, broker
+
+    async def get(self, path: str, user: str = "admin") -> Any:
+        headers = {"Authorization": f"Bearer {self.tokens[user]}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.daemon.url}/api/v1{path}", headers=headers) as response,
+        ):
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+
+@pytest.fixture
+async def mqtt_daemon(tmp_path: Path, mqtt_broker: Broker) -> AsyncIterator[MqttDaemon]:
+    config = two_site_config(tmp_path)
+    broker = MqttConfig(enabled=True, host=mqtt_broker.host, port=mqtt_broker.port, telemetry_interval_s=0.2)
+    sites = {i: replace(site, mqtt=broker) for i, site in config.sites.items()}
+    sensors = SensorsConfig(
+        enabled=True,
+        host=mqtt_broker.host,
+        port=mqtt_broker.port,
+        rules=(
+            SensorRuleConfig(
+                site="wien", role="battery_room_temperature", device=ESP_MAC.replace(":", "").lower()
+            ),
+            SensorRuleConfig(
+                site="linz", role="battery_room_temperature", sensor="*Temperature*", device="*0a1b2c*"
+            ),
+        ),
+        room_temp_derate_above_c=40.0,
+    )
+    config = replace(config, sites=sites, sensors=sensors)
+    simulators = [BatterySimulator(simulator_config(s), SystemClock()) for s in config.sites.values()]
+    for sim in simulators:
+        await sim.start()
+    daemon = Daemon(config, SystemClock())
+    await daemon.start()
+    tokens = {}
+    for name, (role, granted) in USERS.items():
+        await daemon.auth.add_user(name, role)
+        for site in granted:
+            await daemon.auth.grant(name, site)
+        tokens[name] = await daemon.auth.create_token(name)
+    try:
+        yield MqttDaemon(daemon, tokens, mqtt_broker)
+    finally:
+        await daemon.stop()
+        for sim in simulators:
+            await sim.stop()
+
+
+async def eventually(check: Callable[[], Any], timeout: float) -> float:
+    started = time.monotonic()
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout, "not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def firmware(broker: Broker) -> aiomqtt.Client:
+    return aiomqtt.Client(broker.host, broker.port, identifier=f"firmware-{time.monotonic_ns()}")
+
+
+async def sensors_of(md: MqttDaemon, site: str, user: str = "admin") -> list[dict[str, Any]]:
+    body = await md.get(f"/sites/{site}/sensors", user)
+    return list(body["sensors"])
+
+
+async def test_esphome_and_tasmota_devices_appear_in_the_api_within_2s(mqtt_daemon: MqttDaemon) -> None:
+    md = mqtt_daemon
+    async with firmware(md.broker) as fw:
+        topic, config = esphome_config("battery-room", ESP_MAC)
+        started = time.monotonic()
+        await fw.publish(topic, config, retain=True)
+        await fw.publish("battery-room/status", b"online", retain=True)
+        await fw.publish(
+            "battery-room/sensor/temperature/state", b"23.5", retain=True
+        )  # ESPHome retains states
+        await fw.publish(
+            f"tasmota/discovery/{TASMOTA_MAC}/config",
+            tasmota_config(TASMOTA_MAC, "pcs", "PCS room"),
+            retain=True,
+        )
+        sensors_payload = json.dumps({"sn": json.loads(tasmota_reading(25.0, 120.0))}).encode()
+        await fw.publish(f"tasmota/discovery/{TASMOTA_MAC}/sensors", sensors_payload, retain=True)
+        await fw.publish("tele/pcs/LWT", b"Online", retain=True)
+
+        async def esphome_visible() -> bool:
+            found = [s for s in await sensors_of(md, "wien") if s["value"] == 23.5]
+            return bool(found) and found[0]["unit"] == "°C" and found[0]["role"] == "battery_room_temperature"
+
+        async def tasmota_visible() -> bool:
+            found = [s for s in await sensors_of(md, "linz") if s["value"] == 26.5]
+            return bool(found) and found[0]["unit"] == "°C" and found[0]["available"]
+
+        async def tasmota_discovered() -> bool:
+            found = [s for s in await sensors_of(md, "linz") if s["id"].endswith("AM2301.Temperature")]
+            return bool(found) and found[0]["unit"] == "°C" and found[0]["role"] == "battery_room_temperature"
+
+        await eventually(esphome_visible, 2.0)
+        await eventually(tasmota_discovered, 2.0)
+        assert time.monotonic() - started < 2.0
+        await fw.publish("tele/pcs/SENSOR", tasmota_reading(26.5, 130.0))  # the periodic telemetry
+        await eventually(tasmota_visible, 2.0)
+        # the viewer of wien sees wien's sensors, not linz's; unassigned ones only for admins
+        viewer = await md.get("/sensors", "view_wien")
+        assert {s["site"] for s in viewer["sensors"]} == {"wien"}
+        everything = await md.get("/sensors", "admin")
+        assert any(s["site"] is None for s in everything["sensors"])  # e.g. Tasmota's power, unassigned
+
+        # availability offline marks them unavailable
+        await fw.publish("battery-room/status", b"offline", retain=True)
+        await eventually(lambda: _all_unavailable(md, "wien"), 2.0)
+        # deleting the config removes the sensor
+        await fw.publish(topic, b"", retain=True)
+        await eventually(lambda: _none_left(md, "wien"), 2.0)
+
+
+async def _all_unavailable(md: MqttDaemon, site: str) -> bool:
+    sensors = await sensors_of(md, site)
+    return bool(sensors) and not any(s["available"] for s in sensors)
+
+
+async def _none_left(md: MqttDaemon, site: str) -> bool:
+    return not await sensors_of(md, site)
+
+
+async def test_hot_battery_room_derates_the_site(mqtt_daemon: MqttDaemon) -> None:
+    md = mqtt_daemon
+    controller = md.daemon.fleet.controller("wien")
+    assert controller is not None
+    controller.set_intent(controller.intent.__class__(SiteMode.MANUAL, manual_setpoint_kw=70.0))
+    async with firmware(md.broker) as fw:
+        topic, config = esphome_config("battery-room", ESP_MAC)
+        await fw.publish(topic, config, retain=True)
+        await fw.publish("battery-room/status", b"online", retain=True)
+        await fw.publish(
+            "battery-room/sensor/temperature/state", b"45.0", retain=True
+        )  # ESPHome retains states
+        # 45 °C is half-way from 40 to 50 °C: half of the 100 kW hardware limit
+        await eventually(lambda: abs(controller.state.setpoint - 50.0) < 0.5, 3.0)
+        assert controller.state.extras["room_temp_c"] == 45.0
+        await fw.publish(
+            "battery-room/sensor/temperature/state", b"60.0", retain=True
+        )  # ESPHome retains states
+        await eventually(lambda: controller.state.setpoint == 0.0, 3.0)
+
+
+async def test_telemetry_and_commands_with_acks(mqtt_daemon: MqttDaemon) -> None:
+    md = mqtt_daemon
+    async with firmware(md.broker) as client:
+        await client.subscribe("phoenyra/sitewien/#")
+        telemetry, acks, statuses = [], [], []
+
+        async def collect(until: Callable[[], bool], timeout: float = 3.0) -> None:
+            async with asyncio.timeout(timeout):
+                async for message in client.messages:
+                    topic = str(message.topic)
+                    if topic.endswith("/telemetry"):
+                        telemetry.append(json.loads(message.payload))
+                    elif topic.endswith("/commands/ack"):
+                        acks.append(json.loads(message.payload))
+                    elif topic.endswith("/status"):
+                        statuses.append(message.payload)
+                    if until():
+                        return
+
+        await collect(lambda: bool(telemetry) and b"online" in statuses)
+        assert telemetry[-1]["site_id"] == "wien" and "soc" in telemetry[-1]
+
+        command = {"id": "c1", "token": md.tokens["op_wien"], "mode": "manual", "setpoint_kw": -33.0}
+        await client.publish("phoenyra/sitewien/commands", json.dumps(command))
+        await collect(lambda: any(a["id"] == "c1" for a in acks))
+        assert acks[-1]["accepted"] and acks[-1]["control"]["setpoint_kw"] == -33.0
+        await collect(lambda: telemetry[-1]["setpoint"] == -33.0)
+
+        rejected = [
+            ({"id": "c2", "mode": "manual", "setpoint_kw": 5}, "missing token"),
+            ({"id": "c3", "token": md.tokens["view_wien"], "mode": "standby"}, "may not control"),
+            ({"id": "c4", "token": md.tokens["op_wien"], "mode": "manual", "setpoint_kw": 999}, "invalid"),
+        ]
+        for body, reason in rejected:
+            await client.publish("phoenyra/sitewien/commands", json.dumps(body))
+            await collect(lambda body=body: any(a["id"] == body["id"] for a in acks))  # type: ignore[misc]
+            ack = acks[-1]
+            assert not ack["accepted"] and reason in ack["reason"], ack
+        assert acks[-1]["fields"]["setpoint_kw"]
+        await client.publish("phoenyra/sitewien/commands", b"\xff\xfe not json")
+        await collect(lambda: len(acks) == 5)
+        assert not acks[-1]["accepted"] and "JSON" in acks[-1]["reason"]
+        controller = md.daemon.fleet.controller("wien")
+        assert (
+            controller is not None and controller.intent.manual_setpoint_kw == -33.0
+        )  # nothing half-applied
+
+
+async def test_broker_restart_telemetry_resumes_and_sensors_are_still_known(mqtt_daemon: MqttDaemon) -> None:
+    md = mqtt_daemon
+    async with firmware(md.broker) as fw:
+        topic, config = esphome_config("battery-room", ESP_MAC)
+        await fw.publish(topic, config, retain=True)
+        await fw.publish(
+            "battery-room/sensor/temperature/state", b"21.0", retain=True
+        )  # ESPHome retains states
+        await eventually(lambda: sensors_of(md, "wien"), 2.0)
+    md.broker.kill()
+    await asyncio.sleep(0.5)
+    md.broker.start()
+    restarted = time.monotonic()
+    async with firmware(md.broker) as client:
+        await client.subscribe("phoenyra/sitewien/telemetry")
+        async with asyncio.timeout(5.0):
+            async for message in client.messages:
+                if json.loads(message.payload)["timestamp"]:
+                    break
+    assert time.monotonic() - restarted < 5.0
+    assert await sensors_of(md, "wien"), "discovered sensors must survive a broker restart"
+    assert md.daemon.fleet.slots["wien"].state.status is SiteStatus.RUNNING
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    payload=st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=200).map(str.encode),
+        st.dictionaries(
+            st.text(max_size=10), st.one_of(st.none(), st.floats(), st.text(), st.integers()), max_size=6
+        ).map(lambda d: json.dumps(d).encode()),
+        st.just(b'{"mode": "manual", "setpoint_kw": NaN, "token": "x"}'),
+        st.just(b"x" * 10_000),
+    )
+)
+async def test_fuzzed_commands_never_raise_and_never_apply(payload: bytes) -> None:
+    site = make_site(1)
+    link = SiteMqttLink(site, auth=None)
+
+    class Recorder:  # execute() reads effective_site and clock, and applies through set_intent
+        effective_site = site
+        clock = SystemClock()
+
+        def __init__(self) -> None:
+            self.applied: list[Any] = []
+
+        def set_intent(self, intent: Any) -> None:
+            self.applied.append(intent)
+
+    controller = Recorder()
+    link.controller = controller  # type: ignore[assignment]
+    ack = await link.execute(payload)
+    assert set(ack) >= {"id", "accepted", "reason"}
+    if not ack["accepted"]:
+        assert ack["reason"] and not controller.applied
