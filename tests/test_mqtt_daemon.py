@@ -66,6 +66,7 @@ async def mqtt_daemon(tmp_path: Path, mqtt_broker: Broker) -> AsyncIterator[Mqtt
             SensorRuleConfig(
                 site="linz", role="battery_room_temperature", sensor="*Temperature*", device="*0a1b2c*"
             ),
+            SensorRuleConfig(site="linz", role="grid_power", sensor="*ENERGY.Power", device="*0a1b2c*"),
         ),
         room_temp_derate_above_c=40.0,
     )
@@ -146,6 +147,10 @@ async def test_esphome_and_tasmota_devices_appear_in_the_api_within_2s(mqtt_daem
         assert time.monotonic() - started < 2.0
         await fw.publish("tele/pcs/SENSOR", tasmota_reading(26.5, 130.0))  # the periodic telemetry
         await eventually(tasmota_visible, 2.0)
+        # the Tasmota meter (130 W) is linz's external grid meter: it replaces the inverter's reading
+        linz = md.daemon.fleet.slots["linz"]
+        await eventually(lambda: abs(linz.state.p_grid - 0.130) < 1e-6, 2.0)
+        assert linz.state.p_load == pytest.approx(linz.state.p_grid + linz.state.p_pv + linz.state.p_bess)
         # the viewer of wien sees wien's sensors, not linz's; unassigned ones only for admins
         viewer = await md.get("/sensors", "view_wien")
         assert {s["site"] for s in viewer["sensors"]} == {"wien"}
