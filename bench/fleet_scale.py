@@ -408,9 +408,9 @@ def conclusion(r: Result) -> str:
             f"device side, not the daemon, is the limit here. {areas}"
         )
     queueing = (
-        "every site's cycle fires on the same 1 s grid (the fleet starts them together), so the last one "
-        f"waits behind all others: p99 ≈ N x {r.cpu_ms_per_cycle:.2f} ms of CPU per site-cycle, all on "
-        "the daemon's one event-loop thread (asyncio, GIL-bound)"
+        "the fleet staggers the sites over the 1 s cycle (fleet.cycle_phase), so a cycle waits only behind "
+        f"the cycles that land near it; the budget is N x {r.cpu_ms_per_cycle:.2f} ms of CPU per site-cycle, "
+        "all on the daemon's one event-loop thread (asyncio, GIL-bound)"
     )
     if r.p99_ms >= CYCLE_S * 1000 or r.missed:
         return (
@@ -420,7 +420,8 @@ def conclusion(r: Result) -> str:
     saturates = 1000 * CYCLE_S / r.cpu_ms_per_cycle if r.cpu_ms_per_cycle > 0 else float("nan")
     return (
         f"N={r.n}: no core saturated yet (daemon {r.cpu_pct:.0f} %, simulators {r.sim_cpu_pct:.0f} %); "
-        f"{queueing}, so p99 reaches 1 s near N ≈ {saturates:.0f} on an otherwise idle core. {areas}"
+        f"{queueing}; that thread saturates one core (and p99 heads for 1 s) near N ≈ {saturates:.0f}, "
+        f"if nothing else shared the core. {areas}"
     )
 
 
