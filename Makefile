@@ -4,8 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Home Assistant's own test harness pins HA 2024.3.3, aiohttp 3.9.3 …: a venv of its own.
+VENV_HA  ?= .venv-ha
+HA_PIN   := pytest-homeassistant-custom-component==0.13.109
+HA_STAMP := $(VENV_HA)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck bench clean install broker
+.PHONY: demo test test-core test-ha lint typecheck bench clean install broker
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -29,16 +33,29 @@ broker:
 demo: install
 	$(BIN)/phoenyra-ems demo -c examples/ems.yaml
 
-## test: lint, import contracts, types and every test suite
-test: install broker
-	$(BIN)/ruff check phoenyra_ems tests bench
+$(HA_STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(VENV_HA)/bin/python || $(PYTHON) -m venv $(VENV_HA)
+	$(VENV_HA)/bin/python -m pip install -q --upgrade pip
+	$(VENV_HA)/bin/python -m pip install -q "$(HA_PIN)"
+	$(VENV_HA)/bin/python -m pip install -q --no-deps -e .
+	@rm -f $(VENV_HA)/.installed-*; touch $(HA_STAMP)
+
+## test: lint, import contracts, types and every test suite (core, console, Home Assistant)
+test: test-core test-ha
+
+test-core: install broker
+	$(BIN)/ruff check phoenyra_ems tui custom_components tests tests_ha bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider
 
+test-ha: install $(HA_STAMP)
+	$(VENV_HA)/bin/pytest -q -p no:cacheprovider -c tests_ha/pytest.ini tests_ha
+
 lint: install
-	$(BIN)/ruff check phoenyra_ems tests bench
-	$(BIN)/ruff format --check phoenyra_ems tests bench
+	$(BIN)/ruff check phoenyra_ems tui custom_components tests tests_ha bench
+	$(BIN)/ruff format --check phoenyra_ems tui custom_components tests tests_ha bench
 
 typecheck: install
 	$(BIN)/mypy
@@ -48,4 +65,4 @@ bench: install
 	$(BIN)/python bench/control_loop.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache data/demo
+	rm -rf $(VENV) $(VENV_HA) build *.egg-info .pytest_cache .mypy_cache .ruff_cache data/demo

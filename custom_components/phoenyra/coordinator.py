@@ -1,0 +1,383 @@
+"""The coordinator: one per daemon (config entry), fed by WebSocket pushes with a polling fallback.
+
+- ``_async_update_data`` polls everything (info, the site list, each site's detail). It runs at
+  setup, every ``scan_interval`` while the WebSocket is down, every ``scan_interval`` as a
+  resync while it is up (sites added or removed on the daemon are found this way), and on demand
+  (resync button, reconnect).
+- A background task keeps a WebSocket open (``subscribe("*")``) and pushes every ``state`` /
+  ``control_ack`` event with ``async_set_updated_data``. When the connection is lost the entities
+  become unavailable (logged once); the task reconnects with backoff and a full refresh brings
+  them back.
+- The API has no energy counters: charged / discharged / imported / exported energy is the
+  trapezoidal integral of the battery and grid power over the daemon's timestamps, kept here and
+  persisted by the energy sensors (``RestoreSensor``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from phoenyra_ems.client import (
+    Control,
+    ControlAckEvent,
+    Event,
+    Info,
+    Limits,
+    Mode,
+    PhoenyraAuthError,
+    PhoenyraClient,
+    PhoenyraError,
+    PhoenyraNotFoundError,
+    Site,
+    SiteState,
+    StateEvent,
+    SubscribedEvent,
+)
+
+from . import const
+from .const import (
+    CONF_SCAN_INTERVAL,
+    CONF_TLS,
+    CONF_VERIFY_SSL,
+    DEFAULT_PORT,
+    DEFAULT_SCAN_INTERVAL_S,
+    DOMAIN,
+    ENERGY_KEYS,
+    LOGGER,
+    REQUEST_TIMEOUT_S,
+)
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+
+@dataclass(frozen=True, slots=True)
+class SiteData:
+    """One site as Home Assistant sees it."""
+
+    site: Site
+    state: SiteState
+    control: Control | None  # None while the site's controller is not running
+    limits: Limits | None
+
+
+@dataclass(frozen=True, slots=True)
+class PhoenyraData:
+    """Everything the entities read (replaced, never mutated)."""
+
+    info: Info
+    sites: dict[str, SiteData] = field(default_factory=dict)
+
+
+# --- energy: trapezoidal integration of power -------------------------------------------------------
+def positive_part_kwh(p0: float, p1: float, hours: float) -> float:
+    """∫ max(0, p(t)) dt over a linear segment from ``p0`` to ``p1`` kW lasting ``hours`` (kWh).
+
+    Exact for the trapezoid, also when the power changes sign inside the segment."""
+    if hours <= 0:
+        return 0.0
+    if p0 >= 0 and p1 >= 0:
+        return (p0 + p1) / 2 * hours
+    if p0 <= 0 and p1 <= 0:
+        return 0.0
+    positive = max(p0, p1)  # one end is positive, the other negative: a triangle up to the zero
+    return positive * positive / (2 * abs(p1 - p0)) * hours
+
+
+def energy_increments(
+    previous: SiteState, current: SiteState, max_gap: timedelta = const.ENERGY_MAX_GAP
+) -> dict[str, float]:
+    """kWh charged / discharged / imported / exported between two states (zero across a gap)."""
+    seconds = (current.timestamp - previous.timestamp).total_seconds()
+    if seconds <= 0 or seconds > max_gap.total_seconds():
+        return dict.fromkeys(ENERGY_KEYS, 0.0)
+    hours = seconds / 3600
+    return {
+        "energy_charged": positive_part_kwh(-previous.p_bess, -current.p_bess, hours),
+        "energy_discharged": positive_part_kwh(previous.p_bess, current.p_bess, hours),
+        "energy_imported": positive_part_kwh(previous.p_grid, current.p_grid, hours),
+        "energy_exported": positive_part_kwh(-previous.p_grid, -current.p_grid, hours),
+    }
+
+
+class EnergyCounters:
+    """Per site and key: kWh accumulated since Home Assistant started, plus the restored total."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, dict[str, float]] = {}
+        self._last: dict[str, SiteState] = {}
+        self._restored: set[tuple[str, str]] = set()
+
+    def add_state(self, state: SiteState) -> None:
+        previous = self._last.get(state.site_id)
+        if previous is not None and state.timestamp <= previous.timestamp:
+            return  # the same cycle seen twice (push and poll), or out of order
+        self._last[state.site_id] = state
+        totals = self._totals.setdefault(state.site_id, dict.fromkeys(ENERGY_KEYS, 0.0))
+        if previous is not None:
+            for key, kwh in energy_increments(previous, state).items():
+                totals[key] += kwh
+
+    def restore(self, site_id: str, key: str, value: float) -> None:
+        """Add the total a sensor had before the restart (once per sensor)."""
+        if (site_id, key) in self._restored:
+            return
+        self._restored.add((site_id, key))
+        totals = self._totals.setdefault(site_id, dict.fromkeys(ENERGY_KEYS, 0.0))
+        totals[key] += value
+
+    def value(self, site_id: str, key: str) -> float | None:
+        totals = self._totals.get(site_id)
+        return None if totals is None else totals[key]
+
+    def forget(self, site_id: str) -> None:
+        self._totals.pop(site_id, None)
+        self._last.pop(site_id, None)
+        self._restored = {r for r in self._restored if r[0] != site_id}
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {site: dict(values) for site, values in self._totals.items()}
+
+
+def client_from_entry(hass: HomeAssistant, data: dict[str, Any] | Any) -> PhoenyraClient:
+    """A client for the daemon described by a config entry's data (HA's shared aiohttp session)."""
+    verify_ssl = bool(data.get(CONF_VERIFY_SSL, True))
+    return PhoenyraClient(
+        data[CONF_HOST],
+        int(data.get(CONF_PORT, DEFAULT_PORT)),
+        token=data[CONF_TOKEN],
+        tls=bool(data.get(CONF_TLS, False)),
+        verify_ssl=verify_ssl,
+        session=async_get_clientsession(hass, verify_ssl=verify_ssl),
+        request_timeout=REQUEST_TIMEOUT_S,
+        retries=1,
+    )
+
+
+_COORDINATOR_TAKES_ENTRY = "config_entry" in inspect.signature(DataUpdateCoordinator.__init__).parameters
+
+
+class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
+    """All sites of one daemon."""
+
+    config_entry: ConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+        self.scan_interval = timedelta(seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL_S))
+        kwargs: dict[str, Any] = {}
+        if _COORDINATOR_TAKES_ENTRY:  # HA >= 2024.11 wants it explicitly; 2024.3 has no such keyword
+            kwargs["config_entry"] = entry
+        super().__init__(
+            hass, LOGGER, name=f"{DOMAIN} {entry.title}", update_interval=self.scan_interval, **kwargs
+        )
+        self.config_entry = entry
+        self.client = client_from_entry(hass, entry.data)
+        self.energy = EnergyCounters()
+        self.ws_connected = False
+        self._ws_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._unsub_resync: CALLBACK_TYPE | None = None
+
+    @property
+    def instance_id(self) -> str:
+        return self.config_entry.unique_id or self.data.info.instance_id
+
+    # --- polling ---------------------------------------------------------------------------------
+    async def _async_update_data(self) -> PhoenyraData:
+        try:
+            info = await self.client.info()
+            sites = await self.client.sites()
+            details = []
+            for site in sites:
+                try:
+                    details.append(await self.client.site(site.id))
+                except PhoenyraNotFoundError:  # removed between the two calls
+                    continue
+        except PhoenyraAuthError as err:
+            raise ConfigEntryAuthFailed(str(err)) from err
+        except PhoenyraError as err:
+            raise UpdateFailed(f"Phoenyra EMS daemon: {err}") from err
+
+        data = PhoenyraData(
+            info=info,
+            sites={d.site.id: SiteData(d.site, d.state, d.control, d.limits) for d in details},
+        )
+        for site_data in data.sites.values():
+            self.energy.add_state(site_data.state)
+        old_ids = set(self.data.sites) if self.data is not None else None
+        if old_ids is not None:
+            for gone in old_ids - set(data.sites):
+                self.energy.forget(gone)
+        # the ids the entities were created with (the entry's unique id is the daemon's instance id)
+        self._remove_stale_devices(self.config_entry.unique_id or info.instance_id, set(data.sites))
+        if old_ids is not None and old_ids != set(data.sites) and self.ws_connected:
+            # "*" means the sites this user sees now: subscribe again so new sites are pushed
+            with contextlib.suppress(PhoenyraError):
+                await self.client.subscribe("*")
+        self._ensure_websocket()
+        return data
+
+    @callback
+    def _remove_stale_devices(self, instance_id: str, site_ids: set[str]) -> None:
+        """Sites removed on the daemon: remove their devices (and with them their entities)."""
+        registry = dr.async_get(self.hass)
+        wanted = {instance_id} | {f"{instance_id}_{site_id}" for site_id in site_ids}
+        for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
+            ids = {ident for domain, ident in device.identifiers if domain == DOMAIN}
+            if ids and not ids & wanted:
+                LOGGER.info("site %s is gone from the daemon: removing its device", device.name)
+                # entities first: removing a device with entities races their registry updates
+                entities = er.async_get(self.hass)
+                for entity in er.async_entries_for_device(
+                    entities, device.id, include_disabled_entities=True
+                ):
+                    entities.async_remove(entity.entity_id)
+                registry.async_update_device(device.id, remove_config_entry_id=self.config_entry.entry_id)
+
+    # --- WebSocket push --------------------------------------------------------------------------
+    @callback
+    def _ensure_websocket(self) -> None:
+        if self._stopping or (self._ws_task is not None and not self._ws_task.done()):
+            return
+        self._ws_task = self.config_entry.async_create_background_task(
+            self.hass, self._ws_loop(), f"{DOMAIN}-websocket-{self.config_entry.entry_id}"
+        )
+        if self._unsub_resync is None:
+            self._unsub_resync = async_track_time_interval(
+                self.hass, self._async_resync, self.scan_interval, name=f"{DOMAIN} resync"
+            )
+
+    async def _async_resync(self, _now: datetime) -> None:
+        """Pushes postpone the coordinator's own poll; refresh the site list anyway."""
+        if self.ws_connected:
+            await self.async_request_refresh()
+
+    async def _ws_loop(self) -> None:
+        delay = const.RECONNECT_MIN_S
+        reported_loss = False
+        while not self._stopping:
+            try:
+                await self.client.connect()
+                await self.client.subscribe("*")
+                self.ws_connected = True
+                delay = const.RECONNECT_MIN_S
+                if reported_loss or not self.last_update_success:
+                    LOGGER.info("connection to the Phoenyra EMS daemon is back")
+                    reported_loss = False
+                    await self.async_refresh()
+                await self.client.listen(self._on_event)
+                if self._stopping:
+                    return
+            except PhoenyraAuthError:
+                LOGGER.warning("the Phoenyra EMS daemon refused the API token: reauthentication needed")
+                self.ws_connected = False
+                self.config_entry.async_start_reauth(self.hass)
+                return
+            except PhoenyraError as err:
+                if self.ws_connected:  # lost (a WebSocket that never opens leaves polling in charge)
+                    reported_loss = True
+                    if self.last_update_success:  # not yet reported by a failed poll: log once
+                        LOGGER.warning(
+                            "lost the connection to the Phoenyra EMS daemon (%s): entities unavailable "
+                            "until it is back",
+                            err,
+                        )
+                        self.last_update_success = False
+                        self.async_update_listeners()
+                else:
+                    LOGGER.debug("WebSocket to the Phoenyra EMS daemon: %s", err)
+            finally:
+                self.ws_connected = False
+            if self._stopping:
+                return
+            await asyncio.sleep(delay)
+            delay = min(const.RECONNECT_MAX_S, delay * 2)
+
+    @callback
+    def _on_event(self, event: Event) -> None:
+        try:
+            self._handle_event(event)
+        except Exception:  # a bad event must not end the WebSocket
+            LOGGER.exception("error handling %s from the Phoenyra EMS daemon", type(event).__name__)
+
+    @callback
+    def _handle_event(self, event: Event) -> None:
+        if self.data is None:
+            return
+        if isinstance(event, StateEvent):
+            current = self.data.sites.get(event.site_id)
+            if current is None:
+                self.hass.async_create_task(self.async_request_refresh())  # a new site
+                return
+            self.energy.add_state(event.state)
+            self._push_site(replace(current, state=event.state))
+        elif isinstance(event, ControlAckEvent):
+            current = self.data.sites.get(event.site_id)
+            if current is not None:
+                self._push_site(replace(current, control=event.control))
+        elif isinstance(event, SubscribedEvent) and set(event.sites) != set(self.data.sites):
+            self.hass.async_create_task(self.async_request_refresh())
+
+    @callback
+    def _push_site(self, site_data: SiteData) -> None:
+        sites = dict(self.data.sites)
+        sites[site_data.site.id] = site_data
+        self.async_set_updated_data(replace(self.data, sites=sites))
+
+    # --- commands (errors are translated by the callers, see helpers.py) --------------------------
+    async def async_set_control(
+        self,
+        site_id: str,
+        mode: Mode,
+        *,
+        strategy: str | None = None,
+        keep_strategy: bool = True,
+        setpoint_kw: float | None = None,
+        duration_s: float | None = None,
+    ) -> None:
+        """Send a control request; ``keep_strategy`` re-sends the pinned strategy (the daemon
+        resets it to the score-based selection when none is sent)."""
+        current = self.data.sites.get(site_id) if self.data else None
+        if strategy is None and keep_strategy and current is not None and current.control is not None:
+            strategy = current.control.strategy
+        ack = await self.client.set_control(
+            site_id, mode, strategy=strategy, setpoint_kw=setpoint_kw, duration_s=duration_s
+        )
+        current = self.data.sites.get(site_id)
+        if current is not None:  # optimistic until the next state push confirms it
+            state = replace(current.state, mode=ack.control.mode)
+            self._push_site(replace(current, state=state, control=ack.control))
+
+    async def async_set_limits(self, site_id: str, **limits: float | None) -> None:
+        result = await self.client.set_limits(site_id, **limits)  # type: ignore[arg-type]
+        current = self.data.sites.get(site_id)
+        if current is not None:
+            self._push_site(replace(current, limits=result))
+
+    async def async_shutdown(self) -> None:
+        """Stop the WebSocket task and the timers (unload, HA stop)."""
+        self._stopping = True
+        if self._unsub_resync is not None:
+            self._unsub_resync()
+            self._unsub_resync = None
+        await self.client.disconnect()
+        if self._ws_task is not None:
+            self._ws_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._ws_task
+            self._ws_task = None
+        await super().async_shutdown()

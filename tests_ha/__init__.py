@@ -1,0 +1,1 @@
+"""Home Assistant tests of custom_components/phoenyra (pytest-homeassistant-custom-component)."""

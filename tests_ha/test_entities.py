@@ -1,0 +1,280 @@
+"""Devices and entities against a real daemon with two simulated sites; push, control, energy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from homeassistant.components.number import ATTR_VALUE, SERVICE_SET_VALUE
+from homeassistant.components.select import ATTR_OPTION, SERVICE_SELECT_OPTION
+from homeassistant.const import (
+    ATTR_DEVICE_CLASS,
+    ATTR_ENTITY_ID,
+    ATTR_UNIT_OF_MEASUREMENT,
+    SERVICE_TURN_OFF,
+    SERVICE_TURN_ON,
+    STATE_UNAVAILABLE,
+    EntityCategory,
+)
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import mock_restore_cache_with_extra_data
+
+from custom_components.phoenyra.const import DOMAIN
+from custom_components.phoenyra.coordinator import EnergyCounters, energy_increments, positive_part_kwh
+from phoenyra_ems.client import Mode, PhoenyraClient, SiteState, SiteStatus
+from tests_ha.conftest import DaemonProcess, entity_id, setup_entry, unload, wait_for
+
+SENSORS = {
+    # key: (device_class, unit, state_class, entity_category)
+    "soc": ("battery", "%", "measurement", None),
+    "soh": (None, "%", "measurement", EntityCategory.DIAGNOSTIC),
+    "battery_temperature": ("temperature", "°C", "measurement", EntityCategory.DIAGNOSTIC),
+    "battery_power": ("power", "kW", "measurement", None),
+    "pv_power": ("power", "kW", "measurement", None),
+    "load_power": ("power", "kW", "measurement", None),
+    "grid_power": ("power", "kW", "measurement", None),
+    "energy_charged": ("energy", "kWh", "total_increasing", None),
+    "energy_discharged": ("energy", "kWh", "total_increasing", None),
+    "energy_imported": ("energy", "kWh", "total_increasing", None),
+    "energy_exported": ("energy", "kWh", "total_increasing", None),
+    "price": (None, "EUR/MWh", "measurement", None),
+    "strategy": ("enum", None, None, None),
+    "status": ("enum", None, None, EntityCategory.DIAGNOSTIC),
+    "active_alarms": (None, None, "measurement", EntityCategory.DIAGNOSTIC),
+}
+OTHERS = {
+    "select": ["mode", "strategy_select"],
+    "number": ["setpoint", "soc_reserve"],
+    "switch": ["automatic_control"],
+    "button": ["resync"],
+}
+
+
+async def _client(hass: HomeAssistant, daemon: DaemonProcess) -> PhoenyraClient:
+    from homeassistant.helpers.aiohttp_client import async_get_clientsession
+
+    return PhoenyraClient(
+        "127.0.0.1", daemon.port, token=daemon.admin_token, session=async_get_clientsession(hass)
+    )
+
+
+async def test_devices_and_entities(hass: HomeAssistant, shared_daemon: DaemonProcess) -> None:
+    entry = await setup_entry(hass, shared_daemon)
+    devices = dr.async_get(hass)
+    entities = er.async_get(hass)
+    iid = shared_daemon.instance_id
+
+    daemon_device = devices.async_get_device(identifiers={(DOMAIN, iid)})
+    assert daemon_device is not None
+    assert daemon_device.name == "Phoenyra EMS"
+    assert daemon_device.sw_version == "0.1.0"
+    for site_id, name in (("wien", "Wien"), ("linz", "Linz")):
+        device = devices.async_get_device(identifiers={(DOMAIN, f"{iid}_{site_id}")})
+        assert device is not None, site_id
+        assert device.name == name
+        assert device.via_device_id == daemon_device.id
+        site_entities = er.async_entries_for_device(entities, device.id)
+        keys = {e.unique_id.removeprefix(f"{iid}_{site_id}_") for e in site_entities}
+        assert keys == set(SENSORS) | {k for ks in OTHERS.values() for k in ks}
+        for e in site_entities:
+            assert e.has_entity_name
+            assert e.translation_key is not None
+
+        for key, (device_class, unit, state_class, category) in SENSORS.items():
+            eid = entity_id(hass, shared_daemon, site_id, key, "sensor")
+            reg = entities.async_get(eid)
+            assert reg.entity_category == category, key
+            state = hass.states.get(eid)
+            assert state is not None and state.state != STATE_UNAVAILABLE, key
+            assert state.attributes.get(ATTR_DEVICE_CLASS) == device_class, key
+            assert state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) == unit, key
+            assert state.attributes.get("state_class") == state_class, key
+
+        soc = float(hass.states.get(entity_id(hass, shared_daemon, site_id, "soc", "sensor")).state)
+        assert 0 <= soc <= 100
+        assert hass.states.get(f"sensor.{site_id}_state_of_charge") is not None  # has_entity_name naming
+        status_id = entity_id(hass, shared_daemon, site_id, "status", "sensor")
+        assert hass.states.get(status_id).state in ("starting", "running")
+        # pushed over the WebSocket
+        await wait_for(lambda sid=status_id: hass.states.get(sid).state == "running", what="running")
+        strategy = hass.states.get(entity_id(hass, shared_daemon, site_id, "strategy", "sensor"))
+        assert strategy.state in strategy.attributes["options"]
+
+        mode = hass.states.get(entity_id(hass, shared_daemon, site_id, "mode", "select"))
+        assert mode.state == "auto"
+        assert mode.attributes["options"] == ["auto", "manual", "standby"]
+        setpoint = hass.states.get(entity_id(hass, shared_daemon, site_id, "setpoint", "number"))
+        power = 10.0 if site_id == "wien" else 15.0
+        assert setpoint.attributes["min"] == -power and setpoint.attributes["max"] == power
+        assert setpoint.attributes[ATTR_UNIT_OF_MEASUREMENT] == "kW"
+        assert (
+            hass.states.get(entity_id(hass, shared_daemon, site_id, "automatic_control", "switch")).state
+            == "on"
+        )
+    await unload(hass, entry)
+
+
+async def test_push_reaches_ha_within_one_second(hass: HomeAssistant, shared_daemon: DaemonProcess) -> None:
+    """A change made on the daemon by another client shows in HA quickly (WebSocket push)."""
+    entry = await setup_entry(hass, shared_daemon)
+    coordinator = hass.data[DOMAIN][entry.entry_id]
+    await wait_for(lambda: coordinator.ws_connected, what="WebSocket")
+    mode_id = entity_id(hass, shared_daemon, "linz", "mode", "select")
+    client = await _client(hass, shared_daemon)
+    try:
+        await client.set_control("linz", Mode.STANDBY)
+        took = await wait_for(
+            lambda: hass.states.get(mode_id).state == "standby", timeout=3.0, what="standby"
+        )
+        assert took < 1.0
+        # a state push with fresh measurements too: the state's timestamp moves on
+        first = coordinator.data.sites["linz"].state.timestamp
+        await wait_for(
+            lambda: coordinator.data.sites["linz"].state.timestamp > first, timeout=1.0, what="state push"
+        )
+    finally:
+        await client.set_control("linz", Mode.AUTO)
+    await wait_for(lambda: hass.states.get(mode_id).state == "auto", timeout=3.0, what="auto")
+    await unload(hass, entry)
+
+
+async def test_select_number_switch_change_the_daemon(
+    hass: HomeAssistant, shared_daemon: DaemonProcess
+) -> None:
+    entry = await setup_entry(hass, shared_daemon)
+    client = await _client(hass, shared_daemon)
+    mode_id = entity_id(hass, shared_daemon, "wien", "mode", "select")
+    try:
+        # number: a manual setpoint (charging 3 kW)
+        await hass.services.async_call(
+            "number",
+            SERVICE_SET_VALUE,
+            {ATTR_ENTITY_ID: entity_id(hass, shared_daemon, "wien", "setpoint", "number"), ATTR_VALUE: -3.0},
+            blocking=True,
+        )
+        detail = await client.site("wien")
+        assert detail.control is not None
+        assert detail.control.mode is Mode.MANUAL
+        assert detail.control.setpoint_kw == -3.0
+        assert hass.states.get(mode_id).state == "manual"
+
+        # select: standby
+        await hass.services.async_call(
+            "select", SERVICE_SELECT_OPTION, {ATTR_ENTITY_ID: mode_id, ATTR_OPTION: "standby"}, blocking=True
+        )
+        assert (await client.site("wien")).control.mode is Mode.STANDBY
+        await wait_for(lambda: hass.states.get(mode_id).state == "standby", what="standby")
+
+        # strategy select pins a strategy; the mode is kept
+        strategy_id = entity_id(hass, shared_daemon, "wien", "strategy_select", "select")
+        await hass.services.async_call(
+            "select",
+            SERVICE_SELECT_OPTION,
+            {ATTR_ENTITY_ID: strategy_id, ATTR_OPTION: "arbitrage"},
+            blocking=True,
+        )
+        control = (await client.site("wien")).control
+        assert control.strategy == "arbitrage" and control.mode is Mode.STANDBY
+        assert hass.states.get(strategy_id).state == "arbitrage"
+
+        # switch on: auto (the pinned strategy stays)
+        switch_id = entity_id(hass, shared_daemon, "wien", "automatic_control", "switch")
+        await hass.services.async_call("switch", SERVICE_TURN_ON, {ATTR_ENTITY_ID: switch_id}, blocking=True)
+        control = (await client.site("wien")).control
+        assert control.mode is Mode.AUTO and control.strategy == "arbitrage"
+        assert hass.states.get(switch_id).state == "on"
+        await hass.services.async_call(
+            "select",
+            SERVICE_SELECT_OPTION,
+            {ATTR_ENTITY_ID: strategy_id, ATTR_OPTION: "automatic"},
+            blocking=True,
+        )
+        assert (await client.site("wien")).control.strategy is None
+
+        # switch off: standby
+        await hass.services.async_call("switch", SERVICE_TURN_OFF, {ATTR_ENTITY_ID: switch_id}, blocking=True)
+        assert (await client.site("wien")).control.mode is Mode.STANDBY
+
+        # SoC reserve
+        reserve_id = entity_id(hass, shared_daemon, "wien", "soc_reserve", "number")
+        await hass.services.async_call(
+            "number", SERVICE_SET_VALUE, {ATTR_ENTITY_ID: reserve_id, ATTR_VALUE: 25}, blocking=True
+        )
+        limits = (await client.site("wien")).limits
+        assert limits is not None and limits.soc_reserve_pct == 25
+        assert float(hass.states.get(reserve_id).state) == 25
+    finally:
+        await client.set_control("wien", Mode.AUTO)
+        await client.set_limits("wien", soc_reserve_pct=None)
+    await unload(hass, entry)
+
+
+def _state(ts: float, p_bess: float, p_grid: float) -> SiteState:
+    return SiteState(
+        site_id="wien",
+        timestamp=datetime(2024, 6, 1, tzinfo=UTC) + timedelta(seconds=ts),
+        soc=50,
+        soh=100,
+        temp_c=None,
+        p_bess=p_bess,
+        p_pv=0,
+        p_load=0,
+        p_grid=p_grid,
+        price=None,
+        setpoint=0,
+        strategy=None,
+        strategy_reason="",
+        mode=Mode.AUTO,
+        status=SiteStatus.RUNNING,
+        alarms=(),
+        last_reading=None,
+        last_write=None,
+    )
+
+
+def test_energy_integration_is_trapezoidal() -> None:
+    assert positive_part_kwh(2, 4, 0.5) == pytest.approx(1.5)
+    assert positive_part_kwh(-2, -4, 0.5) == 0
+    assert positive_part_kwh(4, -4, 1.0) == pytest.approx(1.0)  # triangle up to the zero crossing
+    inc = energy_increments(_state(0, -10, 5), _state(360, -10, -5))  # 0.1 h
+    assert inc["energy_charged"] == pytest.approx(1.0)
+    assert inc["energy_discharged"] == 0
+    assert inc["energy_imported"] == pytest.approx(0.125)
+    assert inc["energy_exported"] == pytest.approx(0.125)
+    assert energy_increments(_state(0, 10, 0), _state(3600, 10, 0))["energy_discharged"] == 0  # a gap
+    counters = EnergyCounters()
+    counters.restore("wien", "energy_discharged", 100.0)
+    counters.restore("wien", "energy_discharged", 100.0)  # once only
+    for ts in (0, 360, 360, 720):  # the duplicate is ignored
+        counters.add_state(_state(ts, 10, 0))
+    assert counters.value("wien", "energy_discharged") == pytest.approx(102.0)
+
+
+async def test_energy_counters_restore_and_grow(hass: HomeAssistant, shared_daemon: DaemonProcess) -> None:
+    """The energy totals survive a restart (RestoreSensor) and keep growing from there."""
+    iid = shared_daemon.instance_id
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State("sensor.wien_energy_charged", "123.5"),
+                {"native_value": 123.5, "native_unit_of_measurement": "kWh"},
+            )
+        ],
+    )
+    er.async_get(hass).async_get_or_create(
+        "sensor", DOMAIN, f"{iid}_wien_energy_charged", suggested_object_id="wien_energy_charged"
+    )
+    entry = await setup_entry(hass, shared_daemon)
+    client = await _client(hass, shared_daemon)
+    eid = entity_id(hass, shared_daemon, "wien", "energy_charged", "sensor")
+    assert eid == "sensor.wien_energy_charged"
+    assert float(hass.states.get(eid).state) >= 123.5
+    try:
+        await client.set_control("wien", Mode.MANUAL, setpoint_kw=-10, duration_s=60)  # charge 10 kW
+        await wait_for(lambda: float(hass.states.get(eid).state) > 123.5 + 0.0005, timeout=5, what="energy")
+    finally:
+        await client.set_control("wien", Mode.AUTO)
+    await unload(hass, entry)
