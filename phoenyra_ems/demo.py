@@ -1,7 +1,7 @@
 """``phoenyra-ems demo``: the example sites, each with its own simulator, behind the daemon's API.
 
-Prints the API URL and a fresh admin token. Until the console lands, the demo prints one status line
-per site every real second (``--headless`` prints them too).
+Prints the API URL and a fresh admin token, then opens the technician's console (``tui``) on this
+terminal; ``--headless`` (or no terminal) prints one status line per site every real second instead.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from dataclasses import replace
 
 from phoenyra_ems.clock import Clock
@@ -81,7 +82,27 @@ def demo_config(config: EmsConfig, mqtt: str | None = None) -> EmsConfig:
     return replace(config, sites=sites, sensors=replace(config.sensors, enabled=True, host=host, port=port))
 
 
-async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0) -> None:
+async def print_status(daemon: Daemon, clock: Clock, duration_s: float) -> None:
+    """Headless: one status line per site every real second."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + duration_s if duration_s else None
+    while deadline is None or loop.time() < deadline:
+        await asyncio.sleep(1.0)
+        print(f"--- {clock.now():%Y-%m-%d %H:%M} (simulated)", flush=True)
+        for slot in daemon.fleet.slots.values():
+            print(status_line(slot.config.name, slot.state), flush=True)
+
+
+async def run_console(url: str, token: str) -> None:
+    """The technician's console on this terminal, in this process, talking to the daemon's API."""
+    from tui.app import build_app  # Textual only when a console is wanted
+    from tui.core.keymap import Keymap
+    from tui.core.settings import Settings
+
+    await build_app(Settings(url=url, token=token, theme="dark", keymap=Keymap())).run_async()
+
+
+async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0, headless: bool = True) -> None:
     simulators = [BatterySimulator(simulator_for(site), clock) for site in config.sites.values()]
     for simulator in simulators:
         await simulator.start()
@@ -90,14 +111,11 @@ async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0) -> None
     token = await daemon.auth.ensure_admin_token()
     print(f"Phoenyra EMS demo: API {daemon.url}/api/v1  (simulated time runs {clock.speed:g}x)")
     print(f"admin token: {token}", flush=True)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + duration_s if duration_s else None
     try:
-        while deadline is None or loop.time() < deadline:
-            await asyncio.sleep(1.0)
-            print(f"--- {clock.now():%Y-%m-%d %H:%M} (simulated)", flush=True)
-            for slot in daemon.fleet.slots.values():
-                print(status_line(slot.config.name, slot.state), flush=True)
+        if headless:
+            await print_status(daemon, clock, duration_s)
+        else:
+            await run_console(daemon.url, token)
     finally:
         await daemon.stop()
         await asyncio.gather(*(s.stop() for s in simulators), return_exceptions=True)
@@ -124,7 +142,7 @@ def run_demo(
         return 1
 
     async def runner() -> None:
-        task = asyncio.ensure_future(demo(config, clock, duration_s))
+        task = asyncio.ensure_future(demo(config, clock, duration_s, headless or not sys.stdout.isatty()))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):

@@ -1,0 +1,87 @@
+"""The console's behaviour on a fixed store (no daemon): keys, remapping, themes, modals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import Input, Select, Static
+
+from phoenyra_ems.client import Mode
+from tests.tui.conftest import fixed_backend, fixed_store, wait_for
+from tui.app import PhoenyraConsole
+from tui.core.connection import ConnectionManager
+from tui.core.keymap import load_keymap
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen
+from tui.screens.sensors import NO_API
+
+
+async def test_remapped_keys_and_theme_toggle(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[keys]\nshow_site = "o"\ntoggle_theme = "ctrl+t"\nsite_2 = "x"\n')
+    app = PhoenyraConsole(fixed_backend(), keymap=load_keymap(keys), theme="light")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        assert app.theme == "textual-light"
+        await pilot.press("d")  # no longer bound
+        await pilot.pause(0.1)
+        assert app.current_screen_id == "fleet"
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.current_screen_id == "site")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.store.current_site == "linz" and "Linz" in app.sub_title)
+        await pilot.press("ctrl+t")
+        assert app.theme == "textual-dark"
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = str(app.screen.query_one("#help-text", Static).render())
+        assert "o                  Site" in text and "ctrl+t" in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
+
+
+async def test_cancelled_confirmation_sends_nothing() -> None:
+    backend = fixed_backend()
+    app = PhoenyraConsole(backend, start_screen="control")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        app.screen.query_one("#mode", Select).value = "manual"
+        setpoint = app.screen.query_one("#setpoint", Input)
+        setpoint.focus()
+        await pilot.press("-", "2", "0")  # digits typed into a field do not switch sites
+        assert setpoint.value == "-20" and app.store.current_site == "wien"
+        await pilot.press("enter")  # Enter in a field = send
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert backend.sent == []
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(backend.sent) == 1)
+        assert backend.sent[0].mode is Mode.MANUAL and backend.sent[0].setpoint_kw == -20.0
+
+
+async def test_sensors_screen_says_why_it_is_empty() -> None:
+    app = PhoenyraConsole(fixed_backend(), start_screen="sensors")
+    async with app.run_test(size=(80, 24)) as pilot:
+        message = app.screen.query_one("#sensors-message", Static)
+        await wait_for(pilot, lambda: str(message.render()) == NO_API)
+
+
+class _ClientWithSensors:
+    async def sensors(self, site_id: str) -> list[dict[str, Any]]:
+        return [{"name": f"{site_id}_temp", "device_class": "temperature", "state": 21.5}]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_sensor_api_is_used_when_the_client_has_it() -> None:
+    with_api = ConnectionManager(fixed_store(), lambda: _ClientWithSensors())  # type: ignore[arg-type,return-value]
+    assert await with_api.sensors("wien") == [
+        {"name": "wien_temp", "device_class": "temperature", "state": 21.5}
+    ]
+    without = ConnectionManager(fixed_store(), lambda: object())  # type: ignore[arg-type,return-value]
+    assert await without.sensors("wien") is None

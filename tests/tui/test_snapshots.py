@@ -1,0 +1,68 @@
+"""Snapshots of the main screens at 80×24 and 120×40, drawn from a fixed, hand-made store (no
+daemon, no clock: every age and chart is the same on every run).
+
+Update after an intended change: ``pytest tests/tui/test_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from phoenyra_ems.client import Role
+from tests.tui.conftest import fixed_backend
+from tui.app import PhoenyraConsole
+from tui.core.store import Phase
+
+SnapCompare = Callable[..., bool]
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+def console(
+    screen: str, role: Role = Role.ADMIN, phase: Phase = Phase.CONNECTED, theme: str = "dark"
+) -> PhoenyraConsole:
+    return PhoenyraConsole(fixed_backend(role, phase), start_screen=screen, theme=theme)
+
+
+async def settle(pilot: Pilot[int]) -> None:
+    await pilot.pause(0.2)
+    app = pilot.app
+    assert isinstance(app, PhoenyraConsole)
+    app.render_now()
+    await pilot.pause(0.1)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("screen", ["fleet", "site", "control", "history"])
+def test_main_screens(snap_compare: SnapCompare, screen: str, size: tuple[int, int]) -> None:
+    assert snap_compare(console(screen), terminal_size=size, run_before=settle)
+
+
+def test_sensors_without_the_sensor_api(snap_compare: SnapCompare) -> None:
+    assert snap_compare(console("sensors"), terminal_size=(80, 24), run_before=settle)
+
+
+def test_viewer_control_disabled_and_connection_lost(snap_compare: SnapCompare) -> None:
+    app = console("control", Role.VIEWER, Phase.LOST)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+
+
+def test_confirmation_modal(snap_compare: SnapCompare) -> None:
+    async def fill(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        pilot.app.screen.query_one("#mode").value = "manual"  # type: ignore[attr-defined]
+        pilot.app.screen.query_one("#setpoint").value = "-20"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+
+    assert snap_compare(console("control"), terminal_size=(80, 24), run_before=fill)
+
+
+def test_help_screen(snap_compare: SnapCompare) -> None:
+    assert snap_compare(console("fleet"), terminal_size=(80, 24), press=["f1"], run_before=settle)
+
+
+def test_light_theme(snap_compare: SnapCompare) -> None:
+    assert snap_compare(console("site", theme="light"), terminal_size=(80, 24), run_before=settle)

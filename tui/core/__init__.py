@@ -1,0 +1,1 @@
+"""The console's headless core: everything but the drawing. Never imports Textual (tested)."""

@@ -1,0 +1,116 @@
+"""Text for the views: power flow with direction arrows, ages, health. Pure functions.
+
+Sign convention (docs/sign-convention.md): ``p_grid + p_pv + p_bess = p_load``; ``p_bess > 0``
+discharges into the bus, ``p_grid > 0`` imports. An arrow ``──▶`` means power flows *into* the
+site's AC bus, ``◀──`` out of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from phoenyra_ems.client import SiteState, SiteStatus
+
+IDLE_KW = 0.05
+IN = "──▶"
+OUT = "◀──"
+NONE = "───"
+
+STRATEGY_SHORT = {
+    "arbitrage": "arbitrage",
+    "peak_shaving": "peak shave",
+    "self_consumption": "self cons.",
+    "load_balancing": "load bal.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FlowLine:
+    label: str
+    kw: float  # magnitude
+    arrow: str
+    note: str
+
+
+def _direction(p: float, into: str, out: str) -> tuple[str, str]:
+    if p > IDLE_KW:
+        return IN, into
+    if p < -IDLE_KW:
+        return OUT, out
+    return NONE, "idle"
+
+
+def flow_lines(state: SiteState) -> list[FlowLine]:
+    pv_arrow, pv_note = _direction(state.p_pv, "generating", "-")
+    grid_arrow, grid_note = _direction(state.p_grid, "import", "export")
+    bess_arrow, bess_note = _direction(state.p_bess, "discharging", "charging")
+    load_arrow, load_note = _direction(-state.p_load, "-", "consumption")
+    return [
+        FlowLine("PV", abs(state.p_pv), pv_arrow, pv_note),
+        FlowLine("Grid", abs(state.p_grid), grid_arrow, grid_note),
+        FlowLine("Battery", abs(state.p_bess), bess_arrow, bess_note),
+        FlowLine("Load", abs(state.p_load), load_arrow, load_note),
+    ]
+
+
+def flow_text(state: SiteState) -> str:
+    """The power-flow diagram, one line per branch around the bus."""
+    corners = ["┐", "┤", "┤", "┘"]
+    return "\n".join(
+        f"{line.label:<8}{line.kw:7.1f} kW {line.arrow}{corner} {line.note}"
+        for line, corner in zip(flow_lines(state), corners, strict=True)
+    )
+
+
+def kw(value: float | None, signed: bool = True) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} %"
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
+
+
+def strategy_short(name: str | None) -> str:
+    return "-" if name is None else STRATEGY_SHORT.get(name, name)
+
+
+def health(state: SiteState, received_age_s: float | None) -> tuple[str, str]:
+    """Communication health as (level, text); level ``ok``, ``warn`` or ``error``."""
+    reading = (
+        "no reading yet"
+        if state.last_reading is None
+        else f"last reading {age((state.timestamp - state.last_reading).total_seconds())} before the cycle"
+    )
+    pushed = f"update {age(received_age_s)} ago"
+    if state.status is SiteStatus.RUNNING:
+        level = "warn" if received_age_s is not None and received_age_s > 10 else "ok"
+    elif state.status in (SiteStatus.SAFE, SiteStatus.STARTING):
+        level = "warn"
+    else:
+        level = "error"
+    return level, f"{state.status}: {reading}; {pushed}"
+
+
+def soc_bar(soc: float, soc_min: float, soc_max: float, width: int) -> str:
+    """A SoC gauge ``███████░░░|░░`` with the allowed window marked by ``|`` at min and max."""
+    width = max(10, width)
+    filled = round(max(0.0, min(100.0, soc)) / 100 * width)
+    cells = ["█" if i < filled else "░" for i in range(width)]
+    for mark in (soc_min, soc_max):
+        i = min(width - 1, max(0, round(mark / 100 * width)))
+        cells[i] = "▏" if i < filled else "|"
+    return "".join(cells)

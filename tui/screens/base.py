@@ -1,0 +1,64 @@
+"""The frame every main screen shares: header (title + current site), connection banner, footer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from tui.core.backend import Backend
+from tui.core.keymap import Keymap
+from tui.core.store import ConsoleStore
+from tui.widgets.banner import ConnectionBanner
+
+if TYPE_CHECKING:
+    from tui.app import PhoenyraConsole
+
+
+def bindings(scope: str) -> list[BindingType]:
+    """Default bindings of one scope (``app`` or a screen id) with their ids, from the keymap data;
+    the user's keymap remaps them by id (``App.set_keymap``)."""
+    return [Binding(s.keys, s.action, s.title, show=s.show, id=s.id) for s in Keymap().bindings_for(scope)]
+
+
+class ConsoleScreen(Screen[None]):
+    """A main screen: subclasses compose :meth:`compose_body` and draw in :meth:`show_store`."""
+
+    SCREEN_ID: ClassVar[str] = ""
+    SCREEN_TITLE: ClassVar[str] = ""
+
+    @property
+    def console(self) -> PhoenyraConsole:
+        from tui.app import PhoenyraConsole
+
+        return cast(PhoenyraConsole, self.app)
+
+    @property
+    def store(self) -> ConsoleStore:
+        return self.console.store
+
+    @property
+    def backend(self) -> Backend:
+        return self.console.backend
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="⚡")
+        yield ConnectionBanner(id="banner")
+        yield from self.compose_body()
+        yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def render_store(self, store: ConsoleStore) -> None:
+        self.query_one(ConnectionBanner).show_connection(store.connection)
+        self.show_store(store)
+
+    def show_store(self, store: ConsoleStore) -> None:
+        """Draw the store (called at most ``max_render_hz`` times a second, only when it changed)."""
+
+    def on_show_screen(self) -> None:
+        """Called when the screen becomes the visible one (after a mode switch)."""

@@ -1,0 +1,95 @@
+"""Site dashboard: power flow, SoC, strategy and its reason, alarms, communication health, and
+the last hour of power and SoC."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from tui.core import format as fmt
+from tui.core.history import last_hour_series
+from tui.core.store import ConsoleStore
+from tui.screens.base import ConsoleScreen
+from tui.widgets.charts import PowerChart, SocChart
+from tui.widgets.power_flow import PowerFlow
+from tui.widgets.soc_gauge import SocGauge
+
+CHART_MIN_INTERVAL_S = 1.0
+
+
+class SiteScreen(ConsoleScreen):
+    SCREEN_ID = "site"
+    SCREEN_TITLE = "Dashboard"
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="site-top"):
+            flow = PowerFlow(id="power-flow")
+            flow.border_title = "Power flow"
+            yield flow
+            with Vertical(id="site-status") as status:
+                status.border_title = "Status"
+                yield SocGauge(id="soc-gauge")
+                yield Static(id="strategy")
+        yield Static(id="health")
+        yield Static(id="alarms")
+        with Horizontal(id="site-charts"):
+            yield PowerChart(id="power-chart")
+            yield SocChart(id="soc-chart")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._chart_key: tuple[object, ...] | None = None
+        self._chart_at = -1e9
+
+    def on_show_screen(self) -> None:
+        self._chart_key = None
+
+    def show_store(self, store: ConsoleStore) -> None:
+        site_id = store.current_site
+        state = store.states.get(site_id) if site_id else None
+        site = store.sites.get(site_id) if site_id else None
+        self.query_one(PowerFlow).show_state(state)
+        status = self.query_one("#site-status", Vertical)
+        status.border_title = f"{store.site_name(site_id)} · {state.status if state else '-'}"
+        soc_min, soc_max = (site.bess.soc_min_pct, site.bess.soc_max_pct) if site else (0.0, 100.0)
+        self.query_one(SocGauge).show_soc(state.soc if state else None, soc_min, soc_max)
+        strategy = self.query_one("#strategy", Static)
+        health = self.query_one("#health", Static)
+        alarms = self.query_one("#alarms", Static)
+        if state is None or site_id is None:
+            strategy.update("")
+            health.update("Comm: no data")
+            alarms.update("")
+        else:
+            detail = store.details.get(site_id)
+            control = detail.control if detail else None
+            expires = f" until {control.expires:%H:%M} UTC" if control and control.expires else ""
+            price = "" if state.price is None else f" · {state.price:.0f} EUR/MWh"
+            strategy.update(
+                f"{state.mode}{expires} · set {state.setpoint:+.1f} kW{price}\n"
+                f"[b]{state.strategy or 'no strategy'}[/b]: {state.strategy_reason or '-'}"
+            )
+            level, text = fmt.health(state, store.state_age_s(site_id))
+            health.update(f"Comm {text}")
+            health.set_classes(f"-{level}")
+            alarm_text = "; ".join(f"{a.severity}: {a.code} ({a.message})" for a in state.alarms)
+            alarms.update(f"Alarms: {alarm_text or 'none'}")
+            alarms.set_class(bool(state.alarms), "-active")
+        self._draw_charts(store)
+
+    def _draw_charts(self, store: ConsoleStore) -> None:
+        site_id = store.current_site
+        points = store.series.get(site_id, ()) if site_id else ()
+        key = (site_id, len(points), points[-1].timestamp if points else None, self.console.theme)
+        now = store.monotonic()
+        if key == self._chart_key:
+            return
+        same_site = self._chart_key is not None and self._chart_key[0] == site_id
+        if same_site and now - self._chart_at < CHART_MIN_INTERVAL_S:
+            return  # charts redraw at most once a second (plotext is the costly part)
+        self._chart_key, self._chart_at = key, now
+        series = last_hour_series(points)
+        xlim = (-60.0, 0.0)
+        self.query_one(PowerChart).show_series(series, "Power kW, last hour", "min", xlim)
+        self.query_one(SocChart).show_series(series, "SoC %, last hour", "min", xlim)

@@ -1,0 +1,1 @@
+"""Textual widgets of the console; each draws one part of the store and holds no logic."""
