@@ -103,3 +103,33 @@ def local(text: str) -> datetime:
     from zoneinfo import ZoneInfo
 
     return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Vienna"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that leaves a daemon or store open leaves threads that would hang the run at exit:
+    name them and fail the run instead of hanging CI."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        leaked = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+        if not leaked:
+            return
+        time.sleep(0.1)
+    print(f"\nleaked non-daemon threads (a daemon or store was not stopped): {[t.name for t in leaked]}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    session.config.stash[LEAKED] = True
+
+
+LEAKED = pytest.StashKey[bool]()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(LEAKED, False):
+        import os
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)  # the leaked threads would keep the interpreter alive forever

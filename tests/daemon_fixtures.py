@@ -65,9 +65,12 @@ async def running_daemon(tmp_path: Path) -> AsyncIterator[RunningDaemon]:
         for site in sites:
             await daemon.auth.grant(name, site)
         tokens[name] = await daemon.auth.create_token(name)
+    running = RunningDaemon(daemon, simulators, tokens)
     try:
-        yield RunningDaemon(daemon, simulators, tokens)
+        yield running
     finally:
         await daemon.stop()
+        if running.daemon is not daemon:  # a test replaced it (restart tests)
+            await running.daemon.stop()
         for simulator in simulators.values():
             await simulator.stop()

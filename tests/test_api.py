@@ -214,3 +214,18 @@ async def test_history_of_a_running_site(running_daemon: RunningDaemon) -> None:
     assert {"soc", "p_grid", "strategy"} <= set(body["samples"][0])
     status, body = await call(rd, "GET", "/sites/wien/history?from=yesterday", "view_wien")
     assert status == 422 and "from" in body["error"]["fields"]
+
+
+async def test_a_pinned_strategy_stays_pinned_unless_the_request_changes_it(
+    running_daemon: RunningDaemon,
+) -> None:
+    rd = running_daemon
+    await wait_running(rd)
+    status, ack = await call(
+        rd, "POST", "/sites/wien/control", "admin", {"mode": "auto", "strategy": "arbitrage"}
+    )
+    assert status == 200 and ack["control"]["strategy"] == "arbitrage"
+    status, ack = await call(rd, "POST", "/sites/wien/control", "admin", {"mode": "standby"})
+    assert status == 200 and ack["control"]["strategy"] == "arbitrage"  # key left out: kept
+    status, ack = await call(rd, "POST", "/sites/wien/control", "admin", {"mode": "auto", "strategy": None})
+    assert status == 200 and ack["control"]["strategy"] is None  # null: back to the selection

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from phoenyra_ems.clock import SystemClock
 from phoenyra_ems.config.model import MqttConfig, SensorRuleConfig, SensorsConfig
+from phoenyra_ems.core.decision import ControlIntent
 from phoenyra_ems.daemon import Daemon
 from phoenyra_ems.models import SiteMode, SiteStatus
 from phoenyra_ems.mqtt.site_link import SiteMqttLink
@@ -283,9 +284,10 @@ async def test_fuzzed_commands_never_raise_and_never_apply(payload: bytes) -> No
     site = make_site(1)
     link = SiteMqttLink(site, auth=None)
 
-    class Recorder:  # execute() reads effective_site and clock, and applies through set_intent
+    class Recorder:  # execute() reads effective_site, clock and intent; applies through set_intent
         effective_site = site
         clock = SystemClock()
+        intent = ControlIntent()
 
         def __init__(self) -> None:
             self.applied: list[Any] = []

@@ -189,7 +189,12 @@ async def post_control(request: web.Request) -> web.Response:
     body = await _body(request)
     effective = controller.effective_site.bess
     intent = parse_control(
-        body, site, effective.power_charge_max_kw, effective.power_discharge_max_kw, controller.clock.now()
+        body,
+        site,
+        effective.power_charge_max_kw,
+        effective.power_discharge_max_kw,
+        controller.clock.now(),
+        controller.intent.strategy,
     )
     controller.set_intent(intent)
     ack = {"site_id": site.site_id, "accepted": True, "control": serialize.control_json(intent)}

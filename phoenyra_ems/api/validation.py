@@ -72,13 +72,21 @@ def _validate(schema: vol.Schema, body: Any) -> dict[str, Any]:
 
 
 def parse_control(
-    body: Any, site: SiteConfig, charge_max_kw: float, discharge_max_kw: float, now: datetime
+    body: Any,
+    site: SiteConfig,
+    charge_max_kw: float,
+    discharge_max_kw: float,
+    now: datetime,
+    current_strategy: str | None = None,
 ) -> ControlIntent:
-    """A control request → ControlIntent; every field error at once (422)."""
+    """A control request → ControlIntent; every field error at once (422).
+
+    ``strategy`` not sent keeps the pinned strategy (``current_strategy``); ``null`` unpins it.
+    """
     data = _validate(CONTROL, body)
     mode = SiteMode(data["mode"])
     fields: dict[str, str] = {}
-    strategy = data.get("strategy")
+    strategy = data.get("strategy", current_strategy)
     if strategy is not None and strategy not in site.ems.strategies:
         fields["strategy"] = f"must be one of {', '.join(site.ems.strategies)}"
     setpoint = data.get("setpoint_kw")

@@ -126,7 +126,12 @@ class SiteMqttLink:
                 raise ApiError(503, "unavailable", "site not running")
             bess = controller.effective_site.bess
             intent = parse_control(
-                body, self.site, bess.power_charge_max_kw, bess.power_discharge_max_kw, controller.clock.now()
+                body,
+                self.site,
+                bess.power_charge_max_kw,
+                bess.power_discharge_max_kw,
+                controller.clock.now(),
+                controller.intent.strategy,
             )
         except ApiError as err:
             ack: dict[str, Any] = {"id": request_id, "accepted": False, "reason": err.message}

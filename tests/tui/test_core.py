@@ -121,9 +121,12 @@ def test_throttle_draws_the_latest_state_at_most_max_hz() -> None:
     assert 30 <= len(drawn) <= 41  # ~4 Hz
     assert all(b - a >= 0.25 - 1e-9 for a, b in itertools.pairwise(drawn))
     assert throttle.rendered_version == version  # the latest state wins
-    assert not throttle.due(version, 100.0)  # nothing changed: no draw
+    last = throttle.last_render
+    assert not throttle.due(version, last + 0.5)  # nothing changed: no draw …
+    assert throttle.due(version, last + 1.0)  # … but once a second all the same (ages move)
+    throttle.mark(version, last + 1.0)
     throttle.invalidate()
-    assert throttle.due(version, 100.0)
+    assert throttle.due(version, last + 1.01)
 
 
 def test_backoff_grows_to_its_cap() -> None:

@@ -138,11 +138,13 @@ async def test_console_survives_a_daemon_restart(running_daemon: RunningDaemon) 
         assert app.is_running
         daemon = Daemon(replace(config, api=replace(config.api, port=port)), SystemClock())
         await daemon.start()
-        rd.daemon = daemon  # the fixture stops it
-        await wait_for(pilot, lambda: app.store.connection.phase is Phase.CONNECTED, what="reconnection")
-        await wait_for(pilot, lambda: app.store.states["wien"].timestamp > stale, what="fresh data")
-        await wait_for(pilot, lambda: "-hidden" in banner.classes, what="the banner to go")
-        assert "connection restored" in app.store.events
+        try:
+            await wait_for(pilot, lambda: app.store.connection.phase is Phase.CONNECTED, what="reconnection")
+            await wait_for(pilot, lambda: app.store.states["wien"].timestamp > stale, what="fresh data")
+            await wait_for(pilot, lambda: "-hidden" in banner.classes, what="the banner to go")
+            assert "connection restored" in app.store.events
+        finally:
+            await daemon.stop()  # the fixture stops only the daemon it started
 
 
 async def test_wrong_token_exits_with_code_2(running_daemon: RunningDaemon) -> None:
