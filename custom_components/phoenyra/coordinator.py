@@ -349,8 +349,9 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
         setpoint_kw: float | None = None,
         duration_s: float | None = None,
     ) -> None:
-        """Send a control request; ``keep_strategy`` re-sends the pinned strategy (the daemon
-        resets it to the score-based selection when none is sent)."""
+        """Send a control request; with ``keep_strategy`` the pinned strategy is sent again (so the
+        request never depends on what the daemon does with an absent key); else ``strategy`` is sent
+        as given (``None`` unpins)."""
         current = self.data.sites.get(site_id) if self.data else None
         if strategy is None and keep_strategy and current is not None and current.control is not None:
             strategy = current.control.strategy

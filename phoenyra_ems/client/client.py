@@ -283,15 +283,16 @@ class PhoenyraClient:
         self,
         site_id: str,
         mode: Mode | str,
-        strategy: str | None = None,
+        strategy: str | _Unset | None = UNSET,
         setpoint_kw: float | None = None,
         duration_s: float | None = None,
     ) -> ControlAck:
         """Set the mode (operators and admins). ``setpoint_kw`` (+ discharge, - charge) and
         ``duration_s`` (default 900 s, at most 86400 s) are for manual mode; ``strategy`` pins one
-        strategy in auto mode. Takes effect in the site's next control cycle."""
+        strategy in auto mode, ``None`` unpins it (score-based selection), not given keeps the
+        daemon's current pin. Takes effect in the site's next control cycle."""
         body: dict[str, Any] = {"mode": str(mode)}
-        if strategy is not None:
+        if not isinstance(strategy, _Unset):
             body["strategy"] = strategy
         if setpoint_kw is not None:
             body["setpoint_kw"] = setpoint_kw
