@@ -181,6 +181,25 @@ HISTORY = _obj(
 )
 
 
+SENSOR_LIST = {
+    "type": "array",
+    "items": _obj(
+        {
+            "id": STR,
+            "name": STR,
+            "value": NULLABLE_NUM,
+            "unit": NULLABLE_STR,
+            "age_s": NULLABLE_NUM,
+            "available": {"type": "boolean"},
+            "site": NULLABLE_STR,
+            "role": NULLABLE_STR,
+            "format": STR,
+        },
+        ["id", "name", "available", "format"],
+    ),
+}
+
+
 def openapi_document() -> dict[str, Any]:
     invalid = {"422": _json(_ref("Error"), "invalid request, with per-field errors")}
     return {
@@ -240,6 +259,21 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/sites/{site_id}/state": {
                 "get": {"parameters": [SITE_ID], "responses": {"200": _json(_ref("State")), **ERRORS}}
+            },
+            "/api/v1/sensors": {
+                "get": {
+                    "summary": "edge sensors you may see (admins: also unassigned ones)",
+                    "responses": {"200": _json(_obj({"sensors": SENSOR_LIST}, ["sensors"])), **ERRORS},
+                }
+            },
+            "/api/v1/sites/{site_id}/sensors": {
+                "get": {
+                    "parameters": [SITE_ID],
+                    "responses": {
+                        "200": _json(_obj({"site_id": STR, "sensors": SENSOR_LIST}, ["site_id", "sensors"])),
+                        **ERRORS,
+                    },
+                }
             },
             "/api/v1/sites/{site_id}/alarms": {
                 "get": {"parameters": [SITE_ID], "responses": {"200": _json(ALARMS), **ERRORS}}
