@@ -17,7 +17,7 @@ $(BIN)/python:
 	$(PIP) install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(PIP) install -q -e '.[server,tui,dev]'
+	$(PIP) install -q -e '.[server,tui,ml,dev]'
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 install: $(STAMP)

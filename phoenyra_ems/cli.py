@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=0.0, help="stop after N real seconds (0: never)")
     _add_time_args(demo)
     demo.set_defaults(speed=60.0)
+
+    from phoenyra_ems.backtest.command import add_parser as add_backtest
+    from phoenyra_ems.forecast.command import add_parser as add_forecast_eval
+
+    add_backtest(sub)
+    add_forecast_eval(sub)
     return parser
 
 
@@ -96,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "user":
         return _user(args)
+    if args.command == "backtest":
+        from phoenyra_ems.backtest.command import run as run_backtest
+
+        return run_backtest(args)
+    if args.command == "forecast-eval":
+        from phoenyra_ems.forecast.command import run as run_forecast_eval
+
+        return run_forecast_eval(args)
     if args.command == "demo":
         from phoenyra_ems.demo import run_demo
 

@@ -32,6 +32,57 @@ def main(src: Path, dst: Path) -> None:
         dst / "load_ci_tool_manufacturer_2018_15min.csv"
     ).open("w", newline="") as f_out:
         f_out.write(f_in.read())
+    _forecasting_data(src, dst)
+
+
+def _cut(src: Path, dst: Path, columns: dict[str, str], start: str = "", end: str = "9999") -> None:
+    """Copy ``columns`` (source name -> our name) of the rows with start <= timestamp < end."""
+    with src.open() as f_in, dst.open("w", newline="") as f_out:
+        writer = csv.writer(f_out)
+        writer.writerow(["timestamp_utc", *columns.values()])
+        for row in csv.DictReader(f_in):
+            if start <= row["timestamp_utc"] < end:
+                writer.writerow([row["timestamp_utc"], *(row[name] for name in columns)])
+
+
+def _forecasting_data(src: Path, dst: Path) -> None:
+    """What the forecasters, forecast-eval and the benchmarks of issue 4 need."""
+    _cut(
+        src / "household_pv_opsd_konstanz_res4_hourly_2015_2017.csv",
+        dst / "household_konstanz_2015_2017_hourly.csv",
+        {"pv_kwh": "pv_kw", "household_consumption_kwh": "household_load_kw"},
+    )
+    _cut(
+        src / "prices_de_lu_at_dayahead_hourly_2023_2024_smard.csv",
+        dst / "prices_at_de_lu_dayahead_2023_hourly.csv",
+        {"price_at_eur_per_mwh": "price_at_eur_per_mwh", "price_de_lu_eur_per_mwh": "price_de_lu_eur_per_mwh"},
+        end="2023-12-31T23:00:00Z",
+    )
+    _cut(
+        src / "de_lu_dayahead_generation_forecast_hourly_2023_2024_smard.csv",
+        dst / "generation_forecast_de_lu_2023_2024_hourly.csv",
+        {
+            "fc_total_generation_mwh": "fc_total_generation_mwh",
+            "fc_pv_mwh": "fc_pv_mwh",
+            "fc_wind_onshore_mwh": "fc_wind_onshore_mwh",
+            "fc_wind_offshore_mwh": "fc_wind_offshore_mwh",
+        },
+    )
+    _cut(
+        src / "pv_weather_nrel_pvdaq50_hourly_2011_2013.csv",
+        dst / "pv_weather_nrel_pvdaq50_hourly_2011_2013.csv",
+        {
+            "ac_power_kw_mean": "pv_kw",
+            "ghi_w_m2": "ghi_w_m2",
+            "ghi_clearsky_w_m2": "ghi_clearsky_w_m2",
+            "temp_air_c": "temp_air_c",
+        },
+    )
+    _cut(
+        src / "load_households_vdi4657_ref_15min_2019.csv",
+        dst / "load_household_vdi4657_efh_2019_15min.csv",
+        {"w_efh_w_per_mwh_a": "load_w_per_mwh_a"},
+    )
 
 
 if __name__ == "__main__":

@@ -90,6 +90,17 @@ class FeedinLimitationConfig:
 class GridTariffConfig:
     energy_price_markup_eur_mwh: float = 0.0  # grid fees and taxes on top of day-ahead
     feedin_tariff_eur_mwh: float = 0.0
+    # fixed: exports earn feedin_tariff_eur_mwh; spot: the day-ahead price plus feedin_tariff_eur_mwh
+    feedin_pricing: str = "fixed"
+
+    def buy_eur_mwh(self, day_ahead: float) -> float:
+        return day_ahead + self.energy_price_markup_eur_mwh
+
+    def sell_eur_mwh(self, day_ahead: float) -> float:
+        if self.feedin_pricing == "spot":
+            return day_ahead + self.feedin_tariff_eur_mwh
+        return self.feedin_tariff_eur_mwh
+
     demand_charge_eur_kw_month: float = 0.0
     peak_import_cap_kw: float | None = None  # peak-shaving target
 

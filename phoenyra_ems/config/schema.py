@@ -430,6 +430,7 @@ GRID_TARIFFS = section(
     {
         vol.Optional("energy_price_markup_eur_mwh"): number(),
         vol.Optional("feedin_tariff_eur_mwh"): number(),
+        vol.Optional("feedin_pricing"): one_of(["fixed", "spot"], "feedin_pricing"),
         vol.Optional("demand_charge_eur_kw_month"): number(ge=0),
         vol.Optional("peak_import_cap_kw"): optional(_POSITIVE),
     },

@@ -10,8 +10,8 @@ class SelfConsumption:
 
     def propose(self, ctx: DecisionContext) -> Proposal:
         net = ctx.state.p_net_load  # + deficit, - surplus
-        buy = (ctx.price_now or 0.0) + ctx.tariffs.energy_price_markup_eur_mwh
-        feed = ctx.tariffs.feedin_tariff_eur_mwh
+        buy = ctx.tariffs.buy_eur_mwh(ctx.price_now or 0.0)
+        feed = ctx.tariffs.sell_eur_mwh(ctx.price_now or 0.0)
         round_trip = ctx.limits.efficiency_charge * ctx.limits.efficiency_discharge
         if net < 0:
             # Storing a kWh of surplus forgoes the feed-in tariff and later saves a purchase.

@@ -1,0 +1,1 @@
+"""Backtests: real data replayed through the decision logic, against the perfect-foresight bound."""

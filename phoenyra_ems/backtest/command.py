@@ -1,0 +1,96 @@
+"""``phoenyra-ems backtest``: replay a period, print the table, save the plot."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+STEP_CHOICES = ("15min", "1h")  # phoenyra_ems.backtest.data.STEPS (not imported: keeps the CLI light)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "backtest",
+        help="replay real prices, load and PV through the decision logic; compare with the optimum",
+        description="Each strategy alone, the score-based selection and the perfect-foresight bound "
+        "(HiGHS LP) over a period. Default data: the Konstanz household on 2024's days with 2024 AT "
+        "day-ahead prices.",
+    )
+    parser.add_argument("-c", "--config", help="take the site from this configuration file")
+    parser.add_argument("--site", help="site id in --config (default: its default site)")
+    parser.add_argument("--data", help="CSV: timestamp_utc, load_kw, pv_kw, price_eur_per_mwh")
+    parser.add_argument(
+        "--from", dest="start", default="2024-01-01", help="first day (local), default 2024-01-01"
+    )
+    parser.add_argument(
+        "--to", dest="end", default="2025-01-01", help="end day (exclusive), default 2025-01-01"
+    )
+    parser.add_argument("--step", choices=STEP_CHOICES, default="1h")
+    parser.add_argument(
+        "--capacity-kwh", type=float, default=10.0, help="household battery (without --config)"
+    )
+    parser.add_argument("--power-kw", type=float, default=5.0)
+    parser.add_argument(
+        "--markup", type=float, default=150.0, help="EUR/MWh on top of day-ahead (fees, taxes)"
+    )
+    parser.add_argument("--strategies", help="comma-separated (default: the site's)")
+    parser.add_argument("--plot", help="write a plot here (.png or .svg)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from phoenyra_ems.backtest.data import BacktestDataError, from_csv, household_2024
+    from phoenyra_ems.backtest.report import plot, table
+    from phoenyra_ems.backtest.runner import household_site, run_backtest
+    from phoenyra_ems.cli import _load
+
+    if args.config:
+        config = _load(args.config)
+        if config is None:
+            return 1
+        site_id = args.site or config.default_site_id
+        if site_id not in config.sites:
+            print(f"{args.config}: no site {site_id!r} (sites: {', '.join(config.sites)})", file=sys.stderr)
+            return 1
+        site = config.sites[site_id]
+    else:
+        site = household_site(args.capacity_kwh, args.power_kw, markup_eur_mwh=args.markup)
+    try:
+        if args.data:
+            data = from_csv(
+                args.data,
+                args.step,
+                args.start if args.start != "2024-01-01" else None,
+                args.end if args.end != "2025-01-01" else None,
+            )
+        else:
+            data = household_2024(args.step, args.start, args.end)
+    except (BacktestDataError, OSError) as err:
+        print(f"backtest: {err}", file=sys.stderr)
+        return 1
+    strategies = tuple(s.strip() for s in args.strategies.split(",")) if args.strategies else None
+    unknown = (
+        set(strategies or ())
+        - set(site.ems.strategies)
+        - {"arbitrage", "peak_shaving", "self_consumption", "load_balancing"}
+    )
+    if unknown:
+        print(f"backtest: unknown strategy {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 1
+    runs = len(strategies or site.ems.strategies) + 1
+    bar = tqdm(total=runs * len(data), unit="step", disable=args.no_progress, file=sys.stderr)
+    done: dict[str, int] = {}
+
+    def progress(label: str, i: int) -> None:
+        bar.set_description(label)
+        bar.update(i - done.get(label, 0))
+        done[label] = i
+
+    report = run_backtest(site, data, strategies, progress)
+    bar.close()
+    print(table(report))
+    if args.plot:
+        print(f"plot: {plot(report, args.plot)}")
+    return 0

@@ -1,0 +1,229 @@
+"""Replay real data through a site's decision logic: strategies, selection, safety layer, battery.
+
+No Modbus, no clock: each step builds the :class:`PlantState` the controller would see, asks
+:func:`phoenyra_ems.core.decision.decide` for a setpoint, applies it with the battery model of
+:mod:`phoenyra_ems.core.battery` and books the grid exchange at the site's tariff. Prices are known
+as a day-ahead market publishes them: the whole current local day, and the next day from 13:00 on.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+
+from phoenyra_ems.backtest.data import BacktestData
+from phoenyra_ems.config.model import SiteConfig
+from phoenyra_ems.core.battery import BatteryModel, BatteryState, step
+from phoenyra_ems.core.decision import ControlIntent, decide
+from phoenyra_ems.core.limits import limits_at
+from phoenyra_ems.core.selection import SelectionState
+from phoenyra_ems.core.strategies import PriceSlot, build_strategies
+from phoenyra_ems.models import PlantState, SiteMode
+
+PUBLICATION_HOUR_LOCAL = 13  # day-ahead results (EPEX/EXAA) are out by then
+NET_LOAD_WINDOW_H = 1.0  # what load balancing sees of the recent past
+
+
+@dataclass
+class RunResult:
+    """One replay: its cost and the plan's success metrics."""
+
+    name: str
+    energy_cost_eur: float
+    demand_charge_eur: float
+    storage_adjustment_eur: float  # the change of stored energy valued at the period's mean price
+    switches: int
+    days: float
+    throughput_kwh: float
+    capacity_kwh: float
+    soc_end_pct: float
+    violations: int = 0  # steps where a hard limit was exceeded (must stay 0)
+    strategy_share: dict[str, float] = field(default_factory=dict)
+    cumulative_cost_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def cost_eur(self) -> float:
+        return self.energy_cost_eur + self.demand_charge_eur + self.storage_adjustment_eur
+
+    @property
+    def switches_per_day(self) -> float:
+        return self.switches / self.days if self.days else 0.0
+
+    @property
+    def cycles(self) -> float:
+        return self.throughput_kwh / (2 * self.capacity_kwh) if self.capacity_kwh else 0.0
+
+
+def known_until(local_now: datetime) -> pd.Timestamp:
+    """End of the prices known at ``local_now``: tomorrow's end after publication, else today's."""
+    today = pd.Timestamp(local_now).normalize()
+    days = 2 if local_now.hour >= PUBLICATION_HOUR_LOCAL else 1
+    return (today + pd.Timedelta(days=days)).tz_convert("UTC") if today.tzinfo else today
+
+
+def monthly_demand_charge(
+    index: pd.DatetimeIndex, grid_kw: np.ndarray, eur_kw_month: float, timezone: str
+) -> float:
+    if eur_kw_month <= 0:
+        return 0.0
+    months = index.tz_convert(timezone).to_period("M")
+    peaks = pd.Series(np.maximum(grid_kw, 0.0)).groupby(np.asarray(months)).max()
+    return float(peaks.sum() * eur_kw_month)
+
+
+def grid_costs(site: SiteConfig, data: BacktestData, grid_kw: np.ndarray) -> np.ndarray:
+    """EUR per step for the grid exchange at the site's tariff."""
+    tariffs = site.grid_tariffs
+    buy = data.price_eur_mwh + tariffs.energy_price_markup_eur_mwh
+    sell = (
+        np.asarray([tariffs.sell_eur_mwh(p) for p in data.price_eur_mwh])
+        if tariffs.feedin_pricing == "spot"
+        else (np.full(len(data), tariffs.feedin_tariff_eur_mwh))
+    )
+    return np.where(grid_kw > 0, grid_kw * buy, grid_kw * sell) * data.step_h / 1000.0
+
+
+def replay(
+    site: SiteConfig,
+    data: BacktestData,
+    strategy: str | None,
+    *,
+    name: str | None = None,
+    soc_start_pct: float = 50.0,
+    progress: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Replay ``data`` with one strategy pinned (``strategy``) or the score-based selection (None)."""
+    timezone = site.location.timezone
+    bess = site.bess
+    model = BatteryModel(
+        bess.energy_capacity_kwh,
+        bess.power_charge_max_kw,
+        bess.power_discharge_max_kw,
+        bess.efficiency_charge,
+        bess.efficiency_discharge,
+    )
+    battery = BatteryState(soc_pct=soc_start_pct)
+    strategies = build_strategies(list(site.ems.strategies))
+    intent = ControlIntent(mode=SiteMode.AUTO, strategy=strategy)
+    selection = SelectionState()
+    n, step_h = len(data), data.step_h
+    dt_s = step_h * 3600.0
+    local_index = data.index.tz_convert(timezone)
+    starts = [t.to_pydatetime() for t in data.index]
+    known_end = np.searchsorted(data.index, [known_until(t) for t in local_index])
+    net_load: deque[float] = deque(maxlen=max(2, round(NET_LOAD_WINDOW_H / step_h)))
+    grid = np.zeros(n)
+    chosen: list[str] = []
+    setpoint = 0.0
+    violations = 0
+    slots_cache: tuple[int, int, tuple[PriceSlot, ...]] = (-1, -1, ())
+    for i in range(n):
+        now = starts[i]
+        end = int(known_end[i])
+        if slots_cache[1] != end:  # one tuple per publication, sliced per step
+            slots_cache = (
+                i,
+                end,
+                tuple(PriceSlot(starts[j], float(data.price_eur_mwh[j])) for j in range(i, end)),
+            )
+        first, _, all_slots = slots_cache
+        prices = all_slots[i - first :]
+        load, pv = float(data.load_kw[i]), float(data.pv_kw[i])
+        state = PlantState(
+            site_id=site.site_id,
+            timestamp=now,
+            soc=battery.soc_pct,
+            soh=battery.soh_pct,
+            temp_c=None,
+            p_pv=pv,
+            p_load=load,
+            p_grid=load - pv,
+            price=float(data.price_eur_mwh[i]),
+            setpoint=setpoint,
+        )
+        decision = decide(
+            site,
+            state,
+            intent,
+            strategies,
+            selection,
+            now,
+            dt_s,
+            prices=prices,
+            slot_hours=step_h,
+            recent_net_load_kw=tuple(net_load),
+            hold_s=dt_s,
+            local_now=local_index[i].to_pydatetime(),
+        )
+        selection = decision.selection
+        battery, delivered = step(model, battery, decision.setpoint_kw, dt_s)
+        setpoint = decision.setpoint_kw
+        g = load - pv - delivered
+        limits = decision.limits
+        export_cap = limits.grid_export_max_kw
+        if export_cap is not None and g < -export_cap:
+            g = -export_cap  # the inverter curtails PV to the feed-in limit
+        import_cap = limits.import_cap_kw
+        if (
+            import_cap is not None
+            and g > import_cap + 1e-6
+            and delivered < min(limits.discharge_max_kw, setpoint)
+        ):
+            violations += 1
+        if not limits.soc_min_pct - 1e-6 <= battery.soc_pct <= limits.soc_max_pct + 1e-6 and delivered != 0:
+            violations += 1
+        grid[i] = g
+        net_load.append(load - pv)
+        chosen.append(decision.strategy)
+        if progress is not None:
+            progress(i + 1)
+    costs = grid_costs(site, data, grid)
+    mean_buy = float(np.mean(data.price_eur_mwh) + site.grid_tariffs.energy_price_markup_eur_mwh)
+    stored_delta_kwh = (battery.soc_pct - soc_start_pct) / 100.0 * bess.energy_capacity_kwh
+    switches = sum(1 for a, b in pairwise(chosen) if a != b)
+    shares = pd.Series(chosen).value_counts(normalize=True)
+    return RunResult(
+        name=name or strategy or "selection",
+        energy_cost_eur=float(costs.sum()),
+        demand_charge_eur=monthly_demand_charge(
+            data.index, grid, site.grid_tariffs.demand_charge_eur_kw_month, timezone
+        ),
+        storage_adjustment_eur=-stored_delta_kwh * bess.efficiency_discharge * mean_buy / 1000.0,
+        switches=switches,
+        days=n * step_h / 24.0,
+        throughput_kwh=battery.throughput_kwh,
+        capacity_kwh=bess.energy_capacity_kwh,
+        soc_end_pct=battery.soc_pct,
+        violations=violations,
+        strategy_share={str(k): float(v) for k, v in shares.items()},
+        cumulative_cost_eur=np.cumsum(costs),
+    )
+
+
+def no_battery(site: SiteConfig, data: BacktestData) -> RunResult:
+    """The energy bill without a battery (PV and load only)."""
+    grid = data.load_kw - data.pv_kw
+    export_cap = limits_at(site, data.index[0].to_pydatetime()).grid_export_max_kw
+    if export_cap is not None:
+        grid = np.maximum(grid, -export_cap)
+    costs = grid_costs(site, data, grid)
+    return RunResult(
+        name="no battery",
+        energy_cost_eur=float(costs.sum()),
+        demand_charge_eur=monthly_demand_charge(
+            data.index, grid, site.grid_tariffs.demand_charge_eur_kw_month, site.location.timezone
+        ),
+        storage_adjustment_eur=0.0,
+        switches=0,
+        days=len(data) * data.step_h / 24.0,
+        throughput_kwh=0.0,
+        capacity_kwh=site.bess.energy_capacity_kwh,
+        soc_end_pct=float("nan"),
+        cumulative_cost_eur=np.cumsum(costs),
+    )

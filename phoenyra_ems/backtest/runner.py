@@ -1,0 +1,138 @@
+"""One backtest: no battery, each strategy alone, the score-based selection, the perfect-foresight bound."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from phoenyra_ems.backtest.data import BacktestData
+from phoenyra_ems.backtest.optimum import OptimumInput, OptimumResult, solve_optimum
+from phoenyra_ems.backtest.replay import RunResult, no_battery, replay
+from phoenyra_ems.config.model import (
+    BessConfig,
+    EmsSettings,
+    ForecastConfig,
+    GridTariffConfig,
+    Location,
+    SiteConfig,
+)
+from phoenyra_ems.core.limits import limits_at
+
+SOC_START_PCT = 50.0
+
+
+def household_site(
+    capacity_kwh: float = 10.0,
+    power_kw: float = 5.0,
+    pv_peak_kw: float = 10.0,
+    markup_eur_mwh: float = 150.0,
+    feedin_eur_mwh: float = 0.0,
+) -> SiteConfig:
+    """The issue's household: a 10 kWh / 5 kW battery, PV, a dynamic tariff with spot feed-in."""
+    return SiteConfig(
+        site_id="household",
+        name="Household (Konstanz data, AT prices)",
+        bess=BessConfig(
+            energy_capacity_kwh=capacity_kwh,
+            power_charge_max_kw=power_kw,
+            power_discharge_max_kw=power_kw,
+            soc_min_pct=10.0,
+            soc_max_pct=90.0,
+        ),
+        location=Location(city="Konstanz", latitude=47.66, longitude=9.18, timezone="Europe/Vienna"),
+        forecast=ForecastConfig(pv_peak_power_kw=pv_peak_kw),
+        grid_tariffs=GridTariffConfig(
+            energy_price_markup_eur_mwh=markup_eur_mwh,
+            feedin_tariff_eur_mwh=feedin_eur_mwh,
+            feedin_pricing="spot",
+        ),
+        ems=EmsSettings(cycle_s=3600.0),
+    )
+
+
+@dataclass
+class BacktestReport:
+    site: SiteConfig
+    data: BacktestData
+    baseline: RunResult
+    runs: list[RunResult]
+    optimum: OptimumResult
+    optimum_cost_eur: float
+
+    @property
+    def bound_saving_eur(self) -> float:
+        return self.baseline.cost_eur - self.optimum_cost_eur
+
+    def share_of_bound(self, run: RunResult) -> float:
+        """Savings of ``run`` in % of the perfect-foresight savings."""
+        saving = self.baseline.cost_eur - run.cost_eur
+        return 100.0 * saving / self.bound_saving_eur if self.bound_saving_eur > 0 else float("nan")
+
+
+def optimum_input(site: SiteConfig, data: BacktestData) -> OptimumInput:
+    tariffs, bess = site.grid_tariffs, site.bess
+    buy = data.price_eur_mwh + tariffs.energy_price_markup_eur_mwh
+    sell = (
+        data.price_eur_mwh + tariffs.feedin_tariff_eur_mwh
+        if tariffs.feedin_pricing == "spot"
+        else np.full(len(data), tariffs.feedin_tariff_eur_mwh)
+    )
+    local = data.index.tz_convert(site.location.timezone)
+    export_caps = np.array(
+        [
+            np.inf if (cap := limits_at(site, t.to_pydatetime()).grid_export_max_kw) is None else cap
+            for t in local
+        ]
+    )
+    return OptimumInput(
+        step_h=data.step_h,
+        load_kw=data.load_kw,
+        pv_kw=data.pv_kw,
+        buy_eur_mwh=buy,
+        sell_eur_mwh=sell,
+        capacity_kwh=bess.energy_capacity_kwh,
+        charge_max_kw=bess.power_charge_max_kw,
+        discharge_max_kw=bess.power_discharge_max_kw,
+        efficiency_charge=bess.efficiency_charge,
+        efficiency_discharge=bess.efficiency_discharge,
+        soc_min_pct=bess.soc_min_pct,
+        soc_max_pct=bess.soc_max_pct,
+        soc_start_pct=SOC_START_PCT,
+        import_max_kw=site.grid_connection.max_power_kw,
+        export_max_kw=export_caps if np.isfinite(export_caps).any() else None,
+        demand_charge_eur_kw_month=tariffs.demand_charge_eur_kw_month,
+        month_of_step=np.asarray(local.year * 12 + local.month),
+    )
+
+
+def run_backtest(
+    site: SiteConfig,
+    data: BacktestData,
+    strategies: tuple[str, ...] | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> BacktestReport:
+    """Every strategy alone, then the selection over ``strategies`` (default: the site's), then the bound."""
+    names = strategies or site.ems.strategies
+    site = replace(site, ems=replace(site.ems, strategies=tuple(names)))
+    baseline = no_battery(site, data)
+    runs = []
+
+    def reporter(label: str) -> Callable[[int], None] | None:
+        return None if progress is None else (lambda i: progress(label, i))
+
+    for name in [*names, None]:
+        label = name or "selection"
+        runs.append(
+            replay(
+                site,
+                data,
+                name,
+                name=label,
+                soc_start_pct=SOC_START_PCT,
+                progress=reporter(label),
+            )
+        )
+    optimum = solve_optimum(optimum_input(site, data))
+    return BacktestReport(site, data, baseline, runs, optimum, optimum.cost_eur)

@@ -1,0 +1,86 @@
+"""The real data shipped in ``phoenyra_ems/data`` as forecasting frames (see its README for sources)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+
+from phoenyra_ems.forecast.base import TARGET
+from phoenyra_ems.series import DATA_DIR
+
+KONSTANZ_FILE = "household_konstanz_2015_2017_hourly.csv"
+PRICES_2023_FILE = "prices_at_de_lu_dayahead_2023_hourly.csv"
+PRICES_2024_FILE = "prices_at_de_lu_dayahead_2024_hourly.csv"
+GENERATION_FILE = "generation_forecast_de_lu_2023_2024_hourly.csv"
+NREL_PV_FILE = "pv_weather_nrel_pvdaq50_hourly_2011_2013.csv"
+VDI_EFH_FILE = "load_household_vdi4657_efh_2019_15min.csv"
+
+# NREL PVDAQ system 50, Golden (Colorado): 6 kW DC nameplate, tilt 45°, azimuth 158°.
+NREL_PV_SITE: dict[str, float] = {
+    "latitude": 39.742,
+    "longitude": -105.173,
+    "tilt_deg": 45.0,
+    "azimuth_deg": 158.0,
+    "peak_kw": 6.0,
+    "altitude_m": 1800.0,
+}
+NREL_PV_TIMEZONE = "America/Denver"
+KONSTANZ_SITE: dict[str, str] = {"timezone": "Europe/Berlin", "country": "DE"}
+
+
+@lru_cache(maxsize=8)
+def _read(name: str) -> pd.DataFrame:
+    frame = pd.read_csv(DATA_DIR / name)
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("timestamp_utc"), utc=True))
+    return frame.asfreq(frame.index[1] - frame.index[0])
+
+
+def konstanz_load() -> pd.DataFrame:
+    """One house in Konstanz, hourly mean kW, 2015-10 → 2017-02 (consumption clipped at 0)."""
+    frame = _read(KONSTANZ_FILE)
+    first = frame["household_load_kw"].first_valid_index()
+    return pd.DataFrame({TARGET: frame["household_load_kw"].clip(lower=0.0)}).loc[first:]
+
+
+def konstanz_pv() -> pd.Series:
+    frame = _read(KONSTANZ_FILE)
+    return frame["pv_kw"].clip(lower=0.0)
+
+
+def vdi_household_load(annual_mwh: float = 4.0) -> pd.DataFrame:
+    """A measured German single-family house (VDI 4657 reference), 15-min mean kW for 2019."""
+    frame = _read(VDI_EFH_FILE)
+    return pd.DataFrame({TARGET: frame["load_w_per_mwh_a"] * annual_mwh / 1000.0})
+
+
+def nrel_pv() -> pd.DataFrame:
+    """Measured PV (kW, hourly means) with the satellite weather of the same hour, 2011-04 → 2013."""
+    frame = _read(NREL_PV_FILE)
+    return pd.DataFrame(
+        {
+            TARGET: frame["pv_kw"].clip(lower=0.0),
+            "ghi_w_m2": frame["ghi_w_m2"],
+            "ghi_clearsky_w_m2": frame["ghi_clearsky_w_m2"],
+            "temp_air_c": frame["temp_air_c"],
+        }
+    )
+
+
+def prices(zone: str = "at") -> pd.DataFrame:
+    """Day-ahead prices 2023–2024 (EUR/MWh, hourly) with the DE-LU generation forecasts as features."""
+    column = f"price_{zone}_eur_per_mwh"
+    both = pd.concat([_read(PRICES_2023_FILE)[column], _read(PRICES_2024_FILE)[column]])
+    both = both[~both.index.duplicated()].sort_index()
+    generation = _read(GENERATION_FILE)
+    frame = pd.DataFrame({TARGET: both})
+    frame["fc_total_mwh"] = generation["fc_total_generation_mwh"].reindex(frame.index)
+    frame["fc_pv_mwh"] = generation["fc_pv_mwh"].reindex(frame.index)
+    frame["fc_wind_mwh"] = (generation["fc_wind_onshore_mwh"] + generation["fc_wind_offshore_mwh"]).reindex(
+        frame.index
+    )
+    frame["fc_residual_mwh"] = frame["fc_total_mwh"] - frame["fc_pv_mwh"] - frame["fc_wind_mwh"]
+    return frame.asfreq("1h")
+
+
+PRICE_EXOG = ("fc_total_mwh", "fc_pv_mwh", "fc_wind_mwh", "fc_residual_mwh")

@@ -1,0 +1,45 @@
+"""The forecasters a site uses, by target: load, price, PV (members and their ensemble)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from phoenyra_ems.forecast.base import Forecaster
+from phoenyra_ems.forecast.baselines import Persistence, RecentProfile, SameWeekdayLastWeek
+from phoenyra_ems.forecast.ensemble import Ensemble
+from phoenyra_ems.forecast.gbm import GradientBoostingForecaster
+from phoenyra_ems.forecast.prophet_model import ProphetForecaster
+
+PRICE_FEATURES = ("fc_total_mwh", "fc_pv_mwh", "fc_wind_mwh", "fc_residual_mwh")
+
+
+def load_members(
+    timezone: str, country: str | None, exog: tuple[str, ...] = ()
+) -> dict[str, Callable[[], Forecaster]]:
+    """Factories of the load models (fresh, unfitted instances)."""
+    return {
+        "persistence": Persistence,
+        "week_ago": SameWeekdayLastWeek,
+        "profile_7d": lambda: RecentProfile(7),
+        "gbm": lambda: GradientBoostingForecaster(
+            "gbm", exog_columns=exog, timezone=timezone, country=country
+        ),
+        "prophet": lambda: ProphetForecaster("prophet", country=country, window_days=365),
+    }
+
+
+def price_members(timezone: str, country: str | None) -> dict[str, Callable[[], Forecaster]]:
+    return {
+        "persistence": Persistence,
+        "week_ago": SameWeekdayLastWeek,
+        "gbm": lambda: GradientBoostingForecaster(
+            "gbm", exog_columns=PRICE_FEATURES, timezone=timezone, country=country
+        ),
+        "prophet": lambda: ProphetForecaster(
+            "prophet", country=country, regressors=PRICE_FEATURES, window_days=180
+        ),
+    }
+
+
+def ensemble_of(members: dict[str, Callable[[], Forecaster]], name: str = "ensemble") -> Ensemble:
+    return Ensemble([factory() for factory in members.values()], name=name)
