@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import signal
 import ssl
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from phoenyra_ems.api.app import create_app
@@ -19,7 +22,7 @@ from phoenyra_ems.auth.store import AuthStore
 from phoenyra_ems.clock import Clock
 from phoenyra_ems.config import ConfigError, load_config
 from phoenyra_ems.config.model import EmsConfig, SiteConfig
-from phoenyra_ems.controller import SiteController
+from phoenyra_ems.controller import Attachment, SiteController
 from phoenyra_ems.fleet import ControllerFactory, Fleet
 from phoenyra_ems.mqtt.site_link import SiteMqttLink
 from phoenyra_ems.runtime import build_controller
@@ -56,6 +59,8 @@ class Daemon:
         self.fleet = Fleet(config, clock, factory or self._build_controller)
         self.instance_id = instance_id(config.api.auth_db)
         self._runner: web.AppRunner | None = None
+        self._fit_pool: ProcessPoolExecutor | None = None
+        self._http: aiohttp.ClientSession | None = None
         self.port: int | None = None
 
     @property
@@ -70,7 +75,31 @@ class Daemon:
             controller.sensor_inputs = partial(self.sensors.inputs, site.site_id)
         if site.mqtt.enabled:
             controller.attachments.append(SiteMqttLink(site, self.auth))
+        if site.forecast.enabled:
+            controller.attachments.append(self._forecaster(site))
         return controller
+
+    def _forecaster(self, site: SiteConfig) -> Attachment:
+        """Forecasts fitted in one worker process shared by all sites (imported only when enabled)."""
+        from phoenyra_ems.forecast.service import SiteForecaster
+
+        if self._fit_pool is None:
+            self._fit_pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        return SiteForecaster(site, self._fit_pool, self._weather_client(site))
+
+    def _weather_client(self, site: SiteConfig) -> Any:
+        source = site.forecast.weather_source
+        if source == "none":
+            return None
+        from phoenyra_ems.forecast.weather import OpenMeteoClient, OpenWeatherMapClient
+
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        if source == "open-meteo":
+            return OpenMeteoClient(self._http)
+        return OpenWeatherMapClient(self._http, site.forecast.openweathermap_api_key or "")
 
     async def start(self) -> None:
         await self.auth.open()
@@ -128,6 +157,12 @@ class Daemon:
         await self.fleet.stop()
         if self.sensors is not None:
             await self.sensors.stop()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self._fit_pool is not None:
+            self._fit_pool.shutdown(wait=False, cancel_futures=True)
+            self._fit_pool = None
         await self.auth.close()
 
 

@@ -243,6 +243,43 @@ async def site_sensors(request: web.Request) -> web.Response:
     return _json({"site_id": site.site_id, "sensors": sensors})
 
 
+async def site_forecast(request: web.Request) -> web.Response:
+    site, controller = _site(request)
+    forecaster = None
+    if controller is not None:
+        from phoenyra_ems.forecast.service import SiteForecaster  # pandas & co. only when used
+
+        forecaster = next((a for a in controller.attachments if isinstance(a, SiteForecaster)), None)
+    body: dict[str, Any] = {
+        "site_id": site.site_id,
+        "enabled": forecaster is not None,
+        "forecast": None,
+        "last_fit": None,
+        "last_error": None,
+    }
+    if forecaster is not None:
+        latest, fit = forecaster.latest, forecaster.last_fit
+        if latest is not None:
+            body["forecast"] = {
+                "made_at": latest.made_at.isoformat(),
+                "start": latest.start.isoformat(),
+                "step_s": latest.step_s,
+                "load_kw": [round(v, 4) for v in latest.load_kw],
+                "pv_kw": None if latest.pv_kw is None else [round(v, 4) for v in latest.pv_kw],
+                "pv_source": latest.pv_source,
+                "predict_ms": round(latest.predict_ms, 2),
+                "members": latest.members,
+            }
+        if fit is not None:
+            body["last_fit"] = {
+                "fitted_at": fit.fitted_at.isoformat(),
+                "rows": fit.rows,
+                "fit_s": round(fit.fit_s, 3),
+            }
+        body["last_error"] = forecaster.last_error
+    return _json(body)
+
+
 def create_app(
     fleet: Fleet,
     auth: AuthStore,
@@ -265,6 +302,7 @@ def create_app(
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/history", get_history)
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/alarms", get_alarms)
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/sensors", site_sensors)
+    app.router.add_get(f"{PREFIX}/sites/{{site_id}}/forecast", site_forecast)
     app.router.add_get(f"{PREFIX}/sensors", list_sensors)
     app.router.add_post(f"{PREFIX}/sites/{{site_id}}/control", post_control)
     app.router.add_put(f"{PREFIX}/sites/{{site_id}}/limits", put_limits)

@@ -30,6 +30,38 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+NUM_LIST = {"type": "array", "items": NUM}
+FORECAST = _obj(
+    {
+        "site_id": STR,
+        "enabled": {"type": "boolean"},
+        "forecast": {
+            **_obj(
+                {
+                    "made_at": TIME,
+                    "start": TIME,
+                    "step_s": {"type": "integer"},
+                    "load_kw": NUM_LIST,
+                    "pv_kw": {**NUM_LIST, "nullable": True},
+                    "pv_source": NULLABLE_STR,
+                    "predict_ms": NUM,
+                    "members": {"type": "object", "additionalProperties": NUM_LIST},
+                },
+                ["made_at", "start", "step_s", "load_kw", "pv_kw"],
+            ),
+            "nullable": True,
+        },
+        "last_fit": {
+            **_obj(
+                {"fitted_at": TIME, "rows": {"type": "integer"}, "fit_s": NUM}, ["fitted_at", "rows", "fit_s"]
+            ),
+            "nullable": True,
+        },
+        "last_error": NULLABLE_STR,
+    },
+    ["site_id", "enabled", "forecast", "last_fit", "last_error"],
+)
+
 ERRORS = {
     "401": _json(_ref("Error"), "missing or invalid token"),
     "403": _json(_ref("Error"), "no access to this site or action"),
@@ -273,6 +305,13 @@ def openapi_document() -> dict[str, Any]:
                         "200": _json(_obj({"site_id": STR, "sensors": SENSOR_LIST}, ["site_id", "sensors"])),
                         **ERRORS,
                     },
+                }
+            },
+            "/api/v1/sites/{site_id}/forecast": {
+                "get": {
+                    "summary": "the site's latest load and PV forecast (null until the first one)",
+                    "parameters": [SITE_ID],
+                    "responses": {"200": _json(FORECAST), **ERRORS},
                 }
             },
             "/api/v1/sites/{site_id}/alarms": {

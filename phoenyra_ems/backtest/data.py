@@ -34,10 +34,19 @@ class BacktestData:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise BacktestDataError(f"{path}: not a readable CSV file ({err})") from None
     if "timestamp_utc" not in frame:
         raise BacktestDataError(f"{path}: no timestamp_utc column")
-    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("timestamp_utc"), utc=True))
+    stamps = pd.to_datetime(frame.pop("timestamp_utc"), utc=True, errors="coerce", format="ISO8601")
+    if stamps.isna().any():
+        row = int(np.argmax(stamps.isna().to_numpy())) + 2
+        raise BacktestDataError(f"{path}:{row}: timestamp_utc is not an ISO 8601 instant")
+    frame.index = pd.DatetimeIndex(stamps)
+    if len(frame) < 2:
+        raise BacktestDataError(f"{path}: needs at least two rows")
     return frame
 
 

@@ -70,6 +70,9 @@ class OptimumInput:
         None  # int label per step (e.g. year*12+month); needed with a demand charge
     )
     soc_end_min_pct: float | None = None  # default: end at least where it started (fair comparison)
+    # Value of energy left in store at the end (EUR per stored kWh): with it the bound and the
+    # replays, which book the change of stored energy at the same value, compare like for like.
+    terminal_value_eur_kwh: float = 0.0
     curtailment: bool = True  # PV may be curtailed (inverters do when export is capped or pays negative)
 
 
@@ -87,6 +90,7 @@ class OptimumResult:
     solve_s: float  # time spent in HiGHS
     status: str  # HiGHS's message
     simultaneous_steps: int = 0  # steps charging and discharging at once (LP artefact, see module doc)
+    storage_credit_eur: float = 0.0  # terminal_value_eur_kwh x (stored at the end - at the start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +292,8 @@ def solve_optimum(inp: OptimumInput) -> OptimumResult:
     cost[i0:x0] = chk.buy
     cost[x0:u0] = -chk.sell
     cost[p0:] = inp.demand_charge_eur_kw_month * 1000 / h
+    if has_battery_energy := inp.capacity_kwh > 0:
+        cost[p0 - 1] -= inp.terminal_value_eur_kwh * 1000 / h
 
     has_battery = inp.capacity_kwh > 0
     bounds = np.zeros((n_var, 2))
@@ -350,9 +356,12 @@ def solve_optimum(inp: OptimumInput) -> OptimumResult:
     grid = x[i0:x0] - x[x0:u0]
     energy_cost, demand_charge = _costs(inp, chk, grid)
     soc = x[e0:p0] / inp.capacity_kwh * 100 if has_battery else np.full(n, float(inp.soc_start_pct))
+    storage_credit = (
+        inp.terminal_value_eur_kwh * (float(x[p0 - 1]) - chk.e_start) if has_battery_energy else 0.0
+    )
     simultaneous = int(np.count_nonzero((charge > _SIMULTANEOUS_TOL_KW) & (discharge > _SIMULTANEOUS_TOL_KW)))
     return OptimumResult(
-        cost_eur=energy_cost + demand_charge,
+        cost_eur=energy_cost + demand_charge - storage_credit,
         energy_cost_eur=energy_cost,
         demand_charge_eur=demand_charge,
         battery_kw=discharge - charge,
@@ -362,6 +371,7 @@ def solve_optimum(inp: OptimumInput) -> OptimumResult:
         solve_s=solve_s,
         status=str(res.message),
         simultaneous_steps=simultaneous,
+        storage_credit_eur=storage_credit,
     )
 
 

@@ -184,7 +184,7 @@ def replay(
         if progress is not None:
             progress(i + 1)
     costs = grid_costs(site, data, grid)
-    mean_buy = float(np.mean(data.price_eur_mwh) + site.grid_tariffs.energy_price_markup_eur_mwh)
+    mean_buy = max(0.0, float(np.mean(data.price_eur_mwh) + site.grid_tariffs.energy_price_markup_eur_mwh))
     stored_delta_kwh = (battery.soc_pct - soc_start_pct) / 100.0 * bess.energy_capacity_kwh
     switches = sum(1 for a, b in pairwise(chosen) if a != b)
     shares = pd.Series(chosen).value_counts(normalize=True)

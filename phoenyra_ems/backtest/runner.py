@@ -68,7 +68,8 @@ class BacktestReport:
     def share_of_bound(self, run: RunResult) -> float:
         """Savings of ``run`` in % of the perfect-foresight savings."""
         saving = self.baseline.cost_eur - run.cost_eur
-        return 100.0 * saving / self.bound_saving_eur if self.bound_saving_eur > 0 else float("nan")
+        # Below a cent there is nothing to share: a ratio of rounding noise means nothing.
+        return 100.0 * saving / self.bound_saving_eur if self.bound_saving_eur > 0.01 else float("nan")
 
 
 def optimum_input(site: SiteConfig, data: BacktestData) -> OptimumInput:
@@ -104,7 +105,15 @@ def optimum_input(site: SiteConfig, data: BacktestData) -> OptimumInput:
         export_max_kw=export_caps if np.isfinite(export_caps).any() else None,
         demand_charge_eur_kw_month=tariffs.demand_charge_eur_kw_month,
         month_of_step=np.asarray(local.year * 12 + local.month),
+        soc_end_min_pct=bess.soc_min_pct,
+        terminal_value_eur_kwh=storage_value_eur_kwh(site, data),
     )
+
+
+def storage_value_eur_kwh(site: SiteConfig, data: BacktestData) -> float:
+    """What a stored kWh is worth at the end: it saves a purchase at the period's mean price."""
+    mean_buy = float(np.mean(data.price_eur_mwh)) + site.grid_tariffs.energy_price_markup_eur_mwh
+    return max(0.0, site.bess.efficiency_discharge * mean_buy / 1000.0)
 
 
 def run_backtest(

@@ -63,6 +63,13 @@ class ForecastConfig:
     longitude: float | None = None
     tilt_deg: float = 30.0
     azimuth_deg: float = 180.0
+    enabled: bool = False  # learn load (and PV) forecasts from the site's own history
+    retrain_interval_h: float = 24.0
+    history_days: float = 365.0  # how much history a retraining reads
+    step_s: int = 900  # the forecast's step
+    horizon_h: float = 48.0
+    weather_source: str = "none"  # none | open-meteo | openweathermap
+    openweathermap_api_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

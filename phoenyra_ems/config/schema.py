@@ -310,6 +310,27 @@ def _check_feedin(feedin: FeedinLimitationConfig) -> Iterator[vol.Invalid]:
         yield vol.Invalid("mode 'dynamic' needs at least one rule", path=["dynamic_rules"])
 
 
+FORECAST_STEPS_S = (300, 900, 1800, 3600)
+
+
+def _forecast_step(value: Any) -> int:
+    step: int = integer()(value)
+    if step not in FORECAST_STEPS_S:
+        raise vol.Invalid(f"step_s must be one of {', '.join(map(str, FORECAST_STEPS_S))}")
+    return step
+
+
+def _check_forecast(forecast: ForecastConfig) -> Iterator[vol.Invalid]:
+    if forecast.weather_source == "openweathermap" and not forecast.openweathermap_api_key:
+        yield vol.Invalid(
+            "weather_source 'openweathermap' needs openweathermap_api_key", path=["openweathermap_api_key"]
+        )
+    if forecast.weather_source != "none" and (forecast.latitude is None or forecast.longitude is None):
+        yield vol.Invalid(
+            f"weather_source {forecast.weather_source!r} needs latitude and longitude", path=["latitude"]
+        )
+
+
 def _check_ems(ems: EmsSettings) -> Iterator[vol.Invalid]:
     if ems.default_strategy not in ems.strategies:
         yield vol.Invalid(
@@ -397,8 +418,16 @@ FORECAST = section(
         vol.Optional("longitude"): optional(number(ge=-180, le=180)),
         vol.Optional("tilt_deg"): number(ge=0, le=90),
         vol.Optional("azimuth_deg"): number(ge=0, le=360),
+        vol.Optional("enabled"): boolean,
+        vol.Optional("retrain_interval_h"): number(gt=0),
+        vol.Optional("history_days"): number(ge=1),
+        vol.Optional("step_s"): _forecast_step,
+        vol.Optional("horizon_h"): number(gt=0, le=168),
+        vol.Optional("weather_source"): one_of(["none", "open-meteo", "openweathermap"], "weather_source"),
+        vol.Optional("openweathermap_api_key"): optional(text),
     },
     ForecastConfig,
+    [_check_forecast],
 )
 
 GRID_CONNECTION = section(

@@ -34,15 +34,15 @@ def calendar_features(index: pd.DatetimeIndex, timezone: str, country: str | Non
     """Hour of day (fractional), weekday (0 = Monday), weekend/holiday flag, day of year."""
     local = index.tz_convert(timezone)
     holiday = holiday_flags(index, timezone, country)
-    weekday = np.asarray(local.dayofweek, dtype=float)
+    weekday = np.asarray(local.day_of_week, dtype=float)
     return pd.DataFrame(
         {
             "hour": np.asarray(local.hour + local.minute / 60.0, dtype=float),
             "weekday": weekday,
             "day_off": np.maximum(holiday, (weekday >= 5).astype(float)),
             "holiday": holiday,
-            "doy_sin": np.sin(2 * np.pi * np.asarray(local.dayofyear, dtype=float) / 365.25),
-            "doy_cos": np.cos(2 * np.pi * np.asarray(local.dayofyear, dtype=float) / 365.25),
+            "doy_sin": np.sin(2 * np.pi * np.asarray(local.day_of_year, dtype=float) / 365.25),
+            "doy_cos": np.cos(2 * np.pi * np.asarray(local.day_of_year, dtype=float) / 365.25),
         },
         index=index,
     )

@@ -175,20 +175,29 @@ class Ensemble:
         buckets = self._bucket(steps, self.horizon_steps or 2 * per_day)
         total = np.zeros(steps)
         weight_sum = np.zeros(steps)
-        for member in self.active:
-            weight = self.weights.get(member.name, np.zeros(self.horizon_buckets))[buckets]
-            if not weight.any():
-                continue
+        answers: list[np.ndarray] = []
+        weighted = [m for m in self.active if self.weights.get(m.name, np.zeros(1)).any()]
+        unweighted = [m for m in self.active if m not in weighted]
+        for member in weighted + unweighted:
+            if member in unweighted and weight_sum.all():
+                break  # the weighted members covered every step
             try:
                 values = np.asarray(member.predict(history, steps, exog), dtype=float)
             except Exception as err:
                 LOGGER.warning("forecast member %s failed to predict: %s", member.name, err)
                 continue
+            answers.append(values)
+            weight = self.weights.get(member.name, np.zeros(self.horizon_buckets))[buckets]
             ok = np.isfinite(values)
             total[ok] += weight[ok] * values[ok]
             weight_sum[ok] += weight[ok]
-        if not weight_sum.any():
+        if not answers:
             raise ForecastError(f"{self.name}: every member failed")
+        uncovered = weight_sum == 0
+        if uncovered.any():  # the weighted members failed there: equal weights over those that answered
+            with np.errstate(invalid="ignore"):
+                fallback = np.nanmean(np.vstack(answers), axis=0)
+            total[uncovered], weight_sum[uncovered] = fallback[uncovered], 1.0
         with np.errstate(invalid="ignore", divide="ignore"):
             result = total / weight_sum
         if not np.isfinite(result).all():  # steps no member covered: carry the neighbours

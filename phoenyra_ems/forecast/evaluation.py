@@ -67,8 +67,9 @@ def daily_origins(
 ) -> list[pd.Timestamp]:
     """The last ``days`` midnights (or ``hour_utc``) whose whole horizon lies inside ``data``."""
     last = data[TARGET].last_valid_index()
-    end = (last - horizon).normalize() + pd.Timedelta(hours=hour_utc)
-    while end + horizon > last + (data.index[1] - data.index[0]):
+    step = data.index[1] - data.index[0]
+    end = (last + step - horizon).normalize() + pd.Timedelta(hours=hour_utc)
+    while end + horizon > last + step:
         end -= pd.Timedelta(days=1)
     return list(pd.date_range(end - pd.Timedelta(days=days - 1), end, freq="1D"))
 
@@ -117,6 +118,7 @@ def rolling_origin(
                 fitted_at = origin
             future = data.iloc[len(data.index[data.index < origin]) :].iloc[:horizon_steps]
             truth = future[TARGET].to_numpy(dtype=float)
+            truth = np.concatenate([truth, np.full(horizon_steps - len(truth), np.nan)])  # past the data
             if model is None:
                 rows.append(np.full(horizon_steps, np.nan))
                 continue

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
 from phoenyra_ems.forecast.base import (
     TARGET,
@@ -161,7 +162,8 @@ class GradientBoostingForecaster:
             raise ForecastError(f"{self.name}: no complete training rows")
         times = index[origin + horizon]
         frame = self._frame(lagged, pd.DatetimeIndex(times), origin, horizon, per_day, history)
-        self._model.fit(frame, values[origin + horizon])
+        with threadpool_limits(1):  # OpenMP threads spin against a busy event loop; one is plenty
+            self._model.fit(frame, values[origin + horizon])
         self._fitted = True
 
     def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
@@ -178,4 +180,5 @@ class GradientBoostingForecaster:
         origin = np.full(steps, len(values))
         times = future_index(history, steps)
         frame = self._frame(lagged, times, origin, horizon, per_day, exog)
-        return np.asarray(self._model.predict(frame), dtype=float)
+        with threadpool_limits(1):
+            return np.asarray(self._model.predict(frame), dtype=float)

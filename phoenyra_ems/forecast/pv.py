@@ -68,9 +68,9 @@ class PvForecaster:
         else:
             ghi_v = np.clip(np.nan_to_num(ghi, nan=0.0), 0.0, None)
             ghi_v = np.where(zenith < 90, ghi_v, 0.0)
-            split = pvlib.irradiance.erbs(ghi_v, zenith, index.dayofyear)
+            split = pvlib.irradiance.erbs(ghi_v, zenith, index.day_of_year)
             dni, dhi = np.nan_to_num(split["dni"]), np.nan_to_num(split["dhi"])
-        extra = pvlib.irradiance.get_extra_radiation(index.dayofyear)
+        extra = pvlib.irradiance.get_extra_radiation(index.day_of_year)
         poa = pvlib.irradiance.get_total_irradiance(
             self.tilt_deg,
             self.azimuth_deg,
@@ -90,12 +90,15 @@ class PvForecaster:
 
     @staticmethod
     def ghi_from_weather(exog: pd.DataFrame, clear_ghi: np.ndarray) -> np.ndarray | None:
-        if "ghi_w_m2" in exog and exog["ghi_w_m2"].notna().any():
-            return np.asarray(exog["ghi_w_m2"].to_numpy(dtype=float))
-        if "cloud_cover_pct" in exog and exog["cloud_cover_pct"].notna().any():
+        """GHI per step: the forecast's own where given, else from its cloud cover, else NaN."""
+        ghi = np.full(len(exog), np.nan)
+        if "cloud_cover_pct" in exog:
             cloud = np.clip(exog["cloud_cover_pct"].to_numpy(dtype=float), 0, 100) / 100.0
-            return np.asarray((CLOUD_OFFSET + (1 - CLOUD_OFFSET) * (1 - cloud)) * clear_ghi, dtype=float)
-        return None
+            ghi = (CLOUD_OFFSET + (1 - CLOUD_OFFSET) * (1 - cloud)) * clear_ghi
+        if "ghi_w_m2" in exog:
+            given = exog["ghi_w_m2"].to_numpy(dtype=float)
+            ghi = np.where(np.isfinite(given), given, ghi)
+        return np.asarray(ghi, dtype=float) if np.isfinite(ghi).any() else None
 
     def fit(self, history: pd.DataFrame) -> None:
         """Learn measured/modelled over the history (with its recorded weather where present)."""
@@ -121,13 +124,25 @@ class PvForecaster:
             exog = exog.reindex(index)
             ghi = self.ghi_from_weather(exog, clear["ghi"].to_numpy())
             temp = exog["temp_air_c"].to_numpy(dtype=float) if "temp_air_c" in exog else None
-        if ghi is not None:
+        if ghi is not None and np.isfinite(ghi).all():
             self.last_source = "weather"
             return self.scale * self.modelled_kw(index, ghi, temp)
-        self.last_source = "clear-sky fallback"
         ratio = self.recent_ratio(history)
-        LOGGER.warning("%s: no weather forecast, clear sky × observed ratio %.2f", self.name, ratio)
-        return ratio * self.modelled_kw(index)
+        fallback = ratio * self.modelled_kw(index)
+        if ghi is None:
+            self.last_source = "clear-sky fallback"
+            LOGGER.warning("%s: no weather forecast, clear sky × observed ratio %.2f", self.name, ratio)
+            return fallback
+        # The weather covers part of the horizon: clear sky × observed ratio for the rest.
+        self.last_source = "weather"
+        covered = np.isfinite(ghi)
+        LOGGER.info(
+            "%s: weather covers %d of %d steps; clear-sky fallback for the rest",
+            self.name,
+            int(covered.sum()),
+            len(ghi),
+        )
+        return np.where(covered, self.scale * self.modelled_kw(index, ghi, temp), fallback)
 
     def recent_ratio(self, history: pd.DataFrame) -> float:
         """Measured / clear-sky energy over the last days (the learned scale when there is no data)."""

@@ -1,0 +1,280 @@
+"""Per-site forecasts in the daemon: retrain on a schedule from the site's own history, off the loop.
+
+A :class:`SiteForecaster` is attached to a site's controller (``forecast.enabled``). Every
+``retrain_interval_h`` it reads ``history_days`` of the site's history (averaged to ``step_s``),
+fits the load ensemble (and the PV model when the site has a location and a PV peak) in a worker
+**process** — a fit never holds the event loop, whatever scikit-learn or Stan do with threads —
+and stores the fitted models per site (``<history_dir>/forecast_site_<id>.pkl``, replaced
+atomically) so a restart predicts at once. Predictions run in a thread; the latest one is kept for
+the API. Too little history: the ensemble keeps the baselines that can fit (logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from phoenyra_ems.config.model import SiteConfig
+from phoenyra_ems.forecast.base import TARGET, ForecastError, InsufficientHistory
+from phoenyra_ems.forecast.calendar_features import country_for
+
+if TYPE_CHECKING:
+    from phoenyra_ems.controller import SiteController
+    from phoenyra_ems.forecast.weather import WeatherClient
+
+LOGGER = logging.getLogger("phoenyra_ems.forecast.service")
+MIN_HISTORY_DAYS = 1.0  # below this nothing can be fitted: the site runs without forecasts
+RETRY_AFTER_FAILURE_S = 3600.0
+
+
+def model_path(history_dir: str | Path, site_id: str) -> Path:
+    return Path(history_dir) / f"forecast_site_{site_id}.pkl"
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    site_id: str
+    fitted_at: datetime
+    rows: int
+    fit_s: float
+    load_weights: dict[str, list[float]]
+    pv_scale: float | None
+
+
+@dataclass(frozen=True)
+class SiteForecast:
+    """One forecast of a site: values per step from ``start``."""
+
+    site_id: str
+    made_at: datetime
+    start: datetime
+    step_s: int
+    load_kw: tuple[float, ...]
+    pv_kw: tuple[float, ...] | None
+    pv_source: str | None  # "weather" | "clear-sky fallback"
+    predict_ms: float
+    members: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _limit_threads() -> None:
+    """One thread per worker: the daemon's event loop keeps the other core."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
+        pass
+
+
+def fit_site_models(site: SiteConfig, history: pd.DataFrame, path: str, fitted_at: datetime) -> FitSummary:
+    """Fit and store a site's models (runs in a worker process; ``history``: p_load, p_pv columns)."""
+    from phoenyra_ems.forecast.models import ensemble_of, load_members
+    from phoenyra_ems.forecast.pv import PvForecaster
+
+    _limit_threads()
+    started = time.perf_counter()
+    timezone = site.location.timezone
+    load = pd.DataFrame({TARGET: history["p_load"]})
+    ensemble = ensemble_of(load_members(timezone, country_for(timezone)), name=f"{site.site_id} load")
+    ensemble.fit(load)
+    pv_model = None
+    latitude = site.forecast.latitude if site.forecast.latitude is not None else site.location.latitude
+    longitude = site.forecast.longitude if site.forecast.longitude is not None else site.location.longitude
+    if site.forecast.pv_peak_power_kw > 0 and latitude is not None and longitude is not None:
+        pv_model = PvForecaster(
+            latitude,
+            longitude,
+            site.forecast.pv_peak_power_kw,
+            tilt_deg=site.forecast.tilt_deg,
+            azimuth_deg=site.forecast.azimuth_deg,
+        )
+        try:
+            pv_model.fit(pd.DataFrame({TARGET: history["p_pv"]}))
+        except ForecastError as err:  # e.g. no daylight yet: the configured size stands
+            LOGGER.warning("site %s: PV model keeps its defaults: %s", site.site_id, err)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".tmp")
+    with temporary.open("wb") as handle:
+        pickle.dump({"load": ensemble, "pv": pv_model, "fitted_at": fitted_at}, handle)
+    os.replace(temporary, target)
+    return FitSummary(
+        site.site_id,
+        fitted_at,
+        len(history),
+        time.perf_counter() - started,
+        ensemble.member_weights(),
+        pv_model.scale if pv_model is not None else None,
+    )
+
+
+def history_frame(records: list[Any], step_s: int) -> pd.DataFrame:
+    """History records (bucketed by the store) on a regular UTC grid; missing buckets are NaN."""
+    if not records:
+        return pd.DataFrame(columns=["p_load", "p_pv"])
+    index = pd.DatetimeIndex(pd.to_datetime([r.ts for r in records], unit="s", utc=True))
+    frame = pd.DataFrame(
+        {"p_load": [r.p_load for r in records], "p_pv": [r.p_pv for r in records]}, index=index
+    )
+    frame = frame[~frame.index.duplicated()]
+    grid = pd.date_range(index[0].floor(f"{step_s}s"), index[-1].floor(f"{step_s}s"), freq=f"{step_s}s")
+    return frame.groupby(frame.index.floor(f"{step_s}s")).mean().reindex(grid)
+
+
+class SiteForecaster:
+    """The controller attachment that keeps a site's forecasts fresh."""
+
+    def __init__(self, site: SiteConfig, executor: Executor, weather: WeatherClient | None = None) -> None:
+        self.site = site
+        self.executor = executor
+        self.weather = weather
+        self.path = model_path(site.ems.history_dir, site.site_id)
+        self.models: dict[str, Any] | None = None
+        self.latest: SiteForecast | None = None
+        self.last_fit: FitSummary | None = None
+        self.last_error: str | None = None
+        self._controller: SiteController | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._retrain_lock = asyncio.Lock()
+
+    async def start(self, controller: SiteController) -> None:
+        self._controller = controller
+        if self.path.exists():
+            try:
+                self.models = await asyncio.to_thread(self._read_models)
+                LOGGER.info("site %s: forecast models loaded from %s", self.site.site_id, self.path)
+            except Exception as err:  # a corrupt or incompatible file: retrain
+                LOGGER.warning("site %s: cannot load %s (%s): retraining", self.site.site_id, self.path, err)
+        self._task = asyncio.create_task(self._run(), name=f"forecast {self.site.site_id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _read_models(self) -> dict[str, Any]:
+        with self.path.open("rb") as handle:
+            models: dict[str, Any] = pickle.load(handle)  # our own file, written by fit_site_models
+        return models
+
+    def _due(self, now: datetime) -> bool:
+        if self.models is None:
+            return True
+        fitted_at: datetime = self.models["fitted_at"]
+        return now - fitted_at >= timedelta(hours=self.site.forecast.retrain_interval_h)
+
+    async def _run(self) -> None:
+        assert self._controller is not None
+        clock = self._controller.clock
+        while True:
+            now = clock.now()
+            wait_s = 60.0
+            if self._due(now):
+                try:
+                    await self.retrain()
+                except InsufficientHistory as err:
+                    LOGGER.info("site %s: no forecast yet: %s", self.site.site_id, err)
+                    wait_s = RETRY_AFTER_FAILURE_S / 4
+                except Exception as err:
+                    self.last_error = str(err)
+                    LOGGER.warning("site %s: forecast retraining failed: %s", self.site.site_id, err)
+                    wait_s = RETRY_AFTER_FAILURE_S
+            if self.models is not None:
+                try:
+                    await self.predict()
+                except Exception as err:
+                    self.last_error = str(err)
+                    LOGGER.warning("site %s: forecast failed: %s", self.site.site_id, err)
+            await clock.sleep(min(wait_s, self.site.forecast.step_s))
+
+    async def retrain(self) -> FitSummary:
+        """Read the history, fit in the worker process, swap the new models in."""
+        assert self._controller is not None and self._controller.history is not None
+        async with self._retrain_lock:
+            now = self._controller.clock.now()
+            config = self.site.forecast
+            records = await self._controller.history.query(
+                now - timedelta(days=config.history_days), now, step_s=config.step_s
+            )
+            history = await asyncio.to_thread(history_frame, records, config.step_s)
+            days = len(history) * config.step_s / 86400.0
+            if days < MIN_HISTORY_DAYS:
+                raise InsufficientHistory(f"{days:.1f} days of history, {MIN_HISTORY_DAYS:g} needed")
+            # submit() may start the worker process (and pickles the history): not on the loop either.
+            future = await asyncio.to_thread(
+                self.executor.submit, fit_site_models, self.site, history, str(self.path), now
+            )
+            summary: FitSummary = await asyncio.wrap_future(future)
+            self.models = await asyncio.to_thread(self._read_models)
+            self.last_fit, self.last_error = summary, None
+            LOGGER.info(
+                "site %s: forecast models retrained on %d rows in %.1f s",
+                self.site.site_id,
+                summary.rows,
+                summary.fit_s,
+            )
+            return summary
+
+    async def predict(self) -> SiteForecast:
+        """A fresh forecast from the stored models and the latest history (in a thread)."""
+        assert self._controller is not None and self._controller.history is not None and self.models
+        config = self.site.forecast
+        now = self._controller.clock.now()
+        records = await self._controller.history.query(now - timedelta(days=15), now, step_s=config.step_s)
+        history = history_frame(records, config.step_s)
+        if history.empty:
+            raise InsufficientHistory("no recent history")
+        weather = None
+        latitude = config.latitude if config.latitude is not None else self.site.location.latitude
+        longitude = config.longitude if config.longitude is not None else self.site.location.longitude
+        if self.weather is not None and latitude is not None and longitude is not None:
+            from phoenyra_ems.forecast.weather import fetch_weather
+
+            weather = await fetch_weather(self.weather, latitude, longitude, int(config.horizon_h) + 1)
+        self.latest = await asyncio.to_thread(self._predict_sync, history, weather, now)
+        return self.latest
+
+    def _predict_sync(self, history: pd.DataFrame, weather: Any, now: datetime) -> SiteForecast:
+        from phoenyra_ems.forecast.pv import weather_frame
+
+        assert self.models is not None
+        started = time.perf_counter()
+        steps = int(self.site.forecast.horizon_h * 3600 / self.site.forecast.step_s)
+        load_history = pd.DataFrame({TARGET: history["p_load"]})
+        load = np.clip(self.models["load"].predict(load_history, steps), 0.0, None)
+        pv_values, pv_source = None, None
+        if self.models.get("pv") is not None:
+            pv_model = self.models["pv"]
+            exog = None
+            if weather is not None:
+                exog = weather_frame(weather).resample(f"{self.site.forecast.step_s}s").interpolate()
+            pv_values = tuple(
+                float(v) for v in pv_model.predict(pd.DataFrame({TARGET: history["p_pv"]}), steps, exog)
+            )
+            pv_source = pv_model.last_source
+        start = history.index[-1] + pd.Timedelta(seconds=self.site.forecast.step_s)
+        return SiteForecast(
+            self.site.site_id,
+            now,
+            start.to_pydatetime(),
+            self.site.forecast.step_s,
+            tuple(float(v) for v in load),
+            pv_values,
+            pv_source,
+            1000 * (time.perf_counter() - started),
+            self.models["load"].member_weights(),
+        )

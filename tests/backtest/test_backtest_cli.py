@@ -1,0 +1,119 @@
+"""``phoenyra-ems backtest`` and ``phoenyra-ems forecast-eval`` as a user runs them (in process)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from phoenyra_ems import cli
+
+STRATEGIES = ("arbitrage", "peak_shaving", "self_consumption", "load_balancing")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+WEEK = ["--from", "2024-06-01", "--to", "2024-06-08", "--no-progress"]
+
+
+def main(argv: list[str]) -> int:
+    """``phoenyra-ems ARGV`` in process; the root logger's handlers and level are put back afterwards.
+
+    The CLI's ``setup_logging`` replaces the root handlers (pytest's capture handlers among them).
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return cli.main(argv)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """First word of each line -> the rest, split on whitespace (numbers of the report tables)."""
+    rows = {}
+    for line in text.splitlines():
+        words = line.split()
+        if words:
+            rows.setdefault(words[0], words[1:])
+    return rows
+
+
+def test_backtest_prints_the_table_and_writes_a_png(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "b.png"
+    assert main(["backtest", *WEEK, "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    for name in (*STRATEGIES, "selection", "no battery", "perfect foresight"):
+        assert name in out, name
+    assert "hard-limit violations in the replays: 0" in out
+    assert "7 days" in out
+    rows = table_rows(out)
+    bound_share = float(rows["perfect"][-2])  # "perfect foresight (LP)  cost  saved  100.0  cycles"
+    assert bound_share == 100.0
+    for name in STRATEGIES:
+        _cost, _saved, share = (float(v) for v in rows[name][:3])
+        assert share <= 100.0 + 0.1, (name, share)
+    assert f"plot: {plot}" in out
+    data = plot.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+
+
+def test_backtest_writes_an_svg_for_an_svg_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plot = tmp_path / "b.svg"
+    assert main(["backtest", *WEEK, "--strategies", "self_consumption", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "self_consumption" in out and "selection" in out
+    assert "arbitrage" not in out  # only the strategies asked for
+    text = plot.read_text(encoding="utf-8")
+    assert text.lstrip().startswith("<?xml") and "<svg" in text and text.rstrip().endswith("</svg>")
+
+
+def test_backtest_with_a_missing_data_file_exits_1_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.csv"
+    assert main(["backtest", "--data", str(missing), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "missing.csv" in captured.err
+    assert "perfect foresight" not in captured.out
+
+
+def test_backtest_with_a_bad_row_exits_1_naming_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "site.csv"
+    csv.write_text(
+        "timestamp_utc,load_kw,pv_kw,price_eur_per_mwh\n"
+        "2024-06-03T00:00:00Z,1,0,50\n2024-06-03T01:00:00Z,1,0,fifty\n2024-06-03T02:00:00Z,1,0,50\n"
+    )
+    assert main(["backtest", "--data", str(csv), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"{csv}:3:" in err and "price_eur_per_mwh" in err
+
+
+def test_backtest_rejects_an_unknown_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", *WEEK, "--strategies", "self_consumption,moon_phase"]) == 1
+    assert "moon_phase" in capsys.readouterr().err
+
+
+def test_forecast_eval_pv_prints_scores_and_writes_the_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "x.svg"
+    assert main(["forecast-eval", "--target", "pv", "--days", "5", "--no-progress", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "5 origins, 48 h ahead" in out
+    header = next(line for line in out.splitlines() if line.startswith("model"))
+    assert "MAE" in header and "skill" in header
+    rows = table_rows(out)
+    for model in ("persistence", "week_ago", "pvlib"):
+        assert model in rows, model
+    mae = {model: float(rows[model][0]) for model in ("persistence", "pvlib")}
+    skill = {model: float(rows[model][3].rstrip("%")) for model in ("persistence", "pvlib")}
+    assert mae["persistence"] > 0 and mae["pvlib"] > 0
+    assert skill["persistence"] == 0.0
+    assert skill["pvlib"] > 10.0  # recorded weather beats yesterday's power by a clear margin
+    assert mae["pvlib"] < mae["persistence"]
+    text = plot.read_text(encoding="utf-8")
+    assert "<svg" in text and f"plot: {plot}" in out

@@ -1,0 +1,241 @@
+"""The ensemble: weights learned per horizon bucket, members that fail to fit or predict drop out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from phoenyra_ems.forecast.base import ForecastError, InsufficientHistory, future_index
+from phoenyra_ems.forecast.baselines import Persistence, RecentProfile, SameWeekdayLastWeek
+from phoenyra_ems.forecast.ensemble import Ensemble
+from phoenyra_ems.forecast.gbm import GradientBoostingForecaster
+from phoenyra_ems.forecast.prophet_model import ProphetForecaster
+
+DAY = 24
+WEEK = 7 * DAY
+LOGGER_NAME = "phoenyra_ems.forecast"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_openmp_thread() -> Iterator[None]:
+    """HistGradientBoosting's OpenMP threads spin when the cores are busy (a 0.1 s fit took 10+ s)."""
+    with threadpool_limits(1):
+        yield
+
+
+def synthetic_load(days: int, seed: int = 0) -> pd.DataFrame:
+    """Hourly load (kW): daily shape, weekend bump, noise."""
+    index = pd.date_range("2024-01-01", periods=days * DAY, freq="1h", tz="UTC")
+    rng = np.random.default_rng(seed)
+    hour = index.hour.to_numpy()
+    load = (
+        1.0
+        + 0.8 * np.clip(np.sin(2 * np.pi * (hour - 6) / DAY), 0.0, None)
+        + 0.6 * np.exp(-((hour - 19) ** 2) / 4.0)
+        + np.where(index.day_of_week.to_numpy() >= 5, 0.7, 0.0)
+        + rng.normal(0.0, 0.15, len(index))
+    )
+    return pd.DataFrame({"y": load}, index=index)
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME and r.levelno == logging.WARNING]
+
+
+def bucket_of_step(steps: int, buckets: int = 4, horizon: int = 2 * DAY) -> np.ndarray:
+    return np.minimum(np.arange(steps) * buckets // horizon, buckets - 1)
+
+
+class BrokenFit:
+    """A member whose solver always fails."""
+
+    name = "broken"
+    min_history_days = 1.0
+
+    def fit(self, history: pd.DataFrame) -> None:
+        raise RuntimeError("solver exploded")
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        raise AssertionError("never fitted, must never be asked")
+
+
+class FlakyWeekAgo(SameWeekdayLastWeek):
+    """Week-ago that works while the ensemble learns, then fails (a service behind it went down)."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        if self.down:
+            raise RuntimeError("backend down")
+        return super().predict(history, steps, exog)
+
+
+class Oracle:
+    """Knows the future exactly (so the ensemble gives it all the weight), until it goes down."""
+
+    name = "oracle"
+    min_history_days = 1.0
+
+    def __init__(self, data: pd.DataFrame) -> None:
+        self.data = data
+        self.down = False
+
+    def fit(self, history: pd.DataFrame) -> None:
+        pass
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        if self.down:
+            raise RuntimeError("backend down")
+        return self.data["y"].reindex(future_index(history, steps)).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def learned() -> tuple[Ensemble, pd.DataFrame, int]:
+    """Persistence, 7-day profile and GBM on 56 days: 42 to learn, 14 held back; then a test week."""
+    data = synthetic_load(63)
+    train_end = len(data) - WEEK
+    ensemble = Ensemble(
+        [Persistence(), RecentProfile(7), GradientBoostingForecaster(country=None, max_iter=120)],
+        validation_days=14,
+    )
+    ensemble.fit(data.iloc[:train_end])
+    return ensemble, data, train_end
+
+
+def test_learned_weights_sum_to_one_per_bucket_and_favour_the_best_member(
+    learned: tuple[Ensemble, pd.DataFrame, int],
+) -> None:
+    ensemble, _, _ = learned
+    weights = ensemble.member_weights()
+    assert set(weights) == {"persistence", "profile_7d", "gbm"}
+    table = np.array(list(weights.values()))
+    assert table.shape == (3, ensemble.horizon_buckets)
+    assert (table >= 0).all()
+    np.testing.assert_allclose(table.sum(axis=0), 1.0, atol=0.01)  # rounded to 3 decimals
+    # Not equal shares: the gradient boosting model, far better on this data, carries most weight.
+    assert (np.array(weights["gbm"]) > 0.5).all(), weights
+
+
+def test_ensemble_is_no_worse_than_its_worst_member_on_a_held_out_week(
+    learned: tuple[Ensemble, pd.DataFrame, int],
+) -> None:
+    ensemble, data, train_end = learned
+    errors: dict[str, list[np.ndarray]] = {m.name: [] for m in [ensemble, *ensemble.active]}
+    for day in range(7):
+        origin = train_end + day * DAY
+        past, truth = data.iloc[:origin], data["y"].to_numpy()[origin : origin + DAY]
+        for model in [ensemble, *ensemble.active]:
+            predicted = model.predict(past, DAY)
+            assert predicted.shape == (DAY,) and np.isfinite(predicted).all()
+            errors[model.name].append(np.abs(predicted - truth))
+    mae = {name: float(np.mean(e)) for name, e in errors.items()}
+    members = [mae[m.name] for m in ensemble.active]
+    assert mae["ensemble"] <= max(members), mae
+    assert mae["ensemble"] < mae["persistence"], mae
+
+
+def test_a_member_that_fails_to_fit_is_dropped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER_NAME)
+    data = synthetic_load(20)
+    ensemble = Ensemble([Persistence(), RecentProfile(7), BrokenFit()], validation_days=7)
+    ensemble.fit(data)
+    assert [m.name for m in ensemble.active] == ["persistence", "profile_7d"]
+    assert "broken" not in ensemble.member_weights()
+    assert any("broken" in w and "solver exploded" in w for w in warnings_of(caplog))
+    predicted = ensemble.predict(data, 48)
+    assert predicted.shape == (48,) and np.isfinite(predicted).all()
+
+
+def test_a_member_that_fails_to_predict_is_skipped_and_the_others_renormalised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    data = synthetic_load(28)
+    flaky = FlakyWeekAgo()
+    ensemble = Ensemble([Persistence(), RecentProfile(7), flaky], validation_days=14)
+    ensemble.fit(data)
+    weights = ensemble.weights
+    assert weights["week_ago"].max() > 0  # it counted while it worked
+
+    caplog.set_level(logging.WARNING, logger=LOGGER_NAME)
+    flaky.down = True
+    predicted = ensemble.predict(data, 48)
+    assert predicted.shape == (48,) and np.isfinite(predicted).all()
+    assert any("week_ago" in w and "backend down" in w for w in warnings_of(caplog))
+
+    bucket = bucket_of_step(48)
+    w_p, w_r = weights["persistence"][bucket], weights["profile_7d"][bucket]
+    covered = (w_p + w_r) > 0
+    assert covered.sum() >= 24
+    p = Persistence().predict(data, 48)
+    r = RecentProfile(7).predict(data, 48)
+    expected = (w_p * p + w_r * r)[covered] / (w_p + w_r)[covered]
+    np.testing.assert_allclose(predicted[covered], expected, rtol=1e-12)
+
+
+def test_the_ensemble_answers_when_its_only_weighted_member_fails() -> None:
+    data = synthetic_load(30)
+    oracle = Oracle(data)
+    history = data.iloc[: -2 * DAY]
+    ensemble = Ensemble([Persistence(), RecentProfile(7), oracle], validation_days=14)
+    ensemble.fit(history)
+    assert ensemble.member_weights()["oracle"] == [1.0] * 4  # perfect: LAD gives it everything
+    oracle.down = True
+    predicted = ensemble.predict(history, 48)  # persistence and the profile are fitted and well
+    assert np.isfinite(predicted).all()
+
+
+def test_short_history_drops_the_two_week_members_and_falls_back_to_equal_baselines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER_NAME)
+    data = synthetic_load(5)
+    ensemble = Ensemble(
+        [Persistence(), RecentProfile(7), GradientBoostingForecaster(country=None), ProphetForecaster()]
+    )
+    ensemble.fit(data)
+    assert [m.name for m in ensemble.active] == ["persistence", "profile_7d"]
+    messages = warnings_of(caplog)
+    assert any("equal weights" in w for w in messages), messages
+    for member in ("gbm", "prophet"):
+        assert any(member in w and "14" in w for w in messages), (member, messages)
+    weights = ensemble.member_weights()
+    assert weights == {"persistence": [1.0] * 4, "profile_7d": [1.0] * 4}
+
+    predicted = ensemble.predict(data, 48)
+    expected = (Persistence().predict(data, 48) + RecentProfile(7).predict(data, 48)) / 2
+    np.testing.assert_allclose(predicted, expected, rtol=1e-12)
+
+
+def test_an_ensemble_without_any_fitting_member_refuses() -> None:
+    data = synthetic_load(3)
+    ensemble = Ensemble([GradientBoostingForecaster(country=None), BrokenFit()])
+    with pytest.raises(InsufficientHistory):
+        ensemble.fit(data)
+    with pytest.raises(ForecastError, match="not fitted"):
+        ensemble.predict(data, DAY)
+
+
+@pytest.mark.parametrize("weighting", ["nnls", "lad", "inverse_mae"])
+def test_every_weighting_gives_shares_that_sum_to_one(weighting: str) -> None:
+    data = synthetic_load(24)
+    ensemble = Ensemble(
+        [Persistence(), RecentProfile(7), SameWeekdayLastWeek()], validation_days=10, weighting=weighting
+    )
+    ensemble.fit(data)
+    table = np.array([ensemble.weights[name] for name in ("persistence", "profile_7d", "week_ago")])
+    assert (table >= 0).all()
+    np.testing.assert_allclose(table.sum(axis=0), 1.0, atol=1e-9)
+    # The weekend bump makes last week's same day the best single guess: it never gets the least weight.
+    assert (table[2] > table.min(axis=0)).all(), table
+    assert np.isfinite(ensemble.predict(data, 48)).all()
+
+
+def test_unknown_weighting_is_rejected() -> None:
+    with pytest.raises(ValueError, match="weighting"):
+        Ensemble([Persistence()], weighting="median")
