@@ -47,8 +47,20 @@ def test_arbitrage_charges_in_the_cheapest_hour_and_discharges_in_the_dearest() 
     dearest = DAY.index(max(DAY))
     charge = Arbitrage().propose(ctx(prices=DAY[cheapest:]))
     assert charge.setpoint_kw == -LIMITS.charge_max_kw and charge.score > 0
+    # Exports earn the fixed 70 EUR/MWh, less than a refill costs: it covers the site's own 1 kW only.
     discharge = Arbitrage().propose(ctx(prices=DAY[dearest:] + DAY[:dearest]))
-    assert discharge.setpoint_kw == LIMITS.discharge_max_kw and discharge.score > 0
+    assert discharge.setpoint_kw == 1.0 and discharge.score > 0
+
+
+def test_arbitrage_counts_the_tariff_not_the_bare_day_ahead_price() -> None:
+    # A 25 EUR/MWh day-ahead spread looks like a gain, but with 150 EUR/MWh markup on both ends the
+    # round-trip loss on 170-195 EUR/MWh purchases eats it: hold.
+    assert Arbitrage().propose(ctx(prices=[20, 45, 45, 45])).setpoint_kw == 0.0
+    # Export pays by itself when the feed-in price beats the refill: discharge at full power.
+    spot = GridTariffConfig(energy_price_markup_eur_mwh=10, feedin_pricing="spot")
+    slots = tuple(PriceSlot(NOW + timedelta(hours=i), p) for i, p in enumerate([300, 40, 50]))
+    context = DecisionContext(PlantState("1", NOW, soc=50, p_load=1.0), LIMITS, spot, NOW, 1.0, slots, 1.0)
+    assert Arbitrage().propose(context).setpoint_kw == LIMITS.discharge_max_kw
 
 
 def test_arbitrage_holds_when_the_spread_does_not_pay_the_losses() -> None:

@@ -140,9 +140,13 @@ class Ensemble:
             truth = history[TARGET].to_numpy(dtype=float)[origin : origin + horizon]
             truth = np.concatenate([truth, np.full(horizon - len(truth), np.nan)])
             truths.append(truth)
+            # What the members will get live: the exogenous forecasts (weather, generation) of the
+            # horizon; in validation the recorded values stand in for them.
+            ahead = history.iloc[origin : origin + horizon].drop(columns=[TARGET])
+            exog = ahead if len(ahead.columns) else None
             for member in fitted:
                 try:
-                    predictions[member.name].append(member.predict(past, horizon))
+                    predictions[member.name].append(member.predict(past, horizon, exog))
                 except Exception as err:
                     LOGGER.warning("forecast member %s failed in validation: %s", member.name, err)
                     predictions[member.name].append(np.full(horizon, np.nan))
