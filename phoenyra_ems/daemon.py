@@ -161,9 +161,18 @@ class Daemon:
             await self._http.close()
             self._http = None
         if self._fit_pool is not None:
-            self._fit_pool.shutdown(wait=False, cancel_futures=True)
+            _stop_pool(self._fit_pool)
             self._fit_pool = None
         await self.auth.close()
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop the forecast worker now: a fit in progress is abandoned (it is redone after a restart)."""
+    workers = list(getattr(pool, "_processes", {}).values())  # 3.14 has terminate_workers()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        if worker.is_alive():
+            worker.terminate()
 
 
 async def run_daemon(config: EmsConfig, clock: Clock, config_path: str | None) -> None:

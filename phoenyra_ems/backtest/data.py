@@ -80,12 +80,22 @@ def household_2024(step: str = "1h", start: str = "2024-01-01", end: str = "2025
     if first < prices.index[0] or last > prices.index[-1] + pd.Timedelta(hours=1):
         raise BacktestDataError(f"period {start} → {end} is outside the 2024 data")
     frame = _regular(house.join(prices, how="outer"), STEPS[step], first, last)
+    frame = frame.rename(
+        columns={"household_load_kw": "load_kw", "price_at_eur_per_mwh": "price_eur_per_mwh"}
+    )
+    return _backtest_data(
+        frame, f"Konstanz household (2016 load and PV on 2024's days), AT day-ahead 2024, {step} steps"
+    )
+
+
+def _backtest_data(frame: pd.DataFrame, description: str) -> BacktestData:
+    """The replay's arrays from a regular frame with load_kw, pv_kw, price_eur_per_mwh."""
     return BacktestData(
         pd.DatetimeIndex(frame.index),
-        frame["household_load_kw"].clip(lower=0).to_numpy(dtype=float),
+        frame["load_kw"].clip(lower=0).to_numpy(dtype=float),
         frame["pv_kw"].clip(lower=0).to_numpy(dtype=float),
-        frame["price_at_eur_per_mwh"].to_numpy(dtype=float),
-        f"Konstanz household (2016 load and PV on 2024's days), AT day-ahead 2024, {step} steps",
+        frame["price_eur_per_mwh"].to_numpy(dtype=float),
+        description,
     )
 
 
@@ -107,11 +117,6 @@ def from_csv(
             raise BacktestDataError(f"{file}:{row}: {column} is not a number")
     first = pd.Timestamp(start, tz="UTC") if start else frame.index[0]
     last = pd.Timestamp(end, tz="UTC") if end else frame.index[-1] + (frame.index[-1] - frame.index[-2])
-    data = _regular(frame.apply(pd.to_numeric), STEPS[step], first, last)
-    return BacktestData(
-        pd.DatetimeIndex(data.index),
-        data["load_kw"].clip(lower=0).to_numpy(dtype=float),
-        data["pv_kw"].clip(lower=0).to_numpy(dtype=float),
-        data["price_eur_per_mwh"].to_numpy(dtype=float),
-        f"{file.name}, {step} steps",
+    return _backtest_data(
+        _regular(frame.apply(pd.to_numeric), STEPS[step], first, last), f"{file.name}, {step} steps"
     )
