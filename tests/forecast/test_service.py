@@ -183,3 +183,73 @@ def test_history_frame_puts_the_samples_on_a_regular_grid() -> None:
     assert frame["p_load"].iloc[0] == pytest.approx(2.0)  # two samples in the first hour
     assert np.isnan(frame["p_load"].iloc[1]) and np.isnan(frame["p_load"].iloc[2])
     assert frame["p_pv"].iloc[3] == pytest.approx(0.5)
+
+
+def open_meteo_payload(start: datetime, hours: int, ghi: float) -> dict[str, object]:
+    """An Open-Meteo answer (the recorded shape, tests/forecast/recorded) for ``hours`` from ``start``."""
+    times = [(start + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M") for h in range(hours)]
+    return {
+        "utc_offset_seconds": 0,
+        "hourly": {
+            "time": times,
+            "shortwave_radiation": [ghi] * hours,
+            "cloud_cover": [100.0] * hours,
+            "temperature_2m": [18.0] * hours,
+        },
+    }
+
+
+@pytest.fixture
+async def weather_server() -> AsyncIterator[dict[str, object]]:
+    """A local Open-Meteo stand-in whose next answer the test sets: ``reply["status"|"body"]``."""
+    from aiohttp import web
+
+    reply: dict[str, object] = {"status": 200, "body": b"{}"}
+
+    async def forecast(request: web.Request) -> web.Response:
+        return web.Response(status=int(reply["status"]), body=reply["body"], content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/forecast", forecast)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    reply["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield reply
+    await runner.cleanup()
+
+
+async def test_pv_follows_the_weather_service_and_falls_back_when_it_fails(
+    tmp_path: Path,
+    pool: ProcessPoolExecutor,
+    store: HistoryStore,
+    weather_server: dict[str, object],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import json
+
+    import aiohttp
+
+    from phoenyra_ems.forecast.weather import OpenMeteoClient
+
+    async with aiohttp.ClientSession() as session:
+        client = OpenMeteoClient(
+            session, base_url=str(weather_server["url"]), timeout_s=1.0, cache_ttl_s=0.0, clock=lambda: NOW
+        )
+        forecaster = SiteForecaster(site(tmp_path), pool, weather=client)
+        forecaster._controller = Host(store)  # type: ignore[assignment]
+        await forecaster.retrain()
+
+        # A dark, overcast forecast (GHI 0 all day): the PV forecast follows it, not the clear sky.
+        weather_server["body"] = json.dumps(open_meteo_payload(NOW, 72, 0.0)).encode()
+        dark = await forecaster.predict()
+        assert dark.pv_source == "weather" and dark.pv_kw is not None and max(dark.pv_kw) < 0.05
+
+        for status, body in ((500, b"upstream down"), (200, b"<html>not json</html>")):
+            weather_server["status"], weather_server["body"] = status, body
+            caplog.clear()
+            with caplog.at_level(logging.WARNING):
+                fallback = await forecaster.predict()
+            assert fallback.pv_source == "clear-sky fallback" and fallback.pv_kw is not None
+            assert max(fallback.pv_kw) > 1.0  # July: clear sky x the ratio seen in the last days
+            assert any("open-meteo" in r.getMessage() for r in caplog.records), caplog.text
