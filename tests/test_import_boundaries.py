@@ -38,3 +38,10 @@ def test_config_and_models_need_only_the_light_dependencies() -> None:
 def test_decision_core_does_no_io() -> None:
     loaded = imported_after("import phoenyra_ems.core.decision")
     assert not {m for m in loaded if m.split(".")[0] in {"pymodbus", "aiosqlite", "aiohttp", "asyncio"}}
+
+
+def test_the_daemon_and_the_cli_load_without_the_ml_extra() -> None:
+    """Forecasting is optional: pandas, scikit-learn, Prophet … load only for sites that enable it."""
+    loaded = imported_after("import phoenyra_ems.daemon, phoenyra_ems.cli; phoenyra_ems.cli.build_parser()")
+    heavy = {"numpy", "pandas", "scipy", "sklearn", "prophet", "pvlib", "matplotlib", "torch"}
+    assert not {m for m in loaded if m.split(".")[0] in heavy}

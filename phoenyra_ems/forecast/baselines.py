@@ -17,13 +17,17 @@ def _repeat_last_period(history: pd.DataFrame, steps: int, period_days: int) -> 
     j = np.arange(steps)
     source = len(values) + j - (j // period + 1) * period
     result: np.ndarray = values[source]
-    # A gap in the source slot: fall back to the same slot one more period back, then to the mean.
-    missing = np.isnan(result)
-    if missing.any():
-        older = source - period
+    # A gap in the source slot: the same slot further back (up to 7 periods), then the mean.
+    older = source.copy()
+    for _ in range(7):
+        missing = np.isnan(result)
+        if not missing.any():
+            break
+        older -= period
         ok = missing & (older >= 0)
         result[ok] = values[older[ok]]
-        still = np.isnan(result)
+    still = np.isnan(result)
+    if still.any():
         result[still] = np.nanmean(values[-period:]) if np.isfinite(values[-period:]).any() else 0.0
     return result
 

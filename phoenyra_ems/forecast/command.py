@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the parser must load without the ml extra: numpy & co. only when run
+    import numpy as np
+
     from phoenyra_ems.forecast.evaluation import Evaluation
     from phoenyra_ems.forecast.suites import Suite
 
@@ -42,6 +44,27 @@ def format_table(title: str, unit: str, evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def _skill(mae: np.ndarray, baseline: np.ndarray) -> str:
+    reference = float(baseline.mean())
+    return f"{1 - float(mae.mean()) / reference:>8.1%}" if reference > 1e-9 else f"{'–':>8}"
+
+
+def format_horizons(evaluation: Evaluation, block_h: int = 6) -> str:
+    """MAE and skill against persistence per block of horizon hours (1–6 h ahead, 7–12 h, …)."""
+    hours = len(evaluation.mae_by_hour(next(iter(evaluation.errors))))
+    blocks = [(start, min(start + block_h, hours)) for start in range(0, hours, block_h)]
+    header = f"{'hours ahead':<14}" + "".join(f"{f'{a + 1}-{b}':>8}" for a, b in blocks)
+    lines = ["MAE per horizon", header]
+    base = evaluation.mae_by_hour("persistence") if "persistence" in evaluation.errors else None
+    skills = ["skill per horizon", header]
+    for name in evaluation.errors:
+        by_hour = evaluation.mae_by_hour(name)
+        lines.append(f"{name:<14}" + "".join(f"{by_hour[a:b].mean():>8.3f}" for a, b in blocks))
+        if base is not None:
+            skills.append(f"{name:<14}" + "".join(_skill(by_hour[a:b], base[a:b]) for a, b in blocks))
+    return "\n".join(lines + (["", *skills] if base is not None else []))
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -61,13 +84,10 @@ def run(args: argparse.Namespace) -> int:
         chosen, evaluation = evaluate(target, args.days, progress)
         bar.close()
         results.append((chosen, evaluation))
-        print(
-            format_table(
-                f"{chosen.description}: {len(evaluation.origins)} origins, 48 h ahead",
-                chosen.unit,
-                evaluation,
-            )
-        )
+        title = f"{chosen.description}: {len(evaluation.origins)} origins, 48 h ahead"
+        print(format_table(title, chosen.unit, evaluation))
+        print()
+        print(format_horizons(evaluation))
         print()
     if args.plot:
         print(f"plot: {plot(results, args.plot)}")
