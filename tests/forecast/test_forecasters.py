@@ -113,17 +113,20 @@ def test_week_ago_takes_the_same_weekday_and_time_last_week() -> None:
     np.testing.assert_array_equal(predicted, history["y"].reindex(source).to_numpy())
 
 
-def test_a_gap_in_yesterday_falls_back_to_the_day_before_then_to_the_mean() -> None:
+def test_a_gap_in_yesterday_falls_back_to_older_days_then_to_the_mean() -> None:
     history = random_history(3)
     y = history["y"].to_numpy().copy()
     y[-DAY + 5] = np.nan  # yesterday 05:00 missing: take the day before's 05:00
-    y[-DAY + 9] = np.nan  # 09:00 missing yesterday and the day before: the last day's mean
+    y[-DAY + 9] = np.nan  # 09:00 missing yesterday and the day before: three days back
     y[-2 * DAY + 9] = np.nan
+    for day in (1, 2, 3):  # 11:00 missing on every day: the last day's mean
+        y[-day * DAY + 11] = np.nan
     history["y"] = y
     predicted = Persistence().predict(history, DAY)
     assert np.isfinite(predicted).all()
     assert predicted[5] == y[-2 * DAY + 5]
-    assert predicted[9] == pytest.approx(np.nanmean(y[-DAY:]))
+    assert predicted[9] == y[-3 * DAY + 9]
+    assert predicted[11] == pytest.approx(np.nanmean(y[-DAY:]))
     assert predicted[6] == y[-DAY + 6]  # observed slots are untouched
 
 
