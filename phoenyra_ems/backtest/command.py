@@ -20,11 +20,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--site", help="site id in --config (default: its default site)")
     parser.add_argument("--data", help="CSV: timestamp_utc, load_kw, pv_kw, price_eur_per_mwh")
     parser.add_argument(
-        "--from", dest="start", default="2024-01-01", help="first day (local), default 2024-01-01"
+        "--history",
+        action="store_true",
+        help="replay the --config site's own recorded history (its database)",
     )
-    parser.add_argument(
-        "--to", dest="end", default="2025-01-01", help="end day (exclusive), default 2025-01-01"
-    )
+    parser.add_argument("--from", dest="start", help="first day (default: 2024-01-01 for the household data)")
+    parser.add_argument("--to", dest="end", help="end day, exclusive (default: 2025-01-01 / the data's end)")
     parser.add_argument("--step", choices=STEP_CHOICES, default="1h")
     parser.add_argument(
         "--capacity-kwh", type=float, default=10.0, help="household battery (without --config)"
@@ -41,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from phoenyra_ems.backtest.data import BacktestDataError, from_csv, household_2024
+    from phoenyra_ems.backtest.data import BacktestDataError, from_csv, from_history, household_2024
     from phoenyra_ems.backtest.report import plot, table
     from phoenyra_ems.backtest.runner import household_site, run_backtest
     from phoenyra_ems.cli import _load
@@ -57,16 +58,16 @@ def run(args: argparse.Namespace) -> int:
         site = config.sites[site_id]
     else:
         site = household_site(args.capacity_kwh, args.power_kw, markup_eur_mwh=args.markup)
+    if args.history and not args.config:
+        print("backtest: --history replays a configured site: give -c/--config", file=sys.stderr)
+        return 1
     try:
-        if args.data:
-            data = from_csv(
-                args.data,
-                args.step,
-                args.start if args.start != "2024-01-01" else None,
-                args.end if args.end != "2025-01-01" else None,
-            )
+        if args.history:
+            data = from_history(site, args.step, args.start, args.end)
+        elif args.data:
+            data = from_csv(args.data, args.step, args.start, args.end)
         else:
-            data = household_2024(args.step, args.start, args.end)
+            data = household_2024(args.step, args.start or "2024-01-01", args.end or "2025-01-01")
     except (BacktestDataError, OSError) as err:
         print(f"backtest: {err}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.series import DATA_DIR, HOUSEHOLD_FILE, PRICE_FILE
 
 STEPS = {"15min": pd.Timedelta(minutes=15), "1h": pd.Timedelta(hours=1)}
@@ -97,6 +98,28 @@ def _backtest_data(frame: pd.DataFrame, description: str) -> BacktestData:
         frame["price_eur_per_mwh"].to_numpy(dtype=float),
         description,
     )
+
+
+def from_history(
+    site: SiteConfig, step: str = "1h", start: str | None = None, end: str | None = None
+) -> BacktestData:
+    """A configured site's own recorded history (load, PV and the price it saw), from its database."""
+    from phoenyra_ems.forecast.service import read_site_history
+
+    if step not in STEPS:
+        raise BacktestDataError(f"step must be one of {sorted(STEPS)}")
+    first = (
+        pd.Timestamp(start, tz=site.location.timezone).tz_convert("UTC").to_pydatetime() if start else None
+    )
+    last = pd.Timestamp(end, tz=site.location.timezone).tz_convert("UTC").to_pydatetime() if end else None
+    frame = read_site_history(site, int(STEPS[step].total_seconds()), first, last)
+    if len(frame) < 2:
+        raise BacktestDataError(f"site {site.site_id}: fewer than two {step} steps of history in that period")
+    if frame["price"].isna().all():
+        raise BacktestDataError(f"site {site.site_id}: its history has no prices (ems.price_source is none)")
+    frame = frame.interpolate(limit_direction="both")  # the daemon's gaps: bridged
+    frame = frame.rename(columns={"p_load": "load_kw", "p_pv": "pv_kw", "price": "price_eur_per_mwh"})
+    return _backtest_data(frame, f"site {site.site_id}: its recorded history, {step} steps")
 
 
 def from_csv(

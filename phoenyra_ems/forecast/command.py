@@ -27,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--target", choices=[*TARGET_CHOICES, "all"], default="all")
     parser.add_argument("--days", type=int, default=90, help="origins: the last N days (default 90)")
     parser.add_argument("--plot", help="MAE per horizon hour, one panel per target (.png or .svg)")
+    parser.add_argument("-c", "--config", help="evaluate on a configured site's own recorded history")
+    parser.add_argument("--site", help="site id in --config (default: its default site)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -70,16 +72,22 @@ def run(args: argparse.Namespace) -> int:
 
     from phoenyra_ems.forecast.suites import TARGETS, evaluate
 
-    targets = TARGETS if args.target == "all" else (args.target,)
+    targets: list[str | Suite] = list(TARGETS if args.target == "all" else (args.target,))
+    if args.config:
+        suites = _site_suites(args)
+        if suites is None:
+            return 1
+        targets = [s for s in suites if args.target in ("all", s.target)]
+        if not targets:
+            print(f"forecast-eval: the site has no {args.target} to evaluate", file=sys.stderr)
+            return 1
     results = []
     for target in targets:
-        bar = tqdm(desc=target, unit="origin", disable=args.no_progress, file=sys.stderr)
-        seen = {"n": 0}
+        name = target if isinstance(target, str) else target.target
+        bar = tqdm(desc=name, unit="forecast", disable=args.no_progress, file=sys.stderr)
 
-        def progress(done: int, total: int, bar: tqdm = bar, seen: dict[str, int] = seen) -> None:
-            bar.total = total * 100  # updates from several models; the bar shows origins × models
-            bar.update(1)
-            seen["n"] += 1
+        def progress(done: int, total: int, bar: tqdm = bar) -> None:
+            bar.update(1)  # one forecast of one model from one origin
 
         chosen, evaluation = evaluate(target, args.days, progress)
         bar.close()
@@ -92,6 +100,36 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"plot: {plot(results, args.plot)}")
     return 0
+
+
+def _site_suites(args: argparse.Namespace) -> list[Suite] | None:
+    """The suites of ``--config``/``--site`` from the site's history database (hourly)."""
+    from phoenyra_ems.cli import _load
+    from phoenyra_ems.forecast.service import read_site_history
+    from phoenyra_ems.forecast.suites import site_suites
+
+    config = _load(args.config)
+    if config is None:
+        return None
+    site_id = args.site or config.default_site_id
+    if site_id not in config.sites:
+        print(f"{args.config}: no site {site_id!r} (sites: {', '.join(config.sites)})", file=sys.stderr)
+        return None
+    site = config.sites[site_id]
+    try:
+        history = read_site_history(site, 3600)
+    except FileNotFoundError as err:
+        print(f"forecast-eval: {err}", file=sys.stderr)
+        return None
+    days = len(history) / 24
+    if days < 17:
+        print(
+            f"forecast-eval: site {site_id} has {days:.1f} days of history; 17 are needed "
+            "(two weeks to fit, two days to forecast)",
+            file=sys.stderr,
+        )
+        return None
+    return site_suites(site, history)
 
 
 def plot(results: Sequence[tuple[Suite, Evaluation]], path: str) -> Path:

@@ -19,7 +19,7 @@ import pickle
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,14 +123,45 @@ def fit_site_models(site: SiteConfig, history: pd.DataFrame, path: str, fitted_a
 def history_frame(records: list[Any], step_s: int) -> pd.DataFrame:
     """History records (bucketed by the store) on a regular UTC grid; missing buckets are NaN."""
     if not records:
-        return pd.DataFrame(columns=["p_load", "p_pv"])
+        return pd.DataFrame(columns=["p_load", "p_pv", "price"])
     index = pd.DatetimeIndex(pd.to_datetime([r.ts for r in records], unit="s", utc=True))
     frame = pd.DataFrame(
-        {"p_load": [r.p_load for r in records], "p_pv": [r.p_pv for r in records]}, index=index
+        {
+            "p_load": [r.p_load for r in records],
+            "p_pv": [r.p_pv for r in records],
+            "price": [np.nan if r.price is None else r.price for r in records],
+        },
+        index=index,
     )
     frame = frame[~frame.index.duplicated()]
     grid = pd.date_range(index[0].floor(f"{step_s}s"), index[-1].floor(f"{step_s}s"), freq=f"{step_s}s")
     return frame.groupby(frame.index.floor(f"{step_s}s")).mean().reindex(grid)
+
+
+def read_site_history(
+    site: SiteConfig, step_s: int, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """A site's recorded history (its SQLite store) on a regular grid: p_load, p_pv, price.
+
+    For the commands (forecast-eval, backtest), which run outside the daemon: its own event loop.
+    """
+    from phoenyra_ems.history.store import HistoryStore, database_path
+
+    path = database_path(site.ems.history_dir, site.site_id)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no recorded history for site {site.site_id!r}")
+
+    async def query() -> list[Any]:
+        store = HistoryStore(path, retention=timedelta(days=36500))
+        await store.open()
+        try:
+            lo = start or datetime(1970, 1, 2, tzinfo=UTC)
+            hi = end or datetime.now(UTC) + timedelta(days=1)
+            return await store.query(lo, hi, step_s=step_s)
+        finally:
+            await store.close()
+
+    return history_frame(asyncio.run(query()), step_s)
 
 
 class SiteForecaster:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.forecast import datasets
-from phoenyra_ems.forecast.base import Forecaster
+from phoenyra_ems.forecast.base import TARGET, Forecaster, history_days
 from phoenyra_ems.forecast.baselines import Persistence, SameWeekdayLastWeek
+from phoenyra_ems.forecast.calendar_features import country_for
 from phoenyra_ems.forecast.ensemble import Ensemble
 from phoenyra_ems.forecast.evaluation import Evaluation, daily_origins, rolling_origin
 from phoenyra_ems.forecast.models import load_members, price_members
@@ -84,12 +86,62 @@ def suite(target: str) -> Suite:
     raise ValueError(f"unknown target {target!r} (one of {', '.join(TARGETS)})")
 
 
+def site_suites(site: SiteConfig, history: pd.DataFrame) -> list[Suite]:
+    """A configured site's own recorded history: its load, and its PV when it has an array."""
+    timezone = site.location.timezone
+    country = country_for(timezone)
+    suites = [
+        Suite(
+            "load",
+            f"site {site.site_id}: recorded load (kW)",
+            "kW",
+            pd.DataFrame({TARGET: history["p_load"]}),
+            _with_ensemble(lambda: load_members(timezone, country)),
+            origin_hour_utc=_local_midnight_utc(timezone),
+        )
+    ]
+    latitude = site.forecast.latitude if site.forecast.latitude is not None else site.location.latitude
+    longitude = site.forecast.longitude if site.forecast.longitude is not None else site.location.longitude
+    if site.forecast.pv_peak_power_kw > 0 and latitude is not None and longitude is not None:
+        array = site.forecast
+        suites.append(
+            Suite(
+                "pv",
+                f"site {site.site_id}: recorded PV (kW), clear sky × observed ratio (no weather)",
+                "kW",
+                pd.DataFrame({TARGET: history["p_pv"]}),
+                {
+                    "persistence": Persistence,
+                    "week_ago": SameWeekdayLastWeek,
+                    "pvlib": lambda: PvForecaster(
+                        latitude,
+                        longitude,
+                        array.pv_peak_power_kw,
+                        tilt_deg=array.tilt_deg,
+                        azimuth_deg=array.azimuth_deg,
+                    ),
+                },
+                origin_hour_utc=_local_midnight_utc(timezone),
+                train_days=90.0,
+            )
+        )
+    return suites
+
+
+def _local_midnight_utc(timezone: str) -> int:
+    """The UTC hour of local midnight (standard time) — the origins of the day-ahead evaluation."""
+    offset = pd.Timestamp("2024-01-15", tz=timezone).utcoffset()
+    return int(-(offset or pd.Timedelta(0)) / pd.Timedelta(hours=1)) % 24
+
+
 def evaluate(
-    target: str, days: int = 90, progress: Callable[[int, int], None] | None = None
+    target: str | Suite, days: int = 90, progress: Callable[[int, int], None] | None = None
 ) -> tuple[Suite, Evaluation]:
     """Day-ahead rolling-origin evaluation over the last ``days`` days of the suite's data."""
-    chosen = suite(target)
+    chosen = suite(target) if isinstance(target, str) else target
     horizon = pd.Timedelta(hours=48)
+    # Each origin needs two weeks before it for the models and a whole horizon after it.
+    days = max(1, min(days, int(history_days(chosen.data) - 16)))
     origins = daily_origins(chosen.data, days, horizon, chosen.origin_hour_utc)
     steps = int(horizon / (chosen.data.index[1] - chosen.data.index[0]))
     evaluation = rolling_origin(
