@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phoenyra_ems import cli
 from phoenyra_ems.forecast.datasets import konstanz_load, konstanz_pv
 from phoenyra_ems.history.store import HistoryRecord, HistoryStore, database_path
+from tests.backtest.test_backtest_cli import main
 
 DAYS = 20
 END = datetime(2016, 7, 10, tzinfo=UTC)
@@ -61,7 +61,7 @@ def test_backtest_replays_the_sites_own_history(
     site_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     asyncio.run(record(database_path(tmp_path, "home")))
-    assert cli.main(["backtest", "-c", str(site_config), "--history", "--no-progress"]) == 0
+    assert main(["backtest", "-c", str(site_config), "--history", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "site home: its recorded history, 1h steps" in out
     for run in ("self_consumption", "selection", "perfect foresight"):
@@ -72,12 +72,12 @@ def test_backtest_replays_the_sites_own_history(
 def test_backtest_history_without_prices_or_without_a_database_says_why(
     site_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["backtest", "-c", str(site_config), "--history", "--no-progress"]) == 1
+    assert main(["backtest", "-c", str(site_config), "--history", "--no-progress"]) == 1
     assert "no recorded history for site 'home'" in capsys.readouterr().err
     asyncio.run(record(database_path(tmp_path, "home"), with_prices=False))
-    assert cli.main(["backtest", "-c", str(site_config), "--history", "--no-progress"]) == 1
+    assert main(["backtest", "-c", str(site_config), "--history", "--no-progress"]) == 1
     assert "has no prices" in capsys.readouterr().err
-    assert cli.main(["backtest", "--history", "--no-progress"]) == 1
+    assert main(["backtest", "--history", "--no-progress"]) == 1
     assert "give -c/--config" in capsys.readouterr().err
 
 
@@ -85,7 +85,7 @@ def test_forecast_eval_scores_the_sites_own_load_and_pv(
     site_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     asyncio.run(record(database_path(tmp_path, "home")))
-    assert cli.main(["forecast-eval", "-c", str(site_config), "--days", "2", "--no-progress"]) == 0
+    assert main(["forecast-eval", "-c", str(site_config), "--days", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "site home: recorded load (kW): 2 origins" in out
     assert "site home: recorded PV (kW)" in out

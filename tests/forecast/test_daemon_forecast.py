@@ -112,11 +112,20 @@ async def test_stopping_the_daemon_mid_fit_is_prompt(tmp_path: Path) -> None:
     daemon = Daemon(config, SystemClock())
     await daemon.start()
     try:
-        await asyncio.sleep(1.5)  # the worker has been spawned and is fitting
+        pool = None
+        for _ in range(200):  # until the worker process exists: it then imports and fits for seconds
+            pool = daemon._fit_pool
+            if pool is not None and getattr(pool, "_processes", None):
+                break
+            await asyncio.sleep(0.01)
+        assert pool is not None and pool._processes, "the forecast worker never started"
+        worker = next(iter(pool._processes.values()))
         started = asyncio.get_running_loop().time()
         await daemon.stop()
         assert asyncio.get_running_loop().time() - started < 5.0
         assert not (tmp_path / "forecast_site_wien.pkl").exists()  # abandoned, redone after a restart
+        worker.join(timeout=5)
+        assert not worker.is_alive()  # terminated, not left fitting in the background
         assert simulator.model.setpoint_kw == 0.0  # and the battery was left in its safe state
     finally:
         await simulator.stop()
