@@ -9,7 +9,7 @@ import multiprocessing
 import signal
 import ssl
 import uuid
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,20 @@ class Daemon:
             self._fit_pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn")
             )
-        return SiteForecaster(site, self._fit_pool, self._weather_client(site))
+        return SiteForecaster(
+            site, self._fit_pool, self._weather_client(site), renew_executor=self._renew_pool
+        )
+
+    def _renew_pool(self, broken: Executor) -> Executor:
+        """A fresh worker pool after the worker died; the first site to notice replaces it for all."""
+        if self._fit_pool is broken or self._fit_pool is None:
+            if self._fit_pool is not None:
+                _stop_pool(self._fit_pool)
+            self._fit_pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+            LOG.warning("forecast worker died: started a new one")
+        return self._fit_pool
 
     def _weather_client(self, site: SiteConfig) -> Any:
         source = site.forecast.weather_source

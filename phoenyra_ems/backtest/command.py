@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     from phoenyra_ems.backtest.data import BacktestDataError, from_csv, from_history, household_2024
     from phoenyra_ems.backtest.report import plot, table
-    from phoenyra_ems.backtest.runner import household_site, run_backtest
+    from phoenyra_ems.backtest.runner import household_site, run_backtest, tariff_problem
     from phoenyra_ems.cli import _load
 
     if args.config:
@@ -89,7 +89,16 @@ def run(args: argparse.Namespace) -> int:
         bar.update(i - done.get(label, 0))
         done[label] = i
 
-    report = run_backtest(site, data, strategies, progress)
+    problem = tariff_problem(site, data)
+    if problem is not None:
+        print(f"backtest: {problem}", file=sys.stderr)
+        return 1
+    try:
+        report = run_backtest(site, data, strategies, progress)
+    except (ValueError, RuntimeError) as err:  # the bound's LP: infeasible limits, bad data
+        bar.close()
+        print(f"backtest: {err}", file=sys.stderr)
+        return 1
     bar.close()
     print(table(report))
     if args.plot:

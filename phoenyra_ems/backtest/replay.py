@@ -64,7 +64,8 @@ def known_until(local_now: datetime) -> pd.Timestamp:
     """End of the prices known at ``local_now``: tomorrow's end after publication, else today's."""
     today = pd.Timestamp(local_now).normalize()
     days = 2 if local_now.hour >= PUBLICATION_HOUR_LOCAL else 1
-    return (today + pd.Timedelta(days=days)).tz_convert("UTC") if today.tzinfo else today
+    end = today + pd.DateOffset(days=days)  # calendar days: local midnight also across DST changes
+    return end.tz_convert("UTC") if end.tzinfo else end
 
 
 def monthly_demand_charge(
@@ -206,12 +207,16 @@ def replay(
     )
 
 
+def export_caps(site: SiteConfig, data: BacktestData) -> np.ndarray:
+    """The export limit (kW) of every step, feed-in rules read in the site's local time; inf: none."""
+    local = data.index.tz_convert(site.location.timezone)
+    caps = [limits_at(site, t.to_pydatetime()).grid_export_max_kw for t in local]
+    return np.array([np.inf if cap is None else cap for cap in caps], dtype=float)
+
+
 def no_battery(site: SiteConfig, data: BacktestData) -> RunResult:
-    """The energy bill without a battery (PV and load only)."""
-    grid = data.load_kw - data.pv_kw
-    export_cap = limits_at(site, data.index[0].to_pydatetime()).grid_export_max_kw
-    if export_cap is not None:
-        grid = np.maximum(grid, -export_cap)
+    """The energy bill without a battery (PV and load only; exports curtailed to the feed-in limit)."""
+    grid = np.maximum(data.load_kw - data.pv_kw, -export_caps(site, data))
     costs = grid_costs(site, data, grid)
     return RunResult(
         name="no battery",

@@ -9,7 +9,7 @@ import numpy as np
 
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.optimum import OptimumInput, OptimumResult, solve_optimum
-from phoenyra_ems.backtest.replay import RunResult, no_battery, replay
+from phoenyra_ems.backtest.replay import RunResult, export_caps, no_battery, replay
 from phoenyra_ems.config.model import (
     BessConfig,
     EmsSettings,
@@ -18,7 +18,6 @@ from phoenyra_ems.config.model import (
     Location,
     SiteConfig,
 )
-from phoenyra_ems.core.limits import limits_at
 
 SOC_START_PCT = 50.0
 
@@ -81,12 +80,7 @@ def optimum_input(site: SiteConfig, data: BacktestData) -> OptimumInput:
         else np.full(len(data), tariffs.feedin_tariff_eur_mwh)
     )
     local = data.index.tz_convert(site.location.timezone)
-    export_caps = np.array(
-        [
-            np.inf if (cap := limits_at(site, t.to_pydatetime()).grid_export_max_kw) is None else cap
-            for t in local
-        ]
-    )
+    caps = export_caps(site, data)
     return OptimumInput(
         step_h=data.step_h,
         load_kw=data.load_kw,
@@ -102,11 +96,28 @@ def optimum_input(site: SiteConfig, data: BacktestData) -> OptimumInput:
         soc_max_pct=bess.soc_max_pct,
         soc_start_pct=SOC_START_PCT,
         import_max_kw=site.grid_connection.max_power_kw,
-        export_max_kw=export_caps if np.isfinite(export_caps).any() else None,
+        export_max_kw=caps if np.isfinite(caps).any() else None,
         demand_charge_eur_kw_month=tariffs.demand_charge_eur_kw_month,
         month_of_step=np.asarray(local.year * 12 + local.month),
         soc_end_min_pct=bess.soc_min_pct,
         terminal_value_eur_kwh=storage_value_eur_kwh(site, data),
+    )
+
+
+def tariff_problem(site: SiteConfig, data: BacktestData) -> str | None:
+    """Why the bound cannot be computed for this tariff (an export paying more than a purchase), or None."""
+    bound = optimum_input(site, data)
+    above = np.flatnonzero(bound.sell_eur_mwh > bound.buy_eur_mwh + 1e-9)
+    if not len(above):
+        return None
+    k = int(above[0])
+    when = data.index[k].tz_convert(site.location.timezone)
+    return (
+        f"at {when:%Y-%m-%d %H:%M} ({len(above)} steps in all) an export earns "
+        f"{bound.sell_eur_mwh[k]:.2f} EUR/MWh "
+        f"(grid_tariffs.feedin_pricing {site.grid_tariffs.feedin_pricing}) but a purchase costs only "
+        f"{bound.buy_eur_mwh[k]:.2f} (day-ahead {data.price_eur_mwh[k]:.2f} + markup): the perfect-foresight "
+        "bound would trade through the meter. Use feedin_pricing: spot, or a period without such hours."
     )
 
 

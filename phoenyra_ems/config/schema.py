@@ -325,10 +325,6 @@ def _check_forecast(forecast: ForecastConfig) -> Iterator[vol.Invalid]:
         yield vol.Invalid(
             "weather_source 'openweathermap' needs openweathermap_api_key", path=["openweathermap_api_key"]
         )
-    if forecast.weather_source != "none" and (forecast.latitude is None or forecast.longitude is None):
-        yield vol.Invalid(
-            f"weather_source {forecast.weather_source!r} needs latitude and longitude", path=["latitude"]
-        )
 
 
 def _check_ems(ems: EmsSettings) -> Iterator[vol.Invalid]:
@@ -422,7 +418,7 @@ FORECAST = section(
         vol.Optional("retrain_interval_h"): number(gt=0),
         vol.Optional("history_days"): number(ge=1),
         vol.Optional("step_s"): _forecast_step,
-        vol.Optional("horizon_h"): number(gt=0, le=168),
+        vol.Optional("horizon_h"): number(gt=0, le=48),  # the models are trained for 48 h
         vol.Optional("weather_source"): one_of(["none", "open-meteo", "openweathermap"], "weather_source"),
         vol.Optional("openweathermap_api_key"): optional(text),
     },
@@ -576,6 +572,15 @@ _SITE = section(SITE_FIELDS)
 
 
 def _check_site(site: SiteConfig) -> Iterator[vol.Invalid]:
+    forecast, location = site.forecast, site.location
+    latitude = forecast.latitude if forecast.latitude is not None else location.latitude
+    longitude = forecast.longitude if forecast.longitude is not None else location.longitude
+    if forecast.weather_source != "none" and (latitude is None or longitude is None):
+        yield vol.Invalid(
+            f"weather_source {forecast.weather_source!r} needs forecast.latitude/longitude "
+            "or location.latitude/longitude",
+            path=["forecast", "weather_source"],
+        )
     if site.feedin_limitation.enabled and site.forecast.pv_peak_power_kw <= 0:
         yield vol.Invalid(
             "feed-in limitation needs forecast.pv_peak_power_kw > 0 (limits are % of PV peak)",

@@ -17,7 +17,9 @@ import logging
 import os
 import pickle
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,9 +169,16 @@ def read_site_history(
 class SiteForecaster:
     """The controller attachment that keeps a site's forecasts fresh."""
 
-    def __init__(self, site: SiteConfig, executor: Executor, weather: WeatherClient | None = None) -> None:
+    def __init__(
+        self,
+        site: SiteConfig,
+        executor: Executor,
+        weather: WeatherClient | None = None,
+        renew_executor: Callable[[Executor], Executor] | None = None,
+    ) -> None:
         self.site = site
         self.executor = executor
+        self.renew_executor = renew_executor  # a dead worker (OOM, a crash in Stan): a fresh pool
         self.weather = weather
         self.path = model_path(site.ems.history_dir, site.site_id)
         self.models: dict[str, Any] | None = None
@@ -179,6 +188,7 @@ class SiteForecaster:
         self._controller: SiteController | None = None
         self._task: asyncio.Task[None] | None = None
         self._retrain_lock = asyncio.Lock()
+        self._retry_at: datetime | None = None  # after a failed retraining, not before
 
     async def start(self, controller: SiteController) -> None:
         self._controller = controller
@@ -203,6 +213,8 @@ class SiteForecaster:
         return models
 
     def _due(self, now: datetime) -> bool:
+        if self._retry_at is not None and now < self._retry_at:
+            return False
         if self.models is None:
             return True
         fitted_at: datetime = self.models["fitted_at"]
@@ -213,24 +225,24 @@ class SiteForecaster:
         clock = self._controller.clock
         while True:
             now = clock.now()
-            wait_s = 60.0
             if self._due(now):
                 try:
                     await self.retrain()
+                    self._retry_at = None
                 except InsufficientHistory as err:
                     LOGGER.info("site %s: no forecast yet: %s", self.site.site_id, err)
-                    wait_s = RETRY_AFTER_FAILURE_S / 4
+                    self._retry_at = now + timedelta(seconds=RETRY_AFTER_FAILURE_S / 4)
                 except Exception as err:
                     self.last_error = str(err)
                     LOGGER.warning("site %s: forecast retraining failed: %s", self.site.site_id, err)
-                    wait_s = RETRY_AFTER_FAILURE_S
+                    self._retry_at = now + timedelta(seconds=RETRY_AFTER_FAILURE_S)
             if self.models is not None:
                 try:
                     await self.predict()
                 except Exception as err:
                     self.last_error = str(err)
                     LOGGER.warning("site %s: forecast failed: %s", self.site.site_id, err)
-            await clock.sleep(min(wait_s, self.site.forecast.step_s))
+            await clock.sleep(self.site.forecast.step_s)  # a new forecast every step
 
     async def retrain(self) -> FitSummary:
         """Read the history, fit in the worker process, swap the new models in."""
@@ -238,18 +250,20 @@ class SiteForecaster:
         async with self._retrain_lock:
             now = self._controller.clock.now()
             config = self.site.forecast
-            records = await self._controller.history.query(
-                now - timedelta(days=config.history_days), now, step_s=config.step_s
-            )
-            history = await asyncio.to_thread(history_frame, records, config.step_s)
+            history = await self._history(timedelta(days=config.history_days))
             days = len(history) * config.step_s / 86400.0
             if days < MIN_HISTORY_DAYS:
                 raise InsufficientHistory(f"{days:.1f} days of history, {MIN_HISTORY_DAYS:g} needed")
             # submit() may start the worker process (and pickles the history): not on the loop either.
-            future = await asyncio.to_thread(
-                self.executor.submit, fit_site_models, self.site, history, str(self.path), now
-            )
-            summary: FitSummary = await asyncio.wrap_future(future)
+            try:
+                future = await asyncio.to_thread(
+                    self.executor.submit, fit_site_models, self.site, history, str(self.path), now
+                )
+                summary: FitSummary = await asyncio.wrap_future(future)
+            except BrokenProcessPool as err:
+                if self.renew_executor is not None:
+                    self.executor = self.renew_executor(self.executor)
+                raise ForecastError(f"the forecast worker died ({err}); retrying later") from err
             self.models = await asyncio.to_thread(self._read_models)
             self.last_fit, self.last_error = summary, None
             LOGGER.info(
@@ -260,13 +274,32 @@ class SiteForecaster:
             )
             return summary
 
+    async def _history(self, span: timedelta) -> pd.DataFrame:
+        """The site's history up to the current step, on the step grid, read on a connection of its own.
+
+        The controller's connection stays free for its writes (WAL: readers never block the writer),
+        and the query is aligned to the grid so every bucket is exactly one step of the clock.
+        """
+        assert self._controller is not None and self._controller.history is not None
+        from phoenyra_ems.history.store import HistoryStore
+
+        step_s = self.site.forecast.step_s
+        now = self._controller.clock.now()
+        end = datetime.fromtimestamp(now.timestamp() // step_s * step_s, UTC)
+        reader = HistoryStore(self._controller.history.path, retention=timedelta(days=36500))
+        await reader.open()
+        try:
+            records = await reader.query(end - span, end, step_s=step_s)
+        finally:
+            await reader.close()
+        return await asyncio.to_thread(history_frame, records, step_s)
+
     async def predict(self) -> SiteForecast:
         """A fresh forecast from the stored models and the latest history (in a thread)."""
         assert self._controller is not None and self._controller.history is not None and self.models
         config = self.site.forecast
         now = self._controller.clock.now()
-        records = await self._controller.history.query(now - timedelta(days=15), now, step_s=config.step_s)
-        history = history_frame(records, config.step_s)
+        history = await self._history(timedelta(days=15))
         if history.empty:
             raise InsufficientHistory("no recent history")
         weather = None

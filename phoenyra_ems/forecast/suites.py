@@ -49,6 +49,7 @@ def suite(target: str) -> Suite:
             "kW",
             datasets.konstanz_load(),
             _with_ensemble(lambda: load_members(site["timezone"], site["country"])),
+            origin_hour_utc=_local_midnight_utc(site["timezone"]),
         )
     if target == "pv":
         s = datasets.NREL_PV_SITE
@@ -81,7 +82,9 @@ def suite(target: str) -> Suite:
             datasets.prices("at"),
             _with_ensemble(lambda: price_members("Europe/Vienna", "AT")),
             exog_columns=datasets.PRICE_EXOG,
-            origin_hour_utc=23,  # local midnight in Vienna (CET)
+            # 11:00 in Vienna (CET): before the next day's prices are published (~12:45), so hours
+            # 14-37 of the horizon are the next day, the one a price forecast is for.
+            origin_hour_utc=10,
         )
     raise ValueError(f"unknown target {target!r} (one of {', '.join(TARGETS)})")
 

@@ -227,13 +227,16 @@ class OpenMeteoClient(_CachingClient):
             for i, value in enumerate(raw_times)
         )
         _check_hourly(times, "hourly.time")
+        radiation = [
+            _ghi(v, f"hourly.shortwave_radiation[{i}]") for i, v in enumerate(columns["shortwave_radiation"])
+        ]
         return WeatherForecast(
             source=self.source,
             times=times,
-            ghi_w_m2=tuple(
-                _ghi(v, f"hourly.shortwave_radiation[{i}]")
-                for i, v in enumerate(columns["shortwave_radiation"])
-            ),
+            # Open-Meteo's radiation is the mean of the *preceding* hour: the value stamped 11:00 is
+            # the hour that starts at 10:00. Our times are interval starts, so it moves back one
+            # slot (the last hour has none). Cloud cover and temperature are instants: kept.
+            ghi_w_m2=(*radiation[1:], None),
             cloud_cover_pct=tuple(
                 _cloud(v, f"hourly.cloud_cover[{i}]") for i, v in enumerate(columns["cloud_cover"])
             ),

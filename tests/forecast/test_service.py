@@ -253,3 +253,66 @@ async def test_pv_follows_the_weather_service_and_falls_back_when_it_fails(
             assert fallback.pv_source == "clear-sky fallback" and fallback.pv_kw is not None
             assert max(fallback.pv_kw) > 1.0  # July: clear sky x the ratio seen in the last days
             assert any("open-meteo" in r.getMessage() for r in caplog.records), caplog.text
+
+
+async def test_history_buckets_are_steps_of_the_clock_not_of_the_query(
+    tmp_path: Path, pool: ProcessPoolExecutor
+) -> None:
+    """4 kW from 10:00 to 11:00, asked at 11:50: the 10:00 hour holds 4 kW, nothing leaks into 09:00."""
+    store = HistoryStore(tmp_path / "aligned.db", retention=timedelta(days=3650))
+    await store.open()
+    ten = NOW.replace(hour=10)
+    for minute in range(60):
+        when = ten + timedelta(minutes=minute)
+        await store.append(
+            HistoryRecord(when.timestamp(), 50, 100, 25, 0, 0.0, 4.0, 4.0, 80, 0, None, "auto", "ok")
+        )
+    await store.flush()
+    host = Host(store)
+    host.clock.now = lambda: ten + timedelta(minutes=110)  # type: ignore[method-assign]
+    forecaster = SiteForecaster(site(tmp_path), pool)
+    forecaster._controller = host  # type: ignore[assignment]
+    try:
+        frame = await forecaster._history(timedelta(days=1))
+    finally:
+        await store.close()
+    assert frame.index[-1] == ten  # the hour still running (11:00) is not a whole step yet
+    assert frame["p_load"].iloc[-1] == pytest.approx(4.0)
+    assert frame["p_load"].dropna().tolist() == [pytest.approx(4.0)]
+
+
+def _die() -> None:
+    import os
+
+    os._exit(1)
+
+
+async def test_a_dead_worker_is_replaced_and_the_next_fit_succeeds(
+    tmp_path: Path, store: HistoryStore
+) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from phoenyra_ems.forecast.base import ForecastError
+
+    spawn = multiprocessing.get_context("spawn")
+    broken = ProcessPoolExecutor(max_workers=1, mp_context=spawn)
+    with pytest.raises(BrokenProcessPool):
+        broken.submit(_die).result(timeout=60)
+    fresh = ProcessPoolExecutor(max_workers=1, mp_context=spawn)
+    renewed: list[object] = []
+
+    def renew(old: object) -> ProcessPoolExecutor:
+        renewed.append(old)
+        return fresh
+
+    try:
+        forecaster = SiteForecaster(site(tmp_path), broken, renew_executor=renew)  # type: ignore[arg-type]
+        forecaster._controller = Host(store)  # type: ignore[assignment]
+        with pytest.raises(ForecastError, match="worker died"):
+            await forecaster.retrain()
+        assert renewed == [broken] and forecaster.executor is fresh
+        summary = await forecaster.retrain()
+        assert summary.rows > 0 and forecaster.models is not None
+    finally:
+        broken.shutdown(wait=True)
+        fresh.shutdown(wait=True)

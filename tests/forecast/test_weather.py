@@ -217,11 +217,16 @@ async def test_open_meteo_recorded_forecast(server: ReplayServer, session: aioht
     assert len(forecast.times) == 48
     assert forecast.times[0] == datetime(2021, 11, 24, 10, tzinfo=UTC)
     assert forecast.times[-1] == datetime(2021, 11, 26, 9, tzinfo=UTC)
-    # Values read off the recording at indices 11, 12, 34 and 58 ("2021-11-24T11:00" ... local).
-    assert (forecast.ghi_w_m2[0], forecast.cloud_cover_pct[0], forecast.temp_air_c[0]) == (69.7, 100, 6.9)
-    assert (forecast.ghi_w_m2[1], forecast.cloud_cover_pct[1], forecast.temp_air_c[1]) == (83, 100, 7.3)
-    assert (forecast.ghi_w_m2[23], forecast.cloud_cover_pct[23], forecast.temp_air_c[23]) == (77.2, 99, 0.6)
-    assert (forecast.ghi_w_m2[47], forecast.cloud_cover_pct[47], forecast.temp_air_c[47]) == (58.5, 100, 3.5)
+    # Values read off the recording at indices 11, 12, 34 and 58 ("2021-11-24T11:00" ... local);
+    # radiation is the mean of the preceding hour, so the hour starting at index i takes i + 1.
+    assert (forecast.ghi_w_m2[0], forecast.cloud_cover_pct[0], forecast.temp_air_c[0]) == (83, 100, 6.9)
+    assert (forecast.ghi_w_m2[1], forecast.cloud_cover_pct[1], forecast.temp_air_c[1]) == (80.3, 100, 7.3)
+    assert (forecast.ghi_w_m2[23], forecast.cloud_cover_pct[23], forecast.temp_air_c[23]) == (109.4, 99, 0.6)
+    assert (forecast.ghi_w_m2[47], forecast.cloud_cover_pct[47], forecast.temp_air_c[47]) == (92.6, 100, 3.5)
+    assert (
+        list(forecast.ghi_w_m2)
+        == recorded("open_meteo_forecast.json")["hourly"]["shortwave_radiation"][12:60]
+    )
     hourly = recorded("open_meteo_forecast.json")["hourly"]
     assert list(forecast.cloud_cover_pct) == hourly["cloud_cover"][11:59]
     assert list(forecast.temp_air_c) == hourly["temperature_2m"][11:59]
@@ -244,7 +249,7 @@ async def test_open_meteo_clamps_night_time_noise(
     client = OpenMeteoClient(session, base_url=server.base_url, clock=FakeClock(OM_NOW))
     forecast = await client.forecast(OM_LAT, OM_LON, hours=100)
     assert len(forecast.times) == 100
-    noisy = [71 - 11, 73 - 11, 79 - 11, 89 - 11, 90 - 11]
+    noisy = [71 - 12, 73 - 12, 79 - 12, 89 - 12, 90 - 12]  # preceding-hour radiation: one slot earlier
     assert [forecast.ghi_w_m2[i] for i in noisy] == [0.0] * 5
     assert all(v is not None and v >= 0 and math.copysign(1.0, v) == 1.0 for v in forecast.ghi_w_m2)
     assert server.queries(OM_PATH)[0]["forecast_days"] == "5"  # ceil((10 + 100) / 24)
@@ -255,7 +260,7 @@ async def test_open_meteo_hours_trimming(server: ReplayServer, session: aiohttp.
     client = OpenMeteoClient(session, base_url=server.base_url, clock=clock, cache_ttl_s=0)
     five = await client.forecast(OM_LAT, OM_LON, hours=5)
     assert five.times == tuple(datetime(2021, 11, 24, 10 + h, tzinfo=UTC) for h in range(5))
-    assert five.ghi_w_m2 == (69.7, 83, 80.3, 64.1, 28)
+    assert five.ghi_w_m2 == (83, 80.3, 64.1, 28, 7.9)
     assert server.queries(OM_PATH)[-1]["forecast_days"] == "1"
 
     clock.now = datetime(2021, 11, 30, 20, 30, tzinfo=UTC)  # three recorded hours left: fewer than asked
