@@ -83,6 +83,40 @@ def run(label: str, step_h: float, rng: np.random.Generator, *, demand: bool) ->
     )
 
 
+def planning_horizons(rng: np.random.Generator, repeats: int = 20) -> None:
+    """The size a receding-horizon plan would solve every step, against the peers' figures."""
+    data = synthetic_year(0.25, rng)
+    # Peers on this machine (../shared/NOTES.md, measured while planning, not by this script):
+    peers = {192: "EMHASS 0.18.7 134 ms, evcc (PuLP+CBC) 199 ms", 576: "EMHASS 0.18.7 472 ms"}
+    for steps in (192, 576):
+        times = []
+        for k in range(repeats):
+            start = 96 * (30 + 7 * k)
+            part = slice(start, start + steps)
+            inp = OptimumInput(
+                step_h=0.25,
+                load_kw=data["load"][part],
+                pv_kw=data["pv"][part],
+                buy_eur_mwh=data["buy"][part],
+                sell_eur_mwh=data["sell"][part],
+                capacity_kwh=10.0,
+                charge_max_kw=5.0,
+                discharge_max_kw=5.0,
+                efficiency_charge=0.95,
+                efficiency_discharge=0.95,
+                soc_min_pct=5.0,
+                soc_max_pct=95.0,
+                soc_start_pct=50.0,
+            )
+            started = time.perf_counter()
+            solve_optimum(inp)
+            times.append(1000 * (time.perf_counter() - started))
+        print(
+            f"{f'{steps} steps (15 min, {steps // 96} days)':<34} median {np.median(times):6.1f} ms  "
+            f"max {max(times):6.1f} ms over {repeats} windows   (peers: {peers[steps]})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seed", type=int, default=1)
@@ -91,6 +125,7 @@ def main() -> None:
     run("hourly, energy only", 1.0, rng, demand=False)
     run("15-min, energy only", 0.25, rng, demand=False)
     run("15-min, demand charge + export cap", 0.25, rng, demand=True)
+    planning_horizons(rng)
 
 
 if __name__ == "__main__":
