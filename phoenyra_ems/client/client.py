@@ -42,6 +42,7 @@ from phoenyra_ems.client.models import (
     Sensor,
     Site,
     SiteDetail,
+    SiteForecast,
     SiteState,
     parse_event,
 )
@@ -256,6 +257,10 @@ class PhoenyraClient:
         if not isinstance(data, dict) or not isinstance(data.get("sensors"), list):
             raise PhoenyraInvalidResponseError("invalid response: sensors: expected a list")
         return [Sensor.from_dict(item, f"sensors[{i}]") for i, item in enumerate(data["sensors"])]
+
+    async def forecast(self, site_id: str) -> SiteForecast:
+        """The site's latest load and PV forecast (``forecast`` is None until the first fit)."""
+        return SiteForecast.from_dict(await self._request("GET", "sites", site_id, "forecast"))
 
     async def history(
         self,

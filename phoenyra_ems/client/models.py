@@ -339,6 +339,56 @@ class Sensor:
         )
 
 
+def _number_item(value: Any, path: str) -> float:
+    return _number(value, path)
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """A site's latest load (and PV) forecast: one value per step from ``start``."""
+
+    made_at: datetime
+    start: datetime
+    step_s: int
+    load_kw: tuple[float, ...]
+    pv_kw: tuple[float, ...] | None
+    pv_source: str | None  # "weather" | "clear-sky fallback"
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "forecast") -> Self:
+        d = _object(data, path)
+        pv = d.get("pv_kw")
+        return cls(
+            made_at=_time(d, "made_at", path),
+            start=_time(d, "start", path),
+            step_s=_int(d, "step_s", path),
+            load_kw=_list(d, "load_kw", path, _number_item),
+            pv_kw=None if pv is None else _list(d, "pv_kw", path, _number_item),
+            pv_source=_opt_str(d, "pv_source", path),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SiteForecast:
+    """``GET /sites/{id}/forecast``: whether the site forecasts, and its latest forecast if any."""
+
+    site_id: str
+    enabled: bool
+    forecast: Forecast | None
+    last_error: str | None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "forecast") -> Self:
+        d = _object(data, path)
+        latest = d.get("forecast")
+        return cls(
+            site_id=_str(d, "site_id", path),
+            enabled=_bool(d, "enabled", path),
+            forecast=None if latest is None else Forecast.from_dict(latest, f"{path}.forecast"),
+            last_error=_opt_str(d, "last_error", path),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class SiteState:
     """A site's live state (one control cycle)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
+from phoenyra_ems.client import PhoenyraClient
 from phoenyra_ems.clock import SystemClock
 from phoenyra_ems.config.model import ApiConfig, EmsConfig, EmsSettings, ForecastConfig, Location
 from phoenyra_ems.daemon import Daemon
@@ -82,6 +83,16 @@ async def test_the_daemon_fits_in_a_worker_and_serves_the_forecast(tmp_path: Pat
             # The controllers kept cycling while the worker fitted.
             async with session.get(f"{url}/wien/state") as response:
                 assert (await response.json())["status"] != "failed"
+            # The typed client reads the same (what the console and Home Assistant use).
+            client = PhoenyraClient(
+                "127.0.0.1", daemon.port or 0, token=headers["Authorization"][7:], session=session
+            )
+            typed = await client.forecast("wien")
+            assert typed.enabled and typed.forecast is not None and len(typed.forecast.load_kw) == 192
+            assert typed.forecast.pv_kw is not None and typed.forecast.step_s == 900
+            assert typed.forecast.start > typed.forecast.made_at - timedelta(minutes=15)
+            other_site = await client.forecast("linz")
+            assert not other_site.enabled and other_site.forecast is None
             async with session.get(f"{url}/linz/forecast") as response:
                 assert (await response.json()) == {
                     "site_id": "linz",
