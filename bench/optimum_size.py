@@ -49,9 +49,9 @@ def synthetic_year(step_h: float, rng: np.random.Generator) -> dict[str, np.ndar
     }
 
 
-def run(label: str, step_h: float, rng: np.random.Generator, *, demand: bool) -> None:
-    data = synthetic_year(step_h, rng)
-    inp = OptimumInput(
+def household_input(data: dict[str, np.ndarray], step_h: float, **limits: object) -> OptimumInput:
+    """The 10 kWh / 5 kW household battery on ``data`` (``limits``: grid caps, demand charge)."""
+    return OptimumInput(
         step_h=step_h,
         load_kw=data["load"],
         pv_kw=data["pv"],
@@ -65,6 +65,15 @@ def run(label: str, step_h: float, rng: np.random.Generator, *, demand: bool) ->
         soc_min_pct=5.0,
         soc_max_pct=95.0,
         soc_start_pct=50.0,
+        **limits,  # type: ignore[arg-type]
+    )
+
+
+def run(label: str, step_h: float, rng: np.random.Generator, *, demand: bool) -> None:
+    data = synthetic_year(step_h, rng)
+    inp = household_input(
+        data,
+        step_h,
         import_max_kw=15.0,
         export_max_kw=0.6 * 6.0 if demand else None,  # 60 % feed-in limit
         demand_charge_eur_kw_month=8.0 if demand else 0.0,
@@ -93,21 +102,7 @@ def planning_horizons(rng: np.random.Generator, repeats: int = 20) -> None:
         for k in range(repeats):
             start = 96 * (30 + 7 * k)
             part = slice(start, start + steps)
-            inp = OptimumInput(
-                step_h=0.25,
-                load_kw=data["load"][part],
-                pv_kw=data["pv"][part],
-                buy_eur_mwh=data["buy"][part],
-                sell_eur_mwh=data["sell"][part],
-                capacity_kwh=10.0,
-                charge_max_kw=5.0,
-                discharge_max_kw=5.0,
-                efficiency_charge=0.95,
-                efficiency_discharge=0.95,
-                soc_min_pct=5.0,
-                soc_max_pct=95.0,
-                soc_start_pct=50.0,
-            )
+            inp = household_input({key: values[part] for key, values in data.items()}, 0.25)
             started = time.perf_counter()
             solve_optimum(inp)
             times.append(1000 * (time.perf_counter() - started))
