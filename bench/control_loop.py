@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _common import free_port, percentile  # bench/ is the script's directory
 
 from phoenyra_ems.config.model import BessConfig, EmsSettings, GridConnectionConfig, ModbusConfig, SiteConfig
 from phoenyra_ems.controller import SiteController
@@ -23,17 +24,6 @@ from phoenyra_ems.devices.modbus_driver import ModbusDevice
 from phoenyra_ems.history.store import HistoryStore
 from phoenyra_ems.models import SiteMode
 from phoenyra_ems.prices import ReplayPriceProvider
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 async def measure(port: int, profile: str, cycles: int, db: Path) -> None:

@@ -26,21 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import free_port, percentile  # bench/ is the script's directory
+
 from phoenyra_ems.mqtt import AssignmentRule, MqttConnection, SensorDiscovery, SensorEvent, SensorRegistry
 from phoenyra_ems.mqtt.registry import Sensor
 
 SITES = 10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:

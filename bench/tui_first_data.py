@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import socket
 import statistics
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tui` without a reinstall
+
+from _common import free_port  # bench/ is the script's directory
 
 from phoenyra_ems.clock import SystemClock
 from phoenyra_ems.config import load_config
@@ -36,12 +37,6 @@ from tui.widgets.fleet_table import FleetTable
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ems.yaml"
 GOAL_S = 1.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def first_data_shown(app: PhoenyraConsole) -> bool:

@@ -178,6 +178,21 @@ class FormatHandler:
         self._subs: dict[str, Subscription] = {}
         self._routed: dict[str, set[str]] = {}  # owner -> topics
 
+    @property
+    def filters(self) -> list[str]:
+        """The topic filters this format listens to."""
+        raise NotImplementedError
+
+    def handle(self, topic: str, payload: bytes, retain: bool) -> None:
+        """One message on a filter topic; raises Rejected (logged, counted) for a bad one."""
+        raise NotImplementedError
+
+    def attach(self) -> None:
+        """Subscribe the format's filters; every message goes through ``guarded(handle)``."""
+        handler = self.guarded(self.handle)
+        for topic_filter in self.filters:
+            self._subscriber.subscribe(topic_filter, handler)
+
     def guarded(self, fn: Callable[[str, bytes, bool], None]) -> Handler:
         def handler(topic: str, payload: bytes, retain: bool) -> None:
             try:

@@ -94,14 +94,9 @@ class HaDiscovery(FormatHandler):
     def filters(self) -> list[str]:
         return [f"{self.prefix}/+/+/config", f"{self.prefix}/+/+/+/config"]
 
-    def attach(self) -> None:
-        handler = self.guarded(self.handle_config)
-        for topic_filter in self.filters:
-            self._subscriber.subscribe(topic_filter, handler)
-
     # --- config ----------------------------------------------------------------------------------
 
-    def handle_config(self, topic: str, payload: bytes, retain: bool) -> None:
+    def handle(self, topic: str, payload: bytes, retain: bool) -> None:
         match = self._config_re.fullmatch(topic)
         if match is None:
             raise Rejected("not a discovery config topic")

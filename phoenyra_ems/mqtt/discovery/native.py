@@ -91,11 +91,6 @@ class NativeDiscovery(FormatHandler):
     def filters(self) -> list[str]:
         return [f"{self.prefix}/+/+"]
 
-    def attach(self) -> None:
-        handler = self.guarded(self.handle)
-        for topic_filter in self.filters:
-            self._subscriber.subscribe(topic_filter, handler)
-
     def handle(self, topic: str, payload: bytes, retain: bool) -> None:
         parts = topic[self._plen :].split("/")
         if not topic.startswith(self.prefix + "/") or len(parts) != 2:

@@ -124,12 +124,7 @@ class TasmotaDiscovery(FormatHandler):
     def filters(self) -> list[str]:
         return [f"{self.prefix}/+/config", f"{self.prefix}/+/sensors"]
 
-    def attach(self) -> None:
-        handler = self.guarded(self.handle_discovery)
-        for topic_filter in self.filters:
-            self._subscriber.subscribe(topic_filter, handler)
-
-    def handle_discovery(self, topic: str, payload: bytes, retain: bool) -> None:
+    def handle(self, topic: str, payload: bytes, retain: bool) -> None:
         match = self._topic_re.fullmatch(topic)
         mac = normalize_mac(match["mac"]) if match else None
         if match is None or mac is None:
