@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 
 from phoenyra_ems import __version__
+from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.logs import setup_logging
 
 
@@ -148,6 +149,19 @@ def _load(path: str):  # type: ignore[no-untyped-def]
     except OSError as err:
         print(f"{path}: {err.strerror}", file=sys.stderr)
     return None
+
+
+def load_site(path: str, site_id: str | None) -> SiteConfig | None:
+    """One site of a configuration file (its default site without ``site_id``); errors on stderr."""
+    config = _load(path)
+    if config is None:
+        return None
+    chosen = site_id or config.default_site_id
+    if chosen not in config.sites:
+        print(f"{path}: no site {chosen!r} (sites: {', '.join(config.sites)})", file=sys.stderr)
+        return None
+    site: SiteConfig = config.sites[chosen]
+    return site
 
 
 def _run(args: argparse.Namespace) -> int:

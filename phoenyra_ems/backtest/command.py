@@ -45,17 +45,14 @@ def run(args: argparse.Namespace) -> int:
     from phoenyra_ems.backtest.data import BacktestDataError, from_csv, from_history, household_2024
     from phoenyra_ems.backtest.report import plot, table
     from phoenyra_ems.backtest.runner import household_site, run_backtest, tariff_problem
-    from phoenyra_ems.cli import _load
+    from phoenyra_ems.cli import load_site
+    from phoenyra_ems.core.strategies import STRATEGY_TYPES
 
     if args.config:
-        config = _load(args.config)
-        if config is None:
+        configured = load_site(args.config, args.site)
+        if configured is None:
             return 1
-        site_id = args.site or config.default_site_id
-        if site_id not in config.sites:
-            print(f"{args.config}: no site {site_id!r} (sites: {', '.join(config.sites)})", file=sys.stderr)
-            return 1
-        site = config.sites[site_id]
+        site = configured
     else:
         site = household_site(args.capacity_kwh, args.power_kw, markup_eur_mwh=args.markup)
     if args.history and not args.config:
@@ -72,11 +69,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"backtest: {err}", file=sys.stderr)
         return 1
     strategies = tuple(s.strip() for s in args.strategies.split(",")) if args.strategies else None
-    unknown = (
-        set(strategies or ())
-        - set(site.ems.strategies)
-        - {"arbitrage", "peak_shaving", "self_consumption", "load_balancing"}
-    )
+    unknown = set(strategies or ()) - set(STRATEGY_TYPES)
     if unknown:
         print(f"backtest: unknown strategy {', '.join(sorted(unknown))}", file=sys.stderr)
         return 1

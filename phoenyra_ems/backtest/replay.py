@@ -78,16 +78,26 @@ def monthly_demand_charge(
     return float(peaks.sum() * eur_kw_month)
 
 
-def grid_costs(site: SiteConfig, data: BacktestData, grid_kw: np.ndarray) -> np.ndarray:
-    """EUR per step for the grid exchange at the site's tariff."""
+def tariff_prices(site: SiteConfig, data: BacktestData) -> tuple[np.ndarray, np.ndarray]:
+    """EUR/MWh per step to buy and to sell at the site's tariff (GridTariffConfig, vectorised)."""
     tariffs = site.grid_tariffs
     buy = data.price_eur_mwh + tariffs.energy_price_markup_eur_mwh
-    sell = (
-        np.asarray([tariffs.sell_eur_mwh(p) for p in data.price_eur_mwh])
-        if tariffs.feedin_pricing == "spot"
-        else (np.full(len(data), tariffs.feedin_tariff_eur_mwh))
-    )
-    return np.where(grid_kw > 0, grid_kw * buy, grid_kw * sell) * data.step_h / 1000.0
+    if tariffs.feedin_pricing == "spot":
+        return buy, data.price_eur_mwh + tariffs.feedin_tariff_eur_mwh
+    return buy, np.full(len(data), tariffs.feedin_tariff_eur_mwh)
+
+
+def grid_costs(site: SiteConfig, data: BacktestData, grid_kw: np.ndarray) -> np.ndarray:
+    """EUR per step for the grid exchange at the site's tariff."""
+    buy, sell = tariff_prices(site, data)
+    costs: np.ndarray = np.where(grid_kw > 0, grid_kw * buy, grid_kw * sell) * data.step_h / 1000.0
+    return costs
+
+
+def storage_value_eur_kwh(site: SiteConfig, data: BacktestData) -> float:
+    """What a stored kWh is worth at the end: it saves a purchase at the period's mean price."""
+    mean_buy = float(np.mean(data.price_eur_mwh)) + site.grid_tariffs.energy_price_markup_eur_mwh
+    return max(0.0, site.bess.efficiency_discharge * mean_buy / 1000.0)
 
 
 def replay(
@@ -185,7 +195,6 @@ def replay(
         if progress is not None:
             progress(i + 1)
     costs = grid_costs(site, data, grid)
-    mean_buy = max(0.0, float(np.mean(data.price_eur_mwh) + site.grid_tariffs.energy_price_markup_eur_mwh))
     stored_delta_kwh = (battery.soc_pct - soc_start_pct) / 100.0 * bess.energy_capacity_kwh
     switches = sum(1 for a, b in pairwise(chosen) if a != b)
     shares = pd.Series(chosen).value_counts(normalize=True)
@@ -195,7 +204,7 @@ def replay(
         demand_charge_eur=monthly_demand_charge(
             data.index, grid, site.grid_tariffs.demand_charge_eur_kw_month, timezone
         ),
-        storage_adjustment_eur=-stored_delta_kwh * bess.efficiency_discharge * mean_buy / 1000.0,
+        storage_adjustment_eur=-stored_delta_kwh * storage_value_eur_kwh(site, data),
         switches=switches,
         days=n * step_h / 24.0,
         throughput_kwh=battery.throughput_kwh,

@@ -9,7 +9,14 @@ import numpy as np
 
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.optimum import OptimumInput, OptimumResult, solve_optimum
-from phoenyra_ems.backtest.replay import RunResult, export_caps, no_battery, replay
+from phoenyra_ems.backtest.replay import (
+    RunResult,
+    export_caps,
+    no_battery,
+    replay,
+    storage_value_eur_kwh,
+    tariff_prices,
+)
 from phoenyra_ems.config.model import (
     BessConfig,
     EmsSettings,
@@ -73,12 +80,7 @@ class BacktestReport:
 
 def optimum_input(site: SiteConfig, data: BacktestData) -> OptimumInput:
     tariffs, bess = site.grid_tariffs, site.bess
-    buy = data.price_eur_mwh + tariffs.energy_price_markup_eur_mwh
-    sell = (
-        data.price_eur_mwh + tariffs.feedin_tariff_eur_mwh
-        if tariffs.feedin_pricing == "spot"
-        else np.full(len(data), tariffs.feedin_tariff_eur_mwh)
-    )
+    buy, sell = tariff_prices(site, data)
     local = data.index.tz_convert(site.location.timezone)
     caps = export_caps(site, data)
     return OptimumInput(
@@ -119,12 +121,6 @@ def tariff_problem(site: SiteConfig, data: BacktestData) -> str | None:
         f"{bound.buy_eur_mwh[k]:.2f} (day-ahead {data.price_eur_mwh[k]:.2f} + markup): the perfect-foresight "
         "bound would trade through the meter. Use feedin_pricing: spot, or a period without such hours."
     )
-
-
-def storage_value_eur_kwh(site: SiteConfig, data: BacktestData) -> float:
-    """What a stored kWh is worth at the end: it saves a purchase at the period's mean price."""
-    mean_buy = float(np.mean(data.price_eur_mwh)) + site.grid_tariffs.energy_price_markup_eur_mwh
-    return max(0.0, site.bess.efficiency_discharge * mean_buy / 1000.0)
 
 
 def run_backtest(

@@ -145,6 +145,15 @@ class SiteConfig:
     grid_tariffs: GridTariffConfig = field(default_factory=GridTariffConfig)
     ems: EmsSettings = field(default_factory=EmsSettings)
 
+    @property
+    def coordinates(self) -> tuple[float, float] | None:
+        """Where the PV array is: forecast.latitude/longitude, else the location's; None if unknown."""
+        latitude = self.forecast.latitude if self.forecast.latitude is not None else self.location.latitude
+        longitude = (
+            self.forecast.longitude if self.forecast.longitude is not None else self.location.longitude
+        )
+        return None if latitude is None or longitude is None else (latitude, longitude)
+
 
 @dataclass(frozen=True, slots=True)
 class ApiConfig:

@@ -392,14 +392,19 @@ MODBUS = section(
     ModbusConfig,
 )
 
+# How to reach an MQTT broker: the same keys for a site's link and for sensor discovery.
+BROKER: dict[Any, Validator] = {
+    vol.Optional("host"): string,
+    vol.Optional("port"): _PORT,
+    vol.Optional("username"): optional(text),
+    vol.Optional("password"): optional(text),
+    vol.Optional("tls"): boolean,
+}
+
 MQTT = section(
     {
         vol.Optional("enabled"): boolean,
-        vol.Optional("host"): string,
-        vol.Optional("port"): _PORT,
-        vol.Optional("username"): optional(text),
-        vol.Optional("password"): optional(text),
-        vol.Optional("tls"): boolean,
+        **BROKER,
         vol.Optional("topic_prefix"): text,
         vol.Optional("telemetry_interval_s"): _POSITIVE,
         vol.Optional("commands"): boolean,
@@ -539,11 +544,7 @@ def _roles(value: Any) -> dict[str, SensorRoleConfig]:
 SENSORS = section(
     {
         vol.Optional("enabled"): boolean,
-        vol.Optional("host"): string,
-        vol.Optional("port"): _PORT,
-        vol.Optional("username"): optional(text),
-        vol.Optional("password"): optional(text),
-        vol.Optional("tls"): boolean,
+        **BROKER,
         vol.Optional("native"): boolean,
         vol.Optional("home_assistant"): boolean,
         vol.Optional("ha_prefix"): string,
@@ -572,12 +573,9 @@ _SITE = section(SITE_FIELDS)
 
 
 def _check_site(site: SiteConfig) -> Iterator[vol.Invalid]:
-    forecast, location = site.forecast, site.location
-    latitude = forecast.latitude if forecast.latitude is not None else location.latitude
-    longitude = forecast.longitude if forecast.longitude is not None else location.longitude
-    if forecast.weather_source != "none" and (latitude is None or longitude is None):
+    if site.forecast.weather_source != "none" and site.coordinates is None:
         yield vol.Invalid(
-            f"weather_source {forecast.weather_source!r} needs forecast.latitude/longitude "
+            f"weather_source {site.forecast.weather_source!r} needs forecast.latitude/longitude "
             "or location.latitude/longitude",
             path=["forecast", "weather_source"],
         )

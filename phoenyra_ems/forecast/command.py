@@ -104,18 +104,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _site_suites(args: argparse.Namespace) -> list[Suite] | None:
     """The suites of ``--config``/``--site`` from the site's history database (hourly)."""
-    from phoenyra_ems.cli import _load
+    from phoenyra_ems.cli import load_site
     from phoenyra_ems.forecast.service import read_site_history
     from phoenyra_ems.forecast.suites import site_suites
 
-    config = _load(args.config)
-    if config is None:
+    site = load_site(args.config, args.site)
+    if site is None:
         return None
-    site_id = args.site or config.default_site_id
-    if site_id not in config.sites:
-        print(f"{args.config}: no site {site_id!r} (sites: {', '.join(config.sites)})", file=sys.stderr)
-        return None
-    site = config.sites[site_id]
     try:
         history = read_site_history(site, 3600)
     except FileNotFoundError as err:
@@ -124,7 +119,7 @@ def _site_suites(args: argparse.Namespace) -> list[Suite] | None:
     days = len(history) / 24
     if days < 17:
         print(
-            f"forecast-eval: site {site_id} has {days:.1f} days of history; 17 are needed "
+            f"forecast-eval: site {site.site_id} has {days:.1f} days of history; 17 are needed "
             "(two weeks to fit, two days to forecast)",
             file=sys.stderr,
         )

@@ -9,6 +9,9 @@ import pandas as pd
 from phoenyra_ems.forecast.base import TARGET
 from phoenyra_ems.series import DATA_DIR
 
+# The DE-LU day-ahead generation forecasts (columns of ``prices()``) the price models read.
+PRICE_EXOG = ("fc_total_mwh", "fc_pv_mwh", "fc_wind_mwh", "fc_residual_mwh")
+
 KONSTANZ_FILE = "household_konstanz_2015_2017_hourly.csv"
 PRICES_2023_FILE = "prices_at_de_lu_dayahead_2023_hourly.csv"
 PRICES_2024_FILE = "prices_at_de_lu_dayahead_2024_hourly.csv"
@@ -81,6 +84,3 @@ def prices(zone: str = "at") -> pd.DataFrame:
     )
     frame["fc_residual_mwh"] = frame["fc_total_mwh"] - frame["fc_pv_mwh"] - frame["fc_wind_mwh"]
     return frame.asfreq("1h")
-
-
-PRICE_EXOG = ("fc_total_mwh", "fc_pv_mwh", "fc_wind_mwh", "fc_residual_mwh")

@@ -93,20 +93,24 @@ def rolling_origin(
     origins = list(origins)
     step = pd.Timedelta(data.index[1] - data.index[0])
     evaluation = Evaluation(horizon_steps, step, origins)
-    actual_parts = []
+    cuts = data.index.searchsorted(origins)  # the first row at or after each origin
+    window = None if train_days is None else pd.Timedelta(days=train_days)
+    firsts = [0 if window is None else int(data.index.searchsorted(o - window)) for o in origins]
+    target = data[TARGET].to_numpy(dtype=float)
+    truths = np.full((len(origins), horizon_steps), np.nan)  # NaN past the end of the data
+    for row, cut in enumerate(cuts):
+        known = target[cut : cut + horizon_steps]
+        truths[row, : len(known)] = known
+    if origins:
+        evaluation.actual_mean_abs = float(np.nanmean(np.abs(truths)))
+    refit = pd.Timedelta(days=refit_every_days)
     for name, factory in factories.items():
         model: Forecaster | None = None
         fitted_at: pd.Timestamp | None = None
         rows, fit_times, predict_times = [], [], []
-        for number, origin in enumerate(origins):
-            past = data[data.index < origin]
-            if train_days is not None:
-                past = past[past.index >= origin - pd.Timedelta(days=train_days)]
-            if (
-                model is None
-                or fitted_at is None
-                or origin - fitted_at >= pd.Timedelta(days=refit_every_days)
-            ):
+        for number, (origin, first, cut) in enumerate(zip(origins, firsts, cuts, strict=True)):
+            past = data.iloc[first:cut]
+            if model is None or fitted_at is None or origin - fitted_at >= refit:
                 model = factory()
                 started = time.perf_counter()
                 try:
@@ -116,23 +120,16 @@ def rolling_origin(
                     model = None
                 fit_times.append(time.perf_counter() - started)
                 fitted_at = origin
-            future = data.iloc[len(data.index[data.index < origin]) :].iloc[:horizon_steps]
-            truth = future[TARGET].to_numpy(dtype=float)
-            truth = np.concatenate([truth, np.full(horizon_steps - len(truth), np.nan)])  # past the data
-            if model is None:
-                rows.append(np.full(horizon_steps, np.nan))
-                continue
-            exog = future[list(exog_columns)] if exog_columns else None
-            started = time.perf_counter()
-            try:
-                predicted = model.predict(past, horizon_steps, exog)
-            except Exception as err:
-                LOGGER.warning("%s failed to predict at %s: %s", name, origin, err)
-                predicted = np.full(horizon_steps, np.nan)
-            predict_times.append(time.perf_counter() - started)
-            rows.append(predicted - truth)
-            if name == next(iter(factories)):
-                actual_parts.append(truth)
+            predicted = np.full(horizon_steps, np.nan)
+            if model is not None:
+                exog = data.iloc[cut : cut + horizon_steps][list(exog_columns)] if exog_columns else None
+                started = time.perf_counter()
+                try:
+                    predicted = model.predict(past, horizon_steps, exog)
+                except Exception as err:
+                    LOGGER.warning("%s failed to predict at %s: %s", name, origin, err)
+                predict_times.append(time.perf_counter() - started)
+            rows.append(predicted - truths[number])
             if progress is not None:
                 progress(number + 1, len(origins))
         evaluation.errors[name] = np.vstack(rows)
@@ -140,6 +137,4 @@ def rolling_origin(
         evaluation.predict_ms[name] = (
             1000 * float(np.median(predict_times)) if predict_times else float("nan")
         )
-    if actual_parts:
-        evaluation.actual_mean_abs = float(np.nanmean(np.abs(np.concatenate(actual_parts))))
     return evaluation

@@ -6,11 +6,10 @@ from collections.abc import Callable
 
 from phoenyra_ems.forecast.base import Forecaster
 from phoenyra_ems.forecast.baselines import Persistence, RecentProfile, SameWeekdayLastWeek
+from phoenyra_ems.forecast.datasets import PRICE_EXOG
 from phoenyra_ems.forecast.ensemble import Ensemble
 from phoenyra_ems.forecast.gbm import GradientBoostingForecaster
 from phoenyra_ems.forecast.prophet_model import ProphetForecaster
-
-PRICE_FEATURES = ("fc_total_mwh", "fc_pv_mwh", "fc_wind_mwh", "fc_residual_mwh")
 
 
 def load_members(
@@ -33,10 +32,10 @@ def price_members(timezone: str, country: str | None) -> dict[str, Callable[[], 
         "persistence": Persistence,
         "week_ago": SameWeekdayLastWeek,
         "gbm": lambda: GradientBoostingForecaster(
-            "gbm", exog_columns=PRICE_FEATURES, timezone=timezone, country=country
+            "gbm", exog_columns=PRICE_EXOG, timezone=timezone, country=country
         ),
         "prophet": lambda: ProphetForecaster(
-            "prophet", country=country, regressors=PRICE_FEATURES, window_days=180
+            "prophet", country=country, regressors=PRICE_EXOG, window_days=180
         ),
     }
 

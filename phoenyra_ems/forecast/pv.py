@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 
+from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.forecast.base import LOGGER, TARGET, ForecastError, future_index, require_history
 from phoenyra_ems.forecast.weather import WeatherForecast
 
@@ -49,6 +50,14 @@ class PvForecaster:
         self.azimuth_deg = azimuth_deg
         self.scale = 1.0  # measured / modelled, learned by fit
         self.last_source = "none"  # "weather" | "clear-sky fallback": what the last predict used
+
+    @classmethod
+    def for_site(cls, site: SiteConfig) -> PvForecaster | None:
+        """The configured array's model; None without a PV peak power or coordinates."""
+        array, where = site.forecast, site.coordinates
+        if array.pv_peak_power_kw <= 0 or where is None:
+            return None
+        return cls(*where, array.pv_peak_power_kw, tilt_deg=array.tilt_deg, azimuth_deg=array.azimuth_deg)
 
     def _geometry(self, index: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.DataFrame]:
         step = index[1] - index[0] if len(index) > 1 else pd.Timedelta(hours=1)

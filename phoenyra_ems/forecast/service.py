@@ -91,17 +91,8 @@ def fit_site_models(site: SiteConfig, history: pd.DataFrame, path: str, fitted_a
     load = pd.DataFrame({TARGET: history["p_load"]})
     ensemble = ensemble_of(load_members(timezone, country_for(timezone)), name=f"{site.site_id} load")
     ensemble.fit(load)
-    pv_model = None
-    latitude = site.forecast.latitude if site.forecast.latitude is not None else site.location.latitude
-    longitude = site.forecast.longitude if site.forecast.longitude is not None else site.location.longitude
-    if site.forecast.pv_peak_power_kw > 0 and latitude is not None and longitude is not None:
-        pv_model = PvForecaster(
-            latitude,
-            longitude,
-            site.forecast.pv_peak_power_kw,
-            tilt_deg=site.forecast.tilt_deg,
-            azimuth_deg=site.forecast.azimuth_deg,
-        )
+    pv_model = PvForecaster.for_site(site)
+    if pv_model is not None:
         try:
             pv_model.fit(pd.DataFrame({TARGET: history["p_pv"]}))
         except ForecastError as err:  # e.g. no daylight yet: the configured size stands
@@ -147,23 +138,26 @@ def read_site_history(
 
     For the commands (forecast-eval, backtest), which run outside the daemon: its own event loop.
     """
-    from phoenyra_ems.history.store import HistoryStore, database_path
+    from phoenyra_ems.history.store import database_path
 
     path = database_path(site.ems.history_dir, site.site_id)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no recorded history for site {site.site_id!r}")
+    lo = start or datetime(1970, 1, 2, tzinfo=UTC)
+    hi = end or datetime.now(UTC) + timedelta(days=1)
+    return history_frame(asyncio.run(_read_buckets(path, lo, hi, step_s)), step_s)
 
-    async def query() -> list[Any]:
-        store = HistoryStore(path, retention=timedelta(days=36500))
-        await store.open()
-        try:
-            lo = start or datetime(1970, 1, 2, tzinfo=UTC)
-            hi = end or datetime.now(UTC) + timedelta(days=1)
-            return await store.query(lo, hi, step_s=step_s)
-        finally:
-            await store.close()
 
-    return history_frame(asyncio.run(query()), step_s)
+async def _read_buckets(path: Path, start: datetime, end: datetime, step_s: int) -> list[Any]:
+    """Step averages from a site's history file, on a connection of its own (WAL: never blocks writes)."""
+    from phoenyra_ems.history.store import HistoryStore
+
+    reader = HistoryStore(path, retention=timedelta(days=36500))  # reads only: retention never applied
+    await reader.open()
+    try:
+        return await reader.query(start, end, step_s=step_s)
+    finally:
+        await reader.close()
 
 
 class SiteForecaster:
@@ -281,17 +275,10 @@ class SiteForecaster:
         and the query is aligned to the grid so every bucket is exactly one step of the clock.
         """
         assert self._controller is not None and self._controller.history is not None
-        from phoenyra_ems.history.store import HistoryStore
-
         step_s = self.site.forecast.step_s
         now = self._controller.clock.now()
         end = datetime.fromtimestamp(now.timestamp() // step_s * step_s, UTC)
-        reader = HistoryStore(self._controller.history.path, retention=timedelta(days=36500))
-        await reader.open()
-        try:
-            records = await reader.query(end - span, end, step_s=step_s)
-        finally:
-            await reader.close()
+        records = await _read_buckets(self._controller.history.path, end - span, end, step_s)
         return await asyncio.to_thread(history_frame, records, step_s)
 
     async def predict(self) -> SiteForecast:
@@ -303,12 +290,11 @@ class SiteForecaster:
         if history.empty:
             raise InsufficientHistory("no recent history")
         weather = None
-        latitude = config.latitude if config.latitude is not None else self.site.location.latitude
-        longitude = config.longitude if config.longitude is not None else self.site.location.longitude
-        if self.weather is not None and latitude is not None and longitude is not None:
+        where = self.site.coordinates
+        if self.weather is not None and where is not None:
             from phoenyra_ems.forecast.weather import fetch_weather
 
-            weather = await fetch_weather(self.weather, latitude, longitude, int(config.horizon_h) + 1)
+            weather = await fetch_weather(self.weather, *where, int(config.horizon_h) + 1)
         self.latest = await asyncio.to_thread(self._predict_sync, history, weather, now)
         return self.latest
 

@@ -103,10 +103,7 @@ def site_suites(site: SiteConfig, history: pd.DataFrame) -> list[Suite]:
             origin_hour_utc=_local_midnight_utc(timezone),
         )
     ]
-    latitude = site.forecast.latitude if site.forecast.latitude is not None else site.location.latitude
-    longitude = site.forecast.longitude if site.forecast.longitude is not None else site.location.longitude
-    if site.forecast.pv_peak_power_kw > 0 and latitude is not None and longitude is not None:
-        array = site.forecast
+    if PvForecaster.for_site(site) is not None:
         suites.append(
             Suite(
                 "pv",
@@ -116,19 +113,19 @@ def site_suites(site: SiteConfig, history: pd.DataFrame) -> list[Suite]:
                 {
                     "persistence": Persistence,
                     "week_ago": SameWeekdayLastWeek,
-                    "pvlib": lambda: PvForecaster(
-                        latitude,
-                        longitude,
-                        array.pv_peak_power_kw,
-                        tilt_deg=array.tilt_deg,
-                        azimuth_deg=array.azimuth_deg,
-                    ),
+                    "pvlib": lambda: _array_of(site),
                 },
                 origin_hour_utc=_local_midnight_utc(timezone),
                 train_days=90.0,
             )
         )
     return suites
+
+
+def _array_of(site: SiteConfig) -> Forecaster:
+    model = PvForecaster.for_site(site)
+    assert model is not None, "site_suites checks that the site has an array"
+    return model
 
 
 def _local_midnight_utc(timezone: str) -> int:

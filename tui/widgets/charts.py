@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual_plotext import PlotextPlot
 
 from tui.core.history import Series
@@ -9,13 +11,20 @@ from tui.core.history import Series
 POWER_LINES = (("p_pv", "PV"), ("p_load", "Load"), ("p_grid", "Grid"), ("p_bess", "Batt"))
 
 
-class PowerChart(PlotextPlot):
-    def show_series(self, series: Series, title: str, xlabel: str, xlim: tuple[float, float]) -> None:
+class _Chart(PlotextPlot):
+    def _start(self, title: str, xlabel: str) -> Any:
+        """A blank figure with its title and x label; returns the plotext module to draw with."""
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         plt.title(title)
         plt.xlabel(xlabel)
+        return plt
+
+
+class PowerChart(_Chart):
+    def show_series(self, series: Series, title: str, xlabel: str, xlim: tuple[float, float]) -> None:
+        plt = self._start(title, xlabel)
         if not series.empty:
             for attr, label in POWER_LINES:
                 plt.plot(series.x, getattr(series, attr), label=label, marker="braille")
@@ -23,13 +32,9 @@ class PowerChart(PlotextPlot):
         self.refresh()
 
 
-class SocChart(PlotextPlot):
+class SocChart(_Chart):
     def show_series(self, series: Series, title: str, xlabel: str, xlim: tuple[float, float]) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.title(title)
-        plt.xlabel(xlabel)
+        plt = self._start(title, xlabel)
         if not series.empty:
             plt.plot(series.x, series.soc, marker="braille")
         plt.xlim(*xlim)
