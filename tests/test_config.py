@@ -736,6 +736,20 @@ BAD: list[tuple[str, str, str, str]] = [
         "unknown time zone",
     ),
     (
+        "timezone_is_a_region_not_a_zone",  # a directory in the tz database, not a zone file
+        """\
+        sites:
+          sites:
+            wien:
+              bess: {energy_capacity_kwh: 1, power_charge_max_kw: 1, power_discharge_max_kw: 1}
+              location:
+                city: Wien
+                timezone: Europe  # <-
+        """,
+        "sites.sites.wien.location.timezone",
+        "unknown time zone",
+    ),
+    (
         "section_not_a_mapping",
         """\
         sites:

@@ -156,7 +156,7 @@ def timezone(value: Any) -> str:
     name = string(value)
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory (tzdata)
         if zoneinfo.available_timezones():  # with no tz database at all, trust the name
             raise vol.Invalid(f"unknown time zone {name!r} (use an IANA name like 'Europe/Vienna')") from None
     return name
