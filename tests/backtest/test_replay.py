@@ -108,7 +108,7 @@ def test_share_of_bound_stays_meaningful_when_there_is_nothing_to_gain(tmp_path:
     assert report.bound_saving_eur == pytest.approx(0.0, abs=1e-9)
     for result in report.runs:
         share = report.share_of_bound(result)
-        assert math.isnan(share) or -1000.0 < share <= 100.0, (result.name, share)
+        assert math.isnan(share), (result.name, share)  # nothing to share: no ratio of rounding noise
 
 
 def test_a_feed_in_limit_curtails_the_replays_like_the_bill_without_battery(
