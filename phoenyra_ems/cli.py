@@ -186,8 +186,15 @@ def _user(args: argparse.Namespace) -> int:
     return user_main(args.rest, db or ApiConfig().auth_db)
 
 
+EXIT_GRACE_S = 2.0  # after shutdown, worker threads get this long before the process exits anyway
+
+
 def _run_until_signal(coro) -> int:  # type: ignore[no-untyped-def]
-    """Run ``coro`` until it ends or SIGINT/SIGTERM arrives (then cancel it: graceful shutdown)."""
+    """Run ``coro`` until it ends or SIGINT/SIGTERM arrives (then cancel it: graceful shutdown).
+
+    The shutdown itself is bounded (every site's stop is); a worker thread that still hangs after
+    it (a database on a dead disk) does not keep the process alive: it exits after EXIT_GRACE_S.
+    """
 
     async def runner() -> None:
         task = asyncio.ensure_future(coro)
@@ -199,7 +206,26 @@ def _run_until_signal(coro) -> int:  # type: ignore[no-untyped-def]
             await task
 
     asyncio.run(runner())
+    _exit_if_threads_hang(EXIT_GRACE_S)
     return 0
+
+
+def _exit_if_threads_hang(grace_s: float) -> None:
+    import logging
+    import os
+    import threading
+    import time
+
+    deadline = time.monotonic() + grace_s
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    hanging = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon]
+    hanging = [name for name in hanging if name != threading.current_thread().name]
+    if hanging:
+        logging.getLogger(__name__).error("exiting with threads still busy: %s", ", ".join(hanging))
+        logging.shutdown()
+        os._exit(0)
 
 
 if __name__ == "__main__":

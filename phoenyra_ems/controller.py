@@ -1,8 +1,16 @@
-"""The control loop of one site: read → state → strategy → safety → write → record.
+"""The control loop of one site: read → check → state → strategy → safety → write → record.
 
-I/O lives here; every decision is made by ``core.decision.decide``. A device that stops answering
-puts the site in its safe state (0 kW, alarm) in the same cycle; the device adapter reconnects by
-itself and the next good reading resumes control.
+I/O lives here; every decision is made by ``core.decision.decide``. What puts the site in its safe
+state (setpoint 0 kW, status ``safe``, published in the cycle that finds the fault, then a
+best-effort 0 kW write):
+
+* the device does not answer for ``ems.comm_timeout_cycles`` cycles (alarm ``comm_lost``);
+* a reading no healthy site can produce, for as many cycles (``implausible_reading``);
+* no state of charge for ``ems.soc_missing_cycles`` cycles, or none ever (``soc_unavailable``);
+* the device refuses a setpoint write (``write_failed``).
+
+The device adapter reconnects by itself and the next good cycle resumes control. History trouble
+never stops control (alarm ``history_unavailable``).
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -24,7 +32,13 @@ from phoenyra_ems.core.decision import ControlIntent, Decision, decide
 from phoenyra_ems.core.overrides import LimitOverrides, apply_overrides, override_errors
 from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import build_strategies
-from phoenyra_ems.devices.errors import DeviceError, ImplausibleReading
+from phoenyra_ems.devices.errors import (
+    DeviceError,
+    ImplausibleReading,
+    SocUnavailable,
+    WriteRefused,
+)
+from phoenyra_ems.devices.plausibility import check_site_plausible
 from phoenyra_ems.history.store import HistoryRecord, HistoryStore
 from phoenyra_ems.models import (
     Alarm,
@@ -43,7 +57,7 @@ PRICE_HORIZON_H = 24.0
 LOAD_BALANCING_WINDOW_S = 900.0
 MAX_NET_LOAD_SAMPLES = 3600
 RETENTION_EVERY_S = 3600.0
-STOP_TIMEOUT_S = 5.0
+STOP_STEP_S = 2.0  # each step of a stop (loop, safe write, device, attachment) gets at most this
 
 
 class Attachment(Protocol):
@@ -61,7 +75,7 @@ class SiteDevice(Protocol):
     def connected(self) -> bool: ...
 
     @property
-    def refresh_s(self) -> float: ...
+    def hold_s(self) -> float: ...
 
     async def start(self) -> None: ...
 
@@ -125,6 +139,8 @@ class SiteController:
         self._zone = ZoneInfo(site.location.timezone)
         self._alarms: dict[str, Alarm] = {}
         self._failed_reads = 0
+        self._soc_missing = 0
+        self._soc_seen = False
         self._net_load: deque[float] = deque(
             maxlen=max(2, min(MAX_NET_LOAD_SAMPLES, int(LOAD_BALANCING_WINDOW_S / site.ems.cycle_s)))
         )
@@ -151,8 +167,9 @@ class SiteController:
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        if self.history is not None:
-            await self.history.open()
+        """Start the loop. A history file that cannot be opened is retried later, never fatal."""
+        if self.history is not None and not await self.history.start():
+            self._raise_alarm("history_unavailable", self.history.error or "history unavailable")
         await self.device.start()
         self._task = asyncio.create_task(self._run(), name=f"site {self.site.site_id}")
         for attachment in self.attachments:
@@ -164,27 +181,29 @@ class SiteController:
             await asyncio.shield(self._task)
 
     async def stop(self) -> None:
-        """Stop the loop (after the cycle in progress) and leave the battery in its safe state (0 kW)."""
-        if self._task is not None:
-            self._stopping.set()  # ends the loop between cycles: a request is never cut in half
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=STOP_TIMEOUT_S)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
-        with contextlib.suppress(DeviceError, OSError, TimeoutError):
-            await self.device.write_safe()
-        await self.device.stop()
-        for attachment in self.attachments:
-            try:
-                await attachment.stop()
-            except Exception:
-                LOG.exception("site %s: attachment did not stop cleanly", self.site.site_id)
-        self._publish(self.state.with_(status=SiteStatus.STOPPED, setpoint=0.0))
-        if self.history is not None:
-            await self.history.close()
+        """Stop the loop and leave the battery in its safe state (0 kW); bounded whatever the device does.
+
+        Each step gets at most ``STOP_STEP_S``; history is flushed and closed in any case.
+        """
+        site_id = self.site.site_id
+        try:
+            if self._task is not None:
+                self._stopping.set()  # ends the loop between cycles: a request is never cut in half
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._task), timeout=STOP_STEP_S)
+                except TimeoutError:
+                    self._task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._task
+                self._task = None
+            await _bounded(self.device.write_safe(), f"site {site_id}: safe write on stop")
+            await _bounded(self.device.stop(), f"site {site_id}: device stop")
+            for attachment in self.attachments:
+                await _bounded(attachment.stop(), f"site {site_id}: attachment stop")
+            self._publish(self.state.with_(status=SiteStatus.STOPPED, setpoint=0.0))
+        finally:
+            if self.history is not None:
+                await _bounded(self.history.close(), f"site {site_id}: history close", 3 * STOP_STEP_S)
 
     async def _run(self) -> None:
         cycle = self.site.ems.cycle_s
@@ -219,20 +238,37 @@ class SiteController:
     async def cycle(self) -> PlantState:
         started = time.perf_counter()
         now = self.clock.now()
+        safe_write = False
         try:
-            measured = await self.device.read()
+            measured = self._checked(await self.device.read())
         except DeviceError as err:
-            state = await self._on_failed_read(now, err)
+            state, safe_write = self._on_device_error(now, err)
         else:
             self._failed_reads = 0
-            self._clear_alarm("comm_lost")
-            self._clear_alarm("implausible_reading")
-            state = await self._control(now, measured)
+            for code in ("comm_lost", "implausible_reading", "soc_unavailable"):
+                self._clear_alarm(code)
+            try:
+                state = await self._control(now, measured)
+            except DeviceError as err:  # the setpoint write failed
+                state, safe_write = self._on_device_error(now, err)
         self.stats.cycles += 1
         self.stats.latencies_s.append(time.perf_counter() - started)
         await self._record(state)
-        self._publish(state)
-        return state
+        self._publish(state.with_(alarms=tuple(self._alarms.values())))
+        if safe_write:  # after publishing: a device that hangs cannot delay the safe state's news
+            await self._write_safe()
+        return self.state
+
+    def _checked(self, measured: Measurements) -> Measurements:
+        """The reading if the site can be controlled on it; raises ImplausibleReading otherwise."""
+        measured = check_site_plausible(measured, self.site)
+        if measured.soc_pct is not None:
+            self._soc_missing, self._soc_seen = 0, True
+            return measured
+        self._soc_missing += 1
+        if not self._soc_seen or self._soc_missing >= self.site.ems.soc_missing_cycles:
+            raise SocUnavailable(self._soc_missing)
+        return measured  # for a few cycles the last SoC stands in
 
     def _inputs(self) -> SensorInputs:
         if self.sensor_inputs is None:
@@ -283,7 +319,7 @@ class SiteController:
             prices=price_slots,
             slot_hours=self.prices.slot_hours,
             recent_net_load_kw=tuple(self._net_load),
-            hold_s=self.device.refresh_s,
+            hold_s=self.device.hold_s,
             local_now=now.astimezone(self._zone),
             extra_derate=inputs.derate,
         )
@@ -292,39 +328,47 @@ class SiteController:
             self._raise_alarm("grid_limit_unreachable", "PV or load alone exceeds a grid limit")
         else:
             self._clear_alarm("grid_limit_unreachable")
-        status = SiteStatus.RUNNING
-        try:
-            wrote = await self.device.write_setpoint(decision.setpoint_kw)
-        except DeviceError as err:
-            return await self._on_failed_read(now, err)
+        wrote = await self.device.write_setpoint(decision.setpoint_kw)
+        self._clear_alarm("write_failed")
         return state.with_(
             setpoint=decision.setpoint_kw,
             strategy=decision.strategy,
             strategy_reason=decision.reason,
-            status=status,
-            alarms=tuple(self._alarms.values()),
+            status=SiteStatus.RUNNING,
             last_write=now if wrote else self.state.last_write,
         )
 
-    async def _on_failed_read(self, now: datetime, err: DeviceError) -> PlantState:
-        self._failed_reads += 1
-        self.stats.failed_reads += 1
-        if isinstance(err, ImplausibleReading):
-            self._raise_alarm("implausible_reading", str(err))
-        if self._failed_reads < self.site.ems.comm_timeout_cycles:
-            return self.state.with_(timestamp=now)
+    def _on_device_error(self, now: datetime, err: DeviceError) -> tuple[PlantState, bool]:
+        """The state after a failed read or write, and whether to write the safe state."""
+        site_id = self.site.site_id
+        if isinstance(err, WriteRefused):
+            self._raise_alarm("write_failed", f"setpoint write refused: {err}", AlarmSeverity.CRITICAL)
+            reason = "safe state: the device refused the setpoint"
+        elif isinstance(err, SocUnavailable):
+            self._raise_alarm("soc_unavailable", str(err), AlarmSeverity.CRITICAL)
+            reason = "safe state: state of charge not available"
+        else:
+            self._failed_reads += 1
+            self.stats.failed_reads += 1
+            if isinstance(err, ImplausibleReading):
+                self._raise_alarm("implausible_reading", str(err), AlarmSeverity.CRITICAL)
+                reason = "safe state: implausible reading"
+            else:
+                self._raise_alarm("comm_lost", f"device not answering: {err}", AlarmSeverity.CRITICAL)
+                reason = "safe state: device not answering"
+            if self._failed_reads < self.site.ems.comm_timeout_cycles:
+                return self.state.with_(timestamp=now), False
         if self.state.status is not SiteStatus.SAFE:
-            LOG.warning("site %s: safe state (%s)", self.site.site_id, err)
-        self._raise_alarm("comm_lost", f"device not answering: {err}", AlarmSeverity.CRITICAL)
-        with contextlib.suppress(DeviceError, OSError, TimeoutError):
+            LOG.warning("site %s: safe state (%s)", site_id, err)
+        state = self.state.with_(timestamp=now, setpoint=0.0, status=SiteStatus.SAFE, strategy_reason=reason)
+        return state, True
+
+    async def _write_safe(self) -> None:
+        """Best effort: a device that cannot be reached falls back by its own revert timer."""
+        try:
             await self.device.write_safe()
-        return self.state.with_(
-            timestamp=now,
-            setpoint=0.0,
-            status=SiteStatus.SAFE,
-            strategy_reason="safe state: device not answering",
-            alarms=tuple(self._alarms.values()),
-        )
+        except DeviceError as err:
+            LOG.debug("site %s: safe write failed: %s", self.site.site_id, err)
 
     # --- helpers -----------------------------------------------------------------------------
     def _raise_alarm(self, code: str, message: str, severity: AlarmSeverity = AlarmSeverity.WARNING) -> None:
@@ -336,13 +380,21 @@ class SiteController:
         self._alarms.pop(code, None)
 
     async def _record(self, state: PlantState) -> None:
-        if self.history is None or state.last_reading is None:
-            return  # nothing measured yet: no sample worth keeping
-        await self.history.append(HistoryRecord.from_state(state))
-        now = state.timestamp
-        if self._last_retention is None or (now - self._last_retention).total_seconds() > RETENTION_EVERY_S:
-            self._last_retention = now
-            await self.history.apply_retention(now)
+        if self.history is None:
+            return
+        if state.last_reading is not None:  # nothing measured yet: no sample worth keeping
+            await self.history.append(HistoryRecord.from_state(state))
+            now = state.timestamp
+            since = None if self._last_retention is None else (now - self._last_retention).total_seconds()
+            if since is None or since > RETENTION_EVERY_S:
+                self._last_retention = now
+                await self.history.apply_retention(now)
+        if self.history.error is None:
+            self._clear_alarm("history_unavailable")
+        else:
+            waiting = f"{self.history.backlog} rows wait in memory"
+            dropped = f", {self.history.dropped} dropped" if self.history.dropped else ""
+            self._raise_alarm("history_unavailable", f"{self.history.error} ({waiting}{dropped})")
 
     def _publish(self, state: PlantState) -> None:
         self.state = state
@@ -351,3 +403,13 @@ class SiteController:
                 listener(state)
             except Exception:  # a broken viewer never stops control
                 LOG.exception("site %s: state listener failed", self.site.site_id)
+
+
+async def _bounded(step: Awaitable[None], what: str, timeout: float = STOP_STEP_S) -> None:
+    """Run one step of a shutdown: errors and overruns are logged, never raised."""
+    try:
+        await asyncio.wait_for(step, timeout)
+    except TimeoutError:
+        LOG.error("%s: gave up after %.0f s", what, timeout)
+    except Exception as err:
+        LOG.error("%s failed: %s: %s", what, type(err).__name__, err)

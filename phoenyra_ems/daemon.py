@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import ssl
 import uuid
 from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,16 +32,20 @@ from phoenyra_ems.sensor_service import SensorService
 
 LOG = logging.getLogger(__name__)
 SITE_START_WAIT_S = 10.0
+API_STOP_S = 3.0
 
 
 def instance_id(auth_db: str | Path) -> str:
     """A stable id of this installation (Home Assistant's unique id), kept beside the auth DB."""
     path = Path(auth_db).with_name("instance_id")
     if path.exists():
+        path.chmod(0o600)
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     value = uuid.uuid4().hex
-    path.write_text(value + "\n")
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(value + "\n")
     return value
 
 
@@ -140,11 +146,15 @@ class Daemon:
         LOG.info("API listening on %s/api/v1 (%d sites)", self.url, len(self.fleet.slots))
 
     async def reload(self) -> dict[str, Any]:
-        """Re-read the config file and apply it; a bad file changes nothing and says why."""
+        """Re-read the config file and apply it; a bad file changes nothing and says why.
+
+        The file is parsed in a worker thread: control cycles go on meanwhile. Sections that only
+        take effect at start (``api``) are reported in ``restart_required``, not applied.
+        """
         if self.config_path is None:
             return {"reloaded": False, "errors": ["no configuration file"]}
         try:
-            config = load_config(self.config_path)
+            config = await asyncio.to_thread(load_config, self.config_path)
         except (ConfigError, OSError) as err:
             issues = [str(i) for i in err.issues] if isinstance(err, ConfigError) else [str(err)]
             for issue in issues:
@@ -153,19 +163,28 @@ class Daemon:
         result = await self.fleet.apply_config(config)
         if self.sensors is not None:
             self.sensors.apply(config.sensors)
-        self.config = config
+        restart_required = ["api"] if config.api != self.config.api else []
+        if restart_required:
+            LOG.warning("reload: the api section changed; it takes effect after a restart")
+        self.config = replace(config, api=self.config.api)  # what runs is what the config says
         return {
             "reloaded": True,
             "added": list(result.added),
             "removed": list(result.removed),
             "reloaded_sites": list(result.reloaded),
             "unchanged": list(result.unchanged),
+            "kept_controls": list(result.kept_controls),
+            "reset_controls": dict(result.reset_controls),
+            "restart_required": restart_required,
         }
 
     async def stop(self) -> None:
-        """Stop serving, then put every battery in its safe state."""
+        """Stop serving, then put every battery in its safe state (bounded: each site's stop is)."""
         if self._runner is not None:
-            await self._runner.cleanup()
+            try:
+                await asyncio.wait_for(self._runner.cleanup(), API_STOP_S)
+            except TimeoutError:
+                LOG.error("API did not stop within %.0f s", API_STOP_S)
             self._runner = None
         await self.fleet.stop()
         if self.sensors is not None:

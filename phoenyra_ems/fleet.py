@@ -1,8 +1,11 @@
 """Every configured site in one process: start, supervise, reload, aggregate.
 
 Each site runs under its own supervisor task. A site that fails to start or whose loop dies is
-reported (state ``failed``, alarm ``site_failed``) and retried with backoff; it never stops another
-site. Sites can be added, removed or reloaded at runtime without touching the others.
+reported (state ``failed``, alarm ``site_failed``) and retried with backoff (reset once a site has
+run for ``STABLE_AFTER_S``); it never stops another site. Sites can be added, removed or reloaded
+at runtime without touching the others: a site whose stop fails (e.g. its device hangs) is still
+replaced, and an operator's mode, setpoint and limits carry over to the reloaded site when the new
+configuration still allows them.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +23,8 @@ from phoenyra_ems.clock import Clock
 from phoenyra_ems.config.model import EmsConfig, SiteConfig
 from phoenyra_ems.controller import SiteController
 from phoenyra_ems.core.aggregation import AggregatedState, aggregate
+from phoenyra_ems.core.decision import ControlIntent
+from phoenyra_ems.core.overrides import LimitOverrides, override_errors
 from phoenyra_ems.models import Alarm, AlarmSeverity, PlantState, SiteStatus
 from phoenyra_ems.runtime import build_controller
 
@@ -26,6 +32,7 @@ LOG = logging.getLogger(__name__)
 
 RETRY_START_S = 1.0
 RETRY_MAX_S = 60.0
+STABLE_AFTER_S = 60.0  # a site that ran this long starts its next retry from RETRY_START_S
 
 ControllerFactory = Callable[[SiteConfig], SiteController]
 StateListener = Callable[[PlantState], None]
@@ -42,6 +49,7 @@ class SiteSlot:
     error: str | None = None
     failed_state: PlantState | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    carried: tuple[ControlIntent, LimitOverrides] | None = None  # operator's controls to restore
 
     @property
     def state(self) -> PlantState:
@@ -67,6 +75,8 @@ class ReloadResult:
     removed: tuple[str, ...] = ()
     reloaded: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
+    kept_controls: tuple[str, ...] = ()  # reloaded sites that kept the operator's mode and limits
+    reset_controls: dict[str, str] = field(default_factory=dict)  # reloaded site -> why they were reset
 
 
 class Fleet:
@@ -116,40 +126,82 @@ class Fleet:
         reloaded = tuple(i for i in new if i in old and new[i] != old[i])
         unchanged = tuple(i for i in new if i in old and new[i] == old[i])
         self.config = config
+        carried: dict[str, tuple[ControlIntent, LimitOverrides]] = {}
+        kept: list[str] = []
+        reset: dict[str, str] = {}
+        for site_id in reloaded:
+            controls, why = self._controls_for(site_id, new[site_id])
+            if controls is not None:
+                carried[site_id] = controls
+                kept.append(site_id)
+            elif why:
+                reset[site_id] = why
         for site_id in removed + reloaded:
-            await self._stop_site(site_id)
+            await self._stop_site(site_id)  # never raises: a hung device does not cost the site
         for site_id in added + reloaded:
-            self._start_site(new[site_id])
+            self._start_site(new[site_id], carried.get(site_id))
         LOG.info("config applied: added %s removed %s reloaded %s", added, removed, reloaded)
-        return ReloadResult(added, removed, reloaded, unchanged)
+        return ReloadResult(added, removed, reloaded, unchanged, tuple(kept), reset)
+
+    def _controls_for(
+        self, site_id: str, site: SiteConfig
+    ) -> tuple[tuple[ControlIntent, LimitOverrides] | None, str]:
+        """The running site's operator controls if ``site`` still allows them, else why not."""
+        controller = self.controller(site_id)
+        if controller is None:
+            return None, ""
+        intent, overrides = controller.intent, controller.overrides
+        if intent == ControlIntent() and overrides == LimitOverrides():
+            return None, ""  # nothing to keep
+        errors = override_errors(site, overrides)
+        if errors:
+            return None, f"operator limits no longer fit the configuration: {errors}"
+        if intent.strategy is not None and intent.strategy not in site.ems.strategies:
+            return None, f"pinned strategy {intent.strategy!r} is no longer configured"
+        return (intent, overrides), ""
 
     async def restart_site(self, site_id: str) -> None:
         await self._stop_site(site_id)
         self._start_site(self.config.sites[site_id])
 
-    def _start_site(self, site: SiteConfig) -> None:
-        slot = SiteSlot(site)
+    def _start_site(
+        self, site: SiteConfig, carried: tuple[ControlIntent, LimitOverrides] | None = None
+    ) -> None:
+        slot = SiteSlot(site, carried=carried)
         self.slots[site.site_id] = slot
         slot.task = asyncio.create_task(self._supervise(slot), name=f"supervise {site.site_id}")
 
     async def _stop_site(self, site_id: str) -> None:
+        """Stop a site and forget it; failures are logged, never raised (the caller goes on)."""
         slot = self.slots.pop(site_id, None)
         if slot is None or slot.task is None:
             return
         slot.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await slot.task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are being cancelled ourselves
+        except Exception:
+            LOG.exception("site %s did not stop cleanly", site_id)
 
     async def _supervise(self, slot: SiteSlot) -> None:
         delay = RETRY_START_S
         site_id = slot.config.site_id
         while True:
             controller: SiteController | None = None
+            started_at: float | None = None
             try:
                 controller = self.factory(slot.config)
                 controller.phase_s = cycle_phase(site_id, slot.config.ems.cycle_s)
                 controller.listeners.append(self._notify)
+                if slot.carried is not None:
+                    intent, overrides = slot.carried
+                    controller.set_intent(intent)
+                    controller.set_limits(overrides)
                 await controller.start()
+                started_at = time.monotonic()
                 slot.controller, slot.failed_state, slot.error = controller, None, None
                 slot.started.set()
                 await controller.wait()
@@ -160,6 +212,8 @@ class Fleet:
                 raise
             except Exception as err:  # a failing site is reported and retried, never fatal
                 slot.failures += 1
+                if started_at is not None and time.monotonic() - started_at >= STABLE_AFTER_S:
+                    delay = RETRY_START_S  # it ran fine for a while: this is a new failure
                 slot.error = f"{type(err).__name__}: {err}"
                 LOG.error("site %s failed (%s); retry in %.0f s", site_id, slot.error, delay)
                 if controller is not None:

@@ -6,11 +6,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from phoenyra_ems import fleet as fleet_module
+from phoenyra_ems.history import store as store_module
 from phoenyra_ems.clock import SystemClock
 from phoenyra_ems.config.model import EmsConfig, EmsSettings
 from phoenyra_ems.fleet import Fleet
@@ -50,9 +52,9 @@ async def test_a_site_that_cannot_start_is_failed_retried_and_never_stops_the_ot
 ) -> None:
     monkeypatch.setattr(fleet_module, "RETRY_START_S", 0.2)
     good = await site_with_simulator(simulators, "good", tmp_path)
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the history directory should be")
-    bad = await site_with_simulator(simulators, "bad", blocker)
+    prices = tmp_path / "prices.csv"  # the bad site's price file is missing: it cannot be built
+    bad = await site_with_simulator(simulators, "bad", tmp_path)
+    bad = replace(bad, ems=replace(bad.ems, price_source="file", price_file=str(prices)))
     fleet = Fleet(EmsConfig({"good": good, "bad": bad}, "good"), SystemClock())
     await fleet.start()
     try:
@@ -63,8 +65,34 @@ async def test_a_site_that_cannot_start_is_failed_retried_and_never_stops_the_ot
         assert "site_failed" in {a.code for a in bad_state.alarms}
         assert fleet.slots["good"].state.status is SiteStatus.RUNNING
         # fix the cause: the next retry brings the site up by itself
-        blocker.unlink()
+        prices.write_text(
+            "timestamp_utc,price_eur_per_mwh\n2024-01-01T00:00:00Z,50\n2024-01-01T01:00:00Z,60\n"
+        )
         await until(lambda: fleet.slots["bad"].state.status is SiteStatus.RUNNING, timeout=10)
+    finally:
+        await fleet.stop()
+
+
+async def test_a_site_whose_history_cannot_be_written_runs_and_catches_up(
+    tmp_path: Path, simulators: dict[str, BatterySimulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "RETRY_S", 0.2)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the history directory should be")
+    site = await site_with_simulator(simulators, "blocked", blocker)
+    fleet = Fleet(EmsConfig({"blocked": site}, "blocked"), SystemClock())
+    await fleet.start()
+    try:
+        slot = fleet.slots["blocked"]
+        await until(lambda: "history_unavailable" in {a.code for a in slot.state.alarms})
+        assert slot.state.status is SiteStatus.RUNNING and slot.failures == 0
+        controller = fleet.controller("blocked")
+        assert controller is not None and controller.history is not None
+        await until(lambda: controller.history.backlog >= 5)  # type: ignore[union-attr]
+        blocker.unlink()  # the directory can be made now: the backlog is written, the alarm clears
+        await until(lambda: "history_unavailable" not in {a.code for a in slot.state.alarms})
+        rows = await controller.history.query(datetime.now(UTC) - timedelta(minutes=1), datetime.now(UTC))
+        assert len(rows) >= 5 and controller.history.backlog <= 1
     finally:
         await fleet.stop()
 

@@ -41,6 +41,9 @@ class ModbusConfig:
     timeout_s: float = 1.0
     retries: int = 0
     setpoint_refresh_s: float = 30.0  # re-assert the setpoint at least this often
+    # A device without a revert timer holds a setpoint until told otherwise: the SoC window is
+    # kept for this long after the last write if the link is lost (docs/safety.md).
+    assumed_hold_s: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,8 @@ class EmsSettings:
     price_source: str = "simulator"  # simulator | file | none
     price_file: str | None = None
     comm_timeout_cycles: int = 1  # cycles without a reading before the safe state
+    soc_missing_cycles: int = 3  # cycles with a "not available" SoC before the safe state
+    history_flush_s: float = 2.0  # buffered history rows are written at least this often
 
 
 @dataclass(frozen=True, slots=True)

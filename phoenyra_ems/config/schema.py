@@ -337,6 +337,15 @@ def _check_ems(ems: EmsSettings) -> Iterator[vol.Invalid]:
         yield vol.Invalid("price_source 'file' needs price_file", path=["price_file"])
 
 
+def _check_modbus(modbus: ModbusConfig) -> Iterator[vol.Invalid]:
+    if not modbus.enabled:
+        yield vol.Invalid(
+            "false is not supported: a site is controlled through its Modbus device "
+            "(remove the site, or the key)",
+            path=["enabled"],
+        )
+
+
 def _check_api(api: ApiConfig) -> Iterator[vol.Invalid]:
     if (api.tls_cert is None) != (api.tls_key is None):
         missing = "tls_key" if api.tls_key is None else "tls_cert"
@@ -388,8 +397,10 @@ MODBUS = section(
         vol.Optional("timeout_s"): _POSITIVE,
         vol.Optional("retries"): integer(ge=0),
         vol.Optional("setpoint_refresh_s"): _POSITIVE,
+        vol.Optional("assumed_hold_s"): _POSITIVE,
     },
     ModbusConfig,
+    [_check_modbus],
 )
 
 # How to reach an MQTT broker: the same keys for a site's link and for sensor discovery.
@@ -487,6 +498,8 @@ EMS = section(
         vol.Optional("price_source"): one_of(["simulator", "file", "none"], "price_source"),
         vol.Optional("price_file"): optional(string),
         vol.Optional("comm_timeout_cycles"): integer(ge=1),
+        vol.Optional("soc_missing_cycles"): integer(ge=1, le=60),
+        vol.Optional("history_flush_s"): number(gt=0, le=5),
     },
     EmsSettings,
     [_check_ems],

@@ -11,6 +11,10 @@ class DeviceUnavailable(DeviceError):
     """Not connected, timed out, or the device answered with an exception."""
 
 
+class WriteRefused(DeviceError):
+    """The device answered a setpoint write with an exception: it is reachable but not obeying."""
+
+
 class ImplausibleReading(DeviceError):
     """The device answered, but a value cannot be true (e.g. SoC of 130 %)."""
 
@@ -18,3 +22,12 @@ class ImplausibleReading(DeviceError):
         super().__init__(f"implausible {field} = {value:g}: {reason}")
         self.field = field
         self.value = value
+
+
+class SocUnavailable(ImplausibleReading):
+    """The device answered, but reports no usable state of charge (a not-available marker)."""
+
+    def __init__(self, cycles: int) -> None:
+        DeviceError.__init__(self, f"state of charge not available for {cycles} cycles")
+        self.field = "soc_pct"
+        self.value = float("nan")

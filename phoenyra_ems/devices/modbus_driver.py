@@ -20,7 +20,7 @@ from pymodbus.exceptions import ModbusException
 from phoenyra_ems.clock import Clock, SystemClock
 from phoenyra_ems.config.model import BessConfig, ModbusConfig
 from phoenyra_ems.devices.codec import RegisterMap, RegisterWrite, resolve_profile
-from phoenyra_ems.devices.errors import DeviceUnavailable
+from phoenyra_ems.devices.errors import DeviceError, DeviceUnavailable, WriteRefused
 from phoenyra_ems.devices.plausibility import check_plausible
 from phoenyra_ems.devices.profile import DeviceProfile, load_profile
 from phoenyra_ems.devices.sunspec import scan_sunspec
@@ -31,6 +31,9 @@ LOG = logging.getLogger(__name__)
 BACKOFF_START_S = 0.2
 BACKOFF_MAX_S = 10.0
 SETPOINT_RESOLUTION_KW = 0.001
+# What a failing request raises: pymodbus's own errors (ModbusIOException on a timeout), socket
+# errors and timeouts. Every driver method turns these into DeviceErrors.
+TRANSPORT_ERRORS = (ModbusException, OSError, TimeoutError)
 
 
 @dataclass
@@ -80,6 +83,15 @@ class ModbusDevice:
         refresh = self.config.setpoint_refresh_s
         return min(refresh, revert / 2) if revert else refresh
 
+    @property
+    def hold_s(self) -> float:
+        """How long the device may go on with a setpoint if we lose it (the SoC window's horizon).
+
+        Its revert timer when it has one; otherwise ``modbus.assumed_hold_s`` (docs/safety.md).
+        """
+        revert = self.register_map.revert_timeout_s if self.register_map else self.profile.revert_timeout_s
+        return float(revert) if revert else self.config.assumed_hold_s
+
     async def start(self) -> None:
         """Start the supervisor; returns at once (the device may still be connecting)."""
         if self._supervisor is None:
@@ -98,7 +110,7 @@ class ModbusDevice:
                     await self._supervisor
             self._supervisor = None
         if self.connected:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(DeviceError):
                 await self.write_safe()
         self._client.close()
         self._ready.clear()
@@ -134,7 +146,7 @@ class ModbusDevice:
                 task.cancel()
             if self._lost.is_set() or self._last_setpoint is None:
                 continue
-            with contextlib.suppress(DeviceUnavailable):
+            with contextlib.suppress(DeviceError):
                 await self.write_setpoint(self._last_setpoint)
 
     async def _connect_once(self) -> None:
@@ -160,18 +172,32 @@ class ModbusDevice:
     async def _read_raw(self, address: int, count: int) -> list[int] | None:
         """Raw read for SunSpec scanning: None on an exception response."""
         self.stats.round_trips += 1
-        response = await self._client.read_holding_registers(
-            address, count=count, device_id=self.config.unit_id
-        )
+        try:
+            response = await self._client.read_holding_registers(
+                address, count=count, device_id=self.config.unit_id
+            )
+        except TRANSPORT_ERRORS as err:
+            raise self._lost_link(err) from err
         return None if response.isError() else list(response.registers)
 
     async def _write(self, write: RegisterWrite) -> None:
+        """One register write: WriteRefused on an exception reply, DeviceUnavailable if unanswered."""
         self.stats.round_trips += 1
-        response = await self._client.write_registers(
-            write.address, list(write.values), device_id=write.unit or self.config.unit_id
-        )
+        try:
+            response = await self._client.write_registers(
+                write.address, list(write.values), device_id=write.unit or self.config.unit_id
+            )
+        except TRANSPORT_ERRORS as err:
+            raise self._lost_link(err) from err
         if response.isError():
-            raise DeviceUnavailable(f"write to {write.address} refused: {response}")
+            self.stats.failures += 1
+            raise WriteRefused(f"{self.name}: write to {write.address} refused: {response}")
+
+    def _lost_link(self, err: BaseException) -> DeviceUnavailable:
+        """Count the failure, start a reconnect, and say so as a DeviceError."""
+        self.stats.failures += 1
+        self._mark_lost(err)
+        return DeviceUnavailable(f"{self.name}: {type(err).__name__}: {err}")
 
     def _ensure_connected(self) -> RegisterMap:
         """The resolved map, or DeviceUnavailable (and a reconnect) if the link dropped."""
@@ -188,10 +214,8 @@ class ModbusDevice:
         try:
             async with self._io_lock:
                 blocks = await self._read_blocks(register_map)
-        except (ModbusException, OSError, TimeoutError) as err:
-            self.stats.failures += 1
-            self._mark_lost(err)
-            raise DeviceUnavailable(f"{self.name}: {err}") from err
+        except TRANSPORT_ERRORS as err:
+            raise self._lost_link(err) from err
         return check_plausible(register_map.decode(blocks), self.bess)
 
     async def _read_blocks(self, register_map: RegisterMap) -> dict[tuple[str, int], list[int]]:
@@ -222,21 +246,20 @@ class ModbusDevice:
         fresh = self._last_write is not None and (now - self._last_write).total_seconds() < self.refresh_s
         if unchanged and fresh:
             return False
-        try:
-            async with self._io_lock:
-                for write in register_map.encode_setpoint(kw):
-                    await self._write(write)
-        except (ModbusException, OSError, TimeoutError) as err:
-            self.stats.failures += 1
-            self._mark_lost(err)
-            raise DeviceUnavailable(f"{self.name}: {err}") from err
+        async with self._io_lock:
+            for write in register_map.encode_setpoint(kw):
+                await self._write(write)
         self.stats.setpoint_writes += 1
         self._last_setpoint, self._last_write = kw, now
         return True
 
     async def write_safe(self) -> None:
-        """Put the device in its safe state (0 kW) if it can be reached."""
-        if self.register_map is None or not self._client.connected:
+        """Put the device in its safe state (0 kW) if it can be reached; DeviceError if that failed.
+
+        A link known to be down is not tried (the device's revert timer is the fallback there): a
+        hung device would only make every cycle wait for the timeout.
+        """
+        if self.register_map is None or not self.connected:
             return
         async with self._io_lock:
             for write in self.register_map.safe_writes():

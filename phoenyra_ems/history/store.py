@@ -1,11 +1,25 @@
 """History of one site: WAL-mode SQLite, batched writes, retention, queries by time range.
 
-One database per site, as in the plan: ``<history_dir>/ems_history_site_<id>.db``.
+One database per site, as in the plan: ``<history_dir>/ems_history_site_<id>.db`` (mode 0600).
+
+Writing never stops control: rows are buffered and written when ``batch_size`` rows are waiting or
+``flush_interval_s`` has passed since the last write, whichever comes first (so a SIGKILL loses at
+most that long of rows). When the file cannot be opened or written (full disk, read-only or missing
+directory), ``error`` says why, rows wait in a bounded in-memory backlog (the oldest are dropped
+beyond ``max_backlog`` and counted in ``dropped``), and the store retries every ``RETRY_S``.
+Queries answer from the file plus the rows still waiting.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +29,8 @@ import aiosqlite
 from phoenyra_ems.models import PlantState
 
 LOG = logging.getLogger(__name__)
+RETRY_S = 5.0  # a failing file is retried at most this often
+STORAGE_ERRORS = (sqlite3.Error, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,76 +87,230 @@ def database_path(history_dir: str | Path, site_id: str) -> Path:
 
 
 class HistoryStore:
-    """Buffered writer and reader of one site's samples."""
+    """Buffered writer and reader of one site's samples (see the module docstring)."""
 
     def __init__(
         self,
         path: str | Path,
         retention: timedelta = timedelta(days=365),
         batch_size: int = 60,
+        flush_interval_s: float = 2.0,
+        max_backlog: int = 86_400,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = Path(path)
         self.retention = retention
         self.batch_size = batch_size
-        self._buffer: list[HistoryRecord] = []
+        self.flush_interval_s = flush_interval_s
+        self.error: str | None = None  # why the file cannot be written now; None when healthy
+        self.dropped = 0  # rows lost because the backlog was full
+        self._buffer: deque[HistoryRecord] = deque(maxlen=max_backlog)
         self._db: aiosqlite.Connection | None = None
+        self._monotonic = monotonic
+        self._last_write = monotonic()
+        self._last_attempt = -float("inf")
+        self._lock = asyncio.Lock()
+
+    @property
+    def healthy(self) -> bool:
+        return self._db is not None and self.error is None
+
+    @property
+    def backlog(self) -> int:
+        """Rows waiting to be written."""
+        return len(self._buffer)
 
     async def open(self) -> None:
+        """Open (and create) the file; raises on failure (``start`` is the writer's tolerant variant)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute(SCHEMA)
-        await self._db.commit()
+        _private_file(self.path)
+        db = await aiosqlite.connect(self.path)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute(SCHEMA)
+            await db.commit()
+        except BaseException:
+            await db.close()
+            raise
+        self._db = db
+        self.error = None
+
+    async def start(self) -> bool:
+        """Open for writing; on failure note the error and retry later. True when open."""
+        self._last_attempt = self._monotonic()
+        try:
+            await self.open()
+        except STORAGE_ERRORS as err:
+            self._fail(f"cannot open {self.path}: {err}")
+            return False
+        return True
 
     async def close(self) -> None:
-        if self._db is None:
-            return
         await self.flush()
-        await self._db.close()
-        self._db = None
+        if self._buffer:
+            LOG.error("history %s: %d rows not written (%s)", self.path, len(self._buffer), self.error)
+        if self._db is not None:
+            db, self._db = self._db, None
+            try:
+                await db.close()
+            except STORAGE_ERRORS as err:
+                LOG.error("history %s: close failed: %s", self.path, err)
 
     async def append(self, record: HistoryRecord) -> None:
-        """Buffer one sample; written when the batch is full (or on flush / close)."""
+        """Buffer one sample; written when the batch is full or the flush interval has passed."""
+        if len(self._buffer) == self._buffer.maxlen:
+            self.dropped += 1
         self._buffer.append(record)
-        if len(self._buffer) >= self.batch_size:
-            await self.flush()
+        due = self._monotonic() - self._last_write >= self.flush_interval_s
+        if len(self._buffer) >= self.batch_size or due:
+            await self._write(retry_wait=True)
 
-    async def flush(self) -> None:
-        if not self._buffer or self._db is None:
+    async def flush(self) -> bool:
+        """Write what is buffered now; True when nothing is left waiting. Never raises."""
+        await self._write(retry_wait=False)
+        return not self._buffer
+
+    async def _write(self, retry_wait: bool) -> None:
+        async with self._lock:
+            if not self._buffer:
+                self._last_write = self._monotonic()
+                return
+            if self.error is not None and retry_wait and self._monotonic() - self._last_attempt < RETRY_S:
+                return  # failing: do not hammer the disk every cycle
+            self._last_attempt = self._monotonic()
+            if self._db is None and not await self.start():
+                return
+            assert self._db is not None
+            batch = list(self._buffer)
+            placeholders = ", ".join("?" for _ in COLUMNS)
+            try:
+                await self._db.executemany(
+                    f"INSERT OR REPLACE INTO samples ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                    [astuple(r) for r in batch],
+                )
+                await self._db.commit()
+            except STORAGE_ERRORS as err:
+                self._fail(f"cannot write {self.path}: {err}")
+                await self._rollback()
+                return
+            for _ in batch:
+                self._buffer.popleft()
+            self._last_write = self._monotonic()
+            if self.error is not None:
+                LOG.warning("history %s: writing again", self.path)
+            self.error = None
+
+    def _fail(self, message: str) -> None:
+        if self.error != message:
+            LOG.error("history: %s (control goes on; %d rows wait in memory)", message, len(self._buffer))
+        self.error = message
+
+    async def _rollback(self) -> None:
+        if self._db is None:
             return
-        batch, self._buffer = self._buffer, []
-        placeholders = ", ".join("?" for _ in COLUMNS)
-        await self._db.executemany(
-            f"INSERT OR REPLACE INTO samples ({', '.join(COLUMNS)}) VALUES ({placeholders})",
-            [astuple(r) for r in batch],
-        )
-        await self._db.commit()
+        with contextlib.suppress(*STORAGE_ERRORS):
+            await self._db.rollback()
 
     async def apply_retention(self, now: datetime) -> int:
-        """Delete samples older than the retention period; returns how many went."""
-        if self._db is None:
+        """Delete samples older than the retention period; returns how many went (0 on failure)."""
+        if self._db is None or self.error is not None:
             return 0
         cutoff = (now - self.retention).timestamp()
-        cursor = await self._db.execute("DELETE FROM samples WHERE ts < ?", (cutoff,))
-        await self._db.commit()
+        try:
+            cursor = await self._db.execute("DELETE FROM samples WHERE ts < ?", (cutoff,))
+            await self._db.commit()
+        except STORAGE_ERRORS as err:
+            self._fail(f"retention on {self.path} failed: {err}")
+            await self._rollback()
+            return 0
         return cursor.rowcount
 
     async def query(self, start: datetime, end: datetime, step_s: float | None = None) -> list[HistoryRecord]:
-        """Samples with ``start <= ts < end``; with ``step_s``, averaged into buckets of that width."""
+        """Samples with ``start <= ts < end``; with ``step_s``, averaged into buckets of that width.
+
+        Rows still waiting to be written are included; a file that cannot be read gives what is in
+        memory.
+        """
         await self.flush()
-        assert self._db is not None, "store not open"
         lo, hi = start.timestamp(), end.timestamp()
+        waiting = [r for r in self._buffer if lo <= r.ts < hi]
+        stored: list[Bucket] | list[HistoryRecord] = []
+        try:
+            if self._db is not None:
+                stored = await (self._select_buckets(lo, hi, step_s) if step_s else self._select(lo, hi))
+        except STORAGE_ERRORS as err:
+            LOG.error("history %s: query failed: %s", self.path, err)
         if not step_s:
-            sql = f"SELECT {', '.join(COLUMNS)} FROM samples WHERE ts >= ? AND ts < ? ORDER BY ts"
-            async with self._db.execute(sql, (lo, hi)) as cursor:
-                return [HistoryRecord(*row) for row in await cursor.fetchall()]
+            rows = {r.ts: r for r in (*stored, *waiting) if isinstance(r, HistoryRecord)}
+            return sorted(rows.values(), key=lambda r: r.ts)
+        buckets = {b.index: b for b in stored if isinstance(b, Bucket)}
+        for bucket in buckets_of(waiting, lo, step_s):
+            buckets[bucket.index] = bucket.merge(buckets.get(bucket.index))
+        return [buckets[i].record(lo, step_s) for i in sorted(buckets)]
+
+    async def _select(self, lo: float, hi: float) -> list[HistoryRecord]:
+        assert self._db is not None
+        sql = f"SELECT {', '.join(COLUMNS)} FROM samples WHERE ts >= ? AND ts < ? ORDER BY ts"
+        async with self._db.execute(sql, (lo, hi)) as cursor:
+            return [HistoryRecord(*row) for row in await cursor.fetchall()]
+
+    async def _select_buckets(self, lo: float, hi: float, step_s: float) -> list[Bucket]:
+        assert self._db is not None
         averages = ", ".join(f"AVG({c})" for c in NUMERIC)
         sql = (
-            f"SELECT CAST((ts - ?) / ? AS INTEGER) AS bucket, {averages}, "
+            f"SELECT CAST((ts - ?) / ? AS INTEGER) AS bucket, COUNT(*), {averages}, "
             "MAX(strategy), MAX(mode), MAX(status) FROM samples "
             "WHERE ts >= ? AND ts < ? GROUP BY bucket ORDER BY bucket"
         )
         async with self._db.execute(sql, (lo, step_s, lo, hi)) as cursor:
             rows = await cursor.fetchall()
-        return [HistoryRecord(lo + row[0] * step_s, *row[1:]) for row in rows]
+        return [Bucket(row[0], row[1], tuple(row[2:-3]), tuple(row[-3:])) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One downsampled step: how many rows it averages, the averages and the labels."""
+
+    index: int
+    count: int
+    averages: tuple[float | None, ...]  # in NUMERIC order
+    labels: tuple[str | None, ...]  # strategy, mode, status
+
+    def merge(self, other: Bucket | None) -> Bucket:
+        """The bucket of both sets of rows (averages weighted by row count)."""
+        if other is None:
+            return self
+        total = self.count + other.count
+        averages = tuple(
+            b if a is None else a if b is None else (a * self.count + b * other.count) / total
+            for a, b in zip(self.averages, other.averages, strict=True)
+        )
+        labels = tuple(a if a is not None else b for a, b in zip(self.labels, other.labels, strict=True))
+        return Bucket(self.index, total, averages, labels)
+
+    def record(self, origin: float, step_s: float) -> HistoryRecord:
+        return HistoryRecord(origin + self.index * step_s, *self.averages, *self.labels)  # type: ignore[arg-type]
+
+
+def buckets_of(rows: Iterable[HistoryRecord], origin: float, step_s: float) -> list[Bucket]:
+    """Rows averaged into buckets of ``step_s`` from ``origin`` (what the SQL query does)."""
+    groups: dict[int, list[HistoryRecord]] = {}
+    for row in rows:
+        groups.setdefault(int((row.ts - origin) // step_s), []).append(row)
+    out = []
+    for index, members in groups.items():
+        averages = []
+        for name in NUMERIC:
+            values = [v for v in (getattr(r, name) for r in members) if v is not None]
+            averages.append(sum(values) / len(values) if values else None)
+        labels = tuple(getattr(members[-1], n) for n in ("strategy", "mode", "status"))
+        out.append(Bucket(index, len(members), tuple(averages), labels))
+    return out
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` readable by its owner only, and tighten an existing file to 0600."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
