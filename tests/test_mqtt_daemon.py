@@ -36,6 +36,7 @@ from tests.test_mqtt_discovery import esphome_config, tasmota_config, tasmota_re
 __all__ = ["mqtt_broker"]
 ESP_MAC = "A4:CF:12:AB:CD:EF"
 COMMAND_KEY = "wien-command-key-0123456789"  # wien's mqtt.command_key; linz has none
+FUZZ_NOW = 1_800_000_000  # the wall clock of the fuzzed link
 TASMOTA_MAC = "5CCF7F0A1B2C"
 
 
@@ -338,8 +339,13 @@ async def test_deeply_nested_json_gets_a_rejection_ack(mqtt_daemon: MqttDaemon) 
         ]
 
 
-async def test_commands_without_a_command_key_are_refused(mqtt_daemon: MqttDaemon) -> None:
+async def test_commands_without_a_command_key_are_refused(
+    mqtt_daemon: MqttDaemon, caplog: pytest.LogCaptureFixture
+) -> None:
     md = mqtt_daemon
+    started = [r.getMessage() for r in caplog.get_records("setup") if r.levelname == "WARNING"]
+    assert any("site linz: MQTT commands are refused: set mqtt.command_key" in m for m in started)
+    assert not any("site wien: MQTT commands" in m for m in started)
     async with firmware(md.broker) as client:
         sc = await site_client(client, "linz")
         ack = await sc.command(sign_command({"id": "k1", "mode": "standby"}, COMMAND_KEY))
@@ -407,12 +413,14 @@ async def test_broker_restart_telemetry_resumes_and_sensors_are_still_known(mqtt
         st.just(b"x" * 10_000),
         st.just(b"[" * 1000 + b"]" * 1000),
         st.just(b'{"mode": "standby", "ts": 1e999, "nonce": "n", "sig": "00"}'),
-        st.just(json.dumps(sign_command({"mode": "standby", "x": 1}, COMMAND_KEY)).encode()),
+        st.sampled_from([{"mode": "standby", "x": 1}, {"mode": "manual", "setpoint_kw": 500}]).map(
+            lambda c: json.dumps(sign_command(c, COMMAND_KEY, now=FUZZ_NOW)).encode()
+        ),
     )
 )
 async def test_fuzzed_commands_never_raise_and_never_apply(payload: bytes) -> None:
     site = make_site(1, mqtt=MqttConfig(command_key=COMMAND_KEY))
-    link = SiteMqttLink(site)
+    link = SiteMqttLink(site, wall_clock=lambda: FUZZ_NOW)
 
     class Recorder:  # execute() reads effective_site, clock and intent; applies through set_intent
         effective_site = site

@@ -56,6 +56,10 @@ class SiteMqttLink:
         self.site = site
         self.wall_clock = wall_clock  # UNIX seconds, as the senders sign them (not the simulated clock)
         self.verifier: CommandVerifier | None = None
+        if site.mqtt.command_key:
+            # commands signed before this link existed are stale: a replay across a restart fails too
+            not_before = float(int(wall_clock()))
+            self.verifier = CommandVerifier(site.mqtt.command_key, site.mqtt.command_max_age_s, not_before)
         self.prefix = site_prefix(site)
         self.connection = MqttConnection(
             site.mqtt.host,
@@ -79,11 +83,7 @@ class SiteMqttLink:
         controller.listeners.append(self._on_state)
         mqtt = self.site.mqtt
         if mqtt.commands:
-            if mqtt.command_key:
-                # commands signed before this start are stale: a replay across a restart fails too
-                not_before = float(int(self.wall_clock()))
-                self.verifier = CommandVerifier(mqtt.command_key, mqtt.command_max_age_s, not_before)
-            else:
+            if self.verifier is None:
                 LOG.warning(
                     "site %s: MQTT commands are refused: set mqtt.command_key (docs/mqtt.md) "
                     "or mqtt.commands: false",
