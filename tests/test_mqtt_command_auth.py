@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from phoenyra_ems.mqtt.command_auth import CommandAuthError, CommandVerifier, json_depth_ok, sign_command
@@ -67,3 +70,22 @@ def test_json_depth_ignores_brackets_inside_strings() -> None:
     assert json_depth_ok('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"["}')
     assert json_depth_ok("[" * 32 + "]" * 32)
     assert not json_depth_ok("[" * 33 + "]" * 33)
+
+
+def test_mqtt_sign_explains_a_missing_key_and_bad_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from phoenyra_ems.cli import main
+
+    config = tmp_path / "ems.yaml"
+    config.write_text(
+        "bess: {energy_capacity_kwh: 10, power_charge_max_kw: 5, power_discharge_max_kw: 5}\n"
+        "mqtt: {enabled: true}\n"
+    )
+    assert main(["mqtt-sign", "-c", str(config), '{"mode":"standby"}']) == 1
+    assert "has no mqtt.command_key" in capsys.readouterr().err
+    config.write_text(config.read_text().replace("{enabled: true}", f"{{enabled: true, command_key: {KEY}}}"))
+    assert main(["mqtt-sign", "-c", str(config), "{mode: standby}"]) == 2
+    assert "not JSON" in capsys.readouterr().err
+    assert main(["mqtt-sign", "-c", str(config), '{"mode":"standby"}']) == 0
+    CommandVerifier(KEY).verify(json.loads(capsys.readouterr().out))
