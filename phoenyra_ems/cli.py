@@ -1,4 +1,4 @@
-"""``phoenyra-ems``: check a config, run sites, run a battery simulator, run the demo."""
+"""``phoenyra-ems``: check a config, run sites, run a battery simulator, run the demo, sign MQTT commands."""
 
 from __future__ import annotations
 
@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--revert-timeout-s", type=float, default=60.0)
     _add_time_args(sim)
 
+    sign = sub.add_parser(
+        "mqtt-sign", help="sign an MQTT command with a site's mqtt.command_key (prints the JSON to publish)"
+    )
+    sign.add_argument("-c", "--config", required=True)
+    sign.add_argument("--site", help="site id (default: the default site)")
+    sign.add_argument("payload", metavar="JSON", help='the control request, e.g. {"mode":"standby"}')
+
     demo = sub.add_parser("demo", help="two simulated sites (Wien, Linz) with their controllers")
     demo.add_argument("-c", "--config", default="examples/ems.yaml")
     demo.add_argument("--headless", action="store_true", help="no console: log status lines only")
@@ -103,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "user":
         return _user(args)
+    if args.command == "mqtt-sign":
+        return _mqtt_sign(args)
     if args.command == "backtest":
         from phoenyra_ems.backtest.command import run as run_backtest
 
@@ -184,6 +193,29 @@ def _user(args: argparse.Namespace) -> int:
             return 1
         db = config.api.auth_db
     return user_main(args.rest, db or ApiConfig().auth_db)
+
+
+def _mqtt_sign(args: argparse.Namespace) -> int:
+    import json
+
+    from phoenyra_ems.mqtt.command_auth import sign_command
+
+    site = load_site(args.config, args.site)
+    if site is None:
+        return 1
+    if not site.mqtt.command_key:
+        print(f"{args.config}: site {site.site_id!r} has no mqtt.command_key", file=sys.stderr)
+        return 1
+    try:
+        command = json.loads(args.payload)
+    except ValueError as err:
+        print(f"not JSON: {err}", file=sys.stderr)
+        return 2
+    if not isinstance(command, dict):
+        print("a command is a JSON object", file=sys.stderr)
+        return 2
+    print(json.dumps(sign_command(command, site.mqtt.command_key), separators=(",", ":")))
+    return 0
 
 
 EXIT_GRACE_S = 2.0  # after shutdown, worker threads get this long before the process exits anyway

@@ -80,7 +80,7 @@ class Daemon:
         if self.sensors is not None:
             controller.sensor_inputs = partial(self.sensors.inputs, site.site_id)
         if site.mqtt.enabled:
-            controller.attachments.append(SiteMqttLink(site, self.auth))
+            controller.attachments.append(SiteMqttLink(site))
         if site.forecast.enabled:
             controller.attachments.append(self._forecaster(site))
         return controller

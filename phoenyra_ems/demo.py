@@ -67,7 +67,8 @@ def parse_broker(text: str) -> tuple[str, int]:
 
 def demo_config(config: EmsConfig, mqtt: str | None = None) -> EmsConfig:
     """The demo keeps its history and users apart from a real installation's; with ``mqtt``, every
-    site publishes telemetry and takes commands on that broker, and sensor discovery listens there."""
+    site publishes telemetry on that broker (and takes commands signed with its mqtt.command_key, if
+    the config sets one), and sensor discovery listens there."""
     sites = {
         i: replace(site, ems=replace(site.ems, history_dir=DEMO_DATA_DIR)) for i, site in config.sites.items()
     }

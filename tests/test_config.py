@@ -180,6 +180,48 @@ def test_secret(tmp_path: Path) -> None:
     assert (mqtt.username, mqtt.password) == ("1234", "hunter2")
 
 
+def test_mqtt_command_key_from_secrets_and_its_window(tmp_path: Path) -> None:
+    (tmp_path / "secrets.yaml").write_text("wien_command_key: 7f3a9c0e5b2d4f61a8c9e0d1\n")
+    path = tmp_path / "ems.yaml"
+    path.write_text(
+        MINIMAL_MULTI
+        + "      mqtt:\n        enabled: true\n        command_key: !secret wien_command_key\n"
+        + "        command_max_age_s: 10\n"
+    )
+    mqtt = load_config(path).sites["wien"].mqtt
+    assert (mqtt.command_key, mqtt.command_max_age_s) == ("7f3a9c0e5b2d4f61a8c9e0d1", 10.0)
+    assert "7f3a9c0e" not in repr(mqtt)  # never in a logged config
+    out = io.StringIO()
+    assert check_config_main(str(path), out=out, err=io.StringIO()) == 0
+    assert "note:" not in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "key", "fragment"),
+    [
+        ("{command_key: short}", "command_key", "at least 16 characters"),
+        ("{command_key: 12345678901234567890}", "command_key", "expected a string"),
+        ("{command_max_age_s: 0}", "command_max_age_s", "at least 1"),
+        ("{command_max_age_s: 86400}", "command_max_age_s", "at most 3600"),
+    ],
+)
+def test_bad_mqtt_command_settings_name_the_key(mqtt: str, key: str, fragment: str) -> None:
+    (issue,) = issues_of(MINIMAL_MULTI + f"      mqtt: {mqtt}\n")
+    assert issue.path == f"sites.sites.wien.mqtt.{key}" and fragment in issue.message, issue
+
+
+def test_check_config_notes_mqtt_commands_without_a_key(tmp_path: Path) -> None:
+    path = tmp_path / "ems.yaml"
+    path.write_text(MINIMAL_MULTI + "      mqtt: {enabled: true}\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert check_config_main(str(path), out=out, err=err) == 0  # telemetry still works
+    assert "note: site wien: MQTT commands will be refused: set mqtt.command_key" in out.getvalue()
+    path.write_text(MINIMAL_MULTI + "      mqtt: {enabled: true, commands: false}\n")
+    out = io.StringIO()
+    assert check_config_main(str(path), out=out, err=err) == 0
+    assert "note:" not in out.getvalue()
+
+
 def test_missing_secret_names_key_and_line(tmp_path: Path) -> None:
     (tmp_path / "secrets.yaml").write_text("other: x\n")
     path = tmp_path / "ems.yaml"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from phoenyra_ems import fleet as fleet_module
-from phoenyra_ems.history import store as store_module
 from phoenyra_ems.clock import SystemClock
 from phoenyra_ems.config.model import EmsConfig, EmsSettings
 from phoenyra_ems.fleet import Fleet
+from phoenyra_ems.history import store as store_module
 from phoenyra_ems.models import SiteStatus
 from phoenyra_ems.simulator.server import BatterySimulator
 from tests.conftest import free_port, make_site, simulator_config

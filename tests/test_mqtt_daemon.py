@@ -25,6 +25,7 @@ from phoenyra_ems.config.model import MqttConfig, SensorRuleConfig, SensorsConfi
 from phoenyra_ems.core.decision import ControlIntent
 from phoenyra_ems.daemon import Daemon
 from phoenyra_ems.models import SiteMode, SiteStatus
+from phoenyra_ems.mqtt.command_auth import sign_command
 from phoenyra_ems.mqtt.site_link import SiteMqttLink
 from phoenyra_ems.simulator.server import BatterySimulator
 from tests.conftest import make_site, simulator_config
@@ -34,6 +35,8 @@ from tests.test_mqtt_discovery import esphome_config, tasmota_config, tasmota_re
 
 __all__ = ["mqtt_broker"]
 ESP_MAC = "A4:CF:12:AB:CD:EF"
+COMMAND_KEY = "wien-command-key-0123456789"  # wien's mqtt.command_key; linz has none
+FUZZ_NOW = 1_800_000_000  # the wall clock of the fuzzed link
 TASMOTA_MAC = "5CCF7F0A1B2C"
 
 
@@ -56,6 +59,7 @@ async def mqtt_daemon(tmp_path: Path, mqtt_broker: Broker) -> AsyncIterator[Mqtt
     config = two_site_config(tmp_path)
     broker = MqttConfig(enabled=True, host=mqtt_broker.host, port=mqtt_broker.port, telemetry_interval_s=0.2)
     sites = {i: replace(site, mqtt=broker) for i, site in config.sites.items()}
+    sites["wien"] = replace(sites["wien"], mqtt=replace(broker, command_key=COMMAND_KEY))
     sensors = SensorsConfig(
         enabled=True,
         host=mqtt_broker.host,
@@ -196,52 +200,181 @@ async def test_hot_battery_room_derates_the_site(mqtt_daemon: MqttDaemon) -> Non
         await eventually(lambda: controller.state.setpoint == 0.0, 3.0)
 
 
+class SiteClient:
+    """A command sender and telemetry reader on one site's topics (a real MQTT client)."""
+
+    def __init__(self, client: aiomqtt.Client, prefix: str) -> None:
+        self.client, self.prefix = client, prefix
+        self.telemetry: list[dict[str, Any]] = []
+        self.acks: list[dict[str, Any]] = []
+        self.statuses: list[bytes] = []
+
+    async def collect(self, until: Callable[[], bool], timeout: float = 3.0) -> None:
+        async with asyncio.timeout(timeout):
+            async for message in self.client.messages:
+                topic = str(message.topic)
+                assert isinstance(message.payload, bytes)
+                if topic.endswith("/telemetry"):
+                    self.telemetry.append(json.loads(message.payload))
+                elif topic.endswith("/commands/ack"):
+                    self.acks.append(json.loads(message.payload))
+                elif topic.endswith("/status"):
+                    self.statuses.append(message.payload)
+                if until():
+                    return
+
+    async def command(self, payload: dict[str, Any] | bytes | str) -> dict[str, Any]:
+        """Publish one command and return its ack (the next ack to arrive)."""
+        count = len(self.acks)
+        raw = json.dumps(payload) if isinstance(payload, dict) else payload
+        await self.client.publish(f"{self.prefix}/commands", raw)
+        await self.collect(lambda: len(self.acks) > count)
+        return self.acks[count]
+
+
+async def site_client(client: aiomqtt.Client, site: str = "wien") -> SiteClient:
+    sc = SiteClient(client, f"phoenyra/site{site}")
+    await client.subscribe(f"phoenyra/site{site}/#")
+    await sc.collect(lambda: bool(sc.telemetry) and b"online" in sc.statuses)
+    return sc
+
+
+def wien_setpoint(md: MqttDaemon) -> float | None:
+    controller = md.daemon.fleet.controller("wien")
+    assert controller is not None
+    return controller.intent.manual_setpoint_kw
+
+
 async def test_telemetry_and_commands_with_acks(mqtt_daemon: MqttDaemon) -> None:
     md = mqtt_daemon
     async with firmware(md.broker) as client:
-        await client.subscribe("phoenyra/sitewien/#")
-        telemetry, acks, statuses = [], [], []
+        sc = await site_client(client)
+        assert sc.telemetry[-1]["site_id"] == "wien" and "soc" in sc.telemetry[-1]
 
-        async def collect(until: Callable[[], bool], timeout: float = 3.0) -> None:
-            async with asyncio.timeout(timeout):
-                async for message in client.messages:
-                    topic = str(message.topic)
-                    if topic.endswith("/telemetry"):
-                        telemetry.append(json.loads(message.payload))
-                    elif topic.endswith("/commands/ack"):
-                        acks.append(json.loads(message.payload))
-                    elif topic.endswith("/status"):
-                        statuses.append(message.payload)
-                    if until():
-                        return
-
-        await collect(lambda: bool(telemetry) and b"online" in statuses)
-        assert telemetry[-1]["site_id"] == "wien" and "soc" in telemetry[-1]
-
-        command = {"id": "c1", "token": md.tokens["op_wien"], "mode": "manual", "setpoint_kw": -33.0}
-        await client.publish("phoenyra/sitewien/commands", json.dumps(command))
-        await collect(lambda: any(a["id"] == "c1" for a in acks))
-        assert acks[-1]["accepted"] and acks[-1]["control"]["setpoint_kw"] == -33.0
-        await collect(lambda: telemetry[-1]["setpoint"] == -33.0)
+        ack = await sc.command(
+            sign_command({"id": "c1", "mode": "manual", "setpoint_kw": -33.0}, COMMAND_KEY)
+        )
+        assert ack["id"] == "c1" and ack["accepted"] and ack["control"]["setpoint_kw"] == -33.0
+        await sc.collect(lambda: sc.telemetry[-1]["setpoint"] == -33.0)
 
         rejected = [
-            ({"id": "c2", "mode": "manual", "setpoint_kw": 5}, "missing token"),
-            ({"id": "c3", "token": md.tokens["view_wien"], "mode": "standby"}, "may not control"),
-            ({"id": "c4", "token": md.tokens["op_wien"], "mode": "manual", "setpoint_kw": 999}, "invalid"),
+            ({"id": "c2", "mode": "manual", "setpoint_kw": 5}, "bad signature"),  # not signed
+            (sign_command({"id": "c4", "mode": "manual", "setpoint_kw": 999}, COMMAND_KEY), "invalid"),
+            (sign_command({"id": "c5", "mode": "manual", "setpoint_kw": 5, "x": 1}, COMMAND_KEY), "invalid"),
         ]
         for body, reason in rejected:
-            await client.publish("phoenyra/sitewien/commands", json.dumps(body))
-            await collect(lambda body=body: any(a["id"] == body["id"] for a in acks))  # type: ignore[misc]
-            ack = acks[-1]
-            assert not ack["accepted"] and reason in ack["reason"], ack
-        assert acks[-1]["fields"]["setpoint_kw"]
-        await client.publish("phoenyra/sitewien/commands", b"\xff\xfe not json")
-        await collect(lambda: len(acks) == 5)
-        assert not acks[-1]["accepted"] and "JSON" in acks[-1]["reason"]
+            ack = await sc.command(body)
+            assert ack["id"] == body["id"] and not ack["accepted"] and reason in ack["reason"], ack
+        assert sc.acks[-1]["fields"] == {"x": "unknown field"}
+        assert sc.acks[-2]["fields"]["setpoint_kw"]
+        ack = await sc.command(b"\xff\xfe not json")
+        assert not ack["accepted"] and "JSON" in ack["reason"]
+        assert wien_setpoint(md) == -33.0  # nothing half-applied
+
+
+async def test_a_replayed_command_is_rejected_and_not_executed(mqtt_daemon: MqttDaemon) -> None:
+    md = mqtt_daemon
+    async with firmware(md.broker) as client:
+        sc = await site_client(client)
+        first = json.dumps(sign_command({"id": "r1", "mode": "manual", "setpoint_kw": -20}, COMMAND_KEY))
+        assert (await sc.command(first))["accepted"]
+        assert wien_setpoint(md) == -20.0
+        second = sign_command({"id": "r2", "mode": "manual", "setpoint_kw": 10}, COMMAND_KEY)
+        assert (await sc.command(second))["accepted"]
+        assert wien_setpoint(md) == 10.0
+        ack = await sc.command(first)  # captured and published again, byte for byte
+        assert not ack["accepted"] and "replayed" in ack["reason"], ack
+        assert wien_setpoint(md) == 10.0  # the replay changed nothing
+
+
+async def test_stale_and_wrongly_signed_commands_are_rejected(mqtt_daemon: MqttDaemon) -> None:
+    md = mqtt_daemon
+    async with firmware(md.broker) as client:
+        sc = await site_client(client)
+        old = sign_command({"id": "s1", "mode": "standby"}, COMMAND_KEY, now=time.time() - 120)
+        ack = await sc.command(old)
+        assert not ack["accepted"] and "stale" in ack["reason"], ack
+        future = sign_command({"id": "s2", "mode": "standby"}, COMMAND_KEY, now=time.time() + 120)
+        assert "stale" in (await sc.command(future))["reason"]
+        wrong = sign_command({"id": "s3", "mode": "standby"}, "another-site-key-0123456789")
+        ack = await sc.command(wrong)
+        assert not ack["accepted"] and ack["reason"] == "bad signature", ack
+        tampered = sign_command({"id": "s4", "mode": "manual", "setpoint_kw": -5}, COMMAND_KEY)
+        tampered["setpoint_kw"] = -90
+        assert (await sc.command(tampered))["reason"] == "bad signature"
         controller = md.daemon.fleet.controller("wien")
-        assert (
-            controller is not None and controller.intent.manual_setpoint_kw == -33.0
-        )  # nothing half-applied
+        assert controller is not None and controller.intent.mode is SiteMode.AUTO  # nothing applied
+
+
+async def test_an_api_token_on_mqtt_is_refused_and_not_echoed(mqtt_daemon: MqttDaemon) -> None:
+    md = mqtt_daemon
+    token = md.tokens["op_wien"]
+    async with firmware(md.broker) as client:
+        sc = await site_client(client)
+        for body in (
+            {"id": "t1", "token": token, "mode": "manual", "setpoint_kw": -10},  # the old format
+            sign_command({"id": "t2", "token": token, "mode": "manual", "setpoint_kw": -10}, COMMAND_KEY),
+        ):
+            count = len(sc.acks)
+            await client.publish("phoenyra/sitewien/commands", json.dumps(body))
+            await sc.collect(lambda count=count: len(sc.acks) > count)  # type: ignore[misc]
+            ack = sc.acks[-1]
+            assert not ack["accepted"] and "no longer accepted" in ack["reason"], ack
+            assert "command_key" in ack["reason"] and "mqtt-sign" in ack["reason"]
+            assert token not in json.dumps(ack)
+        controller = md.daemon.fleet.controller("wien")
+        assert controller is not None and controller.intent.mode is SiteMode.AUTO  # nothing applied
+
+
+async def test_deeply_nested_json_gets_a_rejection_ack(mqtt_daemon: MqttDaemon) -> None:
+    md = mqtt_daemon
+    async with firmware(md.broker) as client:
+        sc = await site_client(client)
+        for payload in ("[" * 1000 + "]" * 1000, '{"a":' * 40 + "1" + "}" * 40):
+            ack = await sc.command(payload)
+            assert not ack["accepted"] and "nested" in ack["reason"], ack
+        # the link still works afterwards
+        assert (await sc.command(sign_command({"mode": "manual", "setpoint_kw": -7}, COMMAND_KEY)))[
+            "accepted"
+        ]
+
+
+async def test_commands_without_a_command_key_are_refused(
+    mqtt_daemon: MqttDaemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    md = mqtt_daemon
+    started = [r.getMessage() for r in caplog.get_records("setup") if r.levelname == "WARNING"]
+    assert any("site linz: MQTT commands are refused: set mqtt.command_key" in m for m in started)
+    assert not any("site wien: MQTT commands" in m for m in started)
+    async with firmware(md.broker) as client:
+        sc = await site_client(client, "linz")
+        ack = await sc.command(sign_command({"id": "k1", "mode": "standby"}, COMMAND_KEY))
+        assert not ack["accepted"] and ack["reason"] == "commands need mqtt.command_key", ack
+        controller = md.daemon.fleet.controller("linz")
+        assert controller is not None and controller.intent.mode is SiteMode.AUTO
+
+
+async def test_mqtt_sign_cli_prints_a_command_the_daemon_accepts(
+    mqtt_daemon: MqttDaemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from phoenyra_ems.cli import main
+
+    md = mqtt_daemon
+    (tmp_path / "secrets.yaml").write_text(f"wien_command_key: {COMMAND_KEY}\n")
+    config = tmp_path / "ems.yaml"
+    config.write_text(
+        "sites:\n  sites:\n    wien:\n"
+        "      bess: {energy_capacity_kwh: 200, power_charge_max_kw: 100, power_discharge_max_kw: 100}\n"
+        "      mqtt: {enabled: true, command_key: !secret wien_command_key}\n"
+    )
+    assert main(["mqtt-sign", "-c", str(config), "--site", "wien", '{"mode":"manual","setpoint_kw":-5}']) == 0
+    printed = capsys.readouterr().out.strip()
+    assert COMMAND_KEY not in printed
+    async with firmware(md.broker) as client:
+        sc = await site_client(client)
+        ack = await sc.command(printed)
+        assert ack["accepted"], ack
+    assert wien_setpoint(md) == -5.0
 
 
 async def test_broker_restart_telemetry_resumes_and_sensors_are_still_known(mqtt_daemon: MqttDaemon) -> None:
@@ -278,11 +411,16 @@ async def test_broker_restart_telemetry_resumes_and_sensors_are_still_known(mqtt
         ).map(lambda d: json.dumps(d).encode()),
         st.just(b'{"mode": "manual", "setpoint_kw": NaN, "token": "x"}'),
         st.just(b"x" * 10_000),
+        st.just(b"[" * 1000 + b"]" * 1000),
+        st.just(b'{"mode": "standby", "ts": 1e999, "nonce": "n", "sig": "00"}'),
+        st.sampled_from([{"mode": "standby", "x": 1}, {"mode": "manual", "setpoint_kw": 500}]).map(
+            lambda c: json.dumps(sign_command(c, COMMAND_KEY, now=FUZZ_NOW)).encode()
+        ),
     )
 )
 async def test_fuzzed_commands_never_raise_and_never_apply(payload: bytes) -> None:
-    site = make_site(1)
-    link = SiteMqttLink(site, auth=None)
+    site = make_site(1, mqtt=MqttConfig(command_key=COMMAND_KEY))
+    link = SiteMqttLink(site, wall_clock=lambda: FUZZ_NOW)
 
     class Recorder:  # execute() reads effective_site, clock and intent; applies through set_intent
         effective_site = site

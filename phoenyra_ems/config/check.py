@@ -40,7 +40,18 @@ def summary_lines(config: EmsConfig) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    lines.extend(notes(config))
     return [line.rstrip() for line in lines]
+
+
+def notes(config: EmsConfig) -> list[str]:
+    """Valid but probably unintended settings (the daemon runs, and logs the same at start)."""
+    return [
+        f"note: site {sid}: MQTT commands will be refused: set mqtt.command_key "
+        "(or mqtt.commands: false), see docs/mqtt.md"
+        for sid, site in config.sites.items()
+        if site.mqtt.enabled and site.mqtt.commands and not site.mqtt.command_key
+    ]
 
 
 def check_config_main(path: str, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -56,7 +56,9 @@ class MqttConfig:
     tls: bool = False
     topic_prefix: str = ""  # default: phoenyra/site<id>
     telemetry_interval_s: float = 1.0  # at most one retained telemetry message per interval
-    commands: bool = True  # accept control commands on <prefix>/commands (token required)
+    commands: bool = True  # accept control commands on <prefix>/commands (signed with command_key)
+    command_key: str | None = field(default=None, repr=False)  # HMAC key of signed commands; None: refused
+    command_max_age_s: float = 30.0  # a command's ts may differ this much from the EMS clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -412,6 +412,19 @@ BROKER: dict[Any, Validator] = {
     vol.Optional("tls"): boolean,
 }
 
+
+MIN_KEY_CHARS = 16
+
+
+def command_key(value: Any) -> str:
+    """The HMAC key of a site's MQTT commands: a string of at least ``MIN_KEY_CHARS`` characters."""
+    if not isinstance(value, str):
+        raise vol.Invalid(f"expected a string (use !secret), got {type(value).__name__}")
+    if len(value.strip()) < MIN_KEY_CHARS:
+        raise vol.Invalid(f"must be at least {MIN_KEY_CHARS} characters (e.g. openssl rand -hex 32)")
+    return value
+
+
 MQTT = section(
     {
         vol.Optional("enabled"): boolean,
@@ -419,6 +432,8 @@ MQTT = section(
         vol.Optional("topic_prefix"): text,
         vol.Optional("telemetry_interval_s"): _POSITIVE,
         vol.Optional("commands"): boolean,
+        vol.Optional("command_key"): optional(command_key),
+        vol.Optional("command_max_age_s"): number(ge=1, le=3600),
     },
     MqttConfig,
 )

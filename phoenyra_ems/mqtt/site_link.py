@@ -5,10 +5,12 @@ Topics under the site's prefix (default ``phoenyra/site<id>``):
 * ``<prefix>/status``: ``online`` (birth, retained) / ``offline`` (last will and clean shutdown);
 * ``<prefix>/telemetry``: the site state as JSON (the API's state shape), retained, at most once
   per ``mqtt.telemetry_interval_s``;
-* ``<prefix>/commands``: a control request with the API's schema plus ``token`` (an API token
-  of an operator or admin with access to the site) and an optional ``id``;
+* ``<prefix>/commands``: a control request with the API's schema, an optional ``id``, signed with
+  the site's ``mqtt.command_key`` (``ts``, ``nonce``, ``sig``: see ``command_auth``). API tokens
+  are refused: anyone subscribed to ``#`` would capture them;
 * ``<prefix>/commands/ack``: ``{"id", "accepted", "reason", "fields"?, "control"?}`` for every
-  command. A malformed command is rejected with its reason and never executed in part.
+  command. A malformed, unsigned, stale or replayed command is rejected with its reason and never
+  executed in part.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from phoenyra_ems.api.errors import ApiError
@@ -24,14 +27,22 @@ from phoenyra_ems.api.serialize import control_json, state_json
 from phoenyra_ems.api.validation import parse_control
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.models import PlantState
+from phoenyra_ems.mqtt.command_auth import (
+    AUTH_FIELDS,
+    MAX_JSON_DEPTH,
+    TOKEN_REFUSED,
+    CommandAuthError,
+    CommandVerifier,
+    json_depth_ok,
+)
 from phoenyra_ems.mqtt.connection import MqttConnection
 
 if TYPE_CHECKING:
-    from phoenyra_ems.auth.store import AuthStore
     from phoenyra_ems.controller import SiteController
 
 LOG = logging.getLogger(__name__)
 MAX_COMMAND_BYTES = 4096
+NO_KEY = "commands need mqtt.command_key"
 
 
 def site_prefix(site: SiteConfig) -> str:
@@ -41,9 +52,14 @@ def site_prefix(site: SiteConfig) -> str:
 class SiteMqttLink:
     """Attached to a site's controller: lives and dies with it."""
 
-    def __init__(self, site: SiteConfig, auth: AuthStore | None) -> None:
+    def __init__(self, site: SiteConfig, wall_clock: Callable[[], float] = time.time) -> None:
         self.site = site
-        self.auth = auth
+        self.wall_clock = wall_clock  # UNIX seconds, as the senders sign them (not the simulated clock)
+        self.verifier: CommandVerifier | None = None
+        if site.mqtt.command_key:
+            # commands signed before this link existed are stale: a replay across a restart fails too
+            not_before = float(int(wall_clock()))
+            self.verifier = CommandVerifier(site.mqtt.command_key, site.mqtt.command_max_age_s, not_before)
         self.prefix = site_prefix(site)
         self.connection = MqttConnection(
             site.mqtt.host,
@@ -65,7 +81,14 @@ class SiteMqttLink:
     async def start(self, controller: SiteController) -> None:
         self.controller = controller
         controller.listeners.append(self._on_state)
-        if self.site.mqtt.commands:
+        mqtt = self.site.mqtt
+        if mqtt.commands:
+            if self.verifier is None:
+                LOG.warning(
+                    "site %s: MQTT commands are refused: set mqtt.command_key (docs/mqtt.md) "
+                    "or mqtt.commands: false",
+                    self.site.site_id,
+                )
             self.connection.subscribe(f"{self.prefix}/commands", self._on_command)
         await self.connection.start()
 
@@ -113,20 +136,21 @@ class SiteMqttLink:
         await self.connection.publish(f"{self.prefix}/commands/ack", json.dumps(ack).encode())
 
     async def execute(self, payload: bytes) -> dict[str, Any]:
-        """Validate, authorise and apply one command; always returns the ack (never raises)."""
+        """Validate, verify the signature and apply one command; always returns the ack (never raises)."""
         request_id: Any = None
         try:
             body = self._decode(payload)
-            request_id = body.pop("id", None)
+            request_id = body.get("id")
             if not isinstance(request_id, str | int | None) or isinstance(request_id, bool):
                 request_id = None
-            await self._authorise(body.pop("token", None))
+            self._authenticate(body)
             controller = self.controller
             if controller is None:
                 raise ApiError(503, "unavailable", "site not running")
+            control = {k: v for k, v in body.items() if k != "id" and k not in AUTH_FIELDS}
             bess = controller.effective_site.bess
             intent = parse_control(
-                body,
+                control,
                 self.site,
                 bess.power_charge_max_kw,
                 bess.power_discharge_max_kw,
@@ -145,23 +169,28 @@ class SiteMqttLink:
         if len(payload) > MAX_COMMAND_BYTES:
             raise ApiError(413, "too_large", f"command larger than {MAX_COMMAND_BYTES} bytes")
         try:
-            body = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+            text = payload.decode("utf-8")
+            if not json_depth_ok(text):
+                raise ApiError(422, "invalid_request", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            body = json.loads(text, parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as err:
             raise ApiError(422, "invalid_request", f"not a JSON command: {err}") from err
+        except RecursionError as err:  # not reached after the depth check; never let it escape
+            raise ApiError(422, "invalid_request", "JSON nested too deeply") from err
         if not isinstance(body, dict):
             raise ApiError(422, "invalid_request", "a command is a JSON object")
         return body
 
-    async def _authorise(self, token: Any) -> None:
-        if self.auth is None:
-            return  # no user store (tests, embedded use): the broker's ACL is the only gate
-        if not isinstance(token, str) or not token:
-            raise ApiError(401, "unauthorized", "missing token")
-        principal = await self.auth.authenticate(token)
-        if principal is None:
-            raise ApiError(401, "unauthorized", "invalid token")
-        if not principal.can_control(self.site.site_id):
-            raise ApiError(403, "forbidden", f"{principal.user} may not control site {self.site.site_id}")
+    def _authenticate(self, body: dict[str, Any]) -> None:
+        """A signed, fresh, new command; an API token is refused without being looked at."""
+        if "token" in body:
+            raise ApiError(401, "unauthorized", TOKEN_REFUSED)
+        if self.verifier is None:
+            raise ApiError(401, "unauthorized", NO_KEY)
+        try:
+            self.verifier.verify(body, self.wall_clock())
+        except CommandAuthError as err:
+            raise ApiError(401, "unauthorized", str(err)) from None
 
 
 def _reject_constant(name: str) -> float:
