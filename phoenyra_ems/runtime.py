@@ -27,5 +27,6 @@ def build_controller(site: SiteConfig, clock: Clock, history_dir: str | None = N
     history = HistoryStore(
         database_path(history_dir or site.ems.history_dir, site.site_id),
         retention=timedelta(days=site.ems.history_retention_days),
+        flush_interval_s=site.ems.history_flush_s,
     )
     return SiteController(site, device, clock, price_provider(site), history)
