@@ -1,4 +1,4 @@
-"""SunSpec: model definitions (from the official JSON), discovery scan and layout.
+"""SunSpec: model definitions (generated from the official JSON), discovery scan and layout.
 
 Nothing here hard-codes an absolute address: a device is scanned for the ``SunS`` marker
 (at 40000, then 0, then 50000) and its (model id, length) chain is walked until 0xFFFF.
@@ -117,7 +117,10 @@ def _model(model_id: int, raw: dict[str, Any]) -> ModelDef:
 
 @cache
 def model_definitions() -> dict[int, ModelDef]:
-    """Models 1, 124, 704, 713, 714 and 802, from ``sunspec_models.json``."""
+    """The shipped models (1, 103, 124, 701, 702, 704, 713, 714, 802), from ``sunspec_models.json``.
+
+    That file is generated from the official definitions by ``scripts/update_sunspec_models.py``.
+    """
     data = json.loads(MODELS_FILE.read_text(encoding="utf-8"))
     return {int(k): _model(int(k), v) for k, v in data["models"].items()}
 
@@ -163,7 +166,7 @@ def layout_sunspec_models(
 ) -> dict[int, int]:
     """Place models back to back after the marker at ``base`` (as a device would).
 
-    ``models``: model ids, or a profile / None for all shipped models (1, 124, 704, 713, 714, 802).
+    ``models``: model ids, or a profile / None for DEFAULT_MODELS (1, 124, 704, 713, 714, 802).
     """
     ids = DEFAULT_MODELS if models is None or isinstance(models, DeviceProfile) else tuple(models)
     layout: dict[int, int] = {}
