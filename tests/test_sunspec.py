@@ -325,3 +325,20 @@ def test_device_side_storctl_mod_bits() -> None:
     assert _write_124(rmap, image, base, 1, -30.0, 50.0) == 0.0  # only the charge limit counts
     assert _write_124(rmap, image, base, 3, 20.0, -20.0) == pytest.approx(1.0)  # 1..2 kW: the least
     assert _write_124(rmap, image, base, 0, -50.0, -50.0) == 0.0  # no limit active: it holds
+
+
+async def test_legacy_713_without_pct_sf_is_read_in_whole_percent() -> None:
+    """A device still on the old 713 (L = 6, no Pct_SF): the register after the model (here the
+    next model's ID) is not its scale factor; a point beyond a model's reported length is one
+    the device's (older) definition does not have."""
+    image = {40000: 0x5375, 40001: 0x6E53, 40002: 1, 40003: 66}
+    image.update(dict.fromkeys(range(40004, 40070), 0))
+    image.update(enumerate((713, 6, 10000, 5200, 52, 99, 0, 0), 40070))  # ..., Sta, WH_SF
+    image.update(enumerate((704, 65, *([0] * 65)), 40078))
+    image.update({40145: 0xFFFF, 40146: 0})
+    models = await scan_sunspec(fake_read(image))
+    assert models == {1: 40002, 713: 40070, 704: 40078}
+    rmap = resolve_profile(load_profile("sunspec"), models)
+    got = rmap.decode(_blocks(rmap, image))
+    assert got.soc_pct == pytest.approx(52.0)
+    assert got.soh_pct == pytest.approx(99.0)

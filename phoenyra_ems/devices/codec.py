@@ -8,6 +8,7 @@ a :class:`RegisterMap` with absolute addresses.  The Modbus driver uses its clie
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -212,7 +213,10 @@ Reversion = tuple[float | None, float]  # (seconds until reversion or None for n
 def _first_point(layout: Mapping[int, int], candidates: Iterable[tuple[int, str]]) -> RegisterPoint | None:
     for model_id, name in candidates:
         if model_id in layout:
-            return ss.sunspec_point(dict(layout), model_id, name, scale=0.001)
+            try:
+                return ss.sunspec_point(layout, model_id, name, scale=0.001)
+            except ss.PointNotImplemented:
+                continue
     return None
 
 
@@ -826,7 +830,11 @@ def resolve_profile(profile: DeviceProfile, sunspec_models: Mapping[int, int] | 
     for name, spec in profile.measurements.items():
         if not isinstance(spec, SunSpecChoice):
             raise ValueError(f"{profile.name}: {name} must be a SunSpec reference")
-        found = tuple(_ref_point(layout, ref, name) for ref in spec.candidates if ref.model in layout)
+        found = tuple(
+            point
+            for ref in spec.candidates
+            if ref.model in layout and (point := _ref_point(sunspec_models, ref, name)) is not None
+        )
         if found:
             resolved[name], image_points[name] = found[:1], found
     revert = round(profile.revert_timeout_s or 0)
@@ -836,19 +844,27 @@ def resolve_profile(profile: DeviceProfile, sunspec_models: Mapping[int, int] | 
         raise ValueError(
             f"SunSpec device implements none of the control models {list(prefer)} (found {sorted(layout)})"
         )
-    control = _SunSpecStorage(layout, revert) if chosen == 124 else _SunSpecDerControl(layout, revert)
+    if chosen == 124:
+        control = _SunSpecStorage(sunspec_models, revert)
+    else:
+        control = _SunSpecDerControl(sunspec_models, revert)
     mode = None
     if profile.mode is not None and isinstance(profile.mode.point, SunSpecRef):
         ref = profile.mode.point
         if ref.model in layout:
-            mode = (ss.sunspec_point(layout, ref.model, ref.point), profile.mode.values)
+            with contextlib.suppress(ss.PointNotImplemented):
+                mode = (ss.sunspec_point(sunspec_models, ref.model, ref.point), profile.mode.values)
     return RegisterMap(profile, resolved, image_points, control, mode, layout)
 
 
-def _ref_point(layout: Mapping[int, int], ref: SunSpecRef, name: str) -> RegisterPoint:
+def _ref_point(layout: Mapping[int, int], ref: SunSpecRef, name: str) -> RegisterPoint | None:
+    """The candidate's point; None if the device's model is too short to have it."""
     units = ss.model_definition(ref.model).point(ref.point).units
     scale = 0.001 if name.endswith("_kw") and units == "W" else 1.0
-    return ss.sunspec_point(dict(layout), ref.model, ref.point, scale=scale, sign=ref.sign)
+    try:
+        return ss.sunspec_point(layout, ref.model, ref.point, scale=scale, sign=ref.sign)
+    except ss.PointNotImplemented:
+        return None
 
 
 __all__ = [
