@@ -342,3 +342,15 @@ async def test_legacy_713_without_pct_sf_is_read_in_whole_percent() -> None:
     got = rmap.decode(_blocks(rmap, image))
     assert got.soc_pct == pytest.approx(52.0)
     assert got.soh_pct == pytest.approx(99.0)
+
+
+def test_wdischamax_not_implemented_in_702_falls_back_to_802_then_wchamax() -> None:
+    models = (1, 124, 702, 802)
+    layout = layout_sunspec_models(models)
+    rmap, image, _ = _decode(models, Measurements(soc_pct=50.0), UNEVEN)
+    image[sunspec_point(layout, 702, "WDisChaRteMax").address] = 0xFFFF  # not implemented
+    rmap.decode(_blocks(rmap, image))
+    assert rmap.setpoint_range_kw() == pytest.approx((-5.0, 10.0), abs=0.001)  # 802's 10 kW
+    image[sunspec_point(layout, 802, "WDisChaRteMax").address] = 0xFFFF
+    rmap.decode(_blocks(rmap, image))
+    assert rmap.setpoint_range_kw() == pytest.approx((-5.0, 5.0), abs=0.001)  # WChaMax

@@ -342,9 +342,10 @@ class _SunSpecStorage(_Control):
             "wchamax_kw": ss.sunspec_point({124: base}, 124, "WChaMax", scale=0.001),
             "inout_sf": ss.sunspec_point({124: base}, 124, "InOutWRte_SF"),
         }
-        wdis = _first_point(layout, WDISCHAMAX_CANDIDATES)
-        if wdis is not None:
-            self.statics["wdischamax_kw"] = wdis
+        for model_id, name in WDISCHAMAX_CANDIDATES:  # all of them: the first implemented value wins
+            point = _first_point(layout, [(model_id, name)])
+            if point is not None:
+                self.statics[f"wdischamax_kw:{model_id}"] = point
 
     def _rates(self, out_raw: int, in_raw: int) -> list[RegisterWrite]:
         o = self.off
@@ -357,7 +358,8 @@ class _SunSpecStorage(_Control):
         wcha, sf = statics.get("wchamax_kw"), statics.get("inout_sf")
         if not wcha or sf is None:
             raise SetpointUnavailable("SunSpec 124 needs WChaMax and InOutWRte_SF: call decode() first")
-        return wcha, statics.get("wdischamax_kw") or wcha, int(sf)  # no WDisChaMax: WChaMax
+        wdis = next((v for k, v in statics.items() if k.startswith("wdischamax_kw:") and v), None)
+        return wcha, wdis or wcha, int(sf)  # no WDisChaMax implemented: WChaMax
 
     def range_kw(self, statics: Mapping[str, float | None]) -> tuple[float, float]:
         """Each direction up to its maximum, and as far as the forcing rate can say (a charge is
@@ -384,7 +386,8 @@ class _SunSpecStorage(_Control):
         get, o = _regs_getter(regs), self.off
         mode = regs.get(o["StorCtl_Mod"])
         wcha = decode_point(self.statics["wchamax_kw"], get)
-        wdis = _first_value([self.statics.get("wdischamax_kw")], get) or wcha
+        wdis_points = [p for k, p in self.statics.items() if k.startswith("wdischamax_kw:")]
+        wdis = _first_value(wdis_points, get) or wcha
         sf = read_scale_factor(get, "holding", o["InOutWRte_SF"])
         if mode is None or wcha is None or wdis is None or sf is None:
             return None
