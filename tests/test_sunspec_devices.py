@@ -215,3 +215,41 @@ def test_sunspec_models_need_the_sunspec_profile() -> None:
     site = make_site(1)
     with pytest.raises(ValueError, match="SunSpec profile"):
         BatterySimulator(simulator_config(site, sunspec_models="124-only"))
+
+
+def _pysunspec2_write(port: int, model_id: int, values: dict[str, float]) -> None:
+    """pysunspec2 writes points (cvalue: scale factors applied by pysunspec2, not by us)."""
+    from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
+
+    device = SunSpecModbusClientDeviceTCP(slave_id=1, ipaddr="127.0.0.1", ipport=port, timeout=2)
+    try:
+        device.scan()
+        model = device.models[model_id][0]
+        model.read()
+        for name, value in values.items():
+            model.points[name].cvalue = value
+        model.write()
+    finally:
+        device.close()
+
+
+@pytest.mark.parametrize(
+    ("layout", "model_id", "values", "kw"),
+    [
+        ("802+704", 704, {"WSetEna": 1, "WSetMod": 1, "WSet": -20000.0}, -20.0),
+        ("713+704", 704, {"WSetEna": 1, "WSetMod": 0, "WSetPct": 35.5}, 35.5),  # % of WMax 100 kW
+        ("124-only", 124, {"StorCtl_Mod": 1, "InWRte": -40.0, "InOutWRte_RvrtTms": 0}, 24.0),
+        ("713+714", 124, {"StorCtl_Mod": 2, "OutWRte": -30.0, "InOutWRte_RvrtTms": 0}, -30.0),  # 702
+    ],
+)
+async def test_pysunspec2_writes_are_honoured(
+    layout: str, model_id: int, values: dict[str, float], kw: float, port: int
+) -> None:
+    """Control written by the independent client moves the simulated battery."""
+    pytest.importorskip("sunspec2")
+    simulator = await _simulator(port, layout, _clock())
+    try:
+        await asyncio.to_thread(_pysunspec2_write, port, model_id, values)
+        assert simulator.model.setpoint_kw == pytest.approx(kw, rel=0.001)
+    finally:
+        await simulator.stop()
