@@ -146,7 +146,9 @@ def test_setpoint_round_trip(name: str, kw: float, nameplate: dict[str, float]) 
         image.update(enumerate(write.values, write.address))
         commanded = result if result is not None else commanded
     assert commanded is not None
-    step = 0.0011 if not load_profile(name).is_sunspec else (hi - lo) / 2 * 1e-4 + 1e-9
+    step = 0.0011
+    if load_profile(name).is_sunspec:  # 124: rates in 0.01 % steps of WChaMax / WDisChaMax
+        step = max(nameplate["power_charge_max_kw"], nameplate["power_discharge_max_kw"]) * 1e-4 + 1e-9
     assert commanded == pytest.approx(min(max(kw, lo), hi), abs=step)
 
 

@@ -8,6 +8,7 @@ a :class:`RegisterMap` with absolute addresses.  The Modbus driver uses its clie
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -199,6 +200,36 @@ def _regs_getter(regs: Mapping[int, int]) -> Getter:
 # --- setpoint mechanisms -----------------------------------------------------------------
 
 
+# Where a device states the discharge maximum that 124 OutWRte is a percentage of ("% WDisChaMax":
+# model 124 itself has no such point). The first model the device implements is used; when none
+# is implemented (or the value reads "not implemented") WChaMax is the base, as for InWRte.
+WDISCHAMAX_CANDIDATES: tuple[tuple[int, str], ...] = ((702, "WDisChaRteMax"), (802, "WDisChaRteMax"))
+# Where a device states WMax, the base of 704 WSetPct (WSetMod = 0, W_MAX_PCT).
+WMAX_CANDIDATES: tuple[tuple[int, str], ...] = ((702, "WMax"), (702, "WMaxRtg"))
+
+Reversion = tuple[float | None, float]  # (seconds until reversion or None for never, kW after it)
+
+
+def _first_point(layout: Mapping[int, int], candidates: Iterable[tuple[int, str]]) -> RegisterPoint | None:
+    for model_id, name in candidates:
+        if model_id in layout:
+            try:
+                return ss.sunspec_point(layout, model_id, name, scale=0.001)
+            except ss.PointNotImplemented:
+                continue
+    return None
+
+
+def _first_value(
+    points: Iterable[RegisterPoint | None], get: Getter
+) -> float | None:  # first implemented, positive value
+    for point in points:
+        value = decode_point(point, get) if point is not None else None
+        if value:
+            return value
+    return None
+
+
 class _Control:
     setpoint_registers: frozenset[int] = frozenset()
     statics: Mapping[str, RegisterPoint] = {}
@@ -209,8 +240,15 @@ class _Control:
     def stop(self) -> list[RegisterWrite]:
         raise NotImplementedError
 
-    def decode(self, regs: Mapping[int, int]) -> float | None:
+    def decode(self, regs: Mapping[int, int], nameplate: Mapping[str, float] | None = None) -> float | None:
+        """Server side: the power the written registers command (None: not a complete command)."""
         raise NotImplementedError
+
+    def reversion(
+        self, regs: Mapping[int, int], nameplate: Mapping[str, float] | None = None
+    ) -> Reversion | None:
+        """Server side: the reversion the written registers ask for (None: the device's own)."""
+        return None
 
     def range_kw(self, statics: Mapping[str, float | None]) -> tuple[float, float]:
         raise NotImplementedError
@@ -231,7 +269,7 @@ class _SignedPower(_Control):
     def stop(self) -> list[RegisterWrite]:
         return self.encode(0.0, {})
 
-    def decode(self, regs: Mapping[int, int]) -> float | None:
+    def decode(self, regs: Mapping[int, int], nameplate: Mapping[str, float] | None = None) -> float | None:
         return decode_point(self.point, _regs_getter(regs))
 
     def range_kw(self, statics: Mapping[str, float | None]) -> tuple[float, float]:
@@ -269,7 +307,7 @@ class _ModeMagnitude(_Control):
         items += _point_items(s.command, (s.stop,), unit) + _static_items(s.also, unit)
         return _writes(items, last=s.command.address)
 
-    def decode(self, regs: Mapping[int, int]) -> float | None:
+    def decode(self, regs: Mapping[int, int], nameplate: Mapping[str, float] | None = None) -> float | None:
         s, get = self.spec, _regs_getter(regs)
         cmd = regs.get(s.command.address)
         if cmd == s.stop:
@@ -287,9 +325,15 @@ class _ModeMagnitude(_Control):
 
 
 class _SunSpecStorage(_Control):
-    """SunSpec 124: OutWRte = -InWRte = setpoint as % of WChaMax, StorCtl_Mod = 3 (both limits)."""
+    """SunSpec 124: pin charge and discharge limits to one power (StorCtl_Mod = 3).
 
-    def __init__(self, base: int, revert_s: int) -> None:
+    ``OutWRte`` is a % of WDisChaMax, ``InWRte`` a % of WChaMax (a negative limit forces the other
+    direction), so a setpoint P (+ discharge) is written as OutWRte = P / WDisChaMax and
+    InWRte = -P / WChaMax: the allowed window [-InWRte * WChaMax, OutWRte * WDisChaMax] is [P, P].
+    """
+
+    def __init__(self, layout: Mapping[int, int], revert_s: int) -> None:
+        base = layout[124]
         md = ss.model_definition(124)
         self.off = {name: base + p.offset for name, p in md.points.items()}
         self.revert_s = revert_s
@@ -298,52 +342,95 @@ class _SunSpecStorage(_Control):
             "wchamax_kw": ss.sunspec_point({124: base}, 124, "WChaMax", scale=0.001),
             "inout_sf": ss.sunspec_point({124: base}, 124, "InOutWRte_SF"),
         }
+        for model_id, name in WDISCHAMAX_CANDIDATES:  # all of them: the first implemented value wins
+            point = _first_point(layout, [(model_id, name)])
+            if point is not None:
+                self.statics[f"wdischamax_kw:{model_id}"] = point
 
-    def _rates(self, raw: int) -> list[RegisterWrite]:
+    def _rates(self, out_raw: int, in_raw: int) -> list[RegisterWrite]:
         o = self.off
-        rates = {o["OutWRte"]: raw & 0xFFFF, o["InWRte"]: -raw & 0xFFFF, o["InOutWRte_WinTms"]: 0}
+        rates = {o["OutWRte"]: out_raw & 0xFFFF, o["InWRte"]: in_raw & 0xFFFF, o["InOutWRte_WinTms"]: 0}
         rates |= {o["InOutWRte_RvrtTms"]: self.revert_s, o["InOutWRte_RmpTms"]: 0}
         return [*_writes([(None, a, v) for a, v in rates.items()]), RegisterWrite(o["StorCtl_Mod"], (3,))]
 
-    def encode(self, kw: float, statics: Mapping[str, float | None]) -> list[RegisterWrite]:
-        wmax, sf = statics.get("wchamax_kw"), statics.get("inout_sf")
-        if not wmax or sf is None:
+    @staticmethod
+    def _bases(statics: Mapping[str, float | None]) -> tuple[float, float, int]:
+        wcha, sf = statics.get("wchamax_kw"), statics.get("inout_sf")
+        if not wcha or sf is None:
             raise SetpointUnavailable("SunSpec 124 needs WChaMax and InOutWRte_SF: call decode() first")
-        pct = min(max(kw / wmax * 100.0, -100.0), 100.0)
-        return self._rates(min(max(round(pct / 10.0 ** int(sf)), -0x7FFF), 0x7FFF))
-
-    def stop(self) -> list[RegisterWrite]:
-        return self._rates(0)
-
-    def decode(self, regs: Mapping[int, int]) -> float | None:
-        get = _regs_getter(regs)
-        if (regs.get(self.off["StorCtl_Mod"], 0) & 3) != 3:
-            return None
-        wmax = decode_point(self.statics["wchamax_kw"], get)
-        sf = read_scale_factor(get, "holding", self.off["InOutWRte_SF"])
-        raw = regs.get(self.off["OutWRte"])
-        if wmax is None or sf is None or raw is None or raw == 0x8000:
-            return None
-        return _to_number(raw, "int16") * 10.0**sf / 100.0 * wmax
+        wdis = next((v for k, v in statics.items() if k.startswith("wdischamax_kw:") and v), None)
+        return wcha, wdis or wcha, int(sf)  # no WDisChaMax implemented: WChaMax
 
     def range_kw(self, statics: Mapping[str, float | None]) -> tuple[float, float]:
-        wmax = statics.get("wchamax_kw")
-        if not wmax:
-            raise SetpointUnavailable("SunSpec 124 WChaMax not read yet: call decode() first")
-        return -wmax, wmax
+        """Each direction up to its maximum, and as far as the forcing rate can say (a charge is
+        forced by a negative OutWRte, a % of WDisChaMax, which int16 limits to 327.67 % at SF -2)."""
+        wcha, wdis, sf = self._bases(statics)
+        most = 0x7FFF * 10.0**sf / 100.0
+        return -min(wcha, most * wdis), min(wdis, most * wcha)
+
+    def encode(self, kw: float, statics: Mapping[str, float | None]) -> list[RegisterWrite]:
+        wcha, wdis, sf = self._bases(statics)
+        lo, hi = self.range_kw(statics)
+        kw = min(max(kw, lo), hi)
+
+        def raw(pct: float) -> int:
+            return min(max(round(pct / 10.0**sf), -0x7FFF), 0x7FFF)
+
+        return self._rates(raw(kw / wdis * 100.0), raw(-kw / wcha * 100.0))
+
+    def stop(self) -> list[RegisterWrite]:
+        return self._rates(0, 0)
+
+    def decode(self, regs: Mapping[int, int], nameplate: Mapping[str, float] | None = None) -> float | None:
+        """What the device does: hold 0 kW, within the window its active limits leave."""
+        get, o = _regs_getter(regs), self.off
+        mode = regs.get(o["StorCtl_Mod"])
+        wcha = decode_point(self.statics["wchamax_kw"], get)
+        wdis_points = [p for k, p in self.statics.items() if k.startswith("wdischamax_kw:")]
+        wdis = _first_value(wdis_points, get) or wcha
+        sf = read_scale_factor(get, "holding", o["InOutWRte_SF"])
+        if mode is None or wcha is None or wdis is None or sf is None:
+            return None
+        lo, hi = -wcha, wdis
+        if mode & 1:  # CHARGE: charge limited to InWRte % of WChaMax
+            raw = regs.get(o["InWRte"])
+            if raw is None or raw == 0x8000:
+                return None
+            lo = -_to_number(raw, "int16") * 10.0**sf / 100.0 * wcha
+        if mode & 2:  # DISCHARGE: discharge limited to OutWRte % of WDisChaMax
+            raw = regs.get(o["OutWRte"])
+            if raw is None or raw == 0x8000:
+                return None
+            hi = _to_number(raw, "int16") * 10.0**sf / 100.0 * wdis
+        if lo > hi:  # overlapping limits: within one register step rounding, else contradictory
+            step = 10.0**sf / 100.0 * max(wcha, wdis)
+            return (lo + hi) / 2.0 if lo - hi <= 2 * step else 0.0
+        return min(max(0.0, lo), hi) + 0.0
+
+    def reversion(
+        self, regs: Mapping[int, int], nameplate: Mapping[str, float] | None = None
+    ) -> Reversion | None:
+        raw = regs.get(self.off["InOutWRte_RvrtTms"])
+        if raw is None or raw == 0xFFFF:
+            return None
+        return (float(raw) if raw else None), 0.0  # after the timeout the limits lapse: 0 kW
 
 
 class _SunSpecDerControl(_Control):
     """SunSpec 704: WSetEna = 1, WSetMod = 1 (watts), WSet (+ inject), reversion to 0 W."""
 
-    def __init__(self, base: int, revert_s: int) -> None:
+    def __init__(self, layout: Mapping[int, int], revert_s: int) -> None:
+        base = layout[704]
         md = ss.model_definition(704)
         self.off = {name: base + p.offset for name, p in md.points.items()}
         self.revert_s = revert_s
         self.wset = ss.sunspec_point({704: base}, 704, "WSet", scale=0.001)
-        self.setpoint_registers = frozenset(self.off[n] for n in ("WSetEna", "WSetMod", "WSet")) | {
-            self.off["WSet"] + 1
-        }
+        self.wset_rvrt = ss.sunspec_point({704: base}, 704, "WSetRvrt", scale=0.001)
+        self.wset_pct = ss.sunspec_point({704: base}, 704, "WSetPct")
+        self.wset_pct_rvrt = ss.sunspec_point({704: base}, 704, "WSetPctRvrt")
+        self.wmax = [_first_point(layout, [c]) for c in WMAX_CANDIDATES]
+        names = ("WSetEna", "WSetMod", "WSet", "WSetPct")
+        self.setpoint_registers = frozenset(self.off[n] for n in names) | {self.off["WSet"] + 1}
         self.statics = {"wset_sf": ss.sunspec_point({704: base}, 704, "WSet_SF")}
 
     def _block(self, wset: tuple[int, ...]) -> list[RegisterWrite]:
@@ -362,10 +449,49 @@ class _SunSpecDerControl(_Control):
     def stop(self) -> list[RegisterWrite]:
         return self._block((0, 0))
 
-    def decode(self, regs: Mapping[int, int]) -> float | None:
-        if regs.get(self.off["WSetEna"]) != 1 or regs.get(self.off["WSetMod"]) != 1:
+    def _wmax_kw(self, get: Getter, nameplate: Mapping[str, float] | None) -> float | None:
+        wmax = _first_value(self.wmax, get)
+        if wmax is None and nameplate:  # the device's own rating when it does not publish WMax
+            wmax = max(nameplate["power_charge_max_kw"], nameplate["power_discharge_max_kw"])
+        return wmax
+
+    def _power(
+        self,
+        regs: Mapping[int, int],
+        watts: RegisterPoint,
+        pct: RegisterPoint,
+        nameplate: Mapping[str, float] | None,
+    ) -> float | None:
+        get = _regs_getter(regs)
+        mode = regs.get(self.off["WSetMod"])
+        if mode == 1:  # WATTS
+            return decode_point(watts, get)
+        if mode == 0:  # W_MAX_PCT
+            value, wmax = decode_point(pct, get), self._wmax_kw(get, nameplate)
+            return None if value is None or wmax is None else value / 100.0 * wmax
+        return None
+
+    def decode(self, regs: Mapping[int, int], nameplate: Mapping[str, float] | None = None) -> float | None:
+        ena = regs.get(self.off["WSetEna"])
+        if ena == 0:  # function disabled: the device holds
+            return 0.0
+        if ena != 1:
             return None
-        return decode_point(self.wset, _regs_getter(regs))
+        return self._power(regs, self.wset, self.wset_pct, nameplate)
+
+    def reversion(
+        self, regs: Mapping[int, int], nameplate: Mapping[str, float] | None = None
+    ) -> Reversion | None:
+        tms = [regs.get(self.off["WSetRvrtTms"] + i) for i in range(2)]
+        if any(r is None for r in tms):
+            return None
+        seconds = (cast(int, tms[0]) << 16) | cast(int, tms[1])
+        if seconds == 0xFFFFFFFF:
+            return None
+        target = 0.0
+        if regs.get(self.off["WSetEnaRvrt"]) == 1:
+            target = self._power(regs, self.wset_rvrt, self.wset_pct_rvrt, nameplate) or 0.0
+        return (float(seconds) if seconds else None), target
 
     def range_kw(self, statics: Mapping[str, float | None]) -> tuple[float, float]:
         sf = statics.get("wset_sf")
@@ -399,6 +525,8 @@ class RegisterMap:
         self._statics: dict[str, float | None] = {}
         self._scale_factors: dict[int, int | None] = {}
         self._written: dict[int, int] = {}  # server side: control registers written so far
+        self._nameplate: dict[str, float] = {}  # server side: the device's ratings (from image())
+        self._last_regs: dict[int, int] = {}  # server side: registers as of the last setpoint write
 
     # client side -------------------------------------------------------------------------
 
@@ -496,6 +624,7 @@ class RegisterMap:
 
     def image(self, m: Measurements, nameplate: Mapping[str, float]) -> dict[int, int]:
         """Full register image (address -> uint16) showing ``m``; setpoint in its safe state."""
+        self._nameplate = dict(nameplate)
         img: dict[int, int] = {}
         if self.sunspec_models is not None:
             img.update(_sunspec_static_image(self.sunspec_models, m, nameplate))
@@ -548,9 +677,17 @@ class RegisterMap:
         merged = {**registers, **self._written}
         merged.update(enumerate(values, address))
         self._written.update(enumerate(values, address))
+        self._last_regs = merged
         if not set(range(address, address + len(values))) & self._control.setpoint_registers:
             return None
-        return self._control.decode(merged)
+        return self._control.decode(merged, self._nameplate)
+
+    def setpoint_reversion(self) -> Reversion | None:
+        """Server side: (seconds or None for never, kW after it) that the written registers ask for.
+
+        None: the mechanism has no reversion registers (the device's own watchdog applies).
+        """
+        return self._control.reversion(self._last_regs, self._nameplate)
 
     def extra_unit_ids(self) -> set[int]:
         """Modbus unit ids other than the configured one that reads or writes address."""
@@ -602,36 +739,50 @@ def _sunspec_static_image(
             else:
                 regs = encode_registers(_to_number(sentinel, ctype), ctype)
             img.update(enumerate(regs, base + p.offset))
-    w_max = 1000.0 * max(nameplate["power_charge_max_kw"], nameplate["power_discharge_max_kw"])
+    w_cha = 1000.0 * nameplate["power_charge_max_kw"]
+    w_dis = 1000.0 * nameplate["power_discharge_max_kw"]
+    w_max = max(w_cha, w_dis)
     wh = 1000.0 * nameplate["energy_capacity_kwh"]
     volts = float(nameplate.get("voltage_nominal_v", 51.2))
     p_w = (m.p_bess_kw or 0.0) * 1000.0
     cha_st = 3 if p_w > 0 else 4 if p_w < 0 else 6  # DISCHARGING / CHARGING / HOLDING
+    wh_sf, w_sf = _fit_sf(wh, "uint16"), _fit_sf(w_max, "int16")
     sfs: dict[int, dict[str, int]] = {
-        124: {"WChaMax_SF": _fit_sf(w_max, "uint16"), "WChaDisChaGra_SF": 0,
-              "VAChaMax_SF": _fit_sf(w_max, "uint16"), "MinRsvPct_SF": 0, "ChaState_SF": -1,
+        103: {"A_SF": -1, "V_SF": -1, "W_SF": w_sf, "Hz_SF": -2, "VA_SF": w_sf, "VAr_SF": w_sf, "PF_SF": -2,
+              "WH_SF": 0, "DCA_SF": -1, "DCV_SF": -1, "DCW_SF": w_sf, "Tmp_SF": -1},
+        124: {"WChaMax_SF": _fit_sf(w_cha, "uint16"), "WChaDisChaGra_SF": 0,
+              "VAChaMax_SF": _fit_sf(w_cha, "uint16"), "MinRsvPct_SF": 0, "ChaState_SF": -1,
               "StorAval_SF": _fit_sf(wh / volts, "uint16"),
               "InBatV_SF": -1, "InOutWRte_SF": -2},
+        701: {"A_SF": -1, "V_SF": -1, "Hz_SF": -2, "W_SF": w_sf, "PF_SF": -3, "VA_SF": w_sf, "Var_SF": w_sf,
+              "TotWh_SF": 0, "TotVarh_SF": 0, "Tmp_SF": -1},
+        702: {"W_SF": _fit_sf(w_max, "uint16"), "PF_SF": -3, "VA_SF": _fit_sf(w_max, "uint16"),
+              "Var_SF": _fit_sf(w_max, "uint16"), "V_SF": -1, "A_SF": -1, "S_SF": 0},
         704: {"PF_SF": -3, "WMaxLimPct_SF": -1, "WSet_SF": 0, "WSetPct_SF": -2, "VarSet_SF": 0,
               "VarSetPct_SF": -2},
-        713: {"WH_SF": 0},
+        713: {"WH_SF": wh_sf, "Pct_SF": -1},
         714: {"DCA_SF": -1, "DCV_SF": -1, "DCW_SF": _fit_sf(w_max, "int16"), "DCWH_SF": 0, "Tmp_SF": -1},
-        802: {"AHRtg_SF": _fit_sf(wh / volts, "uint16"), "WHRtg_SF": _fit_sf(wh, "uint16"),
+        802: {"AHRtg_SF": _fit_sf(wh / volts, "uint16"), "WHRtg_SF": wh_sf,
               "WChaDisChaMax_SF": _fit_sf(w_max, "uint16"), "DisChaRte_SF": -1, "SoC_SF": -1, "DoD_SF": -1,
               "SoH_SF": -1, "V_SF": -1, "CellV_SF": -3, "A_SF": -1, "AMax_SF": 0,
               "W_SF": _fit_sf(w_max, "int16")},
     }  # fmt: skip
+    wh_avail = wh * (m.soc_pct or 0.0) / 100.0 * (m.soh_pct if m.soh_pct is not None else 100.0) / 100.0
     values: dict[int, dict[str, float | str]] = {
         1: {"Mn": "Phoenyra", "Md": "EMS simulator", "Vr": "0.1.0", "SN": "PHX-SIM-0001", "DA": 1},
-        124: {"WChaMax": w_max, "WChaGra": 100, "WDisChaGra": 100, "StorCtl_Mod": 0, "VAChaMax": w_max,
+        103: {"St": 4 if p_w else 8},  # MPPT (operating) / STANDBY
+        124: {"WChaMax": w_cha, "WChaGra": 100, "WDisChaGra": 100, "StorCtl_Mod": 0, "VAChaMax": w_cha,
               "MinRsvPct": 0, "InBatV": volts, "ChaSt": cha_st, "OutWRte": 0, "InWRte": 0,
               "InOutWRte_WinTms": 0, "InOutWRte_RvrtTms": 0, "InOutWRte_RmpTms": 0, "ChaGriSet": 1},
+        701: {"ACType": 3, "St": 1, "InvSt": 1 if p_w else 0, "ConnSt": 1, "Alrm": 0, "DERMode": 0},
+        702: {"WMaxRtg": w_max, "WChaRteMaxRtg": w_cha, "WDisChaRteMaxRtg": w_dis, "WMax": w_max,
+              "WChaRteMax": w_cha, "WDisChaRteMax": w_dis},
         704: {"WMaxLimPctEna": 0, "WMaxLimPct": 100, "WSetEna": 0, "WSetMod": 1, "WSet": 0, "WSetRvrt": 0,
-              "WSetEnaRvrt": 0},
-        713: {"WHRtg": min(wh, 0xFFFE), "WHAvail": min(wh * (m.soc_pct or 0.0) / 100.0, 0xFFFE), "Sta": 0},
+              "WSetPct": 0, "WSetPctRvrt": 0, "WSetEnaRvrt": 0, "WSetRvrtTms": 0},
+        713: {"WHRtg": wh, "WHAvail": wh_avail, "Sta": 0},
         714: {"PrtAlrms": 0, "NPrt": 0},
-        802: {"AHRtg": wh / volts, "WHRtg": wh, "WChaRteMax": 1000.0 * nameplate["power_charge_max_kw"],
-              "WDisChaRteMax": 1000.0 * nameplate["power_discharge_max_kw"], "SoCMax": 100, "SoCMin": 0,
+        802: {"AHRtg": wh / volts, "WHRtg": wh, "WChaRteMax": w_cha,
+              "WDisChaRteMax": w_dis, "SoCMax": 100, "SoCMin": 0,
               "SocRsvMax": 100, "SoCRsvMin": 0, "DoD": 100.0 - (m.soc_pct or 0.0), "NCyc": 0, "ChaSt": cha_st,
               "LocRemCtl": 0, "Hb": 0, "CtrlHb": 0, "AlmRst": 0, "Typ": 4, "State": 3, "Evt1": 0, "Evt2": 0,
               "EvtVnd1": 0, "EvtVnd2": 0, "V": volts, "A": p_w / volts, "SetOp": 1, "SetInvState": 3},
@@ -682,7 +833,11 @@ def resolve_profile(profile: DeviceProfile, sunspec_models: Mapping[int, int] | 
     for name, spec in profile.measurements.items():
         if not isinstance(spec, SunSpecChoice):
             raise ValueError(f"{profile.name}: {name} must be a SunSpec reference")
-        found = tuple(_ref_point(layout, ref, name) for ref in spec.candidates if ref.model in layout)
+        found = tuple(
+            point
+            for ref in spec.candidates
+            if ref.model in layout and (point := _ref_point(sunspec_models, ref, name)) is not None
+        )
         if found:
             resolved[name], image_points[name] = found[:1], found
     revert = round(profile.revert_timeout_s or 0)
@@ -692,21 +847,27 @@ def resolve_profile(profile: DeviceProfile, sunspec_models: Mapping[int, int] | 
         raise ValueError(
             f"SunSpec device implements none of the control models {list(prefer)} (found {sorted(layout)})"
         )
-    control = (
-        _SunSpecStorage(layout[124], revert) if chosen == 124 else _SunSpecDerControl(layout[704], revert)
-    )
+    if chosen == 124:
+        control = _SunSpecStorage(sunspec_models, revert)
+    else:
+        control = _SunSpecDerControl(sunspec_models, revert)
     mode = None
     if profile.mode is not None and isinstance(profile.mode.point, SunSpecRef):
         ref = profile.mode.point
         if ref.model in layout:
-            mode = (ss.sunspec_point(layout, ref.model, ref.point), profile.mode.values)
+            with contextlib.suppress(ss.PointNotImplemented):
+                mode = (ss.sunspec_point(sunspec_models, ref.model, ref.point), profile.mode.values)
     return RegisterMap(profile, resolved, image_points, control, mode, layout)
 
 
-def _ref_point(layout: Mapping[int, int], ref: SunSpecRef, name: str) -> RegisterPoint:
+def _ref_point(layout: Mapping[int, int], ref: SunSpecRef, name: str) -> RegisterPoint | None:
+    """The candidate's point; None if the device's model is too short to have it."""
     units = ss.model_definition(ref.model).point(ref.point).units
     scale = 0.001 if name.endswith("_kw") and units == "W" else 1.0
-    return ss.sunspec_point(dict(layout), ref.model, ref.point, scale=scale, sign=ref.sign)
+    try:
+        return ss.sunspec_point(layout, ref.model, ref.point, scale=scale, sign=ref.sign)
+    except ss.PointNotImplemented:
+        return None
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""SunSpec: model definitions (from the official JSON), discovery scan and layout.
+"""SunSpec: model definitions (generated from the official JSON), discovery scan and layout.
 
 Nothing here hard-codes an absolute address: a device is scanned for the ``SunS`` marker
 (at 40000, then 0, then 50000) and its (model id, length) chain is walked until 0xFFFF.
@@ -7,7 +7,7 @@ Nothing here hard-codes an absolute address: a device is scanned for the ``SunS`
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -117,7 +117,10 @@ def _model(model_id: int, raw: dict[str, Any]) -> ModelDef:
 
 @cache
 def model_definitions() -> dict[int, ModelDef]:
-    """Models 1, 124, 704, 713, 714 and 802, from ``sunspec_models.json``."""
+    """The shipped models (1, 103, 124, 701, 702, 704, 713, 714, 802), from ``sunspec_models.json``.
+
+    That file is generated from the official definitions by ``scripts/update_sunspec_models.py``.
+    """
     data = json.loads(MODELS_FILE.read_text(encoding="utf-8"))
     return {int(k): _model(int(k), v) for k, v in data["models"].items()}
 
@@ -132,7 +135,19 @@ def model_definition(model_id: int) -> ModelDef:
 ReadFn = Callable[[int, int], Awaitable[list[int] | None]]
 
 
-async def scan_sunspec(read: ReadFn, *, max_models: int = 64) -> dict[int, int]:
+class SunSpecModels(dict[int, int]):
+    """A scan result: model id -> address of its ID register, plus each model's ``L`` as read.
+
+    A device may implement an older definition of a model (713 used to have 6 registers and no
+    ``Pct_SF``): points beyond the length it reports are not read from the next model.
+    """
+
+    def __init__(self, addresses: Mapping[int, int] | None = None, lengths: Mapping[int, int] | None = None):
+        super().__init__(addresses or {})
+        self.lengths: dict[int, int] = dict(lengths or {})
+
+
+async def scan_sunspec(read: ReadFn, *, max_models: int = 64) -> SunSpecModels:
     """Find the SunSpec map: model id -> address of its ID register (first instance wins).
 
     ``read(address, count)`` returns the registers, or None when the read failed.
@@ -141,14 +156,16 @@ async def scan_sunspec(read: ReadFn, *, max_models: int = 64) -> dict[int, int]:
         marker = await read(start, 2)
         if marker is None or tuple(marker[:2]) != MARKER:
             continue
-        models: dict[int, int] = {}
+        models = SunSpecModels()
         address = start + 2
         for _ in range(max_models):
             header = await read(address, 2)
             if header is None or len(header) < 2 or header[0] in (END_ID, 0):
                 break
             model_id, length = header[0], header[1]
-            models.setdefault(model_id, address)
+            if model_id not in models:
+                models[model_id] = address
+                models.lengths[model_id] = length
             address += 2 + length
             if address > 0xFFFF:
                 break
@@ -163,7 +180,7 @@ def layout_sunspec_models(
 ) -> dict[int, int]:
     """Place models back to back after the marker at ``base`` (as a device would).
 
-    ``models``: model ids, or a profile / None for all shipped models (1, 124, 704, 713, 714, 802).
+    ``models``: model ids, or a profile / None for DEFAULT_MODELS (1, 124, 704, 713, 714, 802).
     """
     ids = DEFAULT_MODELS if models is None or isinstance(models, DeviceProfile) else tuple(models)
     layout: dict[int, int] = {}
@@ -196,12 +213,26 @@ def string_registers(text: str, size: int) -> list[int]:
     return [(data[i] << 8) | data[i + 1] for i in range(0, size * 2, 2)]
 
 
+class PointNotImplemented(LookupError):
+    """The point lies beyond the length the device reports for its model (an older definition)."""
+
+
 def sunspec_point(
-    layout: dict[int, int], model_id: int, name: str, *, scale: float = 1.0, sign: int = 1
+    layout: Mapping[int, int], model_id: int, name: str, *, scale: float = 1.0, sign: int = 1
 ) -> RegisterPoint:
-    """A numeric SunSpec point as a :class:`RegisterPoint` (sentinel and scale factor set)."""
+    """A numeric SunSpec point as a :class:`RegisterPoint` (sentinel and scale factor set).
+
+    With a scan result (:class:`SunSpecModels`), the model's reported length is respected: a
+    point beyond it raises :class:`PointNotImplemented`; a scale factor beyond it is one the
+    device's definition does not have (legacy 713 ``SoC`` in whole percent), so none is applied.
+    """
     md = model_definition(model_id)
     pd = md.point(name)
+    reported = layout.lengths.get(model_id) if isinstance(layout, SunSpecModels) else None
+    end = md.fixed_length if reported is None else reported + 2
+    if pd.offset + pd.size > end:
+        raise PointNotImplemented(f"SunSpec model {model_id} is {reported} registers long: no {name}")
+    sf = pd.sf if pd.sf and md.point(pd.sf).offset < end else None
     ctype = CODEC_TYPES.get(pd.type)
     if ctype is None:
         raise ValueError(f"SunSpec point {model_id}:{name} is a {pd.type}, not a number")
@@ -214,6 +245,6 @@ def sunspec_point(
         type=cast(RegType, ctype),
         scale=scale,
         sign=sign,
-        sf_address=base + md.point(pd.sf).offset if pd.sf else None,
+        sf_address=base + md.point(sf).offset if sf else None,
         invalid=invalid,
     )

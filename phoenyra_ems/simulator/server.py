@@ -20,10 +20,20 @@ from phoenyra_ems.clock import Clock, SystemClock
 from phoenyra_ems.core.battery import BatteryModel, BatteryState
 from phoenyra_ems.devices.codec import RegisterMap, resolve_profile
 from phoenyra_ems.devices.profile import load_profile
-from phoenyra_ems.devices.sunspec import layout_sunspec_models
+from phoenyra_ems.devices.sunspec import DEFAULT_MODELS, layout_sunspec_models
 from phoenyra_ems.simulator.site_model import SiteModel
 
 LOG = logging.getLogger(__name__)
+
+# SunSpec model sets a simulated device can advertise (profile "sunspec"); any tuple of shipped
+# model ids works too. Each set has a SoC, a battery power and a control model.
+SUNSPEC_LAYOUTS: dict[str, tuple[int, ...]] = {
+    "all": DEFAULT_MODELS,  # 1, 124, 704, 713, 714, 802: 124 control, OutWRte base from 802
+    "802+704": (1, 704, 802),  # battery model, DER control in watts
+    "713+704": (1, 701, 704, 713),  # DER without 802: SoC from 713, power from 701 W
+    "124-only": (1, 103, 124),  # classic storage: SoC from ChaState, power from 103 W
+    "713+714": (1, 124, 702, 713, 714),  # no 802: power from 714 DCW, OutWRte base from 702
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,9 @@ class SimulatorConfig:
     load_kind: str = "household"
     annual_load_mwh: float = 6.0
     revert_timeout_s: float | None = 60.0
+    # SunSpec profile only: the models the device advertises (a SUNSPEC_LAYOUTS name or model
+    # ids, placed back to back after the marker at 40000); None: all of DEFAULT_MODELS
+    sunspec_models: str | tuple[int, ...] | None = None
 
 
 class BatterySimulator:
@@ -67,7 +80,13 @@ class BatterySimulator:
             revert_timeout_s=config.revert_timeout_s,
         )
         profile = load_profile(config.profile)
-        models = layout_sunspec_models(profile) if profile.is_sunspec else None
+        models = None
+        if profile.is_sunspec:
+            chosen = config.sunspec_models
+            ids = SUNSPEC_LAYOUTS[chosen] if isinstance(chosen, str) else chosen
+            models = layout_sunspec_models(ids)
+        elif config.sunspec_models is not None:
+            raise ValueError(f"sunspec_models needs a SunSpec profile, not {config.profile!r}")
         self.register_map: RegisterMap = resolve_profile(profile, models)
         self.nameplate = {
             "power_charge_max_kw": config.charge_max_kw,
@@ -147,7 +166,7 @@ class BatterySimulator:
             LOG.exception("simulator: cannot serve request fc=%d at %d", function_code, address)
             return ExcCodes.DEVICE_FAILURE
         if kw is not None:
-            self.model.command(kw, now)
+            self.model.command(kw, now, self.register_map.setpoint_reversion())
         return None
 
 

@@ -26,6 +26,9 @@ class SiteModel:
     last_update: datetime | None = None
     last_setpoint_write: datetime | None = None
     reverts: int = field(default=0)
+    # (seconds or None for never, kW after it) the last setpoint write asked for; None: the
+    # site's watchdog (revert_timeout_s, then 0 kW)
+    reversion: tuple[float | None, float] | None = None
 
     def pv_kw(self, when: datetime) -> float:
         return max(0.0, series.pv_per_kwp().value_at(when) * self.pv_peak_kw)
@@ -38,16 +41,25 @@ class SiteModel:
             return max(0.0, series.commercial_load_per_mwh_a().value_at(when) * self.annual_load_mwh)
         return 0.0
 
-    def command(self, kw: float, when: datetime) -> None:
-        """A setpoint write arrived (our sign: + discharge)."""
+    def command(self, kw: float, when: datetime, reversion: tuple[float | None, float] | None = None) -> None:
+        """A setpoint write arrived (our sign: + discharge).
+
+        ``reversion``: (seconds or None for never, kW to fall back to) as the device's control
+        registers state it (SunSpec revert timers); None: the watchdog (``revert_timeout_s``, 0 kW).
+        """
         self.advance(when)
         self.setpoint_kw = kw
         self.last_setpoint_write = when
+        self.reversion = reversion
+
+    def _reversion(self) -> tuple[float | None, float]:
+        return self.reversion if self.reversion is not None else (self.revert_timeout_s, 0.0)
 
     def _revert_at(self) -> datetime | None:
-        if self.revert_timeout_s is None or self.last_setpoint_write is None or self.setpoint_kw == 0:
+        timeout, target = self._reversion()
+        if timeout is None or self.last_setpoint_write is None or self.setpoint_kw == target:
             return None
-        return self.last_setpoint_write + timedelta(seconds=self.revert_timeout_s)
+        return self.last_setpoint_write + timedelta(seconds=timeout)
 
     def advance(self, when: datetime) -> None:
         """Integrate the battery up to ``when`` (splitting at the revert timer if it fires)."""
@@ -57,7 +69,7 @@ class SiteModel:
         revert_at = self._revert_at()
         if revert_at is not None and self.last_update < revert_at <= when:
             self._integrate(revert_at)
-            self.setpoint_kw = 0.0  # the device's watchdog: a setpoint not refreshed falls back to 0
+            self.setpoint_kw = self._reversion()[1]  # the watchdog: a setpoint not refreshed falls back
             self.reverts += 1
         self._integrate(when)
 
