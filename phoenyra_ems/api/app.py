@@ -12,6 +12,7 @@ from aiohttp import web
 from phoenyra_ems import __version__
 from phoenyra_ems.api import serialize
 from phoenyra_ems.api.errors import ApiError, error_response
+from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded
 from phoenyra_ems.api.keys import PRINCIPAL
 from phoenyra_ems.api.openapi import openapi_document
 from phoenyra_ems.api.validation import parse_control, parse_history_query, parse_limits
@@ -96,8 +97,10 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 async def _body(request: web.Request) -> Any:
     try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return loads_bounded(await request.read())
+    except JsonTooDeep as err:
+        raise ApiError(422, "invalid_request", f"body is {err}", {"body": str(err)}) from None
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
         raise ApiError(422, "invalid_request", "body is not valid JSON", {"body": "not valid JSON"}) from err
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -23,6 +22,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded
 from phoenyra_ems.api.keys import PRINCIPAL
 from phoenyra_ems.api.serialize import alarm_json, state_json
 from phoenyra_ems.auth.models import Principal
@@ -107,7 +107,9 @@ class WebSocketHub:
 
     def _on_message(self, sub: Subscriber, text: str) -> None:
         try:
-            message = json.loads(text)
+            message = loads_bounded(text)
+        except JsonTooDeep as err:
+            return self._send_error(sub, "invalid_message", str(err))
         except ValueError:
             return self._send_error(sub, "invalid_message", "not JSON")
         if not isinstance(message, dict) or message.get("type") not in ("subscribe", "unsubscribe"):
