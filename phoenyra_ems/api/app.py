@@ -13,7 +13,7 @@ from phoenyra_ems import __version__
 from phoenyra_ems.api import serialize
 from phoenyra_ems.api.errors import ApiError, error_response
 from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded
-from phoenyra_ems.api.keys import PRINCIPAL
+from phoenyra_ems.api.keys import PRINCIPAL, TOKEN
 from phoenyra_ems.api.openapi import openapi_document
 from phoenyra_ems.api.validation import parse_control, parse_history_query, parse_limits
 from phoenyra_ems.api.ws import WebSocketHub
@@ -54,9 +54,10 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         if request.path not in PUBLIC:
             token = _token(request)
             principal = await request.app[AUTH].authenticate(token) if token else None
-            if principal is None:
+            if principal is None or not token:
                 raise ApiError(401, "unauthorized", "missing or invalid API token")
             request[PRINCIPAL] = principal
+            request[TOKEN] = token
         return await handler(request)
     except ApiError as err:
         return err.response()
@@ -292,7 +293,7 @@ def create_app(
     sensors: SensorRegistry | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[middleware], client_max_size=64 * 1024)
-    hub = WebSocketHub(fleet, ws_max_rate_hz)
+    hub = WebSocketHub(fleet, auth, ws_max_rate_hz)
     app[FLEET], app[AUTH], app[HUB], app[INSTANCE], app[RELOAD] = fleet, auth, hub, instance_id, reload
     app[SENSORS] = sensors
     app.router.add_get(f"{PREFIX}/health", health)
