@@ -163,6 +163,8 @@ class ApiConfig:
     tls_key: str | None = None
     auth_db: str = "data/auth.db"  # users, hashed tokens, site grants (SQLite)
     ws_max_rate_hz: float = 2.0  # state pushes per site and subscriber, at most
+    max_connections: int = 256  # open HTTP/WebSocket connections, at most (docs/api.md)
+    header_timeout_s: float = 10.0  # to send complete request headers (also after a response)
 
 
 @dataclass(frozen=True, slots=True)

@@ -500,6 +500,8 @@ API = section(
         vol.Optional("tls_key"): optional(string),
         vol.Optional("auth_db"): string,
         vol.Optional("ws_max_rate_hz"): _POSITIVE,
+        vol.Optional("max_connections"): integer(ge=1),
+        vol.Optional("header_timeout_s"): _POSITIVE,
     },
     ApiConfig,
     [_check_api],
