@@ -502,6 +502,8 @@ API = section(
         vol.Optional("ws_max_rate_hz"): _POSITIVE,
         vol.Optional("max_connections"): integer(ge=1),
         vol.Optional("header_timeout_s"): _POSITIVE,
+        vol.Optional("login_max_failures"): integer(ge=1),
+        vol.Optional("login_failure_window_s"): _POSITIVE,
     },
     ApiConfig,
     [_check_api],
