@@ -180,3 +180,43 @@ def test_the_limits_are_configurable_and_checked() -> None:
     with pytest.raises(ConfigError) as info:
         load_config_text(site + "api: {max_connections: 0, header_timeout_s: 0}\n")
     assert {i.path for i in info.value.issues} == {"api.max_connections", "api.header_timeout_s"}
+
+
+@pytest.fixture
+async def tls_daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    config = two_site_config(tmp_path)
+    api = replace(config.api, tls_cert=str(cert), tls_key=str(key), max_connections=8, header_timeout_s=1.0)
+    daemon = Daemon(replace(config, api=api), SystemClock())
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        await daemon.stop()
+
+
+async def test_over_tls_a_stalled_handshake_is_timed_out_and_health_answers(tls_daemon: Daemon) -> None:
+    url = f"{tls_daemon.url}/api/v1"
+    assert url.startswith("https://")
+    # 20 connections that never start the TLS handshake, against a limit of 8
+    with closing_all(await asyncio.to_thread(lambda: [
+        socket.create_connection(("127.0.0.1", tls_daemon.port or 0), timeout=2) for _ in range(20)
+    ])) as clients:  # fmt: skip
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.get(f"{url}/health", ssl=False) as response,
+        ):
+            assert response.status == 200
+        assert time.monotonic() - started < 0.5
+        dropped = sum(closed_by_server(c) for c in clients)
+        assert dropped >= 20 - 8, f"only {dropped} stalled handshakes ended at the limit"
+        await asyncio.sleep(1.5)
+        assert all(closed_by_server(c) for c in clients)

@@ -25,6 +25,7 @@ descriptors the Modbus links and databases need.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import resource
@@ -52,6 +53,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.partial = False  # bytes of a request arrived since the connection was last idle
         self.doomed = False  # closed by the guard before it was made (during a TLS handshake)
+        self.sock: socket.socket | None = None  # the accepted socket, until the connection is made
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -59,6 +61,7 @@ class _Connection(asyncio.Protocol):
             transport.abort()
             return
         self.transport = transport
+        self.sock = None
         self.guard.opened(self)
         self.inner.connection_made(transport)
 
@@ -178,8 +181,11 @@ class ConnectionGuard:
     @staticmethod
     def _close(connection: _Connection) -> None:
         transport = connection.transport
-        if transport is None:  # not made yet: closed when it is
+        if transport is None:  # in its TLS handshake: end that now (the fd is freed as it fails)
             connection.doomed = True
+            if connection.sock is not None:
+                with contextlib.suppress(OSError):
+                    connection.sock.shutdown(socket.SHUT_RDWR)
         elif connection.partial:
             transport.write(REQUEST_TIMEOUT)
             transport.close()
@@ -245,6 +251,7 @@ class _Listener(asyncio.AbstractServer):
             if protocol is None:
                 sock.close()
                 continue
+            protocol.sock = sock
             task = self._loop.create_task(self._connect(sock, protocol))
             self._connecting.add(task)
             task.add_done_callback(self._connecting.discard)
