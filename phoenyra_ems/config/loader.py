@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 from pathlib import Path
@@ -41,6 +40,8 @@ def load_config(path: str | os.PathLike[str]) -> EmsConfig:
 
 async def load_config_async(path: str | os.PathLike[str]) -> EmsConfig:
     """:func:`load_config` in a worker thread, so parsing never stalls the event loop."""
+    import asyncio  # here: the decision core imports this module and must not load asyncio
+
     return await asyncio.to_thread(load_config, path)
 
 
