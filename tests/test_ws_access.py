@@ -3,6 +3,7 @@ site stops being pushed — also when the change comes from another process (the
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 
 from phoenyra_ems.auth.store import AuthStore
+from phoenyra_ems.client import PhoenyraAuthError, PhoenyraClient
 from tests.daemon_fixtures import RunningDaemon
 from tests.test_api import wait_running
 
@@ -137,3 +139,18 @@ async def test_a_role_change_drops_what_the_new_role_may_not_see(running_daemon:
         assert notice == [{"type": "unsubscribed", "sites": ["linz", "wien"], "reason": "access_revoked"}]
         received, _ = await messages_until(ws, 1.0)
         assert not [m for _, m in received if m["type"] == "state"], received
+
+
+async def test_the_client_reports_a_revoked_token_as_an_auth_error(running_daemon: RunningDaemon) -> None:
+    rd = running_daemon
+    await wait_running(rd)
+    events: list[object] = []
+    async with PhoenyraClient("127.0.0.1", rd.daemon.port or 0, token=rd.tokens["view_wien"]) as client:
+        await client.connect()
+        await client.subscribe(["wien"])
+        listening = asyncio.create_task(client.listen(events.append))
+        await asyncio.sleep(0.5)
+        await rd.daemon.auth.revoke("view_wien")
+        with pytest.raises(PhoenyraAuthError, match="token revoked"):
+            await asyncio.wait_for(listening, DEADLINE_S)
+    assert events  # it was receiving before
