@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded, nesting_depth
+from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded, too_deep
 
 
 def test_nesting_beyond_the_bound_is_refused_before_parsing() -> None:
@@ -19,7 +19,7 @@ def test_nesting_beyond_the_bound_is_refused_before_parsing() -> None:
 
 def test_brackets_inside_strings_do_not_count() -> None:
     text = json.dumps({"note": "[[[[{{{{" * 50 + 'escaped \\" quote ]]]'})
-    assert nesting_depth(text) == 1
+    assert not too_deep(text, 1) and too_deep("[" + text + "]", 1)
     assert loads_bounded(text)["note"].startswith("[[[[")
 
 

@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 MAX_DEPTH = 32
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)  # brackets inside strings do not nest
-_BRACKET = re.compile(r"[\[\]{}]")
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # brackets inside strings do not nest
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 class JsonTooDeep(ValueError):
@@ -25,16 +25,23 @@ class JsonTooDeep(ValueError):
         super().__init__(f"JSON nested deeper than {max_depth} levels")
 
 
-def nesting_depth(text: str) -> int:
-    """The deepest array/object nesting in ``text`` (strings skipped); 0 for a scalar."""
-    depth = deepest = 0
-    for match in _BRACKET.finditer(_STRING.sub("", text)):
-        if match.group() in "[{":
+def too_deep(text: str, max_depth: int) -> bool:
+    """Whether arrays/objects in ``text`` nest deeper than ``max_depth`` (strings skipped).
+
+    Linear, and it stops at the first bracket too deep: a hostile body costs no more than a
+    harmless one of the same size."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    if brackets.count("[") + brackets.count("{") <= max_depth:
+        return False
+    depth = 0
+    for char in brackets:
+        if char == "[" or char == "{":
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > max_depth:
+                return True
         else:
             depth -= 1
-    return deepest
+    return False
 
 
 def loads_bounded(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
@@ -45,7 +52,7 @@ def loads_bounded(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """
     if isinstance(text, bytes | bytearray):
         text = text.decode("utf-8")
-    if nesting_depth(text) > max_depth:
+    if too_deep(text, max_depth):
         raise JsonTooDeep(max_depth)
     try:
         return json.loads(text)
