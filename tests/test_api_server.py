@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from phoenyra_ems.api.server import RESERVED_DESCRIPTORS, descriptor_headroom
 from phoenyra_ems.clock import SystemClock
 from phoenyra_ems.config import ConfigError, load_config_text
 from phoenyra_ems.daemon import Daemon
@@ -220,3 +221,14 @@ async def test_over_tls_a_stalled_handshake_is_timed_out_and_health_answers(tls_
         assert dropped >= 20 - 8, f"only {dropped} stalled handshakes ended at the limit"
         await asyncio.sleep(1.5)
         assert all(closed_by_server(c) for c in clients)
+
+
+def test_the_limit_leaves_descriptors_for_the_rest_of_the_daemon(caplog: pytest.LogCaptureFixture) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        assert descriptor_headroom(100) == 100
+        assert descriptor_headroom(256) == 256 - RESERVED_DESCRIPTORS
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "api.max_connections 256 lowered to 192" in caplog.text
