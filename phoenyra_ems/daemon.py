@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from phoenyra_ems.api.app import create_app
+from phoenyra_ems.api.server import LimitedSite
 from phoenyra_ems.auth.store import AuthStore
 from phoenyra_ems.clock import Clock
 from phoenyra_ems.config import ConfigError, load_config
@@ -139,7 +140,14 @@ class Daemon:
         if self.config.api.tls_cert and self.config.api.tls_key:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.config.api.tls_cert, self.config.api.tls_key)
-        site = web.TCPSite(self._runner, self.config.api.host, self.config.api.port, ssl_context=context)
+        site = LimitedSite(
+            self._runner,
+            self.config.api.host,
+            self.config.api.port,
+            ssl_context=context,
+            max_connections=self.config.api.max_connections,
+            header_timeout_s=self.config.api.header_timeout_s,
+        )
         await site.start()
         addresses = self._runner.addresses  # the bound port, also when configured as 0
         self.port = int(addresses[0][1]) if addresses else self.config.api.port

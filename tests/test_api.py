@@ -229,3 +229,36 @@ async def test_a_pinned_strategy_stays_pinned_unless_the_request_changes_it(
     assert status == 200 and ack["control"]["strategy"] == "arbitrage"  # key left out: kept
     status, ack = await call(rd, "POST", "/sites/wien/control", "admin", {"mode": "auto", "strategy": None})
     assert status == 200 and ack["control"]["strategy"] is None  # null: back to the selection
+
+
+DEEP = "[" * 1000 + "]" * 1000  # json.loads recurses per level: RecursionError without a bound
+
+
+async def test_a_deeply_nested_body_is_422_not_a_server_error(running_daemon: RunningDaemon) -> None:
+    rd = running_daemon
+    headers = {"Authorization": f"Bearer {rd.tokens['admin']}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+        for method, path in (("POST", "/sites/wien/control"), ("PUT", "/sites/wien/limits")):
+            async with session.request(method, rd.url + path, data=DEEP, headers=headers) as response:
+                reply = await response.json(content_type=None)
+            assert response.status == 422, reply
+            assert "nested deeper than 32 levels" in reply["error"]["fields"]["body"]
+        shallow = {"mode": "auto", "strategy": None}  # an ordinary body is still accepted
+        async with session.post(rd.url + "/sites/wien/control", json=shallow, headers=headers) as response:
+            assert response.status in (200, 503)
+
+
+async def test_a_deeply_nested_websocket_message_is_an_error_and_the_socket_stays_open(
+    running_daemon: RunningDaemon,
+) -> None:
+    rd = running_daemon
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{rd.url}/ws?token={rd.tokens['admin']}") as ws,
+    ):
+        await ws.send_str('{"type": "subscribe", "sites": ' + DEEP + "}")
+        reply = await ws.receive_json(timeout=2)
+        assert reply["type"] == "error" and reply["code"] == "invalid_message", reply
+        assert "nested deeper than 32 levels" in reply["message"]
+        await ws.send_json({"type": "subscribe", "sites": ["wien"]})
+        assert (await ws.receive_json(timeout=2)) == {"type": "subscribed", "sites": ["wien"]}

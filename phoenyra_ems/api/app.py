@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
 from phoenyra_ems import __version__
 from phoenyra_ems.api import serialize
 from phoenyra_ems.api.errors import ApiError, error_response
-from phoenyra_ems.api.keys import PRINCIPAL
+from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded
+from phoenyra_ems.api.keys import PRINCIPAL, TOKEN
+from phoenyra_ems.api.login_limit import LoginLimiter
 from phoenyra_ems.api.openapi import openapi_document
 from phoenyra_ems.api.validation import parse_control, parse_history_query, parse_limits
 from phoenyra_ems.api.ws import WebSocketHub
@@ -33,6 +35,7 @@ HUB = web.AppKey("hub", WebSocketHub)
 INSTANCE = web.AppKey("instance_id", str)
 RELOAD = web.AppKey("reload", object)
 SENSORS: web.AppKey[SensorRegistry | None] = web.AppKey("sensors")
+LOGINS = web.AppKey("logins", LoginLimiter)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,10 +55,13 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     try:
         if request.path not in PUBLIC:
             token = _token(request)
-            principal = await request.app[AUTH].authenticate(token) if token else None
-            if principal is None:
+            if not token:
                 raise ApiError(401, "unauthorized", "missing or invalid API token")
+            principal = await request.app[AUTH].authenticate(token)
+            if principal is None:
+                _login_failed(request)
             request[PRINCIPAL] = principal
+            request[TOKEN] = token
         return await handler(request)
     except ApiError as err:
         return err.response()
@@ -70,6 +76,25 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     except Exception:
         LOG.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error (logged)")
+
+
+def _login_failed(request: web.Request) -> NoReturn:
+    """Log a rejected token (never the token) and answer 401, or 429 beyond the address's limit."""
+    client = request.remote or "unknown"
+    verdict = request.app[LOGINS].failed(client)
+    where = f"{request.method} {request.path}"  # the path only: a WebSocket's query holds the token
+    if verdict.retry_after is None:
+        LOG.warning("failed login from %s on %s: unknown or revoked token", client, where)
+        raise ApiError(401, "unauthorized", "missing or invalid API token")
+    if verdict.first_refusal:
+        LOG.warning("failed logins from %s (last on %s): limit reached, answering 429", client, where)
+    seconds = f"{verdict.retry_after:.0f}"
+    raise ApiError(
+        429,
+        "too_many_requests",
+        f"too many failed logins from this address; retry in {seconds} s",
+        headers={"Retry-After": seconds},
+    )
 
 
 def principal(request: web.Request) -> Principal:
@@ -96,8 +121,10 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 async def _body(request: web.Request) -> Any:
     try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return loads_bounded(await request.read())
+    except JsonTooDeep as err:
+        raise ApiError(422, "invalid_request", f"body is {err}", {"body": str(err)}) from None
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
         raise ApiError(422, "invalid_request", "body is not valid JSON", {"body": "not valid JSON"}) from err
 
 
@@ -287,11 +314,16 @@ def create_app(
     ws_max_rate_hz: float = 2.0,
     reload: Callable[[], Awaitable[dict[str, Any]]] | None = None,
     sensors: SensorRegistry | None = None,
+    logins: LoginLimiter | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[middleware], client_max_size=64 * 1024)
-    hub = WebSocketHub(fleet, ws_max_rate_hz)
+    hub = WebSocketHub(fleet, auth, ws_max_rate_hz)
     app[FLEET], app[AUTH], app[HUB], app[INSTANCE], app[RELOAD] = fleet, auth, hub, instance_id, reload
     app[SENSORS] = sensors
+    api = fleet.config.api
+    if logins is None:
+        logins = LoginLimiter(api.login_max_failures, api.login_failure_window_s)
+    app[LOGINS] = logins
     app.router.add_get(f"{PREFIX}/health", health)
     app.router.add_get(f"{PREFIX}/openapi.json", openapi)
     app.router.add_get(f"{PREFIX}/info", info)

@@ -9,12 +9,18 @@ from aiohttp import web
 
 
 def error_response(
-    status: int, code: str, message: str, fields: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {"status": status, "code": code, "message": message}
     if fields:
         body["fields"] = fields
-    headers = {"WWW-Authenticate": 'Bearer realm="phoenyra"'} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="phoenyra"'
     return web.Response(
         status=status, text=json.dumps({"error": body}), content_type="application/json", headers=headers
     )
@@ -23,12 +29,20 @@ def error_response(
 class ApiError(Exception):
     """Raised by handlers; turned into a JSON error response by the middleware."""
 
-    def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields
+        self.headers = headers
 
     def response(self) -> web.Response:
-        return error_response(self.status, self.code, self.message, self.fields)
+        return error_response(self.status, self.code, self.message, self.fields, self.headers)
 
 
 def invalid(fields: dict[str, str], message: str = "invalid request") -> ApiError:

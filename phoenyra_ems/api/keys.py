@@ -7,3 +7,4 @@ from aiohttp import web
 from phoenyra_ems.auth.models import Principal
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+TOKEN = web.RequestKey("token", str)  # the API token the request was authenticated with

@@ -66,6 +66,10 @@ ERRORS = {
     "401": _json(_ref("Error"), "missing or invalid token"),
     "403": _json(_ref("Error"), "no access to this site or action"),
     "404": _json(_ref("Error"), "unknown site"),
+    "429": {
+        **_json(_ref("Error"), "too many failed logins from this address (Retry-After says how long)"),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    },
 }
 SITE_ID = {"name": "site_id", "in": "path", "required": True, "schema": {"type": "string"}}
 

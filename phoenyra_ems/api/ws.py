@@ -8,13 +8,18 @@ Protocol (JSON text frames):
   "site_id", "alarm", "active"}`` when an alarm is raised or cleared, ``{"type": "control_ack",
   "site_id", "control", "by"}`` when an operator's control request was accepted, and
   ``{"type": "error", "code", "message"}`` for a bad message (the connection stays open).
+
+Access is re-checked while a socket is open: at once after a change made through the daemon's
+:class:`AuthStore`, and every ``recheck_s`` for changes the ``phoenyra-ems user`` CLI committed to
+the same database. A revoked token (or removed user) closes the socket with code 4001; a site no
+longer readable (ungrant, role change) is dropped from the subscription with an ``unsubscribed``
+message carrying ``"reason": "access_revoked"``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -23,35 +28,94 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from phoenyra_ems.api.keys import PRINCIPAL
+from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded
+from phoenyra_ems.api.keys import PRINCIPAL, TOKEN
 from phoenyra_ems.api.serialize import alarm_json, state_json
 from phoenyra_ems.auth.models import Principal
+from phoenyra_ems.auth.store import AuthStore
 from phoenyra_ems.fleet import Fleet
 from phoenyra_ems.models import Alarm, PlantState
 
 LOG = logging.getLogger(__name__)
 OUTBOX_LIMIT = 1000  # a slow client loses the oldest events, never our memory
 MAX_MESSAGE_BYTES = 16 * 1024
+CLOSE_TOKEN_REVOKED = 4001  # private-use close code (RFC 6455 §7.4.2)
 
 
 @dataclass(eq=False)
 class Subscriber:
     ws: web.WebSocketResponse
     principal: Principal
+    token: str
     sites: set[str] = field(default_factory=set)
     pending: dict[str, PlantState] = field(default_factory=dict)
     last_sent: dict[str, float] = field(default_factory=dict)
     outbox: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=OUTBOX_LIMIT))
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    revoked: bool = False  # the token no longer authenticates: the socket is being closed
 
 
 class WebSocketHub:
-    def __init__(self, fleet: Fleet, max_rate_hz: float = 2.0) -> None:
+    def __init__(
+        self, fleet: Fleet, auth: AuthStore, max_rate_hz: float = 2.0, recheck_s: float = 0.5
+    ) -> None:
         self.fleet = fleet
+        self.auth = auth
         self.min_interval_s = 1.0 / max_rate_hz
+        self.recheck_s = recheck_s
         self.subscribers: set[Subscriber] = set()
         self._alarms: dict[str, dict[str, Alarm]] = {}
+        self._auth_changed = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[bool]] = set()
         fleet.listeners.append(self._on_state)
+        auth.listeners.append(self._auth_changed.set)
+
+    # --- access re-checks --------------------------------------------------------------------
+    async def _watch_access(self) -> None:
+        """While sockets are open: re-check them after every change of users, tokens or grants."""
+        seen = self.auth.generation
+        while self.subscribers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._auth_changed.wait(), self.recheck_s)
+            self._auth_changed.clear()
+            try:
+                await self.auth.check_for_changes()  # the CLI's commits: one cheap PRAGMA
+                if self.auth.generation != seen:
+                    seen = self.auth.generation
+                    await self._recheck_all()
+            except Exception:  # the store closed under us (shutdown) or the database failed
+                LOG.warning("could not re-check WebSocket access", exc_info=True)
+
+    async def _recheck_all(self) -> None:
+        for sub in list(self.subscribers):
+            principal = await self.auth.authenticate(sub.token)
+            if sub not in self.subscribers:
+                continue
+            if principal is None:
+                self._revoke(sub)
+                continue
+            sub.principal = principal
+            dropped = sorted(s for s in sub.sites if not principal.can_read(s))
+            if dropped:
+                sub.sites.difference_update(dropped)
+                for site_id in dropped:
+                    sub.pending.pop(site_id, None)
+                sub.outbox.append({"type": "unsubscribed", "sites": dropped, "reason": "access_revoked"})
+                sub.wake.set()
+                LOG.info("websocket of %s: access to %s withdrawn", principal.user, ", ".join(dropped))
+
+    def _revoke(self, sub: Subscriber) -> None:
+        """Stop every push to ``sub`` now and close its socket (4001) in the background."""
+        self.subscribers.discard(sub)
+        sub.revoked = True
+        sub.sites.clear()
+        sub.pending.clear()
+        sub.outbox.clear()
+        LOG.info("websocket of %s closed: token revoked", sub.principal.user)
+        task = asyncio.create_task(sub.ws.close(code=CLOSE_TOKEN_REVOKED, message=b"token revoked"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # --- fan-out -----------------------------------------------------------------------------
     def _on_state(self, state: PlantState) -> None:
@@ -89,8 +153,10 @@ class WebSocketHub:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_MESSAGE_BYTES)
         await ws.prepare(request)
-        sub = Subscriber(ws, request[PRINCIPAL])
+        sub = Subscriber(ws, request[PRINCIPAL], request[TOKEN])
         self.subscribers.add(sub)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch_access())
         sender = asyncio.create_task(self._sender(sub))
         try:
             async for msg in ws:
@@ -106,8 +172,12 @@ class WebSocketHub:
         return ws
 
     def _on_message(self, sub: Subscriber, text: str) -> None:
+        if sub.revoked:
+            return None
         try:
-            message = json.loads(text)
+            message = loads_bounded(text)
+        except JsonTooDeep as err:
+            return self._send_error(sub, "invalid_message", str(err))
         except ValueError:
             return self._send_error(sub, "invalid_message", "not JSON")
         if not isinstance(message, dict) or message.get("type") not in ("subscribe", "unsubscribe"):
@@ -170,5 +240,7 @@ class WebSocketHub:
             LOG.debug("websocket closed while sending")
 
     async def close_all(self, _app: web.Application | None = None) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
         for sub in list(self.subscribers):
             await sub.ws.close(code=1001, message=b"server shutdown")

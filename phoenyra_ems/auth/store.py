@@ -8,6 +8,8 @@ and none must be, because :meth:`AuthStore.authenticate` runs on every API reque
 ``authenticate`` answers from an in-memory cache keyed by the token hash. The cache is cleared by every
 change made through this store and, at most ``recheck_s`` later, by changes another process (the
 ``phoenyra-ems user`` CLI) committed to the same file: SQLite's ``PRAGMA data_version`` tells.
+Every invalidation calls the ``listeners`` (the WebSocket hub re-checks its open sockets then), and
+:meth:`AuthStore.check_for_changes` lets a poller look for another process's changes at once.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ class AuthStore:
         self._generation = 0  # bumped on every invalidation; a lookup started before is not cached
         self._data_version: int | None = None
         self._checked_at = 0.0  # time.monotonic() of the last data_version check
+        self.listeners: list[Callable[[], None]] = []  # called after every invalidation
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -185,6 +188,20 @@ class AuthStore:
     def _invalidate(self) -> None:
         self._cache.clear()
         self._generation += 1
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # a listener's bug must not fail the change that was committed
+                LOG.exception("auth change listener failed")
+
+    @property
+    def generation(self) -> int:
+        """Grows with every change seen (made here, or by another process once checked)."""
+        return self._generation
+
+    async def check_for_changes(self) -> None:
+        """Look now for changes another process committed (one cheap ``PRAGMA``)."""
+        await self._check_external_changes()
 
     async def _user_id(self, db: aiosqlite.Connection, name: str) -> int:
         async with db.execute("SELECT id FROM users WHERE name = ?", (check_name(name),)) as cursor:

@@ -48,6 +48,7 @@ from phoenyra_ems.client.models import (
 )
 
 LOG = logging.getLogger(__name__)
+WS_CLOSE_TOKEN_REVOKED = 4001  # the daemon closes a socket whose token was revoked (docs/api.md)
 API_PREFIX: Final = "/api/v1"
 IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -391,7 +392,8 @@ class PhoenyraClient:
     async def listen(self, callback: EventCallback) -> None:
         """Call ``callback(event)`` (a function or a coroutine function) for every event until the
         connection ends. Returns when :meth:`disconnect` closed it; raises
-        :class:`PhoenyraConnectionError` when it was lost (then reconnect with :meth:`connect`).
+        :class:`PhoenyraConnectionError` when it was lost (then reconnect with :meth:`connect`), or
+        :class:`PhoenyraAuthError` when the daemon closed it because the token was revoked.
         Unknown event types are ignored; malformed frames are logged and skipped. An exception
         raised by ``callback`` propagates (the connection stays open)."""
         ws = self._open_ws()
@@ -419,6 +421,8 @@ class PhoenyraClient:
         if self._ws is not ws:  # disconnect() (or a new connect()) closed it on purpose
             return
         await self._drop(ws)
+        if ws.close_code == WS_CLOSE_TOKEN_REVOKED:  # reconnecting would only meet a 401
+            raise PhoenyraAuthError("WebSocket closed: token revoked", status=401, code="token_revoked")
         reason = ws.exception() or f"closed by the server (code {ws.close_code})"
         raise PhoenyraConnectionError(f"WebSocket lost: {reason}")
 

@@ -10,7 +10,14 @@ import voluptuous as vol
 
 from phoenyra_ems.config.model import EmsConfig
 from phoenyra_ems.config.schema import validate_config
-from phoenyra_ems.config.yaml_loader import ConfigError, ConfigIssue, format_path, load_yaml
+from phoenyra_ems.config.yaml_loader import (
+    MAX_FILE_BYTES,
+    ConfigError,
+    ConfigIssue,
+    format_path,
+    load_yaml,
+    too_large,
+)
 
 
 def load_config(path: str | os.PathLike[str]) -> EmsConfig:
@@ -18,12 +25,24 @@ def load_config(path: str | os.PathLike[str]) -> EmsConfig:
     file = Path(path)
     source = str(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # never more, whatever the file's size
+            if len(data) > MAX_FILE_BYTES:
+                size = os.fstat(handle.fileno()).st_size
+                raise ConfigError([too_large(f"{size:,} bytes", source)])
+        text = data.decode("utf-8")
     except OSError as exc:
         raise ConfigError([ConfigIssue("", None, f"cannot read file: {exc.strerror}", source)]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([ConfigIssue("", None, f"file is not UTF-8 text: {exc.reason}", source)]) from None
     return load_config_text(text, source=source, secrets_dir=file.parent)
+
+
+async def load_config_async(path: str | os.PathLike[str]) -> EmsConfig:
+    """:func:`load_config` in a worker thread, so parsing never stalls the event loop."""
+    import asyncio  # here: the decision core imports this module and must not load asyncio
+
+    return await asyncio.to_thread(load_config, path)
 
 
 def load_config_text(

@@ -170,6 +170,10 @@ class ApiConfig:
     tls_key: str | None = None
     auth_db: str = "data/auth.db"  # users, hashed tokens, site grants (SQLite)
     ws_max_rate_hz: float = 2.0  # state pushes per site and subscriber, at most
+    max_connections: int = 256  # open HTTP/WebSocket connections, at most (docs/api.md)
+    header_timeout_s: float = 10.0  # to send complete request headers (also after a response)
+    login_max_failures: int = 5  # failed logins per client address and window, then 429
+    login_failure_window_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

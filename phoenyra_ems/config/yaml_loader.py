@@ -22,6 +22,11 @@ SECRETS_FILE = "secrets.yaml"
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _STR_TAG = "tag:yaml.org,2002:str"
 _COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_FILE_BYTES = 1024 * 1024  # a configuration of hundreds of sites is a few hundred KiB
+# Nodes reached again through aliases (or merge keys) beyond the ones in the file: a legitimate
+# config reuses a few anchors; a 1 KiB "billion laughs" file would expand to ~10^9 nodes.
+MAX_ALIAS_NODES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,30 @@ class LoadedYaml:
             parts = parts[:-1]
 
 
+class _AliasBomb(Exception):
+    def __init__(self, node: Node) -> None:
+        self.line = node.start_mark.line + 1
+
+
+def _merged_pairs(node: Node, memo: dict[int, int], depth: int = 0) -> int:
+    """How many key/value pairs ``node`` has once its merge keys (``<<``) are flattened."""
+    if not isinstance(node, MappingNode) or depth > 100:
+        return 0
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 0  # a recursive merge counts as nothing here; the walk reports it
+    total = 0
+    for key, value in node.value:
+        if key.tag != _MERGE_TAG:
+            total += 1
+        elif isinstance(value, SequenceNode):
+            total += sum(_merged_pairs(sub, memo, depth + 1) for sub in value.value)
+        else:
+            total += _merged_pairs(value, memo, depth + 1)
+    memo[id(node)] = total
+    return total
+
+
 class _Walker:
     """Turns a composed node tree into plain data, recording lines and collecting issues."""
 
@@ -88,6 +117,9 @@ class _Walker:
         self.issues: list[ConfigIssue] = []
         self._secrets: dict[object, object] | None = None
         self._stack: set[int] = set()
+        self._seen: set[int] = set()  # ids of the distinct nodes walked
+        self._walked = 0  # nodes walked, counting each alias expansion again
+        self._merge_memo: dict[int, int] = {}
 
     def issue(self, path: Path_, node: Node, message: str) -> None:
         line = node.start_mark.line + 1
@@ -97,6 +129,10 @@ class _Walker:
         if id(node) in self._stack:
             self.issue(path, node, "recursive YAML alias")
             return None
+        self._walked += 1
+        self._seen.add(id(node))
+        if self._walked - len(self._seen) > MAX_ALIAS_NODES:
+            raise _AliasBomb(node)
         self._stack.add(id(node))
         try:
             if not isinstance(node, ScalarNode) and node.tag not in _COLLECTION_TAGS:
@@ -116,6 +152,8 @@ class _Walker:
             self._stack.discard(id(node))
 
     def _mapping(self, node: MappingNode, path: Path_) -> dict[Hashable, object]:
+        if _merged_pairs(node, self._merge_memo) - len(node.value) > MAX_ALIAS_NODES:
+            raise _AliasBomb(node)  # flattening would build the exponential list itself
         self.loader.flatten_mapping(node)  # YAML merge keys (<<)
         out: dict[Hashable, object] = {}
         first_line: dict[Hashable, int] = {}
@@ -211,6 +249,12 @@ class _Walker:
         return data
 
 
+def too_large(size: str, source: str) -> ConfigIssue:
+    """The issue for a file (or text) over ``MAX_FILE_BYTES``; ``size`` says how large it is."""
+    limit = MAX_FILE_BYTES // 1024
+    return ConfigIssue("", None, f"file too large ({size}; the limit is {limit:,} KiB)", source)
+
+
 def _syntax_issue(exc: yaml.YAMLError, text: str, source: str) -> ConfigIssue:
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
@@ -224,8 +268,14 @@ def _syntax_issue(exc: yaml.YAMLError, text: str, source: str) -> ConfigIssue:
 
 
 def load_yaml(text: str, source: str = "<string>", secrets_dir: Path | None = None) -> LoadedYaml:
-    """Parse ``text`` (one YAML document); raise ``ConfigError`` on any problem."""
+    """Parse ``text`` (one YAML document); raise ``ConfigError`` on any problem.
+
+    Refused: text over ``MAX_FILE_BYTES`` and aliases that expand to more than ``MAX_ALIAS_NODES``
+    nodes (both before any large allocation).
+    """
     too_deep = ConfigIssue("", None, "YAML nested too deeply", source)
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError([too_large(f"{len(text):,} characters", source)])
     try:
         loader = yaml.SafeLoader(text)
     except yaml.YAMLError as exc:  # non-printable characters are rejected up front
@@ -241,6 +291,9 @@ def load_yaml(text: str, source: str = "<string>", secrets_dir: Path | None = No
         raise ConfigError([_syntax_issue(exc, text, source)]) from None
     except RecursionError:
         raise ConfigError([too_deep]) from None
+    except _AliasBomb as bomb:
+        message = f"too many aliases (YAML alias bomb?): they expand to over {MAX_ALIAS_NODES:,} nodes"
+        raise ConfigError([ConfigIssue("", bomb.line, message, source)]) from None
     finally:
         loader.dispose()
     if walker.issues:

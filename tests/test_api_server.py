@@ -1,0 +1,234 @@
+"""The API listener under a flood of slow-header connections (slowloris): bounded connections,
+a header deadline, and health still answering — in-process and in a daemon with 256 descriptors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from phoenyra_ems.api.server import RESERVED_DESCRIPTORS, descriptor_headroom
+from phoenyra_ems.clock import SystemClock
+from phoenyra_ems.config import ConfigError, load_config_text
+from phoenyra_ems.daemon import Daemon
+from phoenyra_ems.simulator.server import BatterySimulator
+from tests.conftest import free_port, make_site, simulator_config
+from tests.daemon_fixtures import two_site_config
+from tests.test_daemon_cli import write_config
+
+CLI = [sys.executable, "-m", "phoenyra_ems.cli"]
+PARTIAL = b"GET /api/v1/health HTTP/1.1\r\nHost: ems\r\nX-Slow: "  # headers never finished
+
+
+def slow_clients(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections that each send part of a request's headers and then nothing."""
+    clients = []
+    for _ in range(count):
+        try:
+            client = socket.create_connection(("127.0.0.1", port), timeout=2)
+        except TimeoutError:  # the server stopped accepting: its backlog is full
+            break
+        with contextlib.suppress(OSError):  # the server may have dropped it already
+            client.sendall(PARTIAL)
+        clients.append(client)
+    return clients
+
+
+def closed_by_server(client: socket.socket) -> bool:
+    """True once the server closed the connection (EOF, RST, or a 408 and then EOF)."""
+    client.setblocking(False)
+    try:
+        data = client.recv(4096)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return data == b"" or data.startswith(b"HTTP/1.1 408")
+
+
+async def health_s(url: str) -> float:
+    started = time.monotonic()
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+        session.get(f"{url}/health") as response,
+    ):
+        assert response.status == 200 and (await response.json()) == {"status": "ok"}
+    return time.monotonic() - started
+
+
+@pytest.fixture
+async def guarded_daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    config = two_site_config(tmp_path)
+    config = replace(config, api=replace(config.api, max_connections=32, header_timeout_s=1.0))
+    simulators = [BatterySimulator(simulator_config(s), SystemClock()) for s in config.sites.values()]
+    for simulator in simulators:
+        await simulator.start()
+    daemon = Daemon(config, SystemClock())
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        await daemon.stop()
+        for simulator in simulators:
+            await simulator.stop()
+
+
+@contextlib.contextmanager
+def closing_all(clients: list[socket.socket]) -> Iterator[list[socket.socket]]:
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            client.close()
+
+
+async def test_slow_header_flood_is_bounded_and_timed_out(guarded_daemon: Daemon) -> None:
+    daemon, url = guarded_daemon, f"{guarded_daemon.url}/api/v1"
+    token = await daemon.auth.ensure_admin_token()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{url}/ws?token={token}") as ws,  # a busy connection: never replaced
+    ):
+        await ws.send_json({"type": "subscribe", "sites": ["wien"]})
+        assert (await ws.receive_json(timeout=2))["type"] == "subscribed"
+        with closing_all(await asyncio.to_thread(slow_clients, daemon.port or 0, 200)) as clients:
+            await asyncio.sleep(0.3)  # the daemon accepts and sorts them out
+            # a new client is served at once, although 200 slow ones came first (limit 32)
+            assert await health_s(url) < 0.5
+            dropped = sum(closed_by_server(c) for c in clients)
+            assert dropped >= 200 - 32, f"only {dropped} of 200 slow connections closed at the limit"
+            # the rest are closed by the 1 s header deadline
+            await asyncio.sleep(1.5)
+            still_open = [c for c in clients if not closed_by_server(c)]
+            assert not still_open, f"{len(still_open)} slow connections outlived the header deadline"
+        # the WebSocket, busy serving its request the whole time, still receives state
+        while (message := await ws.receive_json(timeout=2))["type"] != "state":
+            pass
+        assert message["site_id"] == "wien"
+
+
+async def test_a_keep_alive_client_may_idle_up_to_the_header_deadline(guarded_daemon: Daemon) -> None:
+    url = f"{guarded_daemon.url}/api/v1"
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(3):  # one connection, reused: requests in time keep it open
+            async with session.get(f"{url}/health") as response:
+                assert response.status == 200
+            await asyncio.sleep(0.3)
+    with closing_all(await asyncio.to_thread(slow_clients, guarded_daemon.port or 0, 1)) as [client]:
+        await asyncio.sleep(0.5)
+        assert not closed_by_server(client)  # within the deadline: kept
+        await asyncio.sleep(1.0)
+        client.setblocking(True)
+        client.settimeout(1)
+        assert client.recv(4096).startswith(b"HTTP/1.1 408 Request Timeout")
+
+
+def _limit_descriptors() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+
+async def test_a_flood_does_not_starve_a_daemon_with_256_descriptors(tmp_path: Path) -> None:
+    simulator = BatterySimulator(simulator_config(make_site(free_port())), SystemClock())
+    await simulator.start()
+    config, api_port = tmp_path / "ems.yaml", free_port()
+    write_config(config, api_port, {"wien": simulator.config.port})
+    with config.open("a") as handle:
+        handle.write("  max_connections: 100\n  header_timeout_s: 5\n")
+    daemon = subprocess.Popen(
+        [*CLI, "run", "-c", str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_limit_descriptors,  # the daemon gets 256 descriptors, the test many more
+    )
+    url = f"http://127.0.0.1:{api_port}/api/v1"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                await health_s(url)
+                break
+            assert daemon.poll() is None and time.monotonic() < deadline, "daemon did not come up"
+            await asyncio.sleep(0.2)
+        with closing_all(await asyncio.to_thread(slow_clients, api_port, 600)):
+            await asyncio.sleep(0.5)
+            took = [await health_s(url) for _ in range(5)]
+            assert max(took) < 1.0, took
+        assert daemon.poll() is None
+    finally:
+        daemon.terminate()
+        _, stderr = await asyncio.to_thread(daemon.communicate, timeout=15)
+        await simulator.stop()
+    assert "Too many open files" not in stderr, stderr[-2000:]
+
+
+def test_the_limits_are_configurable_and_checked() -> None:
+    site = "bess: {energy_capacity_kwh: 10, power_charge_max_kw: 5, power_discharge_max_kw: 5}\n"
+    api = load_config_text(site).api
+    assert (api.max_connections, api.header_timeout_s) == (256, 10.0)
+    api = load_config_text(site + "api: {max_connections: 50, header_timeout_s: 2.5}\n").api
+    assert (api.max_connections, api.header_timeout_s) == (50, 2.5)
+    with pytest.raises(ConfigError) as info:
+        load_config_text(site + "api: {max_connections: 0, header_timeout_s: 0}\n")
+    assert {i.path for i in info.value.issues} == {"api.max_connections", "api.header_timeout_s"}
+
+
+@pytest.fixture
+async def tls_daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    config = two_site_config(tmp_path)
+    api = replace(config.api, tls_cert=str(cert), tls_key=str(key), max_connections=8, header_timeout_s=1.0)
+    daemon = Daemon(replace(config, api=api), SystemClock())
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        await daemon.stop()
+
+
+async def test_over_tls_a_stalled_handshake_is_timed_out_and_health_answers(tls_daemon: Daemon) -> None:
+    url = f"{tls_daemon.url}/api/v1"
+    assert url.startswith("https://")
+    # 20 connections that never start the TLS handshake, against a limit of 8
+    with closing_all(await asyncio.to_thread(lambda: [
+        socket.create_connection(("127.0.0.1", tls_daemon.port or 0), timeout=2) for _ in range(20)
+    ])) as clients:  # fmt: skip
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.get(f"{url}/health", ssl=False) as response,
+        ):
+            assert response.status == 200
+        assert time.monotonic() - started < 0.5
+        dropped = sum(closed_by_server(c) for c in clients)
+        assert dropped >= 20 - 8, f"only {dropped} stalled handshakes ended at the limit"
+        await asyncio.sleep(1.5)
+        assert all(closed_by_server(c) for c in clients)
+
+
+def test_the_limit_leaves_descriptors_for_the_rest_of_the_daemon(caplog: pytest.LogCaptureFixture) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        assert descriptor_headroom(100) == 100
+        assert descriptor_headroom(256) == 256 - RESERVED_DESCRIPTORS
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "api.max_connections 256 lowered to 192" in caplog.text
