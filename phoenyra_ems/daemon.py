@@ -23,7 +23,7 @@ from phoenyra_ems.api.app import create_app
 from phoenyra_ems.api.server import LimitedSite
 from phoenyra_ems.auth.store import AuthStore
 from phoenyra_ems.clock import Clock
-from phoenyra_ems.config import ConfigError, load_config
+from phoenyra_ems.config import ConfigError, load_config_async
 from phoenyra_ems.config.model import EmsConfig, SiteConfig
 from phoenyra_ems.controller import Attachment, SiteController
 from phoenyra_ems.fleet import ControllerFactory, Fleet
@@ -162,7 +162,7 @@ class Daemon:
         if self.config_path is None:
             return {"reloaded": False, "errors": ["no configuration file"]}
         try:
-            config = await asyncio.to_thread(load_config, self.config_path)
+            config = await load_config_async(self.config_path)
         except (ConfigError, OSError) as err:
             issues = [str(i) for i in err.issues] if isinstance(err, ConfigError) else [str(err)]
             for issue in issues:

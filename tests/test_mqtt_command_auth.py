@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from phoenyra_ems.mqtt.command_auth import CommandAuthError, CommandVerifier, json_depth_ok, sign_command
+from phoenyra_ems.api.json_limits import too_deep
+from phoenyra_ems.mqtt.command_auth import CommandAuthError, CommandVerifier, sign_command
 
 KEY = "wien-command-key-0123456789"
 T0 = 1_800_000_000
@@ -67,9 +68,9 @@ def test_uppercase_hex_signatures_are_accepted() -> None:
 
 
 def test_json_depth_ignores_brackets_inside_strings() -> None:
-    assert json_depth_ok('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"["}')
-    assert json_depth_ok("[" * 32 + "]" * 32)
-    assert not json_depth_ok("[" * 33 + "]" * 33)
+    assert not too_deep('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"["}', 32)
+    assert not too_deep("[" * 32 + "]" * 32, 32)
+    assert too_deep("[" * 33 + "]" * 33, 32)
 
 
 def test_mqtt_sign_explains_a_missing_key_and_bad_json(

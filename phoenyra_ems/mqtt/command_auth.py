@@ -19,7 +19,6 @@ from typing import Any
 
 AUTH_FIELDS = ("ts", "nonce", "sig")
 MAX_NONCE_CHARS = 64
-MAX_JSON_DEPTH = 32
 DEFAULT_MAX_AGE_S = 30.0
 MAX_NONCES = 10_000
 TOKEN_REFUSED = (
@@ -52,29 +51,6 @@ def sign_command(
     signed["nonce"] = secrets.token_hex(16) if nonce is None else nonce
     signed["sig"] = signature(signed, key)
     return signed
-
-
-def json_depth_ok(text: str, max_depth: int = MAX_JSON_DEPTH) -> bool:
-    """Whether JSON ``text`` nests arrays/objects at most ``max_depth`` deep (checked before parsing)."""
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > max_depth:
-                return False
-        elif char in "]}":
-            depth -= 1
-    return True
 
 
 class CommandVerifier:

@@ -23,17 +23,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from phoenyra_ems.api.errors import ApiError
+from phoenyra_ems.api.json_limits import MAX_DEPTH, too_deep
 from phoenyra_ems.api.serialize import control_json, state_json
 from phoenyra_ems.api.validation import parse_control
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.models import PlantState
 from phoenyra_ems.mqtt.command_auth import (
     AUTH_FIELDS,
-    MAX_JSON_DEPTH,
     TOKEN_REFUSED,
     CommandAuthError,
     CommandVerifier,
-    json_depth_ok,
 )
 from phoenyra_ems.mqtt.connection import MqttConnection
 
@@ -170,8 +169,8 @@ class SiteMqttLink:
             raise ApiError(413, "too_large", f"command larger than {MAX_COMMAND_BYTES} bytes")
         try:
             text = payload.decode("utf-8")
-            if not json_depth_ok(text):
-                raise ApiError(422, "invalid_request", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            if too_deep(text, MAX_DEPTH):
+                raise ApiError(422, "invalid_request", f"JSON nested deeper than {MAX_DEPTH} levels")
             body = json.loads(text, parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as err:
             raise ApiError(422, "invalid_request", f"not a JSON command: {err}") from err
