@@ -136,10 +136,13 @@ class Fleet:
                 kept.append(site_id)
             elif why:
                 reset[site_id] = why
-        for site_id in removed + reloaded:
-            await self._stop_site(site_id)  # never raises: a hung device does not cost the site
-        for site_id in added + reloaded:
+        for site_id in removed:
+            await self._stop_site(site_id)
+        for site_id in reloaded:  # the old slot answers until its replacement is in place
+            await self._halt(self.slots[site_id])  # never raises: a hung device does not cost the site
             self._start_site(new[site_id], carried.get(site_id))
+        for site_id in added:
+            self._start_site(new[site_id])
         LOG.info("config applied: added %s removed %s reloaded %s", added, removed, reloaded)
         return ReloadResult(added, removed, reloaded, unchanged, tuple(kept), reset)
 
@@ -161,7 +164,8 @@ class Fleet:
         return (intent, overrides), ""
 
     async def restart_site(self, site_id: str) -> None:
-        await self._stop_site(site_id)
+        if site_id in self.slots:
+            await self._halt(self.slots[site_id])
         self._start_site(self.config.sites[site_id])
 
     def _start_site(
@@ -174,7 +178,13 @@ class Fleet:
     async def _stop_site(self, site_id: str) -> None:
         """Stop a site and forget it; failures are logged, never raised (the caller goes on)."""
         slot = self.slots.pop(site_id, None)
-        if slot is None or slot.task is None:
+        if slot is not None:
+            await self._halt(slot)
+
+    async def _halt(self, slot: SiteSlot) -> None:
+        """Stop what runs a slot (the battery ends at 0 kW); failures are logged, never raised."""
+        site_id = slot.config.site_id
+        if slot.task is None:
             return
         slot.task.cancel()
         try:

@@ -29,7 +29,7 @@ from phoenyra_ems.models import Measurements
 LOG = logging.getLogger(__name__)
 
 BACKOFF_START_S = 0.2
-BACKOFF_MAX_S = 10.0
+BACKOFF_MAX_S = 3.0  # a device that is back is found within this: recovery <= 5 s (tests/faults)
 SETPOINT_RESOLUTION_KW = 0.001
 # What a failing request raises: pymodbus's own errors (ModbusIOException on a timeout), socket
 # errors and timeouts. Every driver method turns these into DeviceErrors.

@@ -1,0 +1,1 @@
+"""Fault injection against real processes: simulator, fault device, daemon, broker, a tiny disk."""
