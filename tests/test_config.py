@@ -308,6 +308,12 @@ def test_unknown_profile_lists_known_profiles() -> None:
         assert name in issue.message
 
 
+def test_a_site_with_modbus_disabled_is_refused_instead_of_silently_doing_nothing() -> None:
+    (issue,) = issues_of(MINIMAL_MULTI + "      modbus: {enabled: false}\n")
+    assert issue.path == "sites.sites.wien.modbus.enabled"
+    assert "not supported" in issue.message
+
+
 # --- malformed configs: key path + line ---------------------------------------------------
 # Each text marks the line the error must point at with "# <-".
 

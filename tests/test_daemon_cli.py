@@ -111,6 +111,41 @@ async def test_run_reload_on_sighup_and_safe_shutdown(
         _, stderr = await asyncio.to_thread(daemon.communicate, timeout=15)
     assert daemon.returncode == 0, stderr[-2000:]
     assert sims["wien"].model.setpoint_kw == 0.0, "shutdown must leave every battery at 0 kW"
+    for private in (tmp_path / "history" / "ems_history_site_wien.db", tmp_path / "instance_id"):
+        assert private.stat().st_mode & 0o777 == 0o600, f"{private.name} is readable by others"
+
+
+async def test_a_reload_says_what_it_did_not_apply_and_keeps_the_operators_controls(
+    tmp_path: Path, sims: dict[str, BatterySimulator]
+) -> None:
+    from phoenyra_ems.config import load_config
+    from phoenyra_ems.core.decision import ControlIntent
+    from phoenyra_ems.core.overrides import LimitOverrides
+    from phoenyra_ems.daemon import Daemon
+    from phoenyra_ems.models import SiteMode
+
+    config_path = tmp_path / "ems.yaml"
+    write_config(config_path, free_port(), {"wien": sims["wien"].config.port})
+    daemon = Daemon(load_config(config_path), SystemClock(), str(config_path))
+    await daemon.start()
+    try:
+        controller = daemon.fleet.controller("wien")
+        assert controller is not None
+        controller.set_intent(ControlIntent(mode=SiteMode.MANUAL, manual_setpoint_kw=20.0))
+        controller.set_limits(LimitOverrides(power_charge_max_kw=50.0))
+        text = config_path.read_text().replace("name: Wien", "name: Wien Ost")
+        config_path.write_text(text.replace(f"port: {daemon.port}", f"port: {free_port()}"))
+        answer = await daemon.reload()
+        assert answer["reloaded_sites"] == ["wien"] and answer["kept_controls"] == ["wien"]
+        assert answer["restart_required"] == ["api"]  # the port is not changed under a running API
+        await asyncio.wait_for(daemon.fleet.slots["wien"].started.wait(), 10)
+        replacement = daemon.fleet.controller("wien")
+        assert replacement is not None and replacement is not controller
+        assert replacement.intent.manual_setpoint_kw == 20.0
+        assert replacement.overrides.power_charge_max_kw == 50.0
+        assert replacement.site.name == "Wien Ost"
+    finally:
+        await daemon.stop()
 
 
 def test_run_refuses_a_bad_config_with_exit_1(tmp_path: Path) -> None:
