@@ -144,3 +144,30 @@ async def test_aggregate_weights_soc_by_capacity(
         assert agg.soc_avg_pct == pytest.approx((20 * 200 + 80 * 600) / 800, abs=1.0)
     finally:
         await fleet.stop()
+
+
+async def test_restart_backoff_starts_over_after_a_site_ran_stably(
+    tmp_path: Path, simulators: dict[str, BatterySimulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fleet_module, "RETRY_START_S", 0.3)
+    monkeypatch.setattr(fleet_module, "STABLE_AFTER_S", 0.5)
+    site = await site_with_simulator(simulators, "s", tmp_path)
+    fleet = Fleet(EmsConfig({"s": site}, "s"), SystemClock())
+    await fleet.start()
+    try:
+        slot = fleet.slots["s"]
+        downtimes = []
+        for _ in range(4):  # the loop dies after running longer than STABLE_AFTER_S, four times
+            await until(lambda: fleet.controller("s") is not None)
+            await asyncio.sleep(0.7)
+            controller = fleet.controller("s")
+            assert controller is not None
+            controller._stopping.set()  # the loop ends as it would on a bug
+            died = time.monotonic()
+            await until(lambda: slot.state.status is SiteStatus.FAILED, timeout=3)
+            await until(lambda old=controller: fleet.controller("s") not in (None, old), timeout=5)
+            downtimes.append(time.monotonic() - died)
+        assert slot.failures == 4
+        assert max(downtimes) < 0.3 * 2 + 0.4, f"backoff kept growing: {downtimes}"
+    finally:
+        await fleet.stop()
