@@ -12,6 +12,7 @@ from tests.tui.conftest import fixed_backend, fixed_store, wait_for
 from tui.app import PhoenyraConsole
 from tui.core.connection import ConnectionManager
 from tui.core.keymap import load_keymap
+from tui.core.store import ControlOutcome
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.sensors import NO_API
@@ -85,3 +86,27 @@ async def test_sensor_api_is_used_when_the_client_has_it() -> None:
     ]
     without = ConnectionManager(fixed_store(), lambda: object())  # type: ignore[arg-type,return-value]
     assert await without.sensors("wien") is None
+
+
+async def test_a_refused_form_stays_the_last_result_after_redraws() -> None:
+    backend = fixed_backend()
+    backend.outcome = ControlOutcome(True, "accepted: manual -30 kW until 10:45:00, strategy auto-select")
+    app = PhoenyraConsole(backend, start_screen="control")
+    async with app.run_test(size=(80, 24)) as pilot:
+        bounds = app.screen.query_one("#bounds", Static)
+        await wait_for(pilot, lambda: "kW" in str(bounds.render()), what="the form")  # drawn once
+        app.screen.query_one("#mode", Select).value = "manual"
+        app.screen.query_one("#setpoint", Input).value = "-30"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        result = app.screen.query_one("#control-result", Static)
+        await wait_for(pilot, lambda: "accepted: manual -30 kW" in str(result.render()))
+        app.screen.query_one("#setpoint", Input).value = "-150"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        app.store.touch()  # new data arrives: the screen is redrawn
+        await pilot.pause(0.6)
+        shown = str(result.render())
+        assert shown.startswith("not sent: setpoint_kw: must be between -100 … 80 kW"), shown
+        assert "-error" in result.classes and len(backend.sent) == 1

@@ -60,7 +60,7 @@ class ChartPoint:
 
 @dataclass(frozen=True, slots=True)
 class ControlOutcome:
-    ok: bool
+    ok: bool | None  # None: pending (sent, no answer yet)
     text: str
 
 

@@ -23,7 +23,7 @@ from tui.core.control import (
     describe_request,
     power_bounds,
 )
-from tui.core.store import ConsoleStore, describe_control
+from tui.core.store import ConsoleStore, ControlOutcome, describe_control
 from tui.screens.base import ConsoleScreen, bindings
 from tui.screens.confirm import ConfirmScreen
 
@@ -107,8 +107,8 @@ class ControlScreen(ConsoleScreen):
         outcome = store.control_results.get(site_id) if site_id else None
         result = self.query_one("#control-result", Static)
         result.update("" if outcome is None else outcome.text)
-        result.set_class(outcome is not None and outcome.ok, "-ok")
-        result.set_class(outcome is not None and not outcome.ok, "-error")
+        result.set_class(outcome is not None and outcome.ok is True, "-ok")
+        result.set_class(outcome is not None and outcome.ok is False, "-error")
 
     def _reset_form(self, store: ConsoleStore) -> None:
         """A new site: its strategies, its current mode and pinned strategy."""
@@ -143,7 +143,6 @@ class ControlScreen(ConsoleScreen):
         store = self.store
         site_id = store.current_site
         detail = store.details.get(site_id) if site_id else None
-        result = self.query_one("#control-result", Static)
         if site_id is None or detail is None or not store.can_control or detail.control is None:
             return
         strategy = self.query_one("#strategy", Select).value
@@ -158,15 +157,17 @@ class ControlScreen(ConsoleScreen):
                 detail.site.strategies,
             )
         except ControlFormError as err:
-            result.update("not sent: " + "; ".join(f"{k}: {v}" for k, v in err.fields.items()))
-            result.set_classes("-error")
+            # kept in the store like the daemon's answers: the last result shown is the last result
+            reasons = "; ".join(f"{k}: {v}" for k, v in err.fields.items())
+            store.set_control_result(site_id, ControlOutcome(False, f"not sent: {reasons}"))
+            self.console.render_now()
             return
         text = describe_request(request, store.site_name(site_id))
 
         def answered(yes: bool | None) -> None:
             if yes:
-                result.update("sending …")
-                result.set_classes("")
+                store.set_control_result(site_id, ControlOutcome(None, "sending …"))
+                self.console.render_now()
                 self._send(request)
 
         self.app.push_screen(ConfirmScreen("Send this control request?", text), answered)
