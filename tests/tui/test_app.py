@@ -110,3 +110,18 @@ async def test_a_refused_form_stays_the_last_result_after_redraws() -> None:
         shown = str(result.render())
         assert shown.startswith("not sent: setpoint_kw: must be between -100 … 80 kW"), shown
         assert "-error" in result.classes and len(backend.sent) == 1
+
+
+async def test_escape_leaves_a_field_and_tab_does_not_select_its_text() -> None:
+    app = PhoenyraConsole(fixed_backend(), start_screen="control")
+    async with app.run_test(size=(80, 24)) as pilot:
+        bounds = app.screen.query_one("#bounds", Static)
+        await wait_for(pilot, lambda: "kW" in str(bounds.render()), what="the form")
+        setpoint = app.screen.query_one("#setpoint", Input)
+        duration = app.screen.query_one("#duration", Input)
+        setpoint.focus()
+        await pilot.press("-", "5", "tab", "1")  # Tab to the duration: the key does not replace "15m"
+        assert app.focused is duration and duration.value.startswith("15m"), duration.value
+        await pilot.press("escape", "d")  # Esc leaves the field: "d" is the screen key again
+        await wait_for(pilot, lambda: app.current_screen_id == "site", what="the site screen")
+        assert setpoint.value == "-5" and "d" not in duration.value

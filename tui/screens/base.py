@@ -29,6 +29,9 @@ class ConsoleScreen(Screen[None]):
 
     SCREEN_ID: ClassVar[str] = ""
     SCREEN_TITLE: ClassVar[str] = ""
+    # Esc leaves a text field (letters are screen keys again); Textual merges these with the
+    # subclasses' bindings
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave_field", "Leave field", show=False)]
 
     @property
     def console(self) -> PhoenyraConsole:
@@ -59,6 +62,10 @@ class ConsoleScreen(Screen[None]):
 
     def show_store(self, store: ConsoleStore) -> None:
         """Draw the store (called at most ``max_render_hz`` times a second, only when it changed)."""
+
+    def action_leave_field(self) -> None:
+        if self.focused is not None:
+            self.set_focus(None)
 
     def on_show_screen(self) -> None:
         """Called when the screen becomes the visible one (after a mode switch)."""

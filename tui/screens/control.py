@@ -66,11 +66,11 @@ class ControlScreen(ConsoleScreen):
                     )
                 with Horizontal(classes="field"):
                     yield Label("Setpoint kW", classes="field-label")
-                    yield Input(placeholder="e.g. -20", compact=True, id="setpoint")
+                    yield Input(placeholder="e.g. -20", compact=True, select_on_focus=False, id="setpoint")
                     yield Static(id="bounds", classes="field-hint")  # the allowed range
                 with Horizontal(classes="field"):
                     yield Label("Duration", classes="field-label")
-                    yield Input(value=DEFAULT_DURATION, compact=True, id="duration")
+                    yield Input(value=DEFAULT_DURATION, compact=True, select_on_focus=False, id="duration")
                     yield Static("e.g. 900, 15m, 1h30m", classes="field-hint")
                 yield Button("Send… (ctrl+s)", variant="warning", compact=True, id="send")
             yield Static(id="control-result")
