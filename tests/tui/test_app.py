@@ -12,10 +12,11 @@ from tests.tui.conftest import fixed_backend, fixed_store, wait_for
 from tui.app import PhoenyraConsole
 from tui.core.connection import ConnectionManager
 from tui.core.keymap import load_keymap
-from tui.core.store import ControlOutcome
+from tui.core.store import Connection, ControlOutcome, Phase
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.sensors import NO_API
+from tui.widgets.banner import ConnectionBanner
 
 
 async def test_remapped_keys_and_theme_toggle(tmp_path: Path) -> None:
@@ -125,3 +126,22 @@ async def test_escape_leaves_a_field_and_tab_does_not_select_its_text() -> None:
         await pilot.press("escape", "d")  # Esc leaves the field: "d" is the screen key again
         await wait_for(pilot, lambda: app.current_screen_id == "site", what="the site screen")
         assert setpoint.value == "-5" and "d" not in duration.value
+
+
+AIOHTTP_ERROR = (
+    "GET /api/v1/info: Cannot connect to host 127.0.0.1:8080 ssl:default "
+    "[Connect call failed ('127.0.0.1', 8080)]"
+)
+
+
+async def test_the_connection_banner_keeps_retry_and_key_visible_at_80_columns() -> None:
+    backend = fixed_backend()
+    app = PhoenyraConsole(backend, start_screen="site")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        backend.store.set_connection(Connection(Phase.LOST, "http://127.0.0.1:8080", AIOHTTP_ERROR, 5, 8.0))
+        banner = app.screen.query_one(ConnectionBanner)
+        await wait_for(pilot, lambda: "Connection lost" in str(banner.render()), what="the banner")
+        visible = str(banner.render())[: banner.content_size.width]  # what fits on its one line
+        assert visible.startswith("⚠ Connection lost — retry 5 in 8.0 s (r: now)"), visible
+        assert "127.0.0.1:8080 unreachable" in visible and "ssl:default" not in visible

@@ -264,3 +264,10 @@ def test_main_without_a_token_exits_2(
 def test_store_without_data() -> None:
     store = ConsoleStore("http://x")
     assert store.site_name(None) == "-" and store.state_age_s("wien") is None and not store.can_control
+
+
+def test_short_error_drops_the_request_and_aiohttp_detail() -> None:
+    long = "GET /api/v1/info: Cannot connect to host 10.0.0.7:8080 ssl:default [Connect call failed ('x', 1)]"
+    assert fmt.short_error(long) == "10.0.0.7:8080 unreachable"
+    assert fmt.short_error("x" * 100, 20) == "x" * 19 + "…"
+    assert fmt.short_error("token refused: invalid token") == "token refused: invalid token"

@@ -7,6 +7,7 @@ site's AC bus, ``◀──`` out of it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from phoenyra_ems.client import SiteState, SiteStatus
@@ -114,3 +115,17 @@ def soc_bar(soc: float, soc_min: float, soc_max: float, width: int) -> str:
         i = min(width - 1, max(0, round(mark / 100 * width)))
         cells[i] = "▏" if i < filled else "|"
     return "".join(cells)
+
+
+_REQUEST_PREFIX = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|WS) \S+: ")
+_AIOHTTP_NOISE = re.compile(r"\s+ssl:\S+|\s*\[[^\]]*\]")
+_CANNOT_CONNECT = re.compile(r"^Cannot connect to host (\S+)$")
+
+
+def short_error(message: str, limit: int = 60) -> str:
+    """An error for a one-line banner: without the request (``GET /api/v1/info:``) and aiohttp's
+    detail (``ssl:default [Connect call failed …]``), ``Cannot connect to host H`` as
+    ``H unreachable``, at most ``limit`` characters."""
+    text = _AIOHTTP_NOISE.sub("", _REQUEST_PREFIX.sub("", message.strip())).strip() or message.strip()
+    text = _CANNOT_CONNECT.sub(r"\1 unreachable", text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
