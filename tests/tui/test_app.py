@@ -145,3 +145,24 @@ async def test_the_connection_banner_keeps_retry_and_key_visible_at_80_columns()
         visible = str(banner.render())[: banner.content_size.width]  # what fits on its one line
         assert visible.startswith("⚠ Connection lost — retry 5 in 8.0 s (r: now)"), visible
         assert "127.0.0.1:8080 unreachable" in visible and "ssl:default" not in visible
+
+
+async def test_help_at_80x24_scrolls_with_a_visible_hint_and_indents_wrapped_lines() -> None:
+    app = PhoenyraConsole(fixed_backend())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause(0.1)
+        box = app.screen.query_one("#help-box")
+        text = app.screen.query_one("#help-text", Static)
+        assert box.max_scroll_y > 0  # more rows than fit at 24 lines
+        assert "more" in str(box.border_subtitle), box.border_subtitle  # … and the box says so
+        width = text.content_size.width
+        lines = str(text.render()).splitlines()
+        assert all(len(line) <= width for line in lines), [line for line in lines if len(line) > width]
+        wrapped = [line for line in lines if line.startswith(" " * 21)]
+        assert wrapped, "a long description continues under its own column"
+        await pilot.press("end")
+        await wait_for(pilot, lambda: box.scroll_y == box.max_scroll_y, what="the end of the help")
+        assert "more" not in str(box.border_subtitle)
