@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from textual.widgets import Input, Select, Static
 
 from phoenyra_ems.client import Mode
-from tests.tui.conftest import fixed_backend, fixed_store, wait_for
+from tests.tui.conftest import DAY, chart_points, fixed_backend, fixed_store, wait_for
 from tui.app import PhoenyraConsole
 from tui.core.connection import ConnectionManager
 from tui.core.keymap import load_keymap
@@ -166,3 +167,21 @@ async def test_help_at_80x24_scrolls_with_a_visible_hint_and_indents_wrapped_lin
         await pilot.press("end")
         await wait_for(pilot, lambda: box.scroll_y == box.max_scroll_y, what="the end of the help")
         assert "more" not in str(box.border_subtitle)
+
+
+async def test_the_power_legend_does_not_cover_the_early_hours_of_a_day() -> None:
+    backend = fixed_backend()
+    midnight = datetime(2024, 5, 31, 22, tzinfo=UTC)  # 00:00 in Vienna
+    backend.history[("wien", DAY)] = chart_points("wien", midnight, 48, timedelta(minutes=5))  # 0–4 h
+    app = PhoenyraConsole(backend, start_screen="history")
+    async with app.run_test(size=(80, 24)) as pilot:
+        chart = app.screen.query_one("#history-power")
+        await wait_for(pilot, lambda: "48 samples" in str(app.screen.query_one("#history-summary").render()))
+        await pilot.pause(0.3)
+        plot_rows = [
+            "".join(seg.text for seg in strip)[chart.region.x : chart.region.right]
+            for strip in app.screen._compositor.render_strips()[chart.region.y : chart.region.bottom]
+        ]
+        top_left = [row[6:16] for row in plot_rows[2:6]]  # the plot's corner, where 0–4 h is drawn
+        assert not any(label in row for row in top_left for label in ("PV", "Load", "Grid", "Batt")), top_left
+        assert "━━ PV  ━━ Load  ━━ Grid  ━━ Batt" in "\n".join(plot_rows)  # the legend, below the plot
