@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from textual.widgets import Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
-from phoenyra_ems.client import Mode
+from phoenyra_ems.client import Mode, Sensor
 from tests.tui.conftest import DAY, chart_points, fixed_backend, fixed_store, wait_for
 from tui.app import PhoenyraConsole
-from tui.core.connection import ConnectionManager
+from tui.core.backend import StaticBackend
 from tui.core.keymap import load_keymap
 from tui.core.store import Connection, ControlOutcome, Phase
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
-from tui.screens.sensors import NO_API
+from tui.screens.sensors import NO_SENSORS
 from tui.widgets.banner import ConnectionBanner
 
 
@@ -70,24 +69,22 @@ async def test_sensors_screen_says_why_it_is_empty() -> None:
     app = PhoenyraConsole(fixed_backend(), start_screen="sensors")
     async with app.run_test(size=(80, 24)) as pilot:
         message = app.screen.query_one("#sensors-message", Static)
-        await wait_for(pilot, lambda: str(message.render()) == NO_API)
+        await wait_for(pilot, lambda: str(message.render()) == NO_SENSORS)
 
 
-class _ClientWithSensors:
-    async def sensors(self, site_id: str) -> list[dict[str, Any]]:
-        return [{"name": f"{site_id}_temp", "device_class": "temperature", "state": 21.5}]
-
-    async def close(self) -> None:
-        pass
-
-
-async def test_sensor_api_is_used_when_the_client_has_it() -> None:
-    with_api = ConnectionManager(fixed_store(), lambda: _ClientWithSensors())  # type: ignore[arg-type,return-value]
-    assert await with_api.sensors("wien") == [
-        {"name": "wien_temp", "device_class": "temperature", "state": 21.5}
-    ]
-    without = ConnectionManager(fixed_store(), lambda: object())  # type: ignore[arg-type,return-value]
-    assert await without.sensors("wien") is None
+async def test_sensors_screen_shows_the_client_model() -> None:
+    room = Sensor("esp:t", "Room", 24.25, "°C", 75.0, True, "wien", "battery_room_temperature", "ha")
+    gone = Sensor("tas:p", "Meter", None, "W", None, False, "wien", None, "tasmota")
+    backend = StaticBackend(fixed_store(), sensors={"wien": [room, gone]})
+    app = PhoenyraConsole(backend, start_screen="sensors")
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one("#sensors-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, what="two rows")
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(2)]
+        assert rows == [
+            ["Room", "battery_room_temperature", "24.25", "°C", "ha", "75 s ago"],
+            ["Meter", "-", "-", "W", "tasmota", "offline"],
+        ]
 
 
 async def test_a_refused_form_stays_the_last_result_after_redraws() -> None:

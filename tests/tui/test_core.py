@@ -20,6 +20,7 @@ from phoenyra_ems.client import (
     Mode,
     PhoenyraInvalidRequestError,
     Role,
+    Sensor,
     SiteDetail,
 )
 from tests.tui.conftest import NOW, chart_points, fixed_store, make_site, make_state
@@ -226,9 +227,11 @@ def test_history_day_window_and_summary() -> None:
     assert series.x == [-60.0, -30.0, 0.0]
 
 
-def test_sensor_rows_accept_objects_and_dicts() -> None:
-    row = sensor_row({"name": "t1", "device_class": "temperature", "state": 21.5, "unit": "°C"})
-    assert row[:4] == ("t1", "temperature", "21.5", "°C")
+def test_sensor_rows_from_the_client_model() -> None:
+    fresh = Sensor("esp:t1", "t1", 21.5, "°C", 2.34, True, "wien", "battery_room_temperature", "ha")
+    assert sensor_row(fresh) == ("t1", "battery_room_temperature", "21.5", "°C", "ha", "2.3 s ago")
+    waiting = Sensor("esp:t2", "", None, None, None, True, "wien", None, "phoenyra")
+    assert sensor_row(waiting) == ("esp:t2", "-", "-", "-", "phoenyra", "no reading yet")
 
 
 # --- settings -----------------------------------------------------------------------------------

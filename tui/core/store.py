@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from phoenyra_ems.client import (
     AggregatedState,
@@ -22,10 +21,12 @@ from phoenyra_ems.client import (
     HistorySample,
     Info,
     Role,
+    Sensor,
     Site,
     SiteDetail,
     SiteState,
 )
+from tui.core.format import age
 
 CHART_WINDOW = timedelta(hours=1)
 CHART_MIN_STEP_S = 5.0  # live points closer than this to the previous one are not kept
@@ -234,21 +235,24 @@ def describe_control(control: Control) -> str:
     return ", ".join(parts)
 
 
-def sensor_row(sensor: Any) -> tuple[str, str, str, str, str, str]:
-    """One discovered sensor (whatever shape ``client.sensors()`` will return) → table cells."""
+SENSOR_COLUMNS = ("Sensor", "Role", "Value", "Unit", "Format", "Last seen")
 
-    def pick(*names: str) -> str:
-        for name in names:
-            value = sensor.get(name) if isinstance(sensor, dict) else getattr(sensor, name, None)
-            if value is not None:
-                return f"{value:%H:%M:%S}" if isinstance(value, datetime) else str(value)
-        return "-"
 
+def sensor_row(sensor: Sensor) -> tuple[str, str, str, str, str, str]:
+    """One sensor of ``client.sensors(site_id)`` → the cells of :data:`SENSOR_COLUMNS`: the role it
+    has at the site (``battery_room_temperature`` …), its discovery format (``ha``, ``tasmota``,
+    ``phoenyra``) and how long ago its last reading was measured."""
+    if not sensor.available:
+        seen = "offline"
+    elif sensor.age_s is None:
+        seen = "no reading yet"
+    else:
+        seen = f"{age(sensor.age_s)} ago"
     return (
-        pick("name", "object_id", "id", "unique_id"),
-        pick("kind", "device_class", "component"),
-        pick("value", "state"),
-        pick("unit", "unit_of_measurement"),
-        pick("source", "node", "device", "topic"),
-        pick("last_seen", "updated", "timestamp"),
+        sensor.name or sensor.id,
+        sensor.role or "-",
+        "-" if sensor.value is None else f"{sensor.value:g}",
+        sensor.unit or "-",
+        sensor.format or "-",
+        seen,
     )
