@@ -8,11 +8,11 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Select, Static
 
 from phoenyra_ems.client import Mode, Sensor
-from tests.tui.conftest import DAY, chart_points, fixed_backend, fixed_store, wait_for
+from tests.tui.conftest import DAY, NOW, chart_points, fixed_backend, fixed_store, make_state, wait_for
 from tui.app import PhoenyraConsole
 from tui.core.backend import StaticBackend
 from tui.core.keymap import load_keymap
-from tui.core.store import Connection, ControlOutcome, Phase
+from tui.core.store import ChartPoint, Connection, ControlOutcome, Phase
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.sensors import NO_SENSORS
@@ -182,3 +182,32 @@ async def test_the_power_legend_does_not_cover_the_early_hours_of_a_day() -> Non
         top_left = [row[6:16] for row in plot_rows[2:6]]  # the plot's corner, where 0–4 h is drawn
         assert not any(label in row for row in top_left for label in ("PV", "Load", "Grid", "Batt")), top_left
         assert "━━ PV  ━━ Load  ━━ Grid  ━━ Batt" in "\n".join(plot_rows)  # the legend, below the plot
+
+
+def screen_text(app: PhoenyraConsole) -> str:
+    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
+
+
+async def test_no_negative_zero_for_grid_power_or_on_chart_axes() -> None:
+    store = fixed_store()
+    idle = make_state("wien", 50.0, 0.0, 0.0, 0.0, p_grid=-0.04, setpoint=-0.01)
+    store.set_state(idle)
+    store.series["wien"].clear()
+    store.merge_history("wien", [])
+    start = NOW - timedelta(minutes=30)
+    for i in range(30):  # a site at rest: powers jitter around 0 by a few watts
+        jitter = 0.3 * ((i % 5) - 2) / 2
+        store.series["wien"].append(ChartPoint(start + timedelta(minutes=i), jitter, 0.0, 0.0, -jitter, 50.0))
+    app = PhoenyraConsole(StaticBackend(store), start_screen="fleet")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        app.render_now()
+        await pilot.pause(0.2)
+        assert "-0.0" not in screen_text(app)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: app.current_screen_id == "site")
+        await pilot.pause(0.5)
+        app.render_now()
+        await pilot.pause(0.3)
+        text = screen_text(app)
+        assert "Power kW" in text and "-0.0" not in text and "-0 " not in text, text

@@ -274,3 +274,13 @@ def test_short_error_drops_the_request_and_aiohttp_detail() -> None:
     assert fmt.short_error(long) == "10.0.0.7:8080 unreachable"
     assert fmt.short_error("x" * 100, 20) == "x" * 19 + "…"
     assert fmt.short_error("token refused: invalid token") == "token refused: invalid token"
+
+
+def test_no_negative_zero_in_power_texts_and_axis_labels() -> None:
+    assert fmt.kw(-0.04) == "+0.0" and fmt.kw(-0.04, signed=False) == "0.0" and fmt.kw(-0.06) == "-0.1"
+    for low, high in [(-0.3, 0.2), (-0.04, 0.0), (-39.6, 90.0), (0.0, 0.0), (-100.0, 100.0)]:
+        lo, hi, ticks, labels = fmt.axis_ticks(low, high)
+        assert lo <= low and hi >= high and 3 <= len(ticks) <= 7, (low, high, ticks)
+        assert all(lo <= t <= hi for t in ticks)
+        negative_zero = [label for label in labels if label.startswith("-") and not label.strip("-0.")]
+        assert not negative_zero, labels

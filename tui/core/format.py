@@ -7,6 +7,7 @@ site's AC bus, ``◀──`` out of it.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -63,10 +64,33 @@ def flow_text(state: SiteState) -> str:
     )
 
 
+def no_negative_zero(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits``, never ``-0.0`` (what would show as ``-0.0``/``-0`` is 0)."""
+    return round(value, digits) + 0.0  # -0.0 + 0.0 == 0.0
+
+
 def kw(value: float | None, signed: bool = True) -> str:
     if value is None:
         return "-"
+    value = no_negative_zero(value, 1)
     return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+def axis_ticks(low: float, high: float, count: int = 5) -> tuple[float, float, list[float], list[str]]:
+    """Axis limits and about ``count`` round ticks inside them (steps of 1, 2, 2.5 or 5 × 10ⁿ) with
+    their labels, never ``-0``: plotext's own labels show ``-0.0`` on small ranges. A flat series
+    gets ±1 around its value."""
+    if high - low < 1e-9:
+        low, high = low - 1.0, high + 1.0
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if (high - low) / (m * magnitude) <= count + 1)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9) + (1 if step / magnitude == 2.5 else 0))
+    ticks = [
+        no_negative_zero(i * step, decimals + 2)
+        for i in range(math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9) + 1)
+    ]
+    return low, high, ticks, [f"{no_negative_zero(t, decimals):.{decimals}f}" for t in ticks]
 
 
 def pct(value: float | None) -> str:

@@ -26,7 +26,7 @@ from phoenyra_ems.client import (
     SiteDetail,
     SiteState,
 )
-from tui.core.format import age
+from tui.core.format import age, kw
 
 CHART_WINDOW = timedelta(hours=1)
 CHART_MIN_STEP_S = 5.0  # live points closer than this to the previous one are not kept
@@ -228,7 +228,7 @@ class ConsoleStore:
 def describe_control(control: Control) -> str:
     parts = [str(control.mode)]
     if control.setpoint_kw is not None:
-        parts.append(f"{control.setpoint_kw:+.1f} kW")
+        parts.append(f"{kw(control.setpoint_kw)} kW")
     if control.expires is not None:
         parts.append(f"until {control.expires:%H:%M:%S} UTC")
     parts.append(f"strategy {control.strategy or 'auto-select'}")

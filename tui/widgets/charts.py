@@ -14,6 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from tui.core.format import axis_ticks
 from tui.core.history import Series
 
 # attribute, label, colour (the same name for plotext and for Rich)
@@ -44,8 +45,13 @@ class PowerPlot(_Chart):
     def show_series(self, series: Series, title: str, xlabel: str, xlim: tuple[float, float]) -> None:
         plt = self._start(title, xlabel)
         if not series.empty:
+            values = []
             for attr, _, colour in POWER_LINES:  # no label: no legend over the data
                 plt.plot(series.x, getattr(series, attr), color=colour, marker="braille")
+                values.extend(getattr(series, attr))
+            low, high, ticks, labels = axis_ticks(min(values), max(values))
+            plt.ylim(low, high)
+            plt.yticks(ticks, labels)
         plt.xlim(*xlim)
         self.refresh()
 
