@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -211,3 +212,12 @@ async def test_no_negative_zero_for_grid_power_or_on_chart_axes() -> None:
         await pilot.pause(0.3)
         text = screen_text(app)
         assert "Power kW" in text and "-0.0" not in text and "-0 " not in text, text
+
+
+async def test_fleet_events_show_when_they_happened() -> None:
+    app = PhoenyraConsole(fixed_backend(), start_screen="fleet")
+    async with app.run_test(size=(80, 24)) as pilot:
+        events = app.screen.query_one("#events", Static)
+        await wait_for(pilot, lambda: "peak_cap" in str(events.render()), what="the events")
+        lines = str(events.render()).splitlines()
+        assert lines and all(re.match(r"^\d\d:\d\d:\d\d ", line) for line in lines), lines

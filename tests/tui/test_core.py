@@ -192,7 +192,7 @@ def test_store_numbers_sites_and_keeps_one_hour_of_points() -> None:
     assert [a.code for a in store.states["wien"].alarms] == ["comm_lost"]
     store.set_alarm("wien", Alarm("comm_lost", "no answer", AlarmSeverity.CRITICAL, NOW), False)
     assert store.states["wien"].alarms == ()
-    assert store.events[-1].startswith("Wien: alarm comm_lost cleared")
+    assert store.events[-1].text.startswith("Wien: alarm comm_lost cleared")
 
 
 def test_viewer_store_cannot_control() -> None:

@@ -148,7 +148,7 @@ async def test_console_survives_a_daemon_restart(running_daemon: RunningDaemon) 
             await wait_for(pilot, lambda: app.store.connection.phase is Phase.CONNECTED, what="reconnection")
             await wait_for(pilot, lambda: app.store.states["wien"].timestamp > stale, what="fresh data")
             await wait_for(pilot, lambda: "-hidden" in banner.classes, what="the banner to go")
-            assert "connection restored" in app.store.events
+            assert "connection restored" in [line.text for line in app.store.events]
         finally:
             await daemon.stop()  # the fixture stops only the daemon it started
 

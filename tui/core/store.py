@@ -60,6 +60,21 @@ class ChartPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class LogLine:
+    """One event of the fleet log, with the console's local time when it arrived."""
+
+    at: datetime
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.text}"
+
+
+def local_now() -> datetime:
+    return datetime.now().astimezone()
+
+
+@dataclass(frozen=True, slots=True)
 class ControlOutcome:
     ok: bool | None  # None: pending (sent, no answer yet)
     text: str
@@ -72,8 +87,15 @@ def _point(s: SiteState | HistorySample) -> ChartPoint:
 class ConsoleStore:
     """The single source of what the UI shows."""
 
-    def __init__(self, url: str = "", *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        url: str = "",
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        wallclock: Callable[[], datetime] = local_now,
+    ) -> None:
         self.monotonic = monotonic
+        self.wallclock = wallclock
         self.version = 0
         self.connection = Connection(Phase.CONNECTING, url)
         self.info: Info | None = None
@@ -83,7 +105,7 @@ class ConsoleStore:
         self.received_at: dict[str, float] = {}  # site -> monotonic time of its last state
         self.aggregated: AggregatedState | None = None
         self.series: dict[str, deque[ChartPoint]] = {}
-        self.events: deque[str] = deque(maxlen=EVENT_LOG_SIZE)
+        self.events: deque[LogLine] = deque(maxlen=EVENT_LOG_SIZE)
         self.control_results: dict[str, ControlOutcome] = {}
         self.current_site: str | None = None
         self.first_data_at: float | None = None
@@ -193,7 +215,7 @@ class ConsoleStore:
         return True
 
     def log(self, line: str) -> None:
-        self.events.append(line)
+        self.events.append(LogLine(self.wallclock(), line))
         self.touch()
 
     def merge_history(self, site_id: str, samples: Iterable[HistorySample]) -> None:
