@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
 from phoenyra_ems.client import Mode, Sensor
@@ -18,6 +19,11 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.sensors import NO_SENSORS
 from tui.widgets.banner import ConnectionBanner
+
+
+async def form_drawn(pilot: Pilot[int], app: PhoenyraConsole) -> None:
+    bounds = app.screen.query_one("#bounds", Static)
+    await wait_for(pilot, lambda: "kW" in str(bounds.render()), what="the control form")
 
 
 async def test_remapped_keys_and_theme_toggle(tmp_path: Path) -> None:
@@ -48,7 +54,7 @@ async def test_cancelled_confirmation_sends_nothing() -> None:
     backend = fixed_backend()
     app = PhoenyraConsole(backend, start_screen="control")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.2)
+        await form_drawn(pilot, app)  # the first draw resets the form: fill it in after that
         app.screen.query_one("#mode", Select).value = "manual"
         setpoint = app.screen.query_one("#setpoint", Input)
         setpoint.focus()
@@ -93,8 +99,7 @@ async def test_a_refused_form_stays_the_last_result_after_redraws() -> None:
     backend.outcome = ControlOutcome(True, "accepted: manual -30 kW until 10:45:00, strategy auto-select")
     app = PhoenyraConsole(backend, start_screen="control")
     async with app.run_test(size=(80, 24)) as pilot:
-        bounds = app.screen.query_one("#bounds", Static)
-        await wait_for(pilot, lambda: "kW" in str(bounds.render()), what="the form")  # drawn once
+        await form_drawn(pilot, app)
         app.screen.query_one("#mode", Select).value = "manual"
         app.screen.query_one("#setpoint", Input).value = "-30"
         await pilot.press("ctrl+s")
@@ -115,8 +120,7 @@ async def test_a_refused_form_stays_the_last_result_after_redraws() -> None:
 async def test_escape_leaves_a_field_and_tab_does_not_select_its_text() -> None:
     app = PhoenyraConsole(fixed_backend(), start_screen="control")
     async with app.run_test(size=(80, 24)) as pilot:
-        bounds = app.screen.query_one("#bounds", Static)
-        await wait_for(pilot, lambda: "kW" in str(bounds.render()), what="the form")
+        await form_drawn(pilot, app)
         setpoint = app.screen.query_one("#setpoint", Input)
         duration = app.screen.query_one("#duration", Input)
         setpoint.focus()
