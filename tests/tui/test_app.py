@@ -9,12 +9,12 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from phoenyra_ems.client import Mode, Sensor
+from phoenyra_ems.client import Info, Mode, Role, Sensor
 from tests.tui.conftest import DAY, NOW, chart_points, fixed_backend, fixed_store, make_state, wait_for
 from tui.app import PhoenyraConsole
 from tui.core.backend import StaticBackend
 from tui.core.keymap import load_keymap
-from tui.core.store import ChartPoint, Connection, ControlOutcome, Phase
+from tui.core.store import ChartPoint, Connection, ConsoleStore, ControlOutcome, Phase
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.sensors import NO_SENSORS
@@ -225,3 +225,14 @@ async def test_fleet_events_show_when_they_happened() -> None:
         await wait_for(pilot, lambda: "peak_cap" in str(events.render()), what="the events")
         lines = str(events.render()).splitlines()
         assert lines and all(re.match(r"^\d\d:\d\d:\d\d ", line) for line in lines), lines
+
+
+async def test_fleet_aggregate_does_not_claim_admins_only_before_the_role_is_known() -> None:
+    store = ConsoleStore("http://127.0.0.1:8080")  # connecting: nothing known yet, not even the role
+    app = PhoenyraConsole(StaticBackend(store), start_screen="fleet")
+    async with app.run_test(size=(80, 24)) as pilot:
+        aggregate = app.screen.query_one("#aggregate", Static)
+        await wait_for(pilot, lambda: str(aggregate.render()) != "", what="the aggregate line")
+        assert "admins only" not in str(aggregate.render()), aggregate.render()
+        store.set_info(Info("f00d", "0.1.0", "victor", Role.VIEWER, 1))
+        await wait_for(pilot, lambda: "admins only" in str(aggregate.render()), what="the viewer's line")

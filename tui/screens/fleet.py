@@ -28,6 +28,8 @@ class FleetScreen(ConsoleScreen):
 
     @staticmethod
     def _aggregate_text(store: ConsoleStore) -> str:
+        if store.info is None:  # the role is not known yet
+            return "Fleet aggregate: waiting for the daemon"
         if not store.is_admin:
             return "Fleet aggregate: admins only"
         agg = store.aggregated
