@@ -9,7 +9,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from phoenyra_ems.client import Info, Mode, Role, Sensor
+from phoenyra_ems.client import Control, Info, Mode, Role, Sensor
 from tests.tui.conftest import DAY, NOW, chart_points, fixed_backend, fixed_store, make_state, wait_for
 from tui.app import PhoenyraConsole
 from tui.core.backend import StaticBackend
@@ -236,3 +236,21 @@ async def test_fleet_aggregate_does_not_claim_admins_only_before_the_role_is_kno
         assert "admins only" not in str(aggregate.render()), aggregate.render()
         store.set_info(Info("f00d", "0.1.0", "victor", Role.VIEWER, 1))
         await wait_for(pilot, lambda: "admins only" in str(aggregate.render()), what="the viewer's line")
+
+
+async def test_expiry_times_are_shown_in_the_sites_local_time() -> None:
+    store = fixed_store()  # Wien: Europe/Vienna (UTC+2 in June)
+    manual = Control(Mode.MANUAL, None, -30.0, NOW + timedelta(minutes=15))  # 10:45 UTC
+    store.set_control("wien", manual)
+    app = PhoenyraConsole(StaticBackend(store), start_screen="control")
+    async with app.run_test(size=(80, 24)) as pilot:
+        current = app.screen.query_one("#control-current", Static)
+        await wait_for(pilot, lambda: "until" in str(current.render()), what="the current control")
+        assert "until 12:45:00 CEST" in str(current.render()), current.render()
+        await pilot.press("d")
+        await wait_for(pilot, lambda: app.current_screen_id == "site")
+        await pilot.pause(0.3)
+        app.render_now()
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "until 12:45 CEST" in text and "UTC" not in text, text

@@ -16,6 +16,7 @@ from phoenyra_ems.client import (
     Alarm,
     AlarmSeverity,
     Control,
+    ControlAck,
     Limits,
     Mode,
     PhoenyraInvalidRequestError,
@@ -31,6 +32,7 @@ from tui.core.control import (
     ControlFormError,
     PowerBounds,
     build_request,
+    describe_ack,
     describe_error,
     describe_request,
     parse_duration,
@@ -284,3 +286,10 @@ def test_no_negative_zero_in_power_texts_and_axis_labels() -> None:
         assert all(lo <= t <= hi for t in ticks)
         negative_zero = [label for label in labels if label.startswith("-") and not label.strip("-0.")]
         assert not negative_zero, labels
+
+
+def test_the_ack_names_the_expiry_in_the_sites_time_zone() -> None:
+    ack = ControlAck("wien", True, Control(Mode.MANUAL, None, -20.0, NOW + timedelta(minutes=15)))
+    vienna = describe_ack(ack, fmt.site_zone("Europe/Vienna"))
+    assert vienna.startswith("accepted: manual -20 kW until 12:45:00 CEST"), vienna
+    assert "until 10:45:00 UTC" in describe_ack(ack)

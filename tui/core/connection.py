@@ -235,7 +235,7 @@ class ConnectionManager:
             outcome = ControlOutcome(False, describe_error(err))
         else:
             self.store.set_control(request.site_id, ack.control)
-            outcome = ControlOutcome(ack.accepted, describe_ack(ack))
+            outcome = ControlOutcome(ack.accepted, describe_ack(ack, self.store.site_zone(request.site_id)))
         self.store.set_control_result(request.site_id, outcome)
         return outcome
 

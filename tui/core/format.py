@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from phoenyra_ems.client import SiteState, SiteStatus
 
@@ -62,6 +64,19 @@ def flow_text(state: SiteState) -> str:
         f"{line.label:<8}{line.kw:7.1f} kW {line.arrow}{corner} {line.note}"
         for line, corner in zip(flow_lines(state), corners, strict=True)
     )
+
+
+def site_zone(name: str) -> tzinfo:
+    """The site's IANA time zone (``location.timezone``); UTC when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_time(value: datetime, zone: tzinfo, seconds: bool = True) -> str:
+    """``12:45:00 CEST``: a daemon time (UTC) as the site's wall-clock time with its zone."""
+    return f"{value.astimezone(zone):%H:%M:%S %Z}" if seconds else f"{value.astimezone(zone):%H:%M %Z}"
 
 
 def no_negative_zero(value: float, digits: int) -> float:

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 
 from phoenyra_ems.client import (
@@ -26,7 +26,7 @@ from phoenyra_ems.client import (
     SiteDetail,
     SiteState,
 )
-from tui.core.format import age, kw
+from tui.core.format import age, kw, local_time, site_zone
 
 CHART_WINDOW = timedelta(hours=1)
 CHART_MIN_STEP_S = 5.0  # live points closer than this to the previous one are not kept
@@ -137,6 +137,11 @@ class ConsoleStore:
         site = self.sites.get(site_id)
         return site.name if site is not None else site_id
 
+    def site_zone(self, site_id: str | None) -> tzinfo:
+        """The site's time zone (expiry times and days are shown in it)."""
+        site = self.sites.get(site_id) if site_id is not None else None
+        return site_zone(site.location.timezone) if site is not None else UTC
+
     def state_age_s(self, site_id: str) -> float | None:
         received = self.received_at.get(site_id)
         return None if received is None else max(0.0, self.monotonic() - received)
@@ -200,7 +205,8 @@ class ConsoleStore:
         if detail is not None:
             self.details[site_id] = replace(detail, control=control)
         if by is not None:
-            self.log(f"{self.site_name(site_id)}: control {describe_control(control)} by {by}")
+            described = describe_control(control, self.site_zone(site_id))
+            self.log(f"{self.site_name(site_id)}: control {described} by {by}")
         self.touch()
 
     def set_control_result(self, site_id: str, outcome: ControlOutcome) -> None:
@@ -247,12 +253,13 @@ class ConsoleStore:
             series.popleft()
 
 
-def describe_control(control: Control) -> str:
+def describe_control(control: Control, zone: tzinfo = UTC) -> str:
+    """``manual, -30.0 kW, until 12:45:00 CEST, strategy auto-select`` (times in ``zone``, the site's)."""
     parts = [str(control.mode)]
     if control.setpoint_kw is not None:
         parts.append(f"{kw(control.setpoint_kw)} kW")
     if control.expires is not None:
-        parts.append(f"until {control.expires:%H:%M:%S} UTC")
+        parts.append(f"until {local_time(control.expires, zone)}")
     parts.append(f"strategy {control.strategy or 'auto-select'}")
     return ", ".join(parts)
 

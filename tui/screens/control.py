@@ -98,7 +98,8 @@ class ControlScreen(ConsoleScreen):
             current.update("No data for this site yet.")
         else:
             bounds = power_bounds(detail)
-            control = describe_control(detail.control) if detail.control else "controller not running"
+            zone = store.site_zone(site_id)
+            control = describe_control(detail.control, zone) if detail.control else "controller not running"
             current.update(f"Now: {control}\nSetpoint range {bounds.text()} (power limits)")
             self.query_one("#bounds", Static).update(bounds.text())
             if site_id != self._form_site:
