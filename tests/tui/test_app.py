@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
@@ -254,3 +255,20 @@ async def test_expiry_times_are_shown_in_the_sites_local_time() -> None:
         await pilot.pause(0.2)
         text = screen_text(app)
         assert "until 12:45 CEST" in text and "UTC" not in text, text
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+async def test_the_focused_field_is_clearly_visible(theme: str) -> None:
+    app = PhoenyraConsole(fixed_backend(), start_screen="control", theme=theme)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await form_drawn(pilot, app)
+        for field in ("#setpoint", "#mode"):
+            widget = app.screen.query_one(field)
+            widget.focus()
+            await pilot.pause(0.1)
+            other = app.screen.query_one("#duration")
+            focused, unfocused = widget.background_colors[1], other.background_colors[1]
+            distance = sum(abs(a - b) for a, b in zip(focused.rgb, unfocused.rgb, strict=True))
+            assert distance >= 120, (field, focused, unfocused)  # not 234 vs 235
+            label = widget.parent.query_one(".field-label") if widget.parent else None
+            assert label is not None and label.rich_style.bold, field  # and its label stands out
