@@ -35,6 +35,12 @@ def _add_time_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", help="simulated start instant, ISO 8601 (default: now)")
 
 
+USER_HELP = (
+    "manage users and API tokens: phoenyra-ems user [-c CONFIG | --db DB] COMMAND … "
+    "(see: phoenyra-ems user -h)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phoenyra-ems", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -51,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", required=True)
     _add_time_args(run)
 
-    user = sub.add_parser(
-        "user", help="manage users and API tokens (see: phoenyra-ems user -h)", add_help=False
-    )
+    user = sub.add_parser("user", help=USER_HELP, add_help=False)
     user.add_argument("-c", "--config", help="config file (its api.auth_db is used)")
     user.add_argument("--db", help="auth database (default: api.auth_db of the config, else data/auth.db)")
     user.add_argument("rest", nargs=argparse.REMAINDER)
@@ -98,7 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "user":  # ``user -h``, ``user -c ems.yaml --help``: the user parser's
+        args.rest = [*extra, *args.rest]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.verbose, args.log_format)
     if args.command == "check-config":
         from phoenyra_ems.config.check import check_config_main

@@ -1,0 +1,55 @@
+"""The command line as someone new to it meets it: help that says what and which default, one-line
+errors instead of tracebacks, busy ports named, and a demo whose data and users are reachable with
+the documented commands (issue 15)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+CLI = [sys.executable, "-m", "phoenyra_ems.cli"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}  # help on one line per option
+PROFILES = "generic, huawei_luna2000, sungrow_sh, sunspec, victron_gx"
+
+
+def cli(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+@contextmanager
+def taken(port: int) -> Iterator[None]:
+    """Something else listening on 127.0.0.1:port."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        yield
+
+
+def demo_config(tmp_path: Path, api: int, wien: int, linz: int) -> Path:
+    text = (ROOT / "examples" / "ems.yaml").read_text()
+    text = text.replace("port: 8080", f"port: {api}").replace("port: 5020", f"port: {wien}")
+    path = tmp_path / "ems.yaml"
+    path.write_text(text.replace("port: 5021", f"port: {linz}"))
+    return path
+
+
+# --- help ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_user_help_works_and_documents_config_and_db(flag: str) -> None:
+    out = cli("user", flag)
+    assert out.returncode == 0, out.stderr
+    for text in ("-c CONFIG", "--db DB", "data/auth.db", "data/demo/auth.db", "token", "revoke"):
+        assert text in out.stdout, text
+
+
+# --- one-line errors ----------------------------------------------------------------------------
+# --- the demo -----------------------------------------------------------------------------------
