@@ -30,6 +30,15 @@ def _clock(speed: float, start: str | None):  # type: ignore[no-untyped-def]
     return AcceleratedClock(begin or datetime.now(UTC), speed)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help, except the empty ones (``None``, ``False``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _add_time_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     parser.add_argument("--start", help="simulated start instant, ISO 8601 (default: now)")
@@ -50,11 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    check = sub.add_parser("check-config", help="validate a configuration file")
-    check.add_argument("file")
+    check = sub.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Validate a configuration file. Every error names the key path and the line; "
+        "exit code 1 if there is any, 0 if the file is valid.",
+        formatter_class=_HelpFormatter,
+    )
+    check.add_argument("file", help="the YAML configuration, e.g. examples/ems.yaml")
 
-    run = sub.add_parser("run", help="the daemon: every configured site, and the API")
-    run.add_argument("-c", "--config", required=True)
+    run = sub.add_parser(
+        "run",
+        help="the daemon: every configured site, and the API",
+        description="The daemon: every configured site under its own supervisor, and the REST + "
+        "WebSocket API on api.host:api.port of the configuration. SIGHUP (or POST /api/v1/reload) "
+        "re-reads the configuration; SIGINT / SIGTERM put every battery in its safe state and stop. "
+        "Exit code 1 for a bad configuration.",
+        formatter_class=_HelpFormatter,
+    )
+    run.add_argument("-c", "--config", required=True, help="the configuration file (YAML)")
     _add_time_args(run)
 
     user = sub.add_parser("user", help=USER_HELP, add_help=False)
@@ -62,18 +85,30 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--db", help="auth database (default: api.auth_db of the config, else data/auth.db)")
     user.add_argument("rest", nargs=argparse.REMAINDER)
 
-    sim = sub.add_parser("simulate", help="a simulated battery site on Modbus TCP (loopback)")
-    sim.add_argument("--profile", default="generic")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=5020)
-    sim.add_argument("--unit-id", type=int, default=1)
-    sim.add_argument("--capacity-kwh", type=float, default=10.0)
-    sim.add_argument("--power-kw", type=float, default=5.0)
-    sim.add_argument("--soc", type=float, default=50.0)
-    sim.add_argument("--pv-peak-kw", type=float, default=8.0)
-    sim.add_argument("--load", choices=["household", "commercial", "none"], default="household")
-    sim.add_argument("--annual-load-mwh", type=float, default=6.0)
-    sim.add_argument("--revert-timeout-s", type=float, default=60.0)
+    from phoenyra_ems.devices.catalog import known_profiles
+
+    sim = sub.add_parser(
+        "simulate",
+        help="a simulated battery site on Modbus TCP (loopback)",
+        description="A simulated battery site (battery physics, PV, load) served as a Modbus TCP "
+        "device with a profile's register map, until Ctrl-C.",
+        formatter_class=_HelpFormatter,
+    )
+    sim.add_argument("--profile", default="generic", help=f"register map: {', '.join(known_profiles())}")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sim.add_argument("--port", type=int, default=5020, help="Modbus TCP port")
+    sim.add_argument("--unit-id", type=int, default=1, help="Modbus unit id")
+    sim.add_argument("--capacity-kwh", type=float, default=10.0, help="battery capacity")
+    sim.add_argument("--power-kw", type=float, default=5.0, help="maximum charge and discharge power")
+    sim.add_argument("--soc", type=float, default=50.0, help="state of charge at start, %%")
+    sim.add_argument("--pv-peak-kw", type=float, default=8.0, help="PV peak power (0: no PV)")
+    sim.add_argument(
+        "--load", choices=["household", "commercial", "none"], default="household", help="load profile"
+    )
+    sim.add_argument("--annual-load-mwh", type=float, default=6.0, help="the load's yearly consumption")
+    sim.add_argument(
+        "--revert-timeout-s", type=float, default=60.0, help="setpoint falls back to 0 kW after (0: never)"
+    )
     _add_time_args(sim)
 
     sign = sub.add_parser(
@@ -83,8 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--site", help="site id (default: the default site)")
     sign.add_argument("payload", metavar="JSON", help='the control request, e.g. {"mode":"standby"}')
 
-    demo = sub.add_parser("demo", help="two simulated sites (Wien, Linz) with their controllers")
-    demo.add_argument("-c", "--config", default="examples/ems.yaml")
+    demo = sub.add_parser(
+        "demo",
+        help="two simulated sites (Wien, Linz) with their controllers",
+        description="The configuration's sites, each against its own simulator, behind the daemon's "
+        "API, with the technician's console on this terminal. The demo keeps its data in data/demo.",
+        formatter_class=_HelpFormatter,
+    )
+    demo.add_argument("-c", "--config", default="examples/ems.yaml", help="the configuration file (YAML)")
     demo.add_argument("--headless", action="store_true", help="no console: log status lines only")
     demo.add_argument(
         "--mqtt", metavar="HOST:PORT", help="connect the demo sites and sensor discovery to this MQTT broker"
@@ -137,7 +178,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from phoenyra_ems.devices.catalog import known_profiles
     from phoenyra_ems.simulator.server import SimulatorConfig, run_simulator
+
+    profiles = known_profiles()
+    if args.profile not in profiles:
+        print(
+            f"phoenyra-ems simulate: unknown profile {args.profile!r}; profiles: {', '.join(profiles)}",
+            file=sys.stderr,
+        )
+        return 2
 
     config = SimulatorConfig(
         profile=args.profile,

@@ -133,13 +133,13 @@ def run_demo(
         config = demo_config(load_config(config_path), mqtt)
     except ConfigError as err:
         for issue in err.issues:
-            print(issue)
+            print(issue, file=sys.stderr)
         return 1
     except ValueError as err:  # a malformed --mqtt
-        print(err)
+        print(err, file=sys.stderr)
         return 2
     except FileNotFoundError:
-        print(f"{config_path} not found: run the demo from the repository root (make demo)")
+        print(f"{config_path} not found: run the demo from the repository root (make demo)", file=sys.stderr)
         return 1
 
     async def runner() -> None:

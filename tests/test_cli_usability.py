@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).parents[1]
 CLI = [sys.executable, "-m", "phoenyra_ems.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}  # help on one line per option
@@ -51,5 +53,27 @@ def test_user_help_works_and_documents_config_and_db(flag: str) -> None:
         assert text in out.stdout, text
 
 
+def test_subcommand_help_has_descriptions_defaults_and_profiles() -> None:
+    simulate = cli("simulate", "--help").stdout
+    assert "Modbus TCP" in simulate and "(default: 5020)" in simulate and PROFILES in simulate
+    run = cli("run", "--help").stdout
+    assert "api.host" in run and "SIGHUP" in run
+    assert "exit code 1" in cli("check-config", "--help").stdout
+    demo = cli("demo", "--help").stdout
+    assert "(default: examples/ems.yaml)" in demo and "(default: 60.0)" in demo and "data/demo" in demo
+
+
 # --- one-line errors ----------------------------------------------------------------------------
+def test_unknown_profile_is_one_line_with_the_profiles() -> None:
+    out = cli("simulate", "--profile", "nope", "--port", str(free_port()))
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0, out.stderr
+    assert "nope" in out.stderr and PROFILES in out.stderr
+
+
+def test_demo_config_errors_go_to_stderr(tmp_path: Path) -> None:
+    out = cli("demo", "--headless", "-c", str(tmp_path / "missing.yaml"), cwd=tmp_path)
+    assert out.returncode == 1 and out.stdout == "" and "missing.yaml" in out.stderr
+
+
 # --- the demo -----------------------------------------------------------------------------------
