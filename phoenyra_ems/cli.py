@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The daemon: every configured site under its own supervisor, and the REST + "
         "WebSocket API on api.host:api.port of the configuration. SIGHUP (or POST /api/v1/reload) "
         "re-reads the configuration; SIGINT / SIGTERM put every battery in its safe state and stop. "
-        "Exit code 1 for a bad configuration.",
+        "Exit code 1 for a bad configuration or an API address already in use.",
         formatter_class=_HelpFormatter,
     )
     run.add_argument("-c", "--config", required=True, help="the configuration file (YAML)")
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="a simulated battery site on Modbus TCP (loopback)",
         description="A simulated battery site (battery physics, PV, load) served as a Modbus TCP "
-        "device with a profile's register map, until Ctrl-C.",
+        "device with a profile's register map, until Ctrl-C. Exit code 1 if the address is in use.",
         formatter_class=_HelpFormatter,
     )
     sim.add_argument("--profile", default="generic", help=f"register map: {', '.join(known_profiles())}")
@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="two simulated sites (Wien, Linz) with their controllers",
         description="The configuration's sites, each against its own simulator, behind the daemon's "
-        "API, with the technician's console on this terminal. The demo keeps its data in data/demo.",
+        "API, with the technician's console on this terminal. Configured ports already in use are "
+        "replaced by free ones (printed at start). The demo keeps its data in data/demo.",
         formatter_class=_HelpFormatter,
     )
     demo.add_argument("-c", "--config", default="examples/ems.yaml", help="the configuration file (YAML)")
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from phoenyra_ems.devices.catalog import known_profiles
+    from phoenyra_ems.ports import busy_message, in_use
     from phoenyra_ems.simulator.server import SimulatorConfig, run_simulator
 
     profiles = known_profiles()
@@ -188,6 +190,9 @@ def _simulate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if in_use(args.host, args.port):
+        print(f"phoenyra-ems simulate: {busy_message(args.host, args.port, '--port')}", file=sys.stderr)
+        return 1
 
     config = SimulatorConfig(
         profile=args.profile,
@@ -234,11 +239,20 @@ def load_site(path: str, site_id: str | None) -> SiteConfig | None:
 
 def _run(args: argparse.Namespace) -> int:
     from phoenyra_ems.daemon import run_daemon
+    from phoenyra_ems.ports import busy_message, in_use
 
     config = _load(args.config)
     if config is None:
         return 1
-    return _run_until_signal(run_daemon(config, _clock(args.speed, args.start), args.config))
+    host, port = config.api.host, config.api.port
+    if in_use(host, port):
+        print(f"phoenyra-ems run: {busy_message(host, port, 'api.host/api.port')}", file=sys.stderr)
+        return 1
+    try:
+        return _run_until_signal(run_daemon(config, _clock(args.speed, args.start), args.config))
+    except OSError as err:  # taken in the meantime, or not bindable; run_daemon stopped what it started
+        print(f"phoenyra-ems run: cannot start: {err}", file=sys.stderr)
+        return 1
 
 
 def _user(args: argparse.Namespace) -> int:

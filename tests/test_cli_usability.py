@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,4 +77,31 @@ def test_demo_config_errors_go_to_stderr(tmp_path: Path) -> None:
     assert out.returncode == 1 and out.stdout == "" and "missing.yaml" in out.stderr
 
 
+def test_run_with_the_api_port_taken_exits_at_once_naming_the_address(tmp_path: Path) -> None:
+    api = free_port()
+    config = demo_config(tmp_path, api, free_port(), free_port())
+    with taken(api):
+        started = time.monotonic()
+        out = cli("run", "-c", str(config), cwd=tmp_path, timeout=30)
+        elapsed = time.monotonic() - started
+    assert out.returncode == 1 and elapsed < 15, (out.returncode, elapsed)
+    assert "Traceback" not in out.stderr and f"127.0.0.1:{api}" in out.stderr and "in use" in out.stderr
+
+
+def test_simulate_with_the_modbus_port_taken_names_it(tmp_path: Path) -> None:
+    port = free_port()
+    with taken(port):
+        out = cli("simulate", "--port", str(port), timeout=30)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr and f"127.0.0.1:{port}" in out.stderr and "in use" in out.stderr
+
+
 # --- the demo -----------------------------------------------------------------------------------
+def test_demo_picks_free_ports_when_the_configured_ones_are_taken(tmp_path: Path) -> None:
+    api, wien, linz = free_port(), free_port(), free_port()
+    config = demo_config(tmp_path, api, wien, linz)
+    with taken(api), taken(wien):
+        out = cli("demo", "--headless", "--duration", "2", "-c", str(config), cwd=tmp_path, timeout=90)
+    assert out.returncode == 0, out.stderr
+    assert f"127.0.0.1:{api} is in use" in out.stdout and f"127.0.0.1:{wien} is in use" in out.stdout
+    assert "Wien" in out.stdout.split("---")[-1]  # status lines: the sites ran
