@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="two simulated sites (Wien, Linz) with their controllers",
         description="The configuration's sites, each against its own simulator, behind the daemon's "
         "API, with the technician's console on this terminal. Configured ports already in use are "
-        "replaced by free ones (printed at start). The demo keeps its data in data/demo.",
+        "replaced by free ones (printed at start). The demo keeps its data in data/demo: the history "
+        "starts afresh on every run.",
         formatter_class=_HelpFormatter,
     )
     demo.add_argument("-c", "--config", default="examples/ems.yaml", help="the configuration file (YAML)")

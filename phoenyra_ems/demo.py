@@ -3,7 +3,9 @@
 Prints the API URL and a fresh admin token, then opens the technician's console (``tui``) on this
 terminal; ``--headless`` (or no terminal) prints one status line per site every real second instead.
 
-Configured ports that are already in use are replaced by free ones.
+Every run starts from a clean history in ``data/demo`` (the simulated clock restarts at the wall
+clock, so continuing an old history would interleave two runs). Configured ports that are already
+in use are replaced by free ones.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from phoenyra_ems.clock import Clock
 from phoenyra_ems.config import ConfigError, load_config
@@ -111,6 +114,12 @@ def use_free_ports(config: EmsConfig) -> tuple[EmsConfig, list[str]]:
     return replace(config, api=api, sites=sites), notes
 
 
+def clean_history(data_dir: str = DEMO_DATA_DIR) -> None:
+    """Remove the previous run's history databases (the users in auth.db stay)."""
+    for path in Path(data_dir).glob("ems_history_site_*.db*"):
+        path.unlink(missing_ok=True)
+
+
 async def print_status(daemon: Daemon, clock: Clock, duration_s: float) -> None:
     """Headless: one status line per site every real second."""
     loop = asyncio.get_running_loop()
@@ -132,6 +141,7 @@ async def run_console(url: str, token: str) -> None:
 
 
 async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0, headless: bool = True) -> None:
+    clean_history()
     simulators = [BatterySimulator(simulator_for(site), clock) for site in config.sites.values()]
     daemon = Daemon(config, clock)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -105,3 +106,21 @@ def test_demo_picks_free_ports_when_the_configured_ones_are_taken(tmp_path: Path
     assert out.returncode == 0, out.stderr
     assert f"127.0.0.1:{api} is in use" in out.stdout and f"127.0.0.1:{wien} is in use" in out.stdout
     assert "Wien" in out.stdout.split("---")[-1]  # status lines: the sites ran
+
+
+def history_times(path: Path) -> set[float]:
+    with sqlite3.connect(path) as db:
+        return {row[0] for row in db.execute("SELECT ts FROM samples")}
+
+
+def test_a_second_demo_run_starts_from_a_clean_history(tmp_path: Path) -> None:
+    config = demo_config(tmp_path, free_port(), free_port(), free_port())
+    history = tmp_path / "data" / "demo" / "ems_history_site_wien.db"
+    outputs, first_run = [], set()
+    for _ in range(2):
+        out = cli("demo", "--headless", "--duration", "3", "-c", str(config), cwd=tmp_path, timeout=90)
+        assert out.returncode == 0, out.stderr
+        outputs.append(out.stdout)
+        first_run = first_run or history_times(history)
+    assert first_run, "the first run recorded samples"
+    assert not first_run & history_times(history), "samples of the first run are mixed into the second"
