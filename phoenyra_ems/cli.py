@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="The configuration's sites, each against its own simulator, behind the daemon's "
         "API, with the technician's console on this terminal. Configured ports already in use are "
         "replaced by free ones (printed at start). The demo keeps its data in data/demo: the history "
-        "starts afresh on every run.",
+        "starts afresh on every run; the users are in data/demo/auth.db (phoenyra-ems user --db "
+        "data/demo/auth.db …); every run prints a new admin token and revokes the previous one.",
         formatter_class=_HelpFormatter,
     )
     demo.add_argument("-c", "--config", default="examples/ems.yaml", help="the configuration file (YAML)")

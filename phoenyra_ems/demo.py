@@ -1,11 +1,12 @@
 """``phoenyra-ems demo``: the example sites, each with its own simulator, behind the daemon's API.
 
-Prints the API URL and a fresh admin token, then opens the technician's console (``tui``) on this
-terminal; ``--headless`` (or no terminal) prints one status line per site every real second instead.
+Prints the API URL, where the demo keeps its data and a fresh admin token (the previous demo token is
+revoked), then opens the technician's console (``tui``) on this terminal; ``--headless`` (or no
+terminal) prints one status line per site every real second instead.
 
 Every run starts from a clean history in ``data/demo`` (the simulated clock restarts at the wall
-clock, so continuing an old history would interleave two runs). Configured ports that are already
-in use are replaced by free ones.
+clock, so continuing an old history would interleave two runs); the users stay, in
+``data/demo/auth.db``. Configured ports that are already in use are replaced by free ones.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from phoenyra_ems.auth.models import AuthError
 from phoenyra_ems.clock import Clock
 from phoenyra_ems.config import ConfigError, load_config
 from phoenyra_ems.config.model import EmsConfig, SiteConfig
@@ -148,13 +150,19 @@ async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0, headles
         for simulator in simulators:
             await simulator.start()
         await daemon.start()
+        with contextlib.suppress(AuthError):  # no admin yet: nothing to revoke
+            await daemon.auth.revoke("admin")  # the previous demo's token
         token = await daemon.auth.ensure_admin_token()
     except BaseException:
         await daemon.stop()
         await asyncio.gather(*(s.stop() for s in simulators), return_exceptions=True)
         raise
     print(f"Phoenyra EMS demo: API {daemon.url}/api/v1  (simulated time runs {clock.speed:g}x)")
-    print(f"admin token: {token}", flush=True)
+    print(
+        f"demo data: {DEMO_DATA_DIR} (history starts afresh each run; users: "
+        f"phoenyra-ems user --db {DEMO_DATA_DIR}/auth.db list)"
+    )
+    print(f"admin token: {token}  (the previous demo token is revoked)", flush=True)
     try:
         if headless:
             await print_status(daemon, clock, duration_s)

@@ -113,7 +113,7 @@ def history_times(path: Path) -> set[float]:
         return {row[0] for row in db.execute("SELECT ts FROM samples")}
 
 
-def test_a_second_demo_run_starts_from_a_clean_history(tmp_path: Path) -> None:
+def test_a_second_demo_run_starts_from_a_clean_history_and_revokes_the_old_token(tmp_path: Path) -> None:
     config = demo_config(tmp_path, free_port(), free_port(), free_port())
     history = tmp_path / "data" / "demo" / "ems_history_site_wien.db"
     outputs, first_run = [], set()
@@ -124,3 +124,8 @@ def test_a_second_demo_run_starts_from_a_clean_history(tmp_path: Path) -> None:
         first_run = first_run or history_times(history)
     assert first_run, "the first run recorded samples"
     assert not first_run & history_times(history), "samples of the first run are mixed into the second"
+    users = cli("user", "--db", "data/demo/auth.db", "list", cwd=tmp_path)  # as docs/README say
+    assert users.returncode == 0, users.stderr
+    admin = next(line.split() for line in users.stdout.splitlines() if line.startswith("admin"))
+    assert admin[2] == "1", users.stdout  # the first run's token was revoked: one active token
+    assert "data/demo" in outputs[1]  # where the demo keeps its data is printed at start
