@@ -30,9 +30,24 @@ def _clock(speed: float, start: str | None):  # type: ignore[no-untyped-def]
     return AcceleratedClock(begin or datetime.now(UTC), speed)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help, except the empty ones (``None``, ``False``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _add_time_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     parser.add_argument("--start", help="simulated start instant, ISO 8601 (default: now)")
+
+
+USER_HELP = (
+    "manage users and API tokens: phoenyra-ems user [-c CONFIG | --db DB] COMMAND … "
+    "(see: phoenyra-ems user -h)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,32 +59,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    check = sub.add_parser("check-config", help="validate a configuration file")
-    check.add_argument("file")
+    check = sub.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Validate a configuration file. Every error names the key path and the line; "
+        "exit code 1 if there is any, 0 if the file is valid.",
+        formatter_class=_HelpFormatter,
+    )
+    check.add_argument("file", help="the YAML configuration, e.g. examples/ems.yaml")
 
-    run = sub.add_parser("run", help="the daemon: every configured site, and the API")
-    run.add_argument("-c", "--config", required=True)
+    run = sub.add_parser(
+        "run",
+        help="the daemon: every configured site, and the API",
+        description="The daemon: every configured site under its own supervisor, and the REST + "
+        "WebSocket API on api.host:api.port of the configuration. SIGHUP (or POST /api/v1/reload) "
+        "re-reads the configuration; SIGINT / SIGTERM put every battery in its safe state and stop. "
+        "Exit code 1 for a bad configuration or an API address already in use.",
+        formatter_class=_HelpFormatter,
+    )
+    run.add_argument("-c", "--config", required=True, help="the configuration file (YAML)")
     _add_time_args(run)
 
-    user = sub.add_parser(
-        "user", help="manage users and API tokens (see: phoenyra-ems user -h)", add_help=False
-    )
+    user = sub.add_parser("user", help=USER_HELP, add_help=False)
     user.add_argument("-c", "--config", help="config file (its api.auth_db is used)")
     user.add_argument("--db", help="auth database (default: api.auth_db of the config, else data/auth.db)")
     user.add_argument("rest", nargs=argparse.REMAINDER)
 
-    sim = sub.add_parser("simulate", help="a simulated battery site on Modbus TCP (loopback)")
-    sim.add_argument("--profile", default="generic")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=5020)
-    sim.add_argument("--unit-id", type=int, default=1)
-    sim.add_argument("--capacity-kwh", type=float, default=10.0)
-    sim.add_argument("--power-kw", type=float, default=5.0)
-    sim.add_argument("--soc", type=float, default=50.0)
-    sim.add_argument("--pv-peak-kw", type=float, default=8.0)
-    sim.add_argument("--load", choices=["household", "commercial", "none"], default="household")
-    sim.add_argument("--annual-load-mwh", type=float, default=6.0)
-    sim.add_argument("--revert-timeout-s", type=float, default=60.0)
+    from phoenyra_ems.devices.catalog import known_profiles
+
+    sim = sub.add_parser(
+        "simulate",
+        help="a simulated battery site on Modbus TCP (loopback)",
+        description="A simulated battery site (battery physics, PV, load) served as a Modbus TCP "
+        "device with a profile's register map, until Ctrl-C. Exit code 1 if the address is in use.",
+        formatter_class=_HelpFormatter,
+    )
+    sim.add_argument("--profile", default="generic", help=f"register map: {', '.join(known_profiles())}")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sim.add_argument("--port", type=int, default=5020, help="Modbus TCP port")
+    sim.add_argument("--unit-id", type=int, default=1, help="Modbus unit id")
+    sim.add_argument("--capacity-kwh", type=float, default=10.0, help="battery capacity")
+    sim.add_argument("--power-kw", type=float, default=5.0, help="maximum charge and discharge power")
+    sim.add_argument("--soc", type=float, default=50.0, help="state of charge at start, %%")
+    sim.add_argument("--pv-peak-kw", type=float, default=8.0, help="PV peak power (0: no PV)")
+    sim.add_argument(
+        "--load", choices=["household", "commercial", "none"], default="household", help="load profile"
+    )
+    sim.add_argument("--annual-load-mwh", type=float, default=6.0, help="the load's yearly consumption")
+    sim.add_argument(
+        "--revert-timeout-s", type=float, default=60.0, help="setpoint falls back to 0 kW after (0: never)"
+    )
     _add_time_args(sim)
 
     sign = sub.add_parser(
@@ -79,8 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--site", help="site id (default: the default site)")
     sign.add_argument("payload", metavar="JSON", help='the control request, e.g. {"mode":"standby"}')
 
-    demo = sub.add_parser("demo", help="two simulated sites (Wien, Linz) with their controllers")
-    demo.add_argument("-c", "--config", default="examples/ems.yaml")
+    demo = sub.add_parser(
+        "demo",
+        help="two simulated sites (Wien, Linz) with their controllers",
+        description="The configuration's sites, each against its own simulator, behind the daemon's "
+        "API, with the technician's console on this terminal. Configured ports already in use are "
+        "replaced by free ones (printed at start). The demo keeps its data in data/demo: the history "
+        "starts afresh on every run; the users are in data/demo/auth.db (phoenyra-ems user --db "
+        "data/demo/auth.db …); every run prints a new admin token and revokes the previous one.",
+        formatter_class=_HelpFormatter,
+    )
+    demo.add_argument("-c", "--config", default="examples/ems.yaml", help="the configuration file (YAML)")
     demo.add_argument("--headless", action="store_true", help="no console: log status lines only")
     demo.add_argument(
         "--mqtt", metavar="HOST:PORT", help="connect the demo sites and sensor discovery to this MQTT broker"
@@ -98,7 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "user":  # ``user -h``, ``user -c ems.yaml --help``: the user parser's
+        args.rest = [*extra, *args.rest]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.verbose, args.log_format)
     if args.command == "check-config":
         from phoenyra_ems.config.check import check_config_main
@@ -128,7 +181,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from phoenyra_ems.devices.catalog import known_profiles
+    from phoenyra_ems.ports import busy_message, in_use
     from phoenyra_ems.simulator.server import SimulatorConfig, run_simulator
+
+    profiles = known_profiles()
+    if args.profile not in profiles:
+        print(
+            f"phoenyra-ems simulate: unknown profile {args.profile!r}; profiles: {', '.join(profiles)}",
+            file=sys.stderr,
+        )
+        return 2
+    if in_use(args.host, args.port):
+        print(f"phoenyra-ems simulate: {busy_message(args.host, args.port, '--port')}", file=sys.stderr)
+        return 1
 
     config = SimulatorConfig(
         profile=args.profile,
@@ -175,11 +241,20 @@ def load_site(path: str, site_id: str | None) -> SiteConfig | None:
 
 def _run(args: argparse.Namespace) -> int:
     from phoenyra_ems.daemon import run_daemon
+    from phoenyra_ems.ports import busy_message, in_use
 
     config = _load(args.config)
     if config is None:
         return 1
-    return _run_until_signal(run_daemon(config, _clock(args.speed, args.start), args.config))
+    host, port = config.api.host, config.api.port
+    if in_use(host, port):
+        print(f"phoenyra-ems run: {busy_message(host, port, 'api.host/api.port')}", file=sys.stderr)
+        return 1
+    try:
+        return _run_until_signal(run_daemon(config, _clock(args.speed, args.start), args.config))
+    except OSError as err:  # taken in the meantime, or not bindable; run_daemon stopped what it started
+        print(f"phoenyra-ems run: cannot start: {err}", file=sys.stderr)
+        return 1
 
 
 def _user(args: argparse.Namespace) -> int:

@@ -218,7 +218,11 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
 async def run_daemon(config: EmsConfig, clock: Clock, config_path: str | None) -> None:
     """Run until cancelled; SIGHUP reloads the configuration."""
     daemon = Daemon(config, clock, config_path)
-    await daemon.start()
+    try:
+        await daemon.start()
+    except BaseException:  # e.g. the API address in use: stop the sites already started, then say so
+        await daemon.stop()
+        raise
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(daemon.reload()))

@@ -1,7 +1,12 @@
 """``phoenyra-ems demo``: the example sites, each with its own simulator, behind the daemon's API.
 
-Prints the API URL and a fresh admin token, then opens the technician's console (``tui``) on this
-terminal; ``--headless`` (or no terminal) prints one status line per site every real second instead.
+Prints the API URL, where the demo keeps its data and a fresh admin token (the previous demo token is
+revoked), then opens the technician's console (``tui``) on this terminal; ``--headless`` (or no
+terminal) prints one status line per site every real second instead.
+
+Every run starts from a clean history in ``data/demo`` (the simulated clock restarts at the wall
+clock, so continuing an old history would interleave two runs); the users stay, in
+``data/demo/auth.db``. Configured ports that are already in use are replaced by free ones.
 """
 
 from __future__ import annotations
@@ -12,12 +17,15 @@ import logging
 import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 
+from phoenyra_ems.auth.models import AuthError
 from phoenyra_ems.clock import Clock
 from phoenyra_ems.config import ConfigError, load_config
 from phoenyra_ems.config.model import EmsConfig, SiteConfig
 from phoenyra_ems.daemon import Daemon
 from phoenyra_ems.models import PlantState
+from phoenyra_ems.ports import free_port, in_use
 from phoenyra_ems.simulator.server import BatterySimulator, SimulatorConfig
 
 LOG = logging.getLogger(__name__)
@@ -83,6 +91,37 @@ def demo_config(config: EmsConfig, mqtt: str | None = None) -> EmsConfig:
     return replace(config, sites=sites, sensors=replace(config.sensors, enabled=True, host=host, port=port))
 
 
+def use_free_ports(config: EmsConfig) -> tuple[EmsConfig, list[str]]:
+    """The config with every taken port (API, each site's simulator) replaced by a free one, and a
+    line per replacement to print."""
+    notes: list[str] = []
+
+    def free(host: str, port: int, what: str) -> int:
+        if not in_use(host, port):
+            return port
+        new = free_port(host)
+        notes.append(f"{host}:{port} is in use: {what} on {host}:{new} instead")
+        return new
+
+    api = replace(config.api, port=free(config.api.host, config.api.port, "the API"))
+    sites = {
+        i: replace(
+            site,
+            modbus=replace(
+                site.modbus, port=free(site.modbus.host, site.modbus.port, f"{site.name}'s simulator")
+            ),
+        )
+        for i, site in config.sites.items()
+    }
+    return replace(config, api=api, sites=sites), notes
+
+
+def clean_history(data_dir: str = DEMO_DATA_DIR) -> None:
+    """Remove the previous run's history databases (the users in auth.db stay)."""
+    for path in Path(data_dir).glob("ems_history_site_*.db*"):
+        path.unlink(missing_ok=True)
+
+
 async def print_status(daemon: Daemon, clock: Clock, duration_s: float) -> None:
     """Headless: one status line per site every real second."""
     loop = asyncio.get_running_loop()
@@ -104,14 +143,26 @@ async def run_console(url: str, token: str) -> None:
 
 
 async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0, headless: bool = True) -> None:
+    clean_history()
     simulators = [BatterySimulator(simulator_for(site), clock) for site in config.sites.values()]
-    for simulator in simulators:
-        await simulator.start()
     daemon = Daemon(config, clock)
-    await daemon.start()
-    token = await daemon.auth.ensure_admin_token()
+    try:
+        for simulator in simulators:
+            await simulator.start()
+        await daemon.start()
+        with contextlib.suppress(AuthError):  # no admin yet: nothing to revoke
+            await daemon.auth.revoke("admin")  # the previous demo's token
+        token = await daemon.auth.ensure_admin_token()
+    except BaseException:
+        await daemon.stop()
+        await asyncio.gather(*(s.stop() for s in simulators), return_exceptions=True)
+        raise
     print(f"Phoenyra EMS demo: API {daemon.url}/api/v1  (simulated time runs {clock.speed:g}x)")
-    print(f"admin token: {token}", flush=True)
+    print(
+        f"demo data: {DEMO_DATA_DIR} (history starts afresh each run; users: "
+        f"phoenyra-ems user --db {DEMO_DATA_DIR}/auth.db list)"
+    )
+    print(f"admin token: {token}  (the previous demo token is revoked)", flush=True)
     try:
         if headless:
             await print_status(daemon, clock, duration_s)
@@ -130,17 +181,19 @@ def run_demo(
     mqtt: str | None = None,
 ) -> int:
     try:
-        config = demo_config(load_config(config_path), mqtt)
+        config, notes = use_free_ports(demo_config(load_config(config_path), mqtt))
     except ConfigError as err:
         for issue in err.issues:
-            print(issue)
+            print(issue, file=sys.stderr)
         return 1
     except ValueError as err:  # a malformed --mqtt
-        print(err)
+        print(err, file=sys.stderr)
         return 2
     except FileNotFoundError:
-        print(f"{config_path} not found: run the demo from the repository root (make demo)")
+        print(f"{config_path} not found: run the demo from the repository root (make demo)", file=sys.stderr)
         return 1
+    for note in notes:
+        print(note)
 
     async def runner() -> None:
         task = asyncio.ensure_future(demo(config, clock, duration_s, headless or not sys.stdout.isatty()))
@@ -151,5 +204,9 @@ def run_demo(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    asyncio.run(runner())
+    try:
+        asyncio.run(runner())
+    except OSError as err:  # an address taken between the check and the start
+        print(f"phoenyra-ems demo: cannot start: {err}", file=sys.stderr)
+        return 1
     return 0

@@ -1,4 +1,8 @@
-"""JSON shapes of the API (the OpenAPI document in ``openapi.py`` describes the same)."""
+"""JSON shapes of the API (the OpenAPI document in ``openapi.py`` describes the same).
+
+Measured floats are rounded here, at the edge, so that ``52.300000000000004`` % is ``52.3``: powers
+(kW) to 3 decimals (1 W), SoC, SoH and temperatures to 2, prices (EUR/MWh) to 2; never ``-0.0``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,19 @@ from phoenyra_ems.history.store import HistoryRecord
 from phoenyra_ems.models import Alarm, PlantState
 
 JSON = dict[str, Any]
+
+
+KW_DIGITS = 3
+PCT_DIGITS = 2  # % and °C
+PRICE_DIGITS = 2
+
+
+def _round(value: float, digits: int) -> float:
+    return round(value, digits) + 0.0  # + 0.0: -0.0 becomes 0.0
+
+
+def _opt_round(value: float | None, digits: int) -> float | None:
+    return None if value is None else _round(value, digits)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -33,15 +50,15 @@ def state_json(state: PlantState) -> JSON:
     return {
         "site_id": state.site_id,
         "timestamp": iso(state.timestamp),
-        "soc": state.soc,
-        "soh": state.soh,
-        "temp_c": state.temp_c,
-        "p_bess": state.p_bess,
-        "p_pv": state.p_pv,
-        "p_load": state.p_load,
-        "p_grid": state.p_grid,
-        "price": state.price,
-        "setpoint": state.setpoint,
+        "soc": _round(state.soc, PCT_DIGITS),
+        "soh": _round(state.soh, PCT_DIGITS),
+        "temp_c": _opt_round(state.temp_c, PCT_DIGITS),
+        "p_bess": _round(state.p_bess, KW_DIGITS),
+        "p_pv": _round(state.p_pv, KW_DIGITS),
+        "p_load": _round(state.p_load, KW_DIGITS),
+        "p_grid": _round(state.p_grid, KW_DIGITS),
+        "price": _opt_round(state.price, PRICE_DIGITS),
+        "setpoint": _round(state.setpoint, KW_DIGITS),
         "strategy": state.strategy,
         "strategy_reason": state.strategy_reason,
         "mode": str(state.mode),
@@ -49,7 +66,7 @@ def state_json(state: PlantState) -> JSON:
         "alarms": [alarm_json(a) for a in state.alarms],
         "last_reading": iso(state.last_reading),
         "last_write": iso(state.last_write),
-        "inputs": dict(state.extras),
+        "inputs": {key: _round(value, KW_DIGITS) for key, value in state.extras.items()},
     }
 
 
@@ -111,11 +128,11 @@ def aggregated_json(agg: AggregatedState) -> JSON:
     return {
         "site_count": agg.site_count,
         "total_capacity_kwh": agg.total_capacity_kwh,
-        "soc_avg_pct": agg.soc_avg_pct,
-        "p_bess": agg.p_bess,
-        "p_pv": agg.p_pv,
-        "p_load": agg.p_load,
-        "p_grid": agg.p_grid,
+        "soc_avg_pct": _opt_round(agg.soc_avg_pct, PCT_DIGITS),
+        "p_bess": _round(agg.p_bess, KW_DIGITS),
+        "p_pv": _round(agg.p_pv, KW_DIGITS),
+        "p_load": _round(agg.p_load, KW_DIGITS),
+        "p_grid": _round(agg.p_grid, KW_DIGITS),
         "sites": [state_json(s) for s in agg.sites],
     }
 
@@ -123,15 +140,15 @@ def aggregated_json(agg: AggregatedState) -> JSON:
 def history_json(record: HistoryRecord) -> JSON:
     return {
         "timestamp": iso(record.time),
-        "soc": record.soc,
-        "soh": record.soh,
-        "temp_c": record.temp_c,
-        "p_bess": record.p_bess,
-        "p_pv": record.p_pv,
-        "p_load": record.p_load,
-        "p_grid": record.p_grid,
-        "price": record.price,
-        "setpoint": record.setpoint,
+        "soc": _round(record.soc, PCT_DIGITS),
+        "soh": _round(record.soh, PCT_DIGITS),
+        "temp_c": _opt_round(record.temp_c, PCT_DIGITS),
+        "p_bess": _round(record.p_bess, KW_DIGITS),
+        "p_pv": _round(record.p_pv, KW_DIGITS),
+        "p_load": _round(record.p_load, KW_DIGITS),
+        "p_grid": _round(record.p_grid, KW_DIGITS),
+        "price": _opt_round(record.price, PRICE_DIGITS),
+        "setpoint": _round(record.setpoint, KW_DIGITS),
         "strategy": record.strategy,
         "mode": record.mode,
         "status": record.status,

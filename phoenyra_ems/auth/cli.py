@@ -17,6 +17,14 @@ from phoenyra_ems.auth.models import AuthError, Role
 from phoenyra_ems.auth.store import AuthStore
 
 PROG = "phoenyra-ems user"
+WHERE = """which database (options before COMMAND):
+  -c CONFIG, --config CONFIG   the auth database of that configuration (api.auth_db)
+  --db DB                      this auth database file
+  neither                      data/auth.db (the default api.auth_db)
+
+The demo keeps its users apart, in data/demo/auth.db:
+  phoenyra-ems user --db data/demo/auth.db list
+  phoenyra-ems user --db data/demo/auth.db add alice --role operator"""
 
 
 class _Exit(Exception):
@@ -38,7 +46,13 @@ def _parser(out: TextIO, err: TextIO) -> argparse.ArgumentParser:
                 err.write(message)
             raise _Exit(status)
 
-    parser = Parser(prog=PROG, description="Manage users, roles, site access and API tokens.")
+    parser = Parser(
+        prog=PROG,
+        usage=f"{PROG} [-c CONFIG | --db DB] COMMAND …",
+        description="Manage users, roles, site access and API tokens.",
+        epilog=WHERE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     roles = "|".join(Role)
 

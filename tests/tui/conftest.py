@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from textual.pilot import Pilot
@@ -33,6 +34,7 @@ from tui.core.backend import StaticBackend
 from tui.core.store import ChartPoint, Connection, ConsoleStore, Phase
 
 NOW = datetime(2024, 6, 1, 10, 30, tzinfo=UTC)
+VIENNA = ZoneInfo("Europe/Vienna")
 DAY = date(2024, 6, 1)
 STRATEGIES = ("arbitrage", "peak_shaving", "self_consumption", "load_balancing")
 
@@ -99,7 +101,7 @@ def chart_points(site_id: str, start: datetime, count: int, step: timedelta) -> 
 
 def fixed_store(role: Role = Role.ADMIN, phase: Phase = Phase.CONNECTED) -> ConsoleStore:
     clock = FrozenClock()
-    store = ConsoleStore("http://127.0.0.1:8080", monotonic=clock)
+    store = ConsoleStore("http://127.0.0.1:8080", monotonic=clock, wallclock=lambda: NOW.astimezone(VIENNA))
     store.set_info(Info("f00d", "0.1.0", "alice" if role is Role.ADMIN else "victor", role, 2))
     wien = make_site("wien", "Wien", 5020)
     linz = make_site("linz", "Linz", 5021, capacity=100, power=50)

@@ -16,10 +16,12 @@ from phoenyra_ems.client import (
     Alarm,
     AlarmSeverity,
     Control,
+    ControlAck,
     Limits,
     Mode,
     PhoenyraInvalidRequestError,
     Role,
+    Sensor,
     SiteDetail,
 )
 from tests.tui.conftest import NOW, chart_points, fixed_store, make_site, make_state
@@ -30,6 +32,7 @@ from tui.core.control import (
     ControlFormError,
     PowerBounds,
     build_request,
+    describe_ack,
     describe_error,
     describe_request,
     parse_duration,
@@ -191,7 +194,7 @@ def test_store_numbers_sites_and_keeps_one_hour_of_points() -> None:
     assert [a.code for a in store.states["wien"].alarms] == ["comm_lost"]
     store.set_alarm("wien", Alarm("comm_lost", "no answer", AlarmSeverity.CRITICAL, NOW), False)
     assert store.states["wien"].alarms == ()
-    assert store.events[-1].startswith("Wien: alarm comm_lost cleared")
+    assert store.events[-1].text.startswith("Wien: alarm comm_lost cleared")
 
 
 def test_viewer_store_cannot_control() -> None:
@@ -226,9 +229,11 @@ def test_history_day_window_and_summary() -> None:
     assert series.x == [-60.0, -30.0, 0.0]
 
 
-def test_sensor_rows_accept_objects_and_dicts() -> None:
-    row = sensor_row({"name": "t1", "device_class": "temperature", "state": 21.5, "unit": "°C"})
-    assert row[:4] == ("t1", "temperature", "21.5", "°C")
+def test_sensor_rows_from_the_client_model() -> None:
+    fresh = Sensor("esp:t1", "t1", 21.5, "°C", 2.34, True, "wien", "battery_room_temperature", "ha")
+    assert sensor_row(fresh) == ("t1", "battery_room_temperature", "21.5", "°C", "ha", "2.3 s ago")
+    waiting = Sensor("esp:t2", "", None, None, None, True, "wien", None, "phoenyra")
+    assert sensor_row(waiting) == ("esp:t2", "-", "-", "-", "phoenyra", "no reading yet")
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -264,3 +269,27 @@ def test_main_without_a_token_exits_2(
 def test_store_without_data() -> None:
     store = ConsoleStore("http://x")
     assert store.site_name(None) == "-" and store.state_age_s("wien") is None and not store.can_control
+
+
+def test_short_error_drops_the_request_and_aiohttp_detail() -> None:
+    long = "GET /api/v1/info: Cannot connect to host 10.0.0.7:8080 ssl:default [Connect call failed ('x', 1)]"
+    assert fmt.short_error(long) == "10.0.0.7:8080 unreachable"
+    assert fmt.short_error("x" * 100, 20) == "x" * 19 + "…"
+    assert fmt.short_error("token refused: invalid token") == "token refused: invalid token"
+
+
+def test_no_negative_zero_in_power_texts_and_axis_labels() -> None:
+    assert fmt.kw(-0.04) == "+0.0" and fmt.kw(-0.04, signed=False) == "0.0" and fmt.kw(-0.06) == "-0.1"
+    for low, high in [(-0.3, 0.2), (-0.04, 0.0), (-39.6, 90.0), (0.0, 0.0), (-100.0, 100.0)]:
+        lo, hi, ticks, labels = fmt.axis_ticks(low, high)
+        assert lo <= low and hi >= high and 3 <= len(ticks) <= 7, (low, high, ticks)
+        assert all(lo <= t <= hi for t in ticks)
+        negative_zero = [label for label in labels if label.startswith("-") and not label.strip("-0.")]
+        assert not negative_zero, labels
+
+
+def test_the_ack_names_the_expiry_in_the_sites_time_zone() -> None:
+    ack = ControlAck("wien", True, Control(Mode.MANUAL, None, -20.0, NOW + timedelta(minutes=15)))
+    vienna = describe_ack(ack, fmt.site_zone("Europe/Vienna"))
+    assert vienna.startswith("accepted: manual -20 kW until 12:45:00 CEST"), vienna
+    assert "until 10:45:00 UTC" in describe_ack(ack)

@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import replace
+from pathlib import Path
 
-from textual.widgets import Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from phoenyra_ems.client import Mode, PhoenyraClient, Role
 from phoenyra_ems.clock import SystemClock
+from phoenyra_ems.config.model import SensorsConfig
 from phoenyra_ems.daemon import Daemon
-from tests.daemon_fixtures import RunningDaemon
+from phoenyra_ems.mqtt.registry import SensorSpec
+from phoenyra_ems.simulator.server import BatterySimulator
+from tests.conftest import free_port, simulator_config
+from tests.daemon_fixtures import RunningDaemon, two_site_config
 from tests.tui.conftest import live_app, wait_for
 from tui.core.control import ControlRequest
 from tui.core.store import Phase
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.control import VIEWER_REASON, ControlScreen
+from tui.screens.sensors import SensorsScreen
 from tui.widgets.banner import ConnectionBanner
 from tui.widgets.fleet_table import FleetTable
 
@@ -142,7 +148,7 @@ async def test_console_survives_a_daemon_restart(running_daemon: RunningDaemon) 
             await wait_for(pilot, lambda: app.store.connection.phase is Phase.CONNECTED, what="reconnection")
             await wait_for(pilot, lambda: app.store.states["wien"].timestamp > stale, what="fresh data")
             await wait_for(pilot, lambda: "-hidden" in banner.classes, what="the banner to go")
-            assert "connection restored" in app.store.events
+            assert "connection restored" in [line.text for line in app.store.events]
         finally:
             await daemon.stop()  # the fixture stops only the daemon it started
 
@@ -171,3 +177,37 @@ async def test_the_console_uses_only_the_client(running_daemon: RunningDaemon) -
     client = make_client(running_daemon.daemon.url, running_daemon.tokens["admin"])
     assert isinstance(client, PhoenyraClient)
     await client.close()
+
+
+async def test_sensors_view_shows_a_discovered_sensor_of_the_real_daemon(tmp_path: Path) -> None:
+    """Sensor discovery on (no broker needed: the sensor is put into the daemon's registry the way
+    discovery does), read through the API and the client's ``Sensor`` model."""
+    config = two_site_config(tmp_path)
+    config = replace(config, sensors=SensorsConfig(enabled=True, port=free_port()))
+    simulators = [BatterySimulator(simulator_config(site), SystemClock()) for site in config.sites.values()]
+    for simulator in simulators:
+        await simulator.start()
+    daemon = Daemon(config, SystemClock())
+    await daemon.start()
+    try:
+        assert daemon.sensors is not None
+        registry = daemon.sensors.registry
+        spec = SensorSpec("esp-room", "temperature", "ha", "Battery room", unit="°C")
+        registry.upsert(spec)
+        registry.update_value(spec.sensor_id, 23.5, age_s=3.0)
+        registry.assign(spec.sensor_id, "wien", "battery_room_temperature")
+        await daemon.auth.add_user("admin", "admin")
+        app = live_app(daemon.url, await daemon.auth.create_token("admin"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: has_rows(app), what="the fleet table")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, SensorsScreen))
+            table = app.screen.query_one("#sensors-table", DataTable)
+            await wait_for(pilot, lambda: table.row_count == 1, what="the sensor row")
+            row = [str(cell) for cell in table.get_row_at(0)]
+            assert row[:5] == ["Battery room", "battery_room_temperature", "23.5", "°C", "ha"], row
+            assert row[5].endswith("s ago"), row  # last seen: its age, not "-"
+    finally:
+        await daemon.stop()
+        for simulator in simulators:
+            await simulator.stop()

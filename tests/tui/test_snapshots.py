@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from textual.pilot import Pilot
 
-from phoenyra_ems.client import Role
+from phoenyra_ems.client import Role, Sensor
 from tests.tui.conftest import fixed_backend
 from tui.app import PhoenyraConsole
 from tui.core.store import Phase
@@ -40,8 +40,15 @@ def test_main_screens(snap_compare: SnapCompare, screen: str, size: tuple[int, i
     assert snap_compare(console(screen), terminal_size=size, run_before=settle)
 
 
-def test_sensors_without_the_sensor_api(snap_compare: SnapCompare) -> None:
-    assert snap_compare(console("sensors"), terminal_size=(80, 24), run_before=settle)
+def test_sensors_screen(snap_compare: SnapCompare) -> None:
+    backend = fixed_backend()
+    backend.site_sensors["wien"] = [
+        Sensor("esp:t", "Battery room", 24.5, "°C", 12.0, True, "wien", "battery_room_temperature", "ha"),
+        Sensor("tasmota-pcs:p", "PCS meter", 61.3, "kW", 2.0, True, "wien", "grid_power", "tasmota"),
+        Sensor("esp-door:c", "Door contact", None, None, None, False, "wien", None, "phoenyra"),
+    ]
+    app = PhoenyraConsole(backend, start_screen="sensors")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
 
 
 def test_viewer_control_disabled_and_connection_lost(snap_compare: SnapCompare) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, Protocol
+from typing import Protocol
 
+from phoenyra_ems.client import Sensor
 from tui.core.control import ControlRequest
 from tui.core.store import ChartPoint, ConsoleStore, ControlOutcome
 
@@ -31,8 +32,8 @@ class Backend(Protocol):
 
     async def day_history(self, site_id: str, day: date) -> list[ChartPoint]: ...
 
-    async def sensors(self, site_id: str) -> list[Any] | None:
-        """The site's discovered sensors, or ``None`` when the daemon has no sensor API yet."""
+    async def sensors(self, site_id: str) -> list[Sensor]:
+        """The site's edge sensors (MQTT discovery; none when the daemon has it switched off)."""
 
 
 class StaticBackend:
@@ -43,8 +44,10 @@ class StaticBackend:
         store: ConsoleStore,
         history: dict[tuple[str, date], Sequence[ChartPoint]] | None = None,
         outcome: ControlOutcome | None = None,
+        sensors: dict[str, list[Sensor]] | None = None,
     ) -> None:
         self.store = store
+        self.site_sensors = dict(sensors or {})
         self.history = dict(history or {})
         self.outcome = outcome or ControlOutcome(True, "accepted")
         self.sent: list[ControlRequest] = []
@@ -70,5 +73,5 @@ class StaticBackend:
     async def day_history(self, site_id: str, day: date) -> list[ChartPoint]:
         return list(self.history.get((site_id, day), ()))
 
-    async def sensors(self, site_id: str) -> list[Any] | None:
-        return None
+    async def sensors(self, site_id: str) -> list[Sensor]:
+        return list(self.site_sensors.get(site_id, ()))

@@ -26,6 +26,7 @@ from phoenyra_ems.client import (
     PhoenyraClient,
     PhoenyraConnectionError,
     PhoenyraError,
+    Sensor,
     SiteDetail,
     StateEvent,
     SubscribedEvent,
@@ -234,7 +235,7 @@ class ConnectionManager:
             outcome = ControlOutcome(False, describe_error(err))
         else:
             self.store.set_control(request.site_id, ack.control)
-            outcome = ControlOutcome(ack.accepted, describe_ack(ack))
+            outcome = ControlOutcome(ack.accepted, describe_ack(ack, self.store.site_zone(request.site_id)))
         self.store.set_control_result(request.site_id, outcome)
         return outcome
 
@@ -245,11 +246,8 @@ class ConnectionManager:
         history = await self.client.history(site_id, start, end, step_s=HISTORY_STEP_S)
         return [ChartPoint(s.timestamp, s.p_bess, s.p_pv, s.p_load, s.p_grid, s.soc) for s in history.samples]
 
-    async def sensors(self, site_id: str) -> list[Any] | None:
-        fetch = getattr(self.client, "sensors", None)  # the MQTT sensor API is not there yet
-        if fetch is None:
-            return None
-        return list(await fetch(site_id))
+    async def sensors(self, site_id: str) -> list[Sensor]:
+        return await self.client.sensors(site_id)
 
     async def stop(self) -> None:
         self._stopping = True

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 
 from phoenyra_ems.client import ControlAck, Mode, PhoenyraError, PhoenyraInvalidRequestError, SiteDetail
+from tui.core.format import local_time
 
 MAX_DURATION_S = 86_400
 DEFAULT_DURATION = "15m"
@@ -129,13 +131,14 @@ def describe_request(request: ControlRequest, site_name: str) -> str:
     return "\n".join(lines)
 
 
-def describe_ack(ack: ControlAck) -> str:
+def describe_ack(ack: ControlAck, zone: tzinfo = UTC) -> str:
+    """The daemon's ack; the expiry in ``zone`` (the site's time zone)."""
     control = ack.control
     text = f"accepted: {control.mode}"
     if control.setpoint_kw is not None:
         text += f" {control.setpoint_kw:+g} kW"
     if control.expires is not None:
-        text += f" until {control.expires:%H:%M:%S} UTC"
+        text += f" until {local_time(control.expires, zone)}"
     return text + f", strategy {control.strategy or 'auto-select'}"
 
 

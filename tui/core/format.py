@@ -7,7 +7,11 @@ site's AC bus, ``◀──`` out of it.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from phoenyra_ems.client import SiteState, SiteStatus
 
@@ -62,10 +66,46 @@ def flow_text(state: SiteState) -> str:
     )
 
 
+def site_zone(name: str) -> tzinfo:
+    """The site's IANA time zone (``location.timezone``); UTC when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_time(value: datetime, zone: tzinfo, seconds: bool = True) -> str:
+    """``12:45:00 CEST``: a daemon time (UTC) as the site's wall-clock time with its zone."""
+    return f"{value.astimezone(zone):%H:%M:%S %Z}" if seconds else f"{value.astimezone(zone):%H:%M %Z}"
+
+
+def no_negative_zero(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits``, never ``-0.0`` (what would show as ``-0.0``/``-0`` is 0)."""
+    return round(value, digits) + 0.0  # -0.0 + 0.0 == 0.0
+
+
 def kw(value: float | None, signed: bool = True) -> str:
     if value is None:
         return "-"
+    value = no_negative_zero(value, 1)
     return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+def axis_ticks(low: float, high: float, count: int = 5) -> tuple[float, float, list[float], list[str]]:
+    """Axis limits and about ``count`` round ticks inside them (steps of 1, 2, 2.5 or 5 × 10ⁿ) with
+    their labels, never ``-0``: plotext's own labels show ``-0.0`` on small ranges. A flat series
+    gets ±1 around its value."""
+    if high - low < 1e-9:
+        low, high = low - 1.0, high + 1.0
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if (high - low) / (m * magnitude) <= count + 1)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9) + (1 if step / magnitude == 2.5 else 0))
+    ticks = [
+        no_negative_zero(i * step, decimals + 2)
+        for i in range(math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9) + 1)
+    ]
+    return low, high, ticks, [f"{no_negative_zero(t, decimals):.{decimals}f}" for t in ticks]
 
 
 def pct(value: float | None) -> str:
@@ -114,3 +154,17 @@ def soc_bar(soc: float, soc_min: float, soc_max: float, width: int) -> str:
         i = min(width - 1, max(0, round(mark / 100 * width)))
         cells[i] = "▏" if i < filled else "|"
     return "".join(cells)
+
+
+_REQUEST_PREFIX = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|WS) \S+: ")
+_AIOHTTP_NOISE = re.compile(r"\s+ssl:\S+|\s*\[[^\]]*\]")
+_CANNOT_CONNECT = re.compile(r"^Cannot connect to host (\S+)$")
+
+
+def short_error(message: str, limit: int = 60) -> str:
+    """An error for a one-line banner: without the request (``GET /api/v1/info:``) and aiohttp's
+    detail (``ssl:default [Connect call failed …]``), ``Cannot connect to host H`` as
+    ``H unreachable``, at most ``limit`` characters."""
+    text = _AIOHTTP_NOISE.sub("", _REQUEST_PREFIX.sub("", message.strip())).strip() or message.strip()
+    text = _CANNOT_CONNECT.sub(r"\1 unreachable", text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -5,18 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tui.core.format import site_zone as site_zone  # re-exported: the views import it from here
 from tui.core.store import ChartPoint
 
 HISTORY_STEP_S = 300
-
-
-def site_zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def day_window(day: date, zone: tzinfo) -> tuple[datetime, datetime]:

@@ -11,9 +11,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
-from typing import Any
 
 from phoenyra_ems.client import (
     AggregatedState,
@@ -22,10 +21,12 @@ from phoenyra_ems.client import (
     HistorySample,
     Info,
     Role,
+    Sensor,
     Site,
     SiteDetail,
     SiteState,
 )
+from tui.core.format import age, kw, local_time, site_zone
 
 CHART_WINDOW = timedelta(hours=1)
 CHART_MIN_STEP_S = 5.0  # live points closer than this to the previous one are not kept
@@ -59,8 +60,23 @@ class ChartPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class LogLine:
+    """One event of the fleet log, with the console's local time when it arrived."""
+
+    at: datetime
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.text}"
+
+
+def local_now() -> datetime:
+    return datetime.now().astimezone()
+
+
+@dataclass(frozen=True, slots=True)
 class ControlOutcome:
-    ok: bool
+    ok: bool | None  # None: pending (sent, no answer yet)
     text: str
 
 
@@ -71,8 +87,15 @@ def _point(s: SiteState | HistorySample) -> ChartPoint:
 class ConsoleStore:
     """The single source of what the UI shows."""
 
-    def __init__(self, url: str = "", *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        url: str = "",
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        wallclock: Callable[[], datetime] = local_now,
+    ) -> None:
         self.monotonic = monotonic
+        self.wallclock = wallclock
         self.version = 0
         self.connection = Connection(Phase.CONNECTING, url)
         self.info: Info | None = None
@@ -82,7 +105,7 @@ class ConsoleStore:
         self.received_at: dict[str, float] = {}  # site -> monotonic time of its last state
         self.aggregated: AggregatedState | None = None
         self.series: dict[str, deque[ChartPoint]] = {}
-        self.events: deque[str] = deque(maxlen=EVENT_LOG_SIZE)
+        self.events: deque[LogLine] = deque(maxlen=EVENT_LOG_SIZE)
         self.control_results: dict[str, ControlOutcome] = {}
         self.current_site: str | None = None
         self.first_data_at: float | None = None
@@ -113,6 +136,11 @@ class ConsoleStore:
             return "-"
         site = self.sites.get(site_id)
         return site.name if site is not None else site_id
+
+    def site_zone(self, site_id: str | None) -> tzinfo:
+        """The site's time zone (expiry times and days are shown in it)."""
+        site = self.sites.get(site_id) if site_id is not None else None
+        return site_zone(site.location.timezone) if site is not None else UTC
 
     def state_age_s(self, site_id: str) -> float | None:
         received = self.received_at.get(site_id)
@@ -177,7 +205,8 @@ class ConsoleStore:
         if detail is not None:
             self.details[site_id] = replace(detail, control=control)
         if by is not None:
-            self.log(f"{self.site_name(site_id)}: control {describe_control(control)} by {by}")
+            described = describe_control(control, self.site_zone(site_id))
+            self.log(f"{self.site_name(site_id)}: control {described} by {by}")
         self.touch()
 
     def set_control_result(self, site_id: str, outcome: ControlOutcome) -> None:
@@ -192,7 +221,7 @@ class ConsoleStore:
         return True
 
     def log(self, line: str) -> None:
-        self.events.append(line)
+        self.events.append(LogLine(self.wallclock(), line))
         self.touch()
 
     def merge_history(self, site_id: str, samples: Iterable[HistorySample]) -> None:
@@ -224,31 +253,35 @@ class ConsoleStore:
             series.popleft()
 
 
-def describe_control(control: Control) -> str:
+def describe_control(control: Control, zone: tzinfo = UTC) -> str:
+    """``manual, -30.0 kW, until 12:45:00 CEST, strategy auto-select`` (times in ``zone``, the site's)."""
     parts = [str(control.mode)]
     if control.setpoint_kw is not None:
-        parts.append(f"{control.setpoint_kw:+.1f} kW")
+        parts.append(f"{kw(control.setpoint_kw)} kW")
     if control.expires is not None:
-        parts.append(f"until {control.expires:%H:%M:%S} UTC")
+        parts.append(f"until {local_time(control.expires, zone)}")
     parts.append(f"strategy {control.strategy or 'auto-select'}")
     return ", ".join(parts)
 
 
-def sensor_row(sensor: Any) -> tuple[str, str, str, str, str, str]:
-    """One discovered sensor (whatever shape ``client.sensors()`` will return) → table cells."""
+SENSOR_COLUMNS = ("Sensor", "Role", "Value", "Unit", "Format", "Last seen")
 
-    def pick(*names: str) -> str:
-        for name in names:
-            value = sensor.get(name) if isinstance(sensor, dict) else getattr(sensor, name, None)
-            if value is not None:
-                return f"{value:%H:%M:%S}" if isinstance(value, datetime) else str(value)
-        return "-"
 
+def sensor_row(sensor: Sensor) -> tuple[str, str, str, str, str, str]:
+    """One sensor of ``client.sensors(site_id)`` → the cells of :data:`SENSOR_COLUMNS`: the role it
+    has at the site (``battery_room_temperature`` …), its discovery format (``ha``, ``tasmota``,
+    ``phoenyra``) and how long ago its last reading was measured."""
+    if not sensor.available:
+        seen = "offline"
+    elif sensor.age_s is None:
+        seen = "no reading yet"
+    else:
+        seen = f"{age(sensor.age_s)} ago"
     return (
-        pick("name", "object_id", "id", "unique_id"),
-        pick("kind", "device_class", "component"),
-        pick("value", "state"),
-        pick("unit", "unit_of_measurement"),
-        pick("source", "node", "device", "topic"),
-        pick("last_seen", "updated", "timestamp"),
+        sensor.name or sensor.id,
+        sensor.role or "-",
+        "-" if sensor.value is None else f"{sensor.value:g}",
+        sensor.unit or "-",
+        sensor.format or "-",
+        seen,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -29,6 +30,9 @@ class ConsoleScreen(Screen[None]):
 
     SCREEN_ID: ClassVar[str] = ""
     SCREEN_TITLE: ClassVar[str] = ""
+    # Esc leaves a text field (letters are screen keys again); Textual merges these with the
+    # subclasses' bindings
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave_field", "Leave field", show=False)]
 
     @property
     def console(self) -> PhoenyraConsole:
@@ -59,6 +63,23 @@ class ConsoleScreen(Screen[None]):
 
     def show_store(self, store: ConsoleStore) -> None:
         """Draw the store (called at most ``max_render_hz`` times a second, only when it changed)."""
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._mark_focused_row()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self._mark_focused_row()
+
+    def _mark_focused_row(self) -> None:
+        """``-focused`` on the form row (``.field``, ``#history-bar``) holding the focus: its label
+        is highlighted (console.tcss)."""
+        focused = self.focused
+        for row in self.query(".field, #history-bar"):
+            row.set_class(focused is not None and focused in row.walk_children(), "-focused")
+
+    def action_leave_field(self) -> None:
+        if self.focused is not None:
+            self.set_focus(None)
 
     def on_show_screen(self) -> None:
         """Called when the screen becomes the visible one (after a mode switch)."""

@@ -23,7 +23,7 @@ from tui.core.control import (
     describe_request,
     power_bounds,
 )
-from tui.core.store import ConsoleStore, describe_control
+from tui.core.store import ConsoleStore, ControlOutcome, describe_control
 from tui.screens.base import ConsoleScreen, bindings
 from tui.screens.confirm import ConfirmScreen
 
@@ -66,11 +66,11 @@ class ControlScreen(ConsoleScreen):
                     )
                 with Horizontal(classes="field"):
                     yield Label("Setpoint kW", classes="field-label")
-                    yield Input(placeholder="e.g. -20", compact=True, id="setpoint")
+                    yield Input(placeholder="e.g. -20", compact=True, select_on_focus=False, id="setpoint")
                     yield Static(id="bounds", classes="field-hint")  # the allowed range
                 with Horizontal(classes="field"):
                     yield Label("Duration", classes="field-label")
-                    yield Input(value=DEFAULT_DURATION, compact=True, id="duration")
+                    yield Input(value=DEFAULT_DURATION, compact=True, select_on_focus=False, id="duration")
                     yield Static("e.g. 900, 15m, 1h30m", classes="field-hint")
                 yield Button("Send… (ctrl+s)", variant="warning", compact=True, id="send")
             yield Static(id="control-result")
@@ -98,7 +98,8 @@ class ControlScreen(ConsoleScreen):
             current.update("No data for this site yet.")
         else:
             bounds = power_bounds(detail)
-            control = describe_control(detail.control) if detail.control else "controller not running"
+            zone = store.site_zone(site_id)
+            control = describe_control(detail.control, zone) if detail.control else "controller not running"
             current.update(f"Now: {control}\nSetpoint range {bounds.text()} (power limits)")
             self.query_one("#bounds", Static).update(bounds.text())
             if site_id != self._form_site:
@@ -107,8 +108,8 @@ class ControlScreen(ConsoleScreen):
         outcome = store.control_results.get(site_id) if site_id else None
         result = self.query_one("#control-result", Static)
         result.update("" if outcome is None else outcome.text)
-        result.set_class(outcome is not None and outcome.ok, "-ok")
-        result.set_class(outcome is not None and not outcome.ok, "-error")
+        result.set_class(outcome is not None and outcome.ok is True, "-ok")
+        result.set_class(outcome is not None and outcome.ok is False, "-error")
 
     def _reset_form(self, store: ConsoleStore) -> None:
         """A new site: its strategies, its current mode and pinned strategy."""
@@ -143,7 +144,6 @@ class ControlScreen(ConsoleScreen):
         store = self.store
         site_id = store.current_site
         detail = store.details.get(site_id) if site_id else None
-        result = self.query_one("#control-result", Static)
         if site_id is None or detail is None or not store.can_control or detail.control is None:
             return
         strategy = self.query_one("#strategy", Select).value
@@ -158,15 +158,17 @@ class ControlScreen(ConsoleScreen):
                 detail.site.strategies,
             )
         except ControlFormError as err:
-            result.update("not sent: " + "; ".join(f"{k}: {v}" for k, v in err.fields.items()))
-            result.set_classes("-error")
+            # kept in the store like the daemon's answers: the last result shown is the last result
+            reasons = "; ".join(f"{k}: {v}" for k, v in err.fields.items())
+            store.set_control_result(site_id, ControlOutcome(False, f"not sent: {reasons}"))
+            self.console.render_now()
             return
         text = describe_request(request, store.site_name(site_id))
 
         def answered(yes: bool | None) -> None:
             if yes:
-                result.update("sending …")
-                result.set_classes("")
+                store.set_control_result(site_id, ControlOutcome(None, "sending …"))
+                self.console.render_now()
                 self._send(request)
 
         self.app.push_screen(ConfirmScreen("Send this control request?", text), answered)

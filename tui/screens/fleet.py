@@ -23,11 +23,13 @@ class FleetScreen(ConsoleScreen):
     def show_store(self, store: ConsoleStore) -> None:
         self.query_one(FleetTable).show_store(store)
         self.query_one("#aggregate", Static).update(self._aggregate_text(store))
-        events = list(store.events)[-6:]
+        events = [str(line) for line in list(store.events)[-6:]]  # "HH:MM:SS text", console time
         self.query_one("#events", Static).update("\n".join(events) if events else "No events yet.")
 
     @staticmethod
     def _aggregate_text(store: ConsoleStore) -> str:
+        if store.info is None:  # the role is not known yet
+            return "Fleet aggregate: waiting for the daemon"
         if not store.is_admin:
             return "Fleet aggregate: admins only"
         agg = store.aggregated

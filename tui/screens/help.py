@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,10 +17,18 @@ from tui.core.keymap import Keymap
 SCREEN_KEYS = (
     ("Control", "Enter", "in a field: send (after a confirmation)"),
     ("Control", "Tab / shift+Tab", "next / previous field"),
+    ("Fields", "Esc", "leave the text field (screen keys work again)"),
     ("History", "Tab", "to the date field: type YYYY-MM-DD + Enter"),
     ("Tables", "↑ ↓ Enter", "move, open the site"),
     ("Anywhere", "ctrl+p", "palette: 'Switch to site …', screens"),
 )
+
+
+KEYS_WIDTH = 18
+INDENT = 2 + KEYS_WIDTH + 1  # where the descriptions start
+TEXT_WIDTH = 66  # #help-box: 72 wide, less border (2), padding (2) and the scrollbar (2)
+MORE = "↓ more: ↑ ↓ PgUp PgDn"
+END = "end · ↑ PgUp to go back"
 
 
 class HelpScreen(ModalScreen[None]):
@@ -44,7 +53,11 @@ class HelpScreen(ModalScreen[None]):
             text.append(f"{title}\n", style="bold")
 
         def row(keys: str, what: str) -> None:
-            text.append(f"  {keys:<18} {what}\n")
+            lead = f"  {keys:<{KEYS_WIDTH}} "
+            wrapped = textwrap.wrap(what, TEXT_WIDTH - max(len(lead), INDENT)) or [""]
+            text.append(lead + wrapped[0] + "\n")
+            for line in wrapped[1:]:  # a hanging indent: under the description, not at column 0
+                text.append(" " * INDENT + line + "\n")
 
         for group, specs in self.keymap.actions.groups().items():
             heading(group)
@@ -59,6 +72,20 @@ class HelpScreen(ModalScreen[None]):
             row(keys, f"{where}: {what}")
         text.rstrip()
         return text
+
+    def on_mount(self) -> None:
+        box = self.query_one("#help-box", VerticalScroll)
+        box.focus()  # arrows, PgUp/PgDn, Home/End scroll it
+        self.watch(box, "scroll_y", self._scrolled, init=False)
+        self.call_after_refresh(self._scrolled)
+
+    def _scrolled(self, _: float | None = None) -> None:
+        """The hint in the bottom border: more below, or the end."""
+        box = self.query_one("#help-box", VerticalScroll)
+        if box.max_scroll_y <= 0:
+            box.border_subtitle = None
+        else:
+            box.border_subtitle = END if box.scroll_y >= box.max_scroll_y else MORE
 
     def action_close(self) -> None:
         self.dismiss(None)

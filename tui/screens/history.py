@@ -32,7 +32,7 @@ class HistoryScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="history-bar"):
             yield Label("Day ", classes="field-label")
-            yield Input(placeholder="YYYY-MM-DD", compact=True, id="history-day")
+            yield Input(placeholder="YYYY-MM-DD", compact=True, select_on_focus=False, id="history-day")
             yield Static("[ ] previous / next day", classes="field-hint")
         yield Static(id="history-summary")
         with Horizontal(id="history-charts"):

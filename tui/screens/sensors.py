@@ -1,19 +1,21 @@
-"""Sensors: the site's discovered edge sensors (MQTT). Until the daemon has a sensor API the table
-stays empty with the reason; the call is already there (``client.sensors(site_id)`` if present)."""
+"""Sensors: the site's edge sensors discovered on MQTT (``client.sensors(site_id)``): name, the role
+a rule gave it at the site, value, unit, discovery format and how long ago it was last measured.
+Reloaded every few seconds while shown (the API does not push sensors)."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
 
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from phoenyra_ems.client import PhoenyraError
-from tui.core.store import ConsoleStore, sensor_row
+from phoenyra_ems.client import PhoenyraError, Sensor
+from tui.core.store import SENSOR_COLUMNS, ConsoleStore, sensor_row
 from tui.screens.base import ConsoleScreen
 
-NO_API = "no sensors discovered (MQTT not configured)"
+NO_SENSORS = "no sensors at this site (discovery needs sensors.enabled and a broker; docs/mqtt.md)"
+RELOAD_S = 5.0
 
 
 class SensorsScreen(ConsoleScreen):
@@ -22,23 +24,26 @@ class SensorsScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._loaded_for: str | None = None
+        self._loaded: tuple[str, float] | None = None  # site, monotonic time of the last load
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="sensors-title")
         table: DataTable[str] = DataTable(id="sensors-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("Sensor", "Kind", "Value", "Unit", "Source", "Last seen")
+        table.add_columns(*SENSOR_COLUMNS)
         yield table
-        yield Static(NO_API, id="sensors-message")
+        yield Static("loading …", id="sensors-message")
 
     def on_show_screen(self) -> None:
-        self._loaded_for = None
+        self._loaded = None
 
     def show_store(self, store: ConsoleStore) -> None:
         site_id = store.current_site
         self.query_one("#sensors-title", Static).update(f"Edge sensors · {store.site_name(site_id)}")
-        if site_id is not None and site_id != self._loaded_for:
-            self._loaded_for = site_id
+        if site_id is None:
+            return
+        now = time.monotonic()
+        if self._loaded is None or self._loaded[0] != site_id or now - self._loaded[1] >= RELOAD_S:
+            self._loaded = (site_id, now)
             self._load(site_id)
 
     @work(exclusive=True, group="sensors")
@@ -46,12 +51,13 @@ class SensorsScreen(ConsoleScreen):
         message = self.query_one("#sensors-message", Static)
         table: DataTable[str] = self.query_one("#sensors-table", DataTable)
         try:
-            sensors: list[Any] | None = await self.backend.sensors(site_id)
+            sensors: list[Sensor] = await self.backend.sensors(site_id)
         except PhoenyraError as err:
             sensors, text = [], f"sensors unavailable: {err.message}"
         else:
-            text = NO_API if sensors is None else "" if sensors else "no sensors discovered"
+            text = "" if sensors else NO_SENSORS
         table.clear()
-        for sensor in sensors or []:
-            table.add_row(*sensor_row(sensor))
+        for sensor in sensors:
+            table.add_row(*sensor_row(sensor), key=sensor.id)
         message.update(text)
+        message.display = bool(text)

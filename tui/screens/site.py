@@ -64,10 +64,14 @@ class SiteScreen(ConsoleScreen):
         else:
             detail = store.details.get(site_id)
             control = detail.control if detail else None
-            expires = f" until {control.expires:%H:%M} UTC" if control and control.expires else ""
+            expires = (
+                f" until {fmt.local_time(control.expires, store.site_zone(site_id), seconds=False)}"
+                if control and control.expires
+                else ""
+            )
             price = "" if state.price is None else f" · {state.price:.0f} EUR/MWh"
             strategy.update(
-                f"{state.mode}{expires} · set {state.setpoint:+.1f} kW{price}\n"
+                f"{state.mode}{expires} · set {fmt.kw(state.setpoint)} kW{price}\n"
                 f"[b]{state.strategy or 'no strategy'}[/b]: {state.strategy_reason or '-'}"
             )
             level, text = fmt.health(state, store.state_age_s(site_id))

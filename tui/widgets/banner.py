@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from tui.core.format import short_error
 from tui.core.store import Connection, Phase
 
 
@@ -15,12 +16,12 @@ class ConnectionBanner(Static):
             return
         if connection.phase is Phase.CONNECTING:
             text = f"Connecting to {connection.url} …"
-        else:
+        else:  # the actionable part first: at 80 columns the error is what gets cut, not the key
             what = "Token refused" if connection.phase is Phase.AUTH_FAILED else "Connection lost"
             retry = (
                 ""
                 if connection.retry_in_s is None
                 else f" — retry {connection.attempt} in {connection.retry_in_s:.1f} s"
             )
-            text = f"⚠ {what}: {connection.message}{retry} (r: retry now)"
+            text = f"⚠ {what}{retry} (r: now) · {short_error(connection.message)}"
         self.update(text)
