@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--revert-timeout-s", type=float, default=60.0, help="setpoint falls back to 0 kW after (0: never)"
     )
+    sim.add_argument(
+        "--sunspec-models",
+        help="with --profile sunspec: the models the device advertises, a layout name "
+        "(all, 802+704, 713+704, 124-only, 713+714; default all) or model ids like 1,704,713",
+    )
     _add_time_args(sim)
 
     sign = sub.add_parser(
@@ -183,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from phoenyra_ems.devices.catalog import known_profiles
     from phoenyra_ems.ports import busy_message, in_use
-    from phoenyra_ems.simulator.server import SimulatorConfig, run_simulator
+    from phoenyra_ems.simulator.server import (
+        SUNSPEC_LAYOUTS,
+        BatterySimulator,
+        SimulatorConfig,
+        run_simulator,
+    )
 
     profiles = known_profiles()
     if args.profile not in profiles:
@@ -209,8 +219,25 @@ def _simulate(args: argparse.Namespace) -> int:
         load_kind=args.load,
         annual_load_mwh=args.annual_load_mwh,
         revert_timeout_s=args.revert_timeout_s or None,
+        sunspec_models=_sunspec_models(args.sunspec_models),
     )
+    try:
+        BatterySimulator(config)  # validates the register layout before anything listens
+    except KeyError as err:
+        layouts = ", ".join(SUNSPEC_LAYOUTS)
+        print(f"phoenyra-ems simulate: --sunspec-models: unknown {err}; layouts: {layouts}", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"phoenyra-ems simulate: --sunspec-models: {err}", file=sys.stderr)
+        return 2
     return _run_until_signal(run_simulator(config, _clock(args.speed, args.start)))
+
+
+def _sunspec_models(text: str | None) -> str | tuple[int, ...] | None:
+    """``--sunspec-models``: a layout name as given, or comma-separated model ids."""
+    if text is None or not text.replace(",", "").replace(" ", "").isdigit():
+        return text
+    return tuple(int(part) for part in text.split(",") if part.strip())
 
 
 def _load(path: str):  # type: ignore[no-untyped-def]

@@ -73,6 +73,13 @@ def test_unknown_profile_is_one_line_with_the_profiles() -> None:
     assert "nope" in out.stderr and PROFILES in out.stderr
 
 
+def test_simulate_offers_every_sunspec_layout_and_names_a_wrong_one() -> None:
+    assert "713+704" in cli("simulate", "--help").stdout
+    out = cli("simulate", "--profile", "sunspec", "--sunspec-models", "nope", "--port", str(free_port()))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "nope" in out.stderr and "124-only" in out.stderr
+
+
 def test_demo_config_errors_go_to_stderr(tmp_path: Path) -> None:
     out = cli("demo", "--headless", "-c", str(tmp_path / "missing.yaml"), cwd=tmp_path)
     assert out.returncode == 1 and out.stdout == "" and "missing.yaml" in out.stderr
