@@ -7,9 +7,14 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Home Assistant's own test harness pins HA 2024.3.3, aiohttp 3.9.3 …: a venv of its own.
 VENV_HA  ?= .venv-ha
 HA_PIN   := pytest-homeassistant-custom-component==0.13.109
-HA_STAMP := $(VENV_HA)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HA_STAMP := $(VENV_HA)/.installed-$(shell echo "$(HA_PIN)" | cksum | cut -d' ' -f1)
+# The client distribution (phoenyra-client, from phoenyra_ems/client/) and the HACS release zip.
+VENV_DIST  ?= .venv-dist
+DIST_PINS  := build>=1.2 setuptools>=77
+DIST_STAMP := $(VENV_DIST)/.installed-$(shell echo "$(DIST_PINS)" | cksum | cut -d' ' -f1)
+CLIENT_VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' phoenyra_ems/client/version.py)
 
-.PHONY: demo test test-core test-ha lint typecheck bench clean install broker
+.PHONY: demo test test-core test-ha test-ha-install dist lint typecheck bench clean install broker
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -33,12 +38,23 @@ broker:
 demo: install
 	$(BIN)/phoenyra-ems demo -c examples/ems.yaml
 
-$(HA_STAMP): pyproject.toml
+$(DIST_STAMP):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(VENV_DIST)/bin/python || $(PYTHON) -m venv $(VENV_DIST)
+	$(VENV_DIST)/bin/python -m pip install -q $(foreach p,$(DIST_PINS),"$(p)")
+	@rm -f $(VENV_DIST)/.installed-*; touch $(DIST_STAMP)
+
+## dist: dist/phoenyra_client-<v> wheel + sdist (the manifest's requirement) and dist/phoenyra.zip
+dist: $(DIST_STAMP)
+	$(VENV_DIST)/bin/python scripts/build_client.py --python $(VENV_DIST)/bin/python
+
+# Home Assistant's venv holds no copy of this repository: only HA's harness and, like a real
+# installation, the manifest's requirement installed by pip from what `make dist` built.
+$(HA_STAMP):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(VENV_HA)/bin/python || $(PYTHON) -m venv $(VENV_HA)
 	$(VENV_HA)/bin/python -m pip install -q --upgrade pip
 	$(VENV_HA)/bin/python -m pip install -q "$(HA_PIN)"
-	$(VENV_HA)/bin/python -m pip install -q --no-deps -e .
 	@rm -f $(VENV_HA)/.installed-*; touch $(HA_STAMP)
 
 ## test: lint, import contracts, types and every test suite (core, console, Home Assistant)
@@ -50,8 +66,14 @@ test-core: install broker
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider
 
-test-ha: install $(HA_STAMP)
-	$(VENV_HA)/bin/pytest -q -p no:cacheprovider -c tests_ha/pytest.ini tests_ha
+## test-ha-install: install the integration as Home Assistant does (HACS copy + pip, release zip)
+test-ha-install: install dist $(HA_STAMP)
+	$(VENV_HA)/bin/python -m pip install -q --no-index --find-links dist "phoenyra-client==$(CLIENT_VERSION)"
+	$(VENV_HA)/bin/pytest -q -p no:cacheprovider -c tests_ha/pytest.ini tests_ha/install
+
+# test-ha-install leaves phoenyra-client $(CLIENT_VERSION) installed from dist/ (by HA's own pip).
+test-ha: test-ha-install
+	$(VENV_HA)/bin/pytest -q -p no:cacheprovider -c tests_ha/pytest.ini tests_ha --ignore=tests_ha/install
 
 lint: install
 	$(BIN)/ruff check phoenyra_ems tui custom_components tests tests_ha bench
@@ -65,4 +87,4 @@ bench: install
 	$(BIN)/python bench/control_loop.py
 
 clean:
-	rm -rf $(VENV) $(VENV_HA) build *.egg-info .pytest_cache .mypy_cache .ruff_cache data/demo
+	rm -rf $(VENV) $(VENV_HA) $(VENV_DIST) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache data/demo

@@ -19,11 +19,11 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from phoenyra_client import Mode, PhoenyraClient, SiteState, SiteStatus
 from pytest_homeassistant_custom_component.common import mock_restore_cache_with_extra_data
 
 from custom_components.phoenyra.const import DOMAIN
 from custom_components.phoenyra.coordinator import EnergyCounters, energy_increments, positive_part_kwh
-from phoenyra_ems.client import Mode, PhoenyraClient, SiteState, SiteStatus
 from tests_ha.conftest import DaemonProcess, entity_id, setup_entry, unload, wait_for
 
 SENSORS = {

@@ -12,10 +12,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from phoenyra_client import PhoenyraClient
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.phoenyra.const import DOMAIN
-from phoenyra_ems.client import PhoenyraClient
 from tests_ha.conftest import DaemonProcess, entity_id, setup_entry, unload, wait_for
 
 

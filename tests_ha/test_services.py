@@ -9,9 +9,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from phoenyra_client import Mode, PhoenyraClient
 
 from custom_components.phoenyra.const import DOMAIN
-from phoenyra_ems.client import Mode, PhoenyraClient
 from tests_ha.conftest import DaemonProcess, entity_id, setup_entry, unload, wait_for
 
 

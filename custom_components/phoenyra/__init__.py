@@ -1,7 +1,8 @@
 """Phoenyra EMS: the daemon's sites (batteries) in Home Assistant, over its REST + WebSocket API.
 
-A thin layer over ``phoenyra_ems.client``; the daemon owns the hardware, Home Assistant is a viewer
-and operator like the console. Home Assistant 2024.3 is the minimum (see docs/home-assistant.md).
+A thin layer over ``phoenyra_client`` (the ``phoenyra-client`` distribution); the daemon owns the
+hardware, Home Assistant is a viewer and operator like the console. Home Assistant 2024.3 is the
+minimum (see docs/home-assistant.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
+from . import _bundle  # noqa: F401 - first: makes a bundled phoenyra_client importable
 from .const import DOMAIN, MANUFACTURER
 from .coordinator import PhoenyraCoordinator
 from .services import async_setup_services

@@ -10,8 +10,7 @@ from homeassistant.config_entries import ConfigEntry, ConfigFlow, OptionsFlow
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import FlowResult
-
-from phoenyra_ems.client import Info, PhoenyraAuthError, PhoenyraError
+from phoenyra_client import Info, PhoenyraAuthError, PhoenyraError
 
 from .const import (
     CONF_SCAN_INTERVAL,

@@ -30,8 +30,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
-
-from phoenyra_ems.client import (
+from phoenyra_client import (
     Control,
     ControlAckEvent,
     Event,

@@ -6,8 +6,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from homeassistant.exceptions import HomeAssistantError
-
-from phoenyra_ems.client import (
+from phoenyra_client import (
     PhoenyraAuthError,
     PhoenyraConnectionError,
     PhoenyraError,

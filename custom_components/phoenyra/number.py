@@ -12,8 +12,7 @@ from homeassistant.components.number import (
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower
 from homeassistant.core import HomeAssistant
-
-from phoenyra_ems.client import Mode
+from phoenyra_client import Mode
 
 from .const import DOMAIN
 from .coordinator import PhoenyraCoordinator

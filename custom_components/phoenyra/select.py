@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
-
-from phoenyra_ems.client import Mode
+from phoenyra_client import Mode
 
 from .const import CONF_SETPOINT_DURATION, DEFAULT_SETPOINT_DURATION_S, DOMAIN, STRATEGY_AUTOMATIC
 from .coordinator import PhoenyraCoordinator

@@ -16,8 +16,7 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy, UnitOfPower, UnitOfTemperature
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.typing import StateType
-
-from phoenyra_ems.client import SiteStatus
+from phoenyra_client import SiteStatus
 
 from .const import DOMAIN, ENERGY_KEYS
 from .coordinator import PhoenyraCoordinator, SiteData

@@ -13,8 +13,7 @@ from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
-
-from phoenyra_ems.client import Mode
+from phoenyra_client import Mode
 
 from .const import (
     ATTR_DURATION,

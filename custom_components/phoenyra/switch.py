@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.core import HomeAssistant
-
-from phoenyra_ems.client import Mode
+from phoenyra_client import Mode
 
 from .const import DOMAIN
 from .coordinator import PhoenyraCoordinator

@@ -12,6 +12,7 @@ See docs/api.md for the endpoints, roles and the WebSocket protocol.
 from phoenyra_ems.client.client import UNSET, EventCallback, PhoenyraClient
 from phoenyra_ems.client.exceptions import (
     PhoenyraAuthError,
+    PhoenyraCertificateError,
     PhoenyraConnectionError,
     PhoenyraConnectionTimeoutError,
     PhoenyraError,
@@ -53,6 +54,7 @@ from phoenyra_ems.client.models import (
     UnsubscribedEvent,
     parse_event,
 )
+from phoenyra_ems.client.version import __version__
 
 __all__ = [
     "UNSET",
@@ -76,6 +78,7 @@ __all__ = [
     "Location",
     "Mode",
     "PhoenyraAuthError",
+    "PhoenyraCertificateError",
     "PhoenyraClient",
     "PhoenyraConnectionError",
     "PhoenyraConnectionTimeoutError",
@@ -96,5 +99,6 @@ __all__ = [
     "StateEvent",
     "SubscribedEvent",
     "UnsubscribedEvent",
+    "__version__",
     "parse_event",
 ]

@@ -17,9 +17,9 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from phoenyra_ems import __version__
 from phoenyra_ems.client.exceptions import (
     PhoenyraAuthError,
+    PhoenyraCertificateError,
     PhoenyraConnectionError,
     PhoenyraConnectionTimeoutError,
     PhoenyraError,
@@ -46,6 +46,7 @@ from phoenyra_ems.client.models import (
     SiteState,
     parse_event,
 )
+from phoenyra_ems.client.version import __version__
 
 LOG = logging.getLogger(__name__)
 WS_CLOSE_TOKEN_REVOKED = 4001  # the daemon closes a socket whose token was revoked (docs/api.md)
@@ -166,7 +167,7 @@ class PhoenyraClient:
         return {
             "Authorization": f"Bearer {self._token}",
             "Accept": "application/json",
-            "User-Agent": f"phoenyra-ems-client/{__version__}",
+            "User-Agent": f"phoenyra-client/{__version__}",
         }
 
     def _url(self, *segments: str) -> URL:
@@ -191,7 +192,9 @@ class PhoenyraClient:
                 raise PhoenyraConnectionTimeoutError(
                     f"{what}: no answer from {self._base} within {self.request_timeout:g} s"
                 ) from err
-            except aiohttp.ClientSSLError as err:  # retrying would not change a certificate
+            except aiohttp.ClientConnectorCertificateError as err:  # retrying would not change it
+                raise PhoenyraCertificateError(f"{what}: certificate refused: {err}") from err
+            except aiohttp.ClientSSLError as err:
                 raise PhoenyraConnectionError(f"{what}: TLS error: {err}") from err
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as err:
                 # ClientConnectorError: the connection could not be opened, nothing was sent
@@ -364,6 +367,8 @@ class PhoenyraClient:
             if err.status == 403:
                 raise PhoenyraForbiddenError(message, status=403, code="forbidden") from err
             raise PhoenyraConnectionError(message, status=err.status) from err
+        except aiohttp.ClientConnectorCertificateError as err:
+            raise PhoenyraCertificateError(f"WebSocket: certificate refused: {err}") from err
         except aiohttp.ClientError as err:
             raise PhoenyraConnectionError(f"WebSocket: {err or type(err).__name__}") from err
         LOG.debug("WebSocket connected to %s", url)

@@ -21,6 +21,12 @@ class PhoenyraConnectionError(PhoenyraError):
     """The daemon could not be reached, or the connection (HTTP or WebSocket) was lost."""
 
 
+class PhoenyraCertificateError(PhoenyraConnectionError):
+    """TLS with verification: the daemon's certificate was refused (self-signed, expired, wrong host).
+
+    Retrying does not help; trust the certificate (or its CA) or turn verification off."""
+
+
 class PhoenyraConnectionTimeoutError(PhoenyraConnectionError):
     """The daemon did not answer within the request timeout."""
 

@@ -1,0 +1,17 @@
+"""Make ``phoenyra_client`` importable: the installed distribution, or the copy a release zip bundles.
+
+The manifest requires ``phoenyra-client==<version>`` (installed by Home Assistant with pip). Until
+that distribution is on the package index, the release zip (``make dist`` -> ``dist/phoenyra.zip``)
+carries the client as ``custom_components/phoenyra/phoenyra_client/`` and an empty ``requirements``
+list; this module then registers that copy under the name ``phoenyra_client``. Imported first by the
+package's ``__init__``, so every other module can simply ``from phoenyra_client import …``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+if importlib.util.find_spec("phoenyra_client") is None:  # pragma: no cover - release zip only
+    sys.modules["phoenyra_client"] = importlib.import_module(f"{__package__}.phoenyra_client")
