@@ -1,16 +1,19 @@
-"""Config flow (host, port, token, TLS), reauthentication (a revoked token), options (polling)."""
+"""Config flow (host, port, token, TLS), reauthentication (a revoked token), reconfiguration (host, port,
+TLS of an existing entry; Home Assistant 2024.4+ offers it), options (polling)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, OptionsFlow
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import FlowResult
-from phoenyra_client import Info, PhoenyraAuthError, PhoenyraError
+from phoenyra_client import Info, PhoenyraAuthError, PhoenyraCertificateError, PhoenyraError
 
 from .const import (
     CONF_SCAN_INTERVAL,
@@ -29,18 +32,72 @@ from .const import (
 from .coordinator import client_from_entry
 
 
+def parse_host(text: str, port: int, tls: bool) -> tuple[str, int, bool]:
+    """What people type in the host field -> ``(host, port, tls)``; ``ValueError`` if it is none of
+    ``host``, ``host:port``, ``[v6]:port``, a bare IPv6 address, or an ``http(s)://`` URL without a path.
+
+    A port in the text wins over the port field; a scheme sets TLS (``https``) or clears it (``http``).
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("empty host")
+    if "://" in text:
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ValueError(f"not an http(s) URL: {text!r}")
+        tls = scheme == "https"
+    elif text.count(":") > 1 and not text.startswith("["):  # a bare IPv6 address
+        return str(ipaddress.IPv6Address(text)), port, tls
+    else:
+        parts = urlsplit(f"//{text}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"a host, not a path or credentials: {text!r}")
+    host = parts.hostname
+    if not host or any(c.isspace() or c in "/\\@?#" for c in host):
+        raise ValueError(f"no host in {text!r}")
+    explicit = parts.port  # ValueError: "Port could not be cast to integer value" / out of range
+    if explicit is not None:
+        if not 1 <= explicit <= 65535:
+            raise ValueError(f"port out of range: {explicit}")
+        port = explicit
+    return host, port, tls
+
+
+def _address_fields(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    return {
+        vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): str,
+        vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)): vol.All(
+            vol.Coerce(int), vol.Range(min=1, max=65535)
+        ),
+    }
+
+
+def _tls_fields(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    return {
+        vol.Required(CONF_TLS, default=defaults.get(CONF_TLS, False)): bool,
+        vol.Required(CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)): bool,
+    }
+
+
 def _user_schema(defaults: Mapping[str, Any]) -> vol.Schema:
-    return vol.Schema(
-        {
-            vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): str,
-            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)): vol.All(
-                vol.Coerce(int), vol.Range(min=1, max=65535)
-            ),
-            vol.Required(CONF_TOKEN): str,
-            vol.Required(CONF_TLS, default=defaults.get(CONF_TLS, False)): bool,
-            vol.Required(CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)): bool,
-        }
-    )
+    return vol.Schema({**_address_fields(defaults), vol.Required(CONF_TOKEN): str, **_tls_fields(defaults)})
+
+
+def _normalised(data: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any] | None:
+    """``data`` with host, port and TLS parsed from the host field; ``None`` (and a form error) if
+    the host field is not an address."""
+    try:
+        host, port, tls = parse_host(
+            str(data[CONF_HOST]), int(data.get(CONF_PORT, DEFAULT_PORT)), bool(data.get(CONF_TLS, False))
+        )
+    except ValueError:
+        errors[CONF_HOST] = "invalid_host"
+        return None
+    result = {**data, CONF_HOST: host, CONF_PORT: port, CONF_TLS: tls}
+    if CONF_TOKEN in result:
+        result[CONF_TOKEN] = str(result[CONF_TOKEN]).strip()
+    return result
 
 
 class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -58,11 +115,18 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_check(self, data: Mapping[str, Any], errors: dict[str, str]) -> Info | None:
         """``info()`` with these settings: the daemon answers and accepts the token."""
-        client = client_from_entry(self.hass, data)
+        try:
+            client = client_from_entry(self.hass, data)
+        except ValueError:  # an address yarl refuses although it parsed
+            errors[CONF_HOST] = "invalid_host"
+            return None
         try:
             return await client.info()
         except PhoenyraAuthError:
             errors["base"] = "invalid_auth"
+        except PhoenyraCertificateError as err:
+            LOGGER.debug("certificate of %s refused: %s", client.base_url, err)
+            errors["base"] = "certificate_refused"
         except PhoenyraError as err:
             LOGGER.debug("cannot connect to %s: %s", client.base_url, err)
             errors["base"] = "cannot_connect"
@@ -71,13 +135,10 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> FlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
-            user_input = {
-                **user_input,
-                CONF_HOST: user_input[CONF_HOST].strip(),
-                CONF_TOKEN: user_input[CONF_TOKEN].strip(),
-            }
-            info = await self._async_check(user_input, errors)
-            if info is not None:
+            data = _normalised(user_input, errors)
+            info = None if data is None else await self._async_check(data, errors)
+            if data is not None and info is not None:
+                user_input = data
                 await self.async_set_unique_id(info.instance_id)
                 self._abort_if_unique_id_configured(
                     updates={k: user_input[k] for k in (CONF_HOST, CONF_PORT, CONF_TLS, CONF_VERIFY_SSL)}
@@ -114,6 +175,31 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
                 "host": str(entry.data[CONF_HOST]),
                 "port": str(entry.data.get(CONF_PORT, DEFAULT_PORT)),
             },
+        )
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Host, port and TLS of an existing entry, the token kept: Home Assistant 2024.4+ starts this
+        step from the entry's menu (2024.3 has no such menu entry and never calls it)."""
+        entry = self.hass.config_entries.async_get_entry(self.context["entry_id"])
+        assert entry is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _normalised({**entry.data, **user_input}, errors)
+            info = None if data is None else await self._async_check(data, errors)
+            if data is not None and info is not None:
+                if entry.unique_id is not None and info.instance_id != entry.unique_id:
+                    errors["base"] = "another_instance"
+                else:
+                    self.hass.config_entries.async_update_entry(
+                        entry, data=data, title=f"Phoenyra EMS ({data[CONF_HOST]})"
+                    )
+                    await self.hass.config_entries.async_reload(entry.entry_id)
+                    return self.async_abort(reason="reconfigure_successful")
+        defaults = {**entry.data, **(user_input or {})}
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=vol.Schema({**_address_fields(defaults), **_tls_fields(defaults)}),
+            errors=errors,
         )
 
 
