@@ -55,6 +55,7 @@ $(HA_STAMP):
 	test -x $(VENV_HA)/bin/python || $(PYTHON) -m venv $(VENV_HA)
 	$(VENV_HA)/bin/python -m pip install -q --upgrade pip
 	$(VENV_HA)/bin/python -m pip install -q "$(HA_PIN)"
+	$(VENV_HA)/bin/python -m pip uninstall -q -y phoenyra-ems 2>/dev/null || true  # older venvs had -e .
 	@rm -f $(VENV_HA)/.installed-*; touch $(HA_STAMP)
 
 ## test: lint, import contracts, types and every test suite (core, console, Home Assistant)
