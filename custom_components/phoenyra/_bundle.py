@@ -14,4 +14,9 @@ import importlib.util
 import sys
 
 if importlib.util.find_spec("phoenyra_client") is None:  # pragma: no cover - release zip only
-    sys.modules["phoenyra_client"] = importlib.import_module(f"{__package__}.phoenyra_client")
+    _prefix = f"{__package__}.phoenyra_client"
+    importlib.import_module(_prefix)
+    # the package and its submodules under their public names: one copy of every class
+    for _name, _module in list(sys.modules.items()):
+        if _name == _prefix or _name.startswith(f"{_prefix}."):
+            sys.modules["phoenyra_client" + _name[len(_prefix) :]] = _module

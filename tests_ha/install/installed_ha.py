@@ -70,6 +70,10 @@ async def test_install_config_flow_setup_update(hass: HomeAssistant) -> None:
     assert spec is not None and spec.origin is not None
     if mode == "zip":
         assert "custom_components" in spec.origin, spec.origin  # the bundled copy
+        import phoenyra_client
+        import phoenyra_client.models
+
+        assert phoenyra_client.models.Mode is phoenyra_client.Mode  # one copy of each class
     else:
         assert "site-packages" in spec.origin, spec.origin  # installed by Home Assistant's pip
 
