@@ -27,6 +27,7 @@ from phoenyra_ems.config.model import (
     Location,
     ModbusConfig,
     MqttConfig,
+    SiteTopics,
 )
 from phoenyra_ems.devices import catalog
 
@@ -986,3 +987,110 @@ def test_site_id_aggregated_is_reserved_for_the_api() -> None:
     with pytest.raises(ConfigError) as err:
         load_config_text(text)
     assert any("reserved" in str(issue) and issue.line == 3 for issue in err.value.issues), err.value.issues
+
+
+# --- mqtt.broker and mqtt.topics (the plan's per-site format, issue 20) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("broker", "host", "port", "tls"),
+    [
+        ("mqtt.wien.local", "mqtt.wien.local", 1883, False),
+        ("mqtt.wien.local:1884", "mqtt.wien.local", 1884, False),
+        ("mqtt://10.0.0.5", "10.0.0.5", 1883, False),
+        ("mqtt://10.0.0.5:2883", "10.0.0.5", 2883, False),
+        ("mqtts://mqtt.linz.local", "mqtt.linz.local", 8883, True),
+        ("MQTTS://mqtt.linz.local:9883/", "mqtt.linz.local", 9883, True),
+        ("[::1]:1885", "::1", 1885, False),
+    ],
+)
+def test_mqtt_broker_address_forms(broker: str, host: str, port: int, tls: bool) -> None:
+    mqtt = load(MINIMAL_MULTI + f"      mqtt: {{enabled: true, broker: '{broker}'}}\n").sites["wien"].mqtt
+    assert (mqtt.host, mqtt.port, mqtt.tls) == (host, port, tls)
+
+
+def test_mqtt_broker_without_port_takes_the_port_key() -> None:
+    mqtt = load(MINIMAL_MULTI + "      mqtt: {broker: mqtt.wien.local, port: 1999, tls: true}\n")
+    assert (mqtt.sites["wien"].mqtt.port, mqtt.sites["wien"].mqtt.tls) == (1999, True)
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "key", "fragment"),
+    [
+        ("{broker: 'ws://x.local'}", "broker", "unknown scheme 'ws'"),
+        ("{broker: 'mqtt://user:pw@x.local'}", "broker", "credentials do not belong"),
+        ("{broker: 'x.local:99999'}", "broker", "invalid broker address"),
+        ("{broker: 'x.local/path'}", "broker", "invalid broker address"),
+        ("{broker: 'mqtt://'}", "broker", "no host"),
+        ("{broker: 7}", "broker", "expected a string"),
+        ("{broker: x.local, host: y.local}", "host", "either broker or host"),
+        ("{broker: 'x.local:1884', port: 1883}", "port", "contradicts"),
+        ("{broker: 'mqtts://x.local', tls: false}", "tls", "contradicts"),
+        ("{brokr: x.local}", "brokr", "did you mean 'broker'"),
+        ("{topics: {telemetry: 'a/+/b'}}", "topics.telemetry", "is a filter"),
+        ("{topics: {commands: 'a/#'}}", "topics.commands", "is a filter"),
+        ("{topics: {telemetry: ''}}", "topics.telemetry", "must not be empty"),
+        ("{topics: {telemetri: a/b}}", "topics.telemetri", "did you mean 'telemetry'"),
+        ("{topics: {telemetry: a/x, commands: a/x}}", "topics.commands", "also this site's telemetry"),
+        ("{topics: {telemetry: a/status}}", "topics", "also this site's telemetry"),
+        ("{topics: [a]}", "topics", "expected a mapping"),
+    ],
+)
+def test_bad_mqtt_broker_or_topics_name_the_key(mqtt: str, key: str, fragment: str) -> None:
+    issues = issues_of(MINIMAL_MULTI + f"      mqtt: {mqtt}\n")
+    assert any(i.path == f"sites.sites.wien.mqtt.{key}" and fragment in i.message for i in issues), issues
+    assert all(i.line == 8 for i in issues), issues
+
+
+def test_mqtt_topics_are_where_the_link_publishes_with_status_and_ack_beside_them() -> None:
+    cfg = load(
+        MINIMAL_MULTI
+        + "      mqtt:\n"
+        + "        topics: {telemetry: phoenyra/site1/telemetry, commands: phoenyra/site1/commands}\n"
+    )
+    topics = cfg.sites["wien"].mqtt_topics
+    assert topics == SiteTopics(
+        "phoenyra/site1/telemetry",
+        "phoenyra/site1/commands",
+        "phoenyra/site1/status",
+        "phoenyra/site1/commands/ack",
+    )
+    default = load(MINIMAL_MULTI).sites["wien"].mqtt_topics
+    assert default == SiteTopics(
+        "phoenyra/sitewien/telemetry",
+        "phoenyra/sitewien/commands",
+        "phoenyra/sitewien/status",
+        "phoenyra/sitewien/commands/ack",
+    )
+    only_commands = (
+        load(MINIMAL_MULTI + "      mqtt: {topic_prefix: ems/w, topics: {commands: cmd/w, ack: cmd/w-ack}}\n")
+        .sites["wien"]
+        .mqtt_topics
+    )
+    assert only_commands == SiteTopics("ems/w/telemetry", "cmd/w", "ems/w/status", "cmd/w-ack")
+    flat = load(MINIMAL_MULTI + "      mqtt: {topics: {telemetry: tele}}\n").sites["wien"].mqtt_topics
+    assert flat.status == "tele/status"
+
+
+TWO_SITES_MQTT = """\
+sites:
+  sites:
+    wien:
+      bess: {energy_capacity_kwh: 200, power_charge_max_kw: 100, power_discharge_max_kw: 80}
+      modbus: {port: 5020}
+      mqtt: {enabled: true, broker: %s, topics: {commands: shared/commands}}
+    linz:
+      bess: {energy_capacity_kwh: 200, power_charge_max_kw: 100, power_discharge_max_kw: 80}
+      modbus: {port: 5021}
+      mqtt: {enabled: true, broker: %s, topics: {commands: shared/commands}}
+"""
+
+
+def test_two_sites_on_one_broker_must_not_share_a_topic() -> None:
+    (issue,) = issues_of(TWO_SITES_MQTT % ("mqtt.local", "mqtt.local:1883"))
+    assert issue.path == "sites.sites.linz.mqtt" and issue.line == 10
+    assert (
+        "'shared/commands' on mqtt.local:1883 is already the commands topic of site 'wien'" in issue.message
+    )
+    cfg = load(TWO_SITES_MQTT % ("mqtt.wien.local", "mqtt.linz.local"))  # two brokers: fine
+    assert cfg.sites["linz"].mqtt_topics.commands == "shared/commands"

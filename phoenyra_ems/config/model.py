@@ -47,6 +47,26 @@ class ModbusConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttTopics:
+    """``mqtt.topics``: exact topics instead of the prefix scheme ("" = from the prefix)."""
+
+    telemetry: str = ""
+    commands: str = ""
+    status: str = ""  # default: ``status`` beside the telemetry topic
+    ack: str = ""  # default: ``<commands>/ack``
+
+
+@dataclass(frozen=True, slots=True)
+class SiteTopics:
+    """The four topics a site's MQTT link uses, resolved (see ``SiteConfig.mqtt_topics``)."""
+
+    telemetry: str
+    commands: str
+    status: str
+    ack: str
+
+
+@dataclass(frozen=True, slots=True)
 class MqttConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -59,6 +79,7 @@ class MqttConfig:
     commands: bool = True  # accept control commands on <prefix>/commands (signed with command_key)
     command_key: str | None = field(default=None, repr=False)  # HMAC key of signed commands; None: refused
     command_max_age_s: float = 30.0  # a command's ts may differ this much from the EMS clock
+    topics: MqttTopics = field(default_factory=MqttTopics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +181,24 @@ class SiteConfig:
             self.forecast.longitude if self.forecast.longitude is not None else self.location.longitude
         )
         return None if latitude is None or longitude is None else (latitude, longitude)
+
+    @property
+    def mqtt_topics(self) -> SiteTopics:
+        """Where the site's MQTT link publishes and listens: ``mqtt.topics`` where given, else
+        ``<prefix>/telemetry``, ``<prefix>/commands``, ``<prefix>/status``, ``<commands>/ack`` with
+        the prefix ``mqtt.topic_prefix`` (default ``phoenyra/site<id>``)."""
+        mqtt = self.mqtt
+        prefix = mqtt.topic_prefix.rstrip("/") or f"phoenyra/site{self.site_id}"
+        telemetry = mqtt.topics.telemetry or f"{prefix}/telemetry"
+        commands = mqtt.topics.commands or f"{prefix}/commands"
+        if mqtt.topics.status:
+            status = mqtt.topics.status
+        elif mqtt.topics.telemetry:
+            parent, slash, _ = telemetry.rpartition("/")
+            status = f"{parent}/status" if slash else f"{telemetry}/status"
+        else:
+            status = f"{prefix}/status"
+        return SiteTopics(telemetry, commands, status, mqtt.topics.ack or f"{commands}/ack")
 
 
 @dataclass(frozen=True, slots=True)

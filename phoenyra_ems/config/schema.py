@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import time
@@ -29,6 +30,7 @@ from phoenyra_ems.config.model import (
     Location,
     ModbusConfig,
     MqttConfig,
+    MqttTopics,
     SensorRoleConfig,
     SensorRuleConfig,
     SensorsConfig,
@@ -425,18 +427,122 @@ def command_key(value: Any) -> str:
     return value
 
 
-MQTT = section(
+MQTT_SCHEMES = {"mqtt": (1883, False), "mqtts": (8883, True)}
+
+
+def broker_address(value: Any) -> tuple[str, int | None, bool | None]:
+    """``mqtt.broker``: ``host``, ``host:port`` or ``mqtt[s]://host[:port]`` -> (host, port, tls).
+
+    Port and TLS are None when the value does not say (then ``port``/``tls`` or their defaults apply).
+    """
+    raw = string(value).strip()
+    scheme = None
+    if "://" in raw:
+        scheme, _, rest = raw.partition("://")
+        if scheme.lower() not in MQTT_SCHEMES:
+            raise vol.Invalid(f"unknown scheme {scheme!r}: use mqtt:// or mqtts:// (TLS)")
+    else:
+        rest = raw
+    try:
+        parts = urllib.parse.urlsplit(f"//{rest}")
+        port = parts.port
+    except ValueError as exc:
+        raise vol.Invalid(f"invalid broker address {raw!r}: {exc}") from None
+    if parts.username is not None or parts.password is not None:
+        raise vol.Invalid(
+            "credentials do not belong in the address: use mqtt.username and mqtt.password (!secret)"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise vol.Invalid(
+            f"invalid broker address {raw!r}: expected host, host:port or mqtt[s]://host[:port]"
+        )
+    host = parts.hostname
+    if not host or any(c.isspace() for c in host):
+        raise vol.Invalid(f"invalid broker address {raw!r}: no host")
+    if port is not None and port == 0:
+        raise vol.Invalid("port must be 1…65535")
+    if scheme is None:
+        return host, port, None
+    default_port, tls = MQTT_SCHEMES[scheme.lower()]
+    return host, port if port is not None else default_port, tls
+
+
+def topic_name(value: Any) -> str:
+    """A topic to publish to or subscribe exactly: no wildcards, no NUL, not empty."""
+    topic = string(value)
+    if "+" in topic or "#" in topic:
+        raise vol.Invalid(f"{topic!r} is a filter: a topic here has no '+' or '#'")
+    if "\0" in topic or len(topic.encode()) > 65535:
+        raise vol.Invalid("not a valid MQTT topic")
+    return topic
+
+
+MQTT_TOPICS = section(
+    {
+        vol.Optional("telemetry"): topic_name,
+        vol.Optional("commands"): topic_name,
+        vol.Optional("status"): topic_name,
+        vol.Optional("ack"): topic_name,
+    },
+    MqttTopics,
+)
+
+
+def _build_mqtt(**fields: Any) -> MqttConfig:
+    broker = fields.pop("broker", None)
+    if broker is not None:
+        host, port, tls = broker
+        fields["host"] = host
+        if port is not None:
+            fields["port"] = port
+        if tls is not None:
+            fields["tls"] = tls
+    return MqttConfig(**fields)
+
+
+def _mqtt_conflicts(value: Any) -> Iterator[vol.Invalid]:
+    """``broker`` and ``host``/``port``/``tls`` must not say different things."""
+    if not isinstance(value, dict) or value.get("broker") is None:
+        return
+    try:
+        _, port, tls = broker_address(value["broker"])
+    except vol.Invalid:
+        return  # reported by the field itself
+    if value.get("host") is not None:
+        yield vol.Invalid("give either broker or host (broker already names the host)", path=["host"])
+    if port is not None and value.get("port") not in (None, port):
+        yield vol.Invalid(f"port {value['port']!r} contradicts broker's port {port}", path=["port"])
+    if tls is not None and value.get("tls") not in (None, tls):
+        yield vol.Invalid(f"tls {value['tls']!r} contradicts the broker's scheme", path=["tls"])
+
+
+_MQTT_FIELDS = section(
     {
         vol.Optional("enabled"): boolean,
+        vol.Optional("broker"): broker_address,
         **BROKER,
+        vol.Optional("topics"): MQTT_TOPICS,
         vol.Optional("topic_prefix"): text,
         vol.Optional("telemetry_interval_s"): _POSITIVE,
         vol.Optional("commands"): boolean,
         vol.Optional("command_key"): optional(command_key),
         vol.Optional("command_max_age_s"): number(ge=1, le=3600),
     },
-    MqttConfig,
+    _build_mqtt,
 )
+
+
+def MQTT(value: Any) -> MqttConfig:
+    """A site's ``mqtt``: the broker as ``host``/``port``/``tls`` or as one ``broker`` address."""
+    errors = list(_mqtt_conflicts(value))
+    try:
+        result: MqttConfig = _MQTT_FIELDS(value)
+    except vol.Invalid as exc:
+        errors.extend(exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc])
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return result
+
 
 FORECAST = section(
     {
@@ -604,7 +710,23 @@ SITE_FIELDS: dict[Any, Validator] = {
 _SITE = section(SITE_FIELDS)
 
 
+def _check_site_topics(site: SiteConfig) -> Iterator[vol.Invalid]:
+    """The four topics of a site's link are four different topics (as resolved)."""
+    resolved = site.mqtt_topics
+    seen: dict[str, str] = {}
+    for name in ("telemetry", "commands", "status", "ack"):
+        topic = getattr(resolved, name)
+        if topic in seen:
+            path: list[Hashable] = (
+                ["mqtt", "topics", name] if getattr(site.mqtt.topics, name) else ["mqtt", "topics"]
+            )
+            yield vol.Invalid(f"{topic!r} is also this site's {seen[topic]} topic", path=path)
+        else:
+            seen[topic] = name
+
+
 def _check_site(site: SiteConfig) -> Iterator[vol.Invalid]:
+    yield from _check_site_topics(site)
     if site.forecast.weather_source != "none" and site.coordinates is None:
         yield vol.Invalid(
             f"weather_source {site.forecast.weather_source!r} needs forecast.latitude/longitude "
@@ -657,6 +779,31 @@ def _endpoint_clashes(sites: dict[str, SiteConfig], keys: dict[str, Hashable]) -
     return errors
 
 
+def _topic_clashes(sites: dict[str, SiteConfig], keys: dict[str, Hashable]) -> list[vol.Invalid]:
+    """Two sites on one broker must not share a topic: a command would reach both."""
+    seen: dict[tuple[str, int, str], tuple[str, str]] = {}
+    errors: list[vol.Invalid] = []
+    for sid, site in sites.items():
+        if not site.mqtt.enabled:
+            continue
+        resolved = site.mqtt_topics
+        for name in ("telemetry", "commands", "status", "ack"):
+            topic = getattr(resolved, name)
+            key = (site.mqtt.host.lower(), site.mqtt.port, topic)
+            if key in seen and seen[key][0] != sid:
+                other, other_name = seen[key]
+                errors.append(
+                    vol.Invalid(
+                        f"MQTT topic {topic!r} on {site.mqtt.host}:{site.mqtt.port} is already the "
+                        f"{other_name} topic of site {other!r}",
+                        path=["sites", keys[sid], "mqtt"],
+                    )
+                )
+                break
+            seen.setdefault(key, (sid, name))
+    return errors
+
+
 def _validate_sites_block(value: Any) -> tuple[str, dict[str, SiteConfig]]:
     """``sites: {default_site_id, sites: {<id>: site}}`` -> (default id, sites)."""
     data = _mapping(value)
@@ -699,6 +846,7 @@ def _validate_sites_block(value: Any) -> tuple[str, dict[str, SiteConfig]]:
         except vol.Invalid as exc:
             _collect(errors, exc, ["default_site_id"])
     errors.extend(_endpoint_clashes(sites, keys))
+    errors.extend(_topic_clashes(sites, keys))
     if errors:
         raise vol.MultipleInvalid(errors)
     return default, sites
