@@ -1094,3 +1094,108 @@ def test_two_sites_on_one_broker_must_not_share_a_topic() -> None:
     )
     cfg = load(TWO_SITES_MQTT % ("mqtt.wien.local", "mqtt.linz.local"))  # two brokers: fine
     assert cfg.sites["linz"].mqtt_topics.commands == "shared/commands"
+
+
+# --- the plan's sensors list and aggregation methods (issue 20) -------------------------------
+
+SENSORS_BLOCK = """\
+sensors:
+  aggregation:
+    temperature_method: max
+    power_method: sum
+  sensors:
+    - {id: temp_1, type: temperature, source: mqtt, topic: site/temp1, weight: 2}
+    - {id: temp_2, type: temperature, source: mqtt, topic: site/temp2, value_path: sensor.t}
+    - {id: meter, type: power, source: mqtt, topic: site/meter, role: grid_power, unit: W}
+"""
+
+
+def test_listed_sensors_in_the_single_site_format_belong_to_the_site() -> None:
+    single = "bess: {energy_capacity_kwh: 10, power_charge_max_kw: 5, power_discharge_max_kw: 5}\n"
+    cfg = load(single + SENSORS_BLOCK)
+    sensors = cfg.sensors
+    assert sensors.enabled  # listing sensors turns them on
+    assert [(s.id, s.site, s.sensor_role, s.weight) for s in sensors.sensors] == [
+        ("temp_1", "1", "temperature", 2.0),
+        ("temp_2", "1", "temperature", 1.0),
+        ("meter", "1", "grid_power", 1.0),
+    ]
+    assert sensors.sensors[1].value_path == "sensor.t" and sensors.sensors[2].unit == "W"
+    assert sensors.aggregation == {"temperature": "max", "power": "sum"}
+    assert sensors.method_for("temperature") == "max"
+    assert sensors.method_for("grid_power") == "sum"  # by its sensors' type
+    assert sensors.method_for("battery_room_temperature") == "max"  # by its name's type
+    assert sensors.method_for("humidity") == "avg"
+    assert not load(single + SENSORS_BLOCK + "  enabled: false\n").sensors.enabled
+
+
+def test_a_role_method_beats_the_type_method_and_rules_stay() -> None:
+    cfg = load(
+        MINIMAL_MULTI
+        + "sensors:\n  aggregation: {temperature_method: min}\n"
+        + "  roles: {battery_room_temperature: {method: max}, room: {outlier_min_deviation: 1}}\n"
+        + "  rules: [{site: wien, role: room, sensor: '*temp*'}]\n"
+        + "  sensors: [{id: a, type: temperature, source: mqtt, topic: x/a, role: room}]\n"
+    )
+    assert cfg.sensors.method_for("battery_room_temperature") == "max"
+    assert cfg.sensors.method_for("room") == "min"  # roles.room gives no method: the type's
+    assert cfg.sensors.sensors[0].site == "wien" and cfg.sensors.rules[0].role == "room"
+
+
+@pytest.mark.parametrize(
+    ("sensor", "path", "fragment"),
+    [
+        ("{id: a, type: temperature, source: mqtt}", "sensors.sensors[0].topic", "needs a topic"),
+        ("{id: a, type: temp, source: mqtt, topic: x}", "sensors.sensors[0].type", "unknown sensor type"),
+        ("{id: a, type: power, source: http, topic: x}", "sensors.sensors[0].source", "unknown source"),
+        (
+            "{id: a, type: power, source: modbus, register: 5}",
+            "sensors.sensors[0].source",
+            "not supported yet",
+        ),
+        ("{id: 'a b', type: power, source: mqtt, topic: x}", "sensors.sensors[0].id", "invalid sensor id"),
+        ("{id: a, type: power, source: mqtt, topic: x/+}", "sensors.sensors[0].topic", "is a filter"),
+        (
+            "{id: a, type: power, source: mqtt, topic: x, site: graz}",
+            "sensors.sensors[0].site",
+            "not configured",
+        ),
+        (
+            "{id: a, type: power, source: mqtt, topic: x, weight: 0}",
+            "sensors.sensors[0].weight",
+            "greater than 0",
+        ),
+        (
+            "{id: a, type: power, source: mqtt, topic: x, value_path: 'a..b'}",
+            "sensors.sensors[0].value_path",
+            "dotted",
+        ),
+        (
+            "{id: a, type: power, source: mqtt, topic: x, topc: y}",
+            "sensors.sensors[0].topc",
+            "did you mean 'topic'",
+        ),
+    ],
+)
+def test_bad_listed_sensor_names_the_key_and_line(sensor: str, path: str, fragment: str) -> None:
+    issues = issues_of(MINIMAL_MULTI + f"sensors:\n  sensors:\n    - {sensor}\n")
+    assert any(i.path == path and fragment in i.message and i.line == 10 for i in issues), issues
+
+
+def test_listed_sensors_need_a_site_with_several_sites_and_unique_ids() -> None:
+    two = TWO_SITES_MQTT % ("a.local", "b.local") + "sensors:\n  sensors:\n"
+    (issue,) = issues_of(two + "    - {id: a, type: power, source: mqtt, topic: x}\n")
+    assert (issue.path, issue.line) == ("sensors.sensors[0]", 13) and "needs a 'site'" in issue.message
+    (issue,) = issues_of(
+        two
+        + "    - {id: a, type: power, source: mqtt, topic: x, site: wien}\n"
+        + "    - {id: a, type: power, source: mqtt, topic: y, site: linz}\n"
+    )
+    assert (issue.path, issue.line) == ("sensors.sensors[1].id", 14) and "listed twice" in issue.message
+
+
+def test_bad_aggregation_method_names_the_key() -> None:
+    (issue,) = issues_of(MINIMAL_MULTI + "sensors:\n  aggregation: {power_method: median}\n")
+    assert issue.path == "sensors.aggregation.power_method" and "unknown method 'median'" in issue.message
+    (issue,) = issues_of(MINIMAL_MULTI + "sensors:\n  aggregation: {temprature_method: max}\n")
+    assert "did you mean 'temperature_method'" in issue.message

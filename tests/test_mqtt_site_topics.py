@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import aiomqtt
 import pytest
 
 from phoenyra_ems.clock import SystemClock
-from phoenyra_ems.config.schema import MQTT
+from phoenyra_ems.config.schema import MQTT, SENSORS
 from phoenyra_ems.daemon import Daemon
 from phoenyra_ems.models import SiteMode
 from phoenyra_ems.mqtt.command_auth import sign_command
@@ -39,6 +40,16 @@ class TwoBrokers:
     daemon: Daemon
     a: Broker
     b: Broker
+    token: str
+
+    async def get(self, path: str) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.daemon.url}/api/v1{path}", headers=headers) as response,
+        ):
+            assert response.status == 200, await response.text()
+            return await response.json()
 
 
 @pytest.fixture
@@ -77,14 +88,53 @@ async def two_brokers(tmp_path: Path) -> AsyncIterator[TwoBrokers]:
         "wien": replace(config.sites["wien"], mqtt=wien_mqtt),
         "linz": replace(config.sites["linz"], mqtt=linz_mqtt),
     }
-    config = replace(config, sites=sites)
+    # the plan's explicit sensors list, read on broker A beside discovery
+    sensors = SENSORS(
+        {
+            "host": a.host,
+            "port": a.port,
+            "aggregation": {"temperature_method": "max", "power_method": "sum", "humidity_method": "avg"},
+            "sensors": [
+                {"id": "t1", "type": "temperature", "site": "wien", "source": "mqtt", "topic": "plan/t1"},
+                {
+                    "id": "t2",
+                    "type": "temperature",
+                    "site": "wien",
+                    "source": "mqtt",
+                    "topic": "plan/t2",
+                    "value_path": "sensor.temp",
+                },
+                {
+                    "id": "p1",
+                    "type": "power",
+                    "site": "wien",
+                    "source": "mqtt",
+                    "topic": "plan/p1",
+                    "unit": "kW",
+                },
+                {
+                    "id": "p2",
+                    "type": "power",
+                    "site": "wien",
+                    "source": "mqtt",
+                    "topic": "plan/p2",
+                    "unit": "kW",
+                },
+                {"id": "h1", "type": "humidity", "site": "linz", "source": "mqtt", "topic": "plan/h1"},
+                {"id": "h2", "type": "humidity", "site": "linz", "source": "mqtt", "topic": "plan/h2"},
+            ],
+        }
+    )
+    config = replace(config, sites=sites, sensors=sensors)
     simulators = [BatterySimulator(simulator_config(s), SystemClock()) for s in sites.values()]
     for sim in simulators:
         await sim.start()
     daemon = Daemon(config, SystemClock())
     await daemon.start()
+    await daemon.auth.add_user("admin", "admin")
+    token = await daemon.auth.create_token("admin")
     try:
-        yield TwoBrokers(daemon, a, b)
+        yield TwoBrokers(daemon, a, b, token)
     finally:
         await daemon.stop()
         for sim in simulators:
@@ -167,3 +217,69 @@ async def test_two_sites_on_two_brokers_publish_and_listen_exactly_on_their_topi
         linz_topics = {LINZ["telemetry"], LINZ["commands"], "linz/ems/status", "linz/ems/control/ack"}
         assert {t for t, _ in on_a.messages} == wien_topics
         assert {t for t, _ in on_b.messages} == linz_topics
+
+
+async def roles_of(tb: TwoBrokers, site: str) -> dict[str, Any]:
+    body = await tb.get(f"/sites/{site}/sensors")
+    roles: dict[str, Any] = body["roles"]
+    return roles
+
+
+async def test_listed_mqtt_sensors_are_read_aggregated_by_type_and_in_the_api(
+    two_brokers: TwoBrokers,
+) -> None:
+    tb = two_brokers
+    async with client_of(tb.a) as fw:
+        for topic, payload in [
+            ("plan/t1", b"21.5"),
+            ("plan/t2", b'{"sensor": {"temp": 24.0}}'),
+            ("plan/p1", b"3.5"),
+            ("plan/p2", b"1.25"),
+            ("plan/h1", b"40"),
+            ("plan/h2", b"50"),
+        ]:
+            await fw.publish(topic, payload, retain=True)
+
+        async def settled() -> bool:
+            wien, linz = await roles_of(tb, "wien"), await roles_of(tb, "linz")
+            return (
+                len(wien.get("temperature", {}).get("used", [])) == 2
+                and len(wien.get("power", {}).get("used", [])) == 2
+                and len(linz.get("humidity", {}).get("used", [])) == 2
+            )
+
+        await eventually(settled, 5.0)
+        wien, linz = await roles_of(tb, "wien"), await roles_of(tb, "linz")
+        assert (wien["temperature"]["method"], wien["temperature"]["value"]) == ("max", 24.0)
+        assert (wien["power"]["method"], wien["power"]["value"]) == ("sum", 4.75)
+        assert (linz["humidity"]["method"], linz["humidity"]["value"]) == ("avg", 45.0)
+        assert "humidity" not in wien and "temperature" not in linz
+        listed = {s["id"]: s for s in (await tb.get("/sensors"))["sensors"] if s["format"] == "config"}
+        assert set(listed) == {"config:t1", "config:t2", "config:p1", "config:p2", "config:h1", "config:h2"}
+        assert listed["config:t2"]["value"] == 24.0 and listed["config:t2"]["state_topic"] == "plan/t2"
+
+        # an unreadable message drops that sensor (alarm), the others carry the value
+        await fw.publish("plan/t2", b'{"sensor": {}}', retain=True)
+
+        async def t2_dropped() -> bool:
+            return (await roles_of(tb, "wien"))["temperature"]["dropped"] == [
+                {"sensor": "config:t2", "reason": "no_value"}
+            ]
+
+        await eventually(t2_dropped, 3.0)
+        assert (await roles_of(tb, "wien"))["temperature"]["value"] == 21.5
+        wien_controller = tb.daemon.fleet.controller("wien")
+        assert wien_controller is not None
+        await eventually(lambda: "config:t2" in str(wien_controller.state.alarms), 3.0)
+
+
+async def eventually(check: Callable[[], Any], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, "not reached in time"
+        await asyncio.sleep(0.05)

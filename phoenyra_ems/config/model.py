@@ -230,7 +230,41 @@ class SensorRuleConfig:
 @dataclass(frozen=True, slots=True)
 class SensorRoleConfig:
     method: str = "avg"  # avg | max | min | weighted_avg | sum
+    method_given: bool = field(default=False, compare=False)  # set in the file (beats ``aggregation``)
     outlier_min_deviation: float = 0.0  # readings this close to the median are never outliers
+
+
+SENSOR_TYPES = (
+    "temperature",
+    "humidity",
+    "power",
+    "energy",
+    "voltage",
+    "current",
+    "frequency",
+    "soc",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExplicitSensorConfig:
+    """One sensor listed in ``sensors.sensors`` (the product plan's format)."""
+
+    id: str
+    type: str  # one of SENSOR_TYPES; chooses the aggregation method (``aggregation.<type>_method``)
+    site: str
+    source: str  # mqtt (modbus: not yet)
+    topic: str | None = None  # source mqtt: the state topic (a plain number or JSON)
+    value_path: str | None = None  # JSON: dotted path to the value, e.g. "sensor.temperature"
+    role: str | None = None  # default: the type; battery_room_temperature / grid_power feed control
+    weight: float = 1.0
+    unit: str | None = None
+    expire_after_s: float | None = None  # None: sensors.default_expire_after_s
+
+    @property
+    def sensor_role(self) -> str:
+        return self.role or self.type
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +285,31 @@ class SensorsConfig:
     rules: tuple[SensorRuleConfig, ...] = ()
     roles: dict[str, SensorRoleConfig] = field(default_factory=dict)
     room_temp_derate_above_c: float = 40.0  # battery_room_temperature above this derates power
+    sensors: tuple[ExplicitSensorConfig, ...] = ()  # listed explicitly (plan format), beside discovery
+    aggregation: dict[str, str] = field(default_factory=dict)  # sensor type -> method
+
+    def method_for(self, role: str) -> str:
+        """The aggregation method of a role: ``roles.<role>.method``, else ``aggregation`` by the
+        role's sensor type, else ``max`` for the battery room temperature and ``avg`` otherwise."""
+        spec = self.roles.get(role)
+        if spec is not None and spec.method_given:
+            return spec.method
+        kind = role_type(role, self.sensors)
+        if kind in self.aggregation:
+            return self.aggregation[kind]
+        return spec.method if spec is not None else ("max" if role == "battery_room_temperature" else "avg")
+
+
+def role_type(role: str, sensors: tuple[ExplicitSensorConfig, ...] = ()) -> str | None:
+    """The sensor type of a role: that of its listed sensors, else read from its name
+    (``temperature``, ``battery_room_temperature``, ``grid_power`` …)."""
+    for sensor in sensors:
+        if sensor.sensor_role == role:
+            return sensor.type
+    for kind in SENSOR_TYPES:
+        if role == kind or role.endswith(f"_{kind}"):
+            return kind
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,16 +12,19 @@ import re
 import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import replace
 from datetime import time
 from typing import Any
 
 import voluptuous as vol
 
 from phoenyra_ems.config.model import (
+    SENSOR_TYPES,
     ApiConfig,
     BessConfig,
     EmsConfig,
     EmsSettings,
+    ExplicitSensorConfig,
     FeedinLimitationConfig,
     FeedinRule,
     ForecastConfig,
@@ -654,12 +657,94 @@ SENSOR_RULE = section(
     },
     SensorRuleConfig,
 )
+AGGREGATION_METHODS = ("avg", "max", "min", "weighted_avg", "sum")
+
+
+def _build_role(**fields: Any) -> SensorRoleConfig:
+    return SensorRoleConfig(**fields, method_given="method" in fields)
+
+
 SENSOR_ROLE = section(
     {
-        vol.Optional("method"): one_of(["avg", "max", "min", "weighted_avg", "sum"], "method"),
+        vol.Optional("method"): one_of(AGGREGATION_METHODS, "method"),
         vol.Optional("outlier_min_deviation"): number(ge=0),
     },
-    SensorRoleConfig,
+    _build_role,
+)
+
+_SENSOR_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def sensor_name(value: Any) -> str:
+    """A listed sensor's id: letters, digits, ``_``, ``.`` and ``-``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _SENSOR_ID_RE.fullmatch(value):
+        raise vol.Invalid(f"invalid sensor id {value!r}: use letters, digits, '_', '.' and '-'")
+    return value
+
+
+def _value_path(value: Any) -> str:
+    path = string(value)
+    if any(not part for part in path.split(".")):
+        raise vol.Invalid(f"invalid value path {path!r}: dotted keys like 'sensor.temperature'")
+    return path
+
+
+def _source(value: Any) -> str:
+    if value == "modbus":
+        raise vol.Invalid(
+            "source 'modbus' is not supported yet (issue 20): read the register with an MQTT "
+            "bridge, or use source: mqtt"
+        )
+    result: str = one_of(["mqtt"], "source")(value)
+    return result
+
+
+def _build_sensor(**fields: Any) -> ExplicitSensorConfig:
+    fields.setdefault("site", "")  # filled in with the only site, or reported, by validate_config
+    return ExplicitSensorConfig(**fields)
+
+
+def _check_sensor(sensor: ExplicitSensorConfig) -> Iterator[vol.Invalid]:
+    if sensor.source == "mqtt" and sensor.topic is None:
+        yield vol.Invalid("source 'mqtt' needs a topic", path=["topic"])
+
+
+EXPLICIT_SENSOR = section(
+    {
+        vol.Required("id"): sensor_name,
+        vol.Required("type"): one_of(SENSOR_TYPES, "sensor type"),
+        vol.Optional("site"): site_id,
+        vol.Required("source"): _source,
+        vol.Optional("topic"): topic_name,
+        vol.Optional("value_path"): _value_path,
+        vol.Optional("role"): string,
+        vol.Optional("weight"): number(gt=0),
+        vol.Optional("unit"): optional(string),
+        vol.Optional("expire_after_s"): optional(_POSITIVE),
+    },
+    _build_sensor,
+    [_check_sensor],
+)
+
+
+def _explicit_sensors(value: Any) -> tuple[ExplicitSensorConfig, ...]:
+    sensors: tuple[ExplicitSensorConfig, ...] = list_of(EXPLICIT_SENSOR)(value)
+    seen: set[str] = set()
+    errors = []
+    for index, sensor in enumerate(sensors):
+        if sensor.id in seen:
+            errors.append(vol.Invalid(f"sensor id {sensor.id!r} is listed twice", path=[index, "id"]))
+        seen.add(sensor.id)
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return sensors
+
+
+AGGREGATION = section(
+    {vol.Optional(f"{kind}_method"): one_of(AGGREGATION_METHODS, "method") for kind in SENSOR_TYPES},
+    lambda **methods: {key.removesuffix("_method"): method for key, method in methods.items()},
 )
 
 
@@ -691,8 +776,12 @@ SENSORS = section(
         vol.Optional("rules"): list_of(SENSOR_RULE),
         vol.Optional("roles"): _roles,
         vol.Optional("room_temp_derate_above_c"): number(),
+        vol.Optional("sensors"): _explicit_sensors,
+        vol.Optional("aggregation"): AGGREGATION,
     },
-    SensorsConfig,
+    lambda **fields: SensorsConfig(
+        **{"enabled": bool(fields.get("sensors")), **fields}  # a listed sensor turns them on
+    ),
 )
 
 SITE_FIELDS: dict[Any, Validator] = {
@@ -903,8 +992,28 @@ def validate_config(data: Any) -> EmsConfig:
                     path=["sensors", "rules", index, "site"],
                 )
             )
+    listed: list[ExplicitSensorConfig] = []
+    for index, sensor in enumerate(sensors.sensors):
+        if not sensor.site and len(sites) == 1:
+            sensor = replace(sensor, site=next(iter(sites)))
+        elif not sensor.site:
+            errors.append(
+                vol.Invalid(
+                    f"a sensor needs a 'site' when there are several sites (sites: {', '.join(sites)})",
+                    path=["sensors", "sensors", index],
+                )
+            )
+        elif sensor.site not in sites:
+            errors.append(
+                vol.Invalid(
+                    f"site {sensor.site!r} is not configured (sites: {', '.join(sites)})",
+                    path=["sensors", "sensors", index, "site"],
+                )
+            )
+        listed.append(sensor)
     if errors:
         raise vol.MultipleInvalid(errors)
+    sensors = replace(sensors, sensors=tuple(listed))
     return EmsConfig(sites=sites, default_site_id=default, api=api, sensors=sensors)
 
 
