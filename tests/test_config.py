@@ -1199,3 +1199,11 @@ def test_bad_aggregation_method_names_the_key() -> None:
     assert issue.path == "sensors.aggregation.power_method" and "unknown method 'median'" in issue.message
     (issue,) = issues_of(MINIMAL_MULTI + "sensors:\n  aggregation: {temprature_method: max}\n")
     assert "did you mean 'temperature_method'" in issue.message
+
+
+def test_role_methods_without_aggregation_are_unchanged() -> None:
+    cfg = load(MINIMAL_MULTI + "sensors:\n  roles: {battery_room_temperature: {outlier_min_deviation: 1}}\n")
+    assert cfg.sensors.roles["battery_room_temperature"].method is None
+    assert cfg.sensors.method_for("battery_room_temperature") == "avg"  # as before issue 20
+    assert load(MINIMAL_MULTI).sensors.method_for("battery_room_temperature") == "max"
+    assert load(MINIMAL_MULTI).sensors.method_for("grid_power") == "avg"

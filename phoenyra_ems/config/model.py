@@ -229,8 +229,7 @@ class SensorRuleConfig:
 
 @dataclass(frozen=True, slots=True)
 class SensorRoleConfig:
-    method: str = "avg"  # avg | max | min | weighted_avg | sum
-    method_given: bool = field(default=False, compare=False)  # set in the file (beats ``aggregation``)
+    method: str | None = None  # avg | max | min | weighted_avg | sum; None: by type (``method_for``)
     outlier_min_deviation: float = 0.0  # readings this close to the median are never outliers
 
 
@@ -292,12 +291,14 @@ class SensorsConfig:
         """The aggregation method of a role: ``roles.<role>.method``, else ``aggregation`` by the
         role's sensor type, else ``max`` for the battery room temperature and ``avg`` otherwise."""
         spec = self.roles.get(role)
-        if spec is not None and spec.method_given:
+        if spec is not None and spec.method is not None:
             return spec.method
         kind = role_type(role, self.sensors)
         if kind in self.aggregation:
             return self.aggregation[kind]
-        return spec.method if spec is not None else ("max" if role == "battery_room_temperature" else "avg")
+        if spec is None and role == "battery_room_temperature":
+            return "max"
+        return "avg"  # also for a role listed in ``roles`` without a method (as before)
 
 
 def role_type(role: str, sensors: tuple[ExplicitSensorConfig, ...] = ()) -> str | None:

@@ -663,16 +663,12 @@ SENSOR_RULE = section(
 AGGREGATION_METHODS = ("avg", "max", "min", "weighted_avg", "sum")
 
 
-def _build_role(**fields: Any) -> SensorRoleConfig:
-    return SensorRoleConfig(**fields, method_given="method" in fields)
-
-
 SENSOR_ROLE = section(
     {
         vol.Optional("method"): one_of(AGGREGATION_METHODS, "method"),
         vol.Optional("outlier_min_deviation"): number(ge=0),
     },
-    _build_role,
+    SensorRoleConfig,
 )
 
 _SENSOR_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
