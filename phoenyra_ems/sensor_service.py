@@ -7,12 +7,24 @@ the inverter's grid reading).
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import time
+from typing import Any
 
-from phoenyra_ems.config.model import SensorsConfig
+from phoenyra_ems.config.model import ExplicitSensorConfig, SensorsConfig
 from phoenyra_ems.core.derating import thermal_derate
 from phoenyra_ems.models import SensorInputs
-from phoenyra_ems.mqtt import AssignmentRule, DiscoveryConfig, MqttConnection, SensorDiscovery, SensorRegistry
+from phoenyra_ems.mqtt import (
+    AssignmentRule,
+    DiscoveryConfig,
+    MqttConnection,
+    SensorDiscovery,
+    SensorRegistry,
+    SensorSpec,
+    Subscription,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -20,6 +32,36 @@ ROOM_TEMPERATURE = "battery_room_temperature"
 GRID_POWER = "grid_power"
 DERATE_SPAN_C = 10.0  # from the threshold to no power at all
 WATTS_UNITS = {"w", "watt", "watts"}
+LISTED = "config"  # device key and format of the sensors listed in sensors.sensors
+MAX_PAYLOAD = 4096
+WARN_EVERY_S = 60.0
+
+
+def listed_id(sensor: ExplicitSensorConfig) -> str:
+    return f"{LISTED}:{sensor.id}"
+
+
+def parse_value(payload: bytes, value_path: str | None) -> float:
+    """A reading from a state payload: a plain number, or JSON (a number, or the value at the
+    dotted ``value_path`` of an object). Raises ValueError saying why not."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload larger than {MAX_PAYLOAD} bytes")
+    text = payload.decode("utf-8", errors="strict").strip()
+    try:
+        data: Any = json.loads(text, parse_constant=lambda name: float("nan"))
+    except ValueError:
+        data = text
+    if value_path is not None:
+        for key in value_path.split("."):
+            if not isinstance(data, dict) or key not in data:
+                raise ValueError(f"no {value_path!r} in the payload")
+            data = data[key]
+    if isinstance(data, bool) or not isinstance(data, int | float | str):
+        raise ValueError("not a number")
+    value = float(data)  # a str that is no number raises ValueError
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
 
 
 def rules(config: SensorsConfig) -> list[AssignmentRule]:
@@ -49,6 +91,10 @@ class SensorService:
             ),
         )
         self.discovery.attach()
+        self.registry.role_options = self.role_options
+        self._listed: dict[str, tuple[ExplicitSensorConfig, Subscription | None]] = {}
+        self._warned: dict[str, float] = {}
+        self._list(config)
 
     async def start(self) -> None:
         await self.connection.start()
@@ -57,14 +103,62 @@ class SensorService:
         await self.connection.stop()
 
     def apply(self, config: SensorsConfig) -> None:
-        """A reload: new rules and roles; the broker connection stays as it is."""
+        """A reload: new rules, roles, methods and listed sensors; the broker connection stays."""
         self.config = config
         self.registry.set_rules(rules(config))
+        self._list(config)
+
+    # --- sensors listed in the configuration (sensors.sensors) -----------------------------------
+    def _list(self, config: SensorsConfig) -> None:
+        wanted = {listed_id(s): s for s in config.sensors}
+        for sid in [sid for sid in self._listed if sid not in wanted or wanted[sid] != self._listed[sid][0]]:
+            _, sub = self._listed.pop(sid)
+            if sub is not None:
+                self.connection.unsubscribe(sub)
+            self.registry.unpin(sid)
+            self.registry.remove(sid)
+        for sid, sensor in wanted.items():
+            if sid in self._listed:
+                continue
+            self.registry.assign(sid, sensor.site, sensor.sensor_role, sensor.weight)
+            self.registry.upsert(
+                SensorSpec(
+                    device_key=LISTED,
+                    object_id=sensor.id,
+                    source=LISTED,
+                    name=sensor.id,
+                    unit=sensor.unit,
+                    device_class=sensor.type,
+                    state_topic=sensor.topic,
+                    expire_after_s=sensor.expire_after_s,
+                )
+            )
+            sub = None
+            if sensor.source == "mqtt" and sensor.topic is not None:
+                sub = self.connection.subscribe(sensor.topic, self._reader(sid, sensor))
+            self._listed[sid] = (sensor, sub)
+
+    def _reader(self, sid: str, sensor: ExplicitSensorConfig) -> Any:
+        def on_message(topic: str, payload: bytes, retain: bool) -> None:
+            try:
+                value: float | None = parse_value(payload, sensor.value_path)
+            except (ValueError, UnicodeDecodeError) as err:
+                value = None  # dropped ("no_value") with the sensor_dropped alarm, until a good one
+                now = time.monotonic()
+                if now - self._warned.get(sid, -WARN_EVERY_S) >= WARN_EVERY_S:
+                    self._warned[sid] = now
+                    LOG.warning("sensor %s: unreadable message on %s: %s", sensor.id, topic, err)
+            self.registry.update_value(sid, value)
+
+        return on_message
+
+    def role_options(self, role: str) -> tuple[str, float]:
+        """(method, outlier_min_deviation) of a role, as configured (``SensorsConfig.method_for``)."""
+        spec = self.config.roles.get(role)
+        return self.config.method_for(role), spec.outlier_min_deviation if spec else 0.0
 
     def _aggregate(self, site_id: str, role: str) -> tuple[float | None, tuple[str, ...]]:
-        spec = self.config.roles.get(role)
-        method = spec.method if spec else ("max" if role == ROOM_TEMPERATURE else "avg")
-        deviation = spec.outlier_min_deviation if spec else 0.0
+        method, deviation = self.role_options(role)
         result = self.registry.aggregate(site_id, role, method, min_deviation=deviation)
         return result.value, tuple(sensor for sensor, _ in result.dropped)
 
@@ -80,7 +174,10 @@ class SensorService:
             grid /= 1000.0
         threshold = self.config.room_temp_derate_above_c
         derate = thermal_derate(room, threshold, threshold + DERATE_SPAN_C)
-        return SensorInputs(room, grid, derate, dropped_room + dropped_grid)
+        dropped = dropped_room + dropped_grid
+        for role in sorted(roles - {ROOM_TEMPERATURE, GRID_POWER}):  # viewers' roles: the alarm only
+            dropped += self._aggregate(site_id, role)[1]
+        return SensorInputs(room, grid, derate, dropped)
 
     def _grid_unit_is_watts(self, site_id: str) -> bool:
         units = {(s.unit or "").lower() for s in self.registry.sensors(site_id) if s.role == GRID_POWER}

@@ -27,6 +27,7 @@ from phoenyra_ems.config.model import (
     Location,
     ModbusConfig,
     MqttConfig,
+    SiteTopics,
 )
 from phoenyra_ems.devices import catalog
 
@@ -986,3 +987,223 @@ def test_site_id_aggregated_is_reserved_for_the_api() -> None:
     with pytest.raises(ConfigError) as err:
         load_config_text(text)
     assert any("reserved" in str(issue) and issue.line == 3 for issue in err.value.issues), err.value.issues
+
+
+# --- mqtt.broker and mqtt.topics (the plan's per-site format, issue 20) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("broker", "host", "port", "tls"),
+    [
+        ("mqtt.wien.local", "mqtt.wien.local", 1883, False),
+        ("mqtt.wien.local:1884", "mqtt.wien.local", 1884, False),
+        ("mqtt://10.0.0.5", "10.0.0.5", 1883, False),
+        ("mqtt://10.0.0.5:2883", "10.0.0.5", 2883, False),
+        ("mqtts://mqtt.linz.local", "mqtt.linz.local", 8883, True),
+        ("MQTTS://mqtt.linz.local:9883/", "mqtt.linz.local", 9883, True),
+        ("[::1]:1885", "::1", 1885, False),
+    ],
+)
+def test_mqtt_broker_address_forms(broker: str, host: str, port: int, tls: bool) -> None:
+    mqtt = load(MINIMAL_MULTI + f"      mqtt: {{enabled: true, broker: '{broker}'}}\n").sites["wien"].mqtt
+    assert (mqtt.host, mqtt.port, mqtt.tls) == (host, port, tls)
+
+
+def test_mqtt_broker_without_port_takes_the_port_key() -> None:
+    mqtt = load(MINIMAL_MULTI + "      mqtt: {broker: mqtt.wien.local, port: 1999, tls: true}\n")
+    assert (mqtt.sites["wien"].mqtt.port, mqtt.sites["wien"].mqtt.tls) == (1999, True)
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "key", "fragment"),
+    [
+        ("{broker: 'ws://x.local'}", "broker", "unknown scheme 'ws'"),
+        ("{broker: 'mqtt://user:pw@x.local'}", "broker", "credentials do not belong"),
+        ("{broker: 'x.local:99999'}", "broker", "invalid broker address"),
+        ("{broker: 'x.local/path'}", "broker", "invalid broker address"),
+        ("{broker: 'mqtt://'}", "broker", "no host"),
+        ("{broker: 7}", "broker", "expected a string"),
+        ("{broker: x.local, host: y.local}", "host", "either broker or host"),
+        ("{broker: 'x.local:1884', port: 1883}", "port", "contradicts"),
+        ("{broker: 'mqtts://x.local', tls: false}", "tls", "contradicts"),
+        ("{brokr: x.local}", "brokr", "did you mean 'broker'"),
+        ("{topics: {telemetry: 'a/+/b'}}", "topics.telemetry", "is a filter"),
+        ("{topics: {commands: 'a/#'}}", "topics.commands", "is a filter"),
+        ("{topics: {telemetry: ''}}", "topics.telemetry", "must not be empty"),
+        ("{topics: {telemetri: a/b}}", "topics.telemetri", "did you mean 'telemetry'"),
+        ("{topics: {telemetry: a/x, commands: a/x}}", "topics.commands", "also this site's telemetry"),
+        ("{topics: {telemetry: a/status}}", "topics", "also this site's telemetry"),
+        ("{topics: [a]}", "topics", "expected a mapping"),
+    ],
+)
+def test_bad_mqtt_broker_or_topics_name_the_key(mqtt: str, key: str, fragment: str) -> None:
+    issues = issues_of(MINIMAL_MULTI + f"      mqtt: {mqtt}\n")
+    assert any(i.path == f"sites.sites.wien.mqtt.{key}" and fragment in i.message for i in issues), issues
+    assert all(i.line == 8 for i in issues), issues
+
+
+def test_mqtt_topics_are_where_the_link_publishes_with_status_and_ack_beside_them() -> None:
+    cfg = load(
+        MINIMAL_MULTI
+        + "      mqtt:\n"
+        + "        topics: {telemetry: phoenyra/site1/telemetry, commands: phoenyra/site1/commands}\n"
+    )
+    topics = cfg.sites["wien"].mqtt_topics
+    assert topics == SiteTopics(
+        "phoenyra/site1/telemetry",
+        "phoenyra/site1/commands",
+        "phoenyra/site1/status",
+        "phoenyra/site1/commands/ack",
+    )
+    default = load(MINIMAL_MULTI).sites["wien"].mqtt_topics
+    assert default == SiteTopics(
+        "phoenyra/sitewien/telemetry",
+        "phoenyra/sitewien/commands",
+        "phoenyra/sitewien/status",
+        "phoenyra/sitewien/commands/ack",
+    )
+    only_commands = (
+        load(MINIMAL_MULTI + "      mqtt: {topic_prefix: ems/w, topics: {commands: cmd/w, ack: cmd/w-ack}}\n")
+        .sites["wien"]
+        .mqtt_topics
+    )
+    assert only_commands == SiteTopics("ems/w/telemetry", "cmd/w", "ems/w/status", "cmd/w-ack")
+    flat = load(MINIMAL_MULTI + "      mqtt: {topics: {telemetry: tele}}\n").sites["wien"].mqtt_topics
+    assert flat.status == "tele/status"
+
+
+TWO_SITES_MQTT = """\
+sites:
+  sites:
+    wien:
+      bess: {energy_capacity_kwh: 200, power_charge_max_kw: 100, power_discharge_max_kw: 80}
+      modbus: {port: 5020}
+      mqtt: {enabled: true, broker: %s, topics: {commands: shared/commands}}
+    linz:
+      bess: {energy_capacity_kwh: 200, power_charge_max_kw: 100, power_discharge_max_kw: 80}
+      modbus: {port: 5021}
+      mqtt: {enabled: true, broker: %s, topics: {commands: shared/commands}}
+"""
+
+
+def test_two_sites_on_one_broker_must_not_share_a_topic() -> None:
+    (issue,) = issues_of(TWO_SITES_MQTT % ("mqtt.local", "mqtt.local:1883"))
+    assert issue.path == "sites.sites.linz.mqtt" and issue.line == 10
+    assert (
+        "'shared/commands' on mqtt.local:1883 is already the commands topic of site 'wien'" in issue.message
+    )
+    cfg = load(TWO_SITES_MQTT % ("mqtt.wien.local", "mqtt.linz.local"))  # two brokers: fine
+    assert cfg.sites["linz"].mqtt_topics.commands == "shared/commands"
+
+
+# --- the plan's sensors list and aggregation methods (issue 20) -------------------------------
+
+SENSORS_BLOCK = """\
+sensors:
+  aggregation:
+    temperature_method: max
+    power_method: sum
+  sensors:
+    - {id: temp_1, type: temperature, source: mqtt, topic: site/temp1, weight: 2}
+    - {id: temp_2, type: temperature, source: mqtt, topic: site/temp2, value_path: sensor.t}
+    - {id: meter, type: power, source: mqtt, topic: site/meter, role: grid_power, unit: W}
+"""
+
+
+def test_listed_sensors_in_the_single_site_format_belong_to_the_site() -> None:
+    single = "bess: {energy_capacity_kwh: 10, power_charge_max_kw: 5, power_discharge_max_kw: 5}\n"
+    cfg = load(single + SENSORS_BLOCK)
+    sensors = cfg.sensors
+    assert sensors.enabled  # listing sensors turns them on
+    assert [(s.id, s.site, s.sensor_role, s.weight) for s in sensors.sensors] == [
+        ("temp_1", "1", "temperature", 2.0),
+        ("temp_2", "1", "temperature", 1.0),
+        ("meter", "1", "grid_power", 1.0),
+    ]
+    assert sensors.sensors[1].value_path == "sensor.t" and sensors.sensors[2].unit == "W"
+    assert sensors.aggregation == {"temperature": "max", "power": "sum"}
+    assert sensors.method_for("temperature") == "max"
+    assert sensors.method_for("grid_power") == "sum"  # by its sensors' type
+    assert sensors.method_for("battery_room_temperature") == "max"  # by its name's type
+    assert sensors.method_for("humidity") == "avg"
+    assert not load(single + SENSORS_BLOCK + "  enabled: false\n").sensors.enabled
+
+
+def test_a_role_method_beats_the_type_method_and_rules_stay() -> None:
+    cfg = load(
+        MINIMAL_MULTI
+        + "sensors:\n  aggregation: {temperature_method: min}\n"
+        + "  roles: {battery_room_temperature: {method: max}, room: {outlier_min_deviation: 1}}\n"
+        + "  rules: [{site: wien, role: room, sensor: '*temp*'}]\n"
+        + "  sensors: [{id: a, type: temperature, source: mqtt, topic: x/a, role: room}]\n"
+    )
+    assert cfg.sensors.method_for("battery_room_temperature") == "max"
+    assert cfg.sensors.method_for("room") == "min"  # roles.room gives no method: the type's
+    assert cfg.sensors.sensors[0].site == "wien" and cfg.sensors.rules[0].role == "room"
+
+
+@pytest.mark.parametrize(
+    ("sensor", "path", "fragment"),
+    [
+        ("{id: a, type: temperature, source: mqtt}", "sensors.sensors[0].topic", "needs a topic"),
+        ("{id: a, type: temp, source: mqtt, topic: x}", "sensors.sensors[0].type", "unknown sensor type"),
+        ("{id: a, type: power, source: http, topic: x}", "sensors.sensors[0].source", "unknown source"),
+        (
+            "{id: a, type: power, source: modbus, register: 5}",
+            "sensors.sensors[0].source",
+            "not supported yet",
+        ),
+        ("{id: 'a b', type: power, source: mqtt, topic: x}", "sensors.sensors[0].id", "invalid sensor id"),
+        ("{id: a, type: power, source: mqtt, topic: x/+}", "sensors.sensors[0].topic", "is a filter"),
+        (
+            "{id: a, type: power, source: mqtt, topic: x, site: graz}",
+            "sensors.sensors[0].site",
+            "not configured",
+        ),
+        (
+            "{id: a, type: power, source: mqtt, topic: x, weight: 0}",
+            "sensors.sensors[0].weight",
+            "greater than 0",
+        ),
+        (
+            "{id: a, type: power, source: mqtt, topic: x, value_path: 'a..b'}",
+            "sensors.sensors[0].value_path",
+            "dotted",
+        ),
+        (
+            "{id: a, type: power, source: mqtt, topic: x, topc: y}",
+            "sensors.sensors[0].topc",
+            "did you mean 'topic'",
+        ),
+    ],
+)
+def test_bad_listed_sensor_names_the_key_and_line(sensor: str, path: str, fragment: str) -> None:
+    issues = issues_of(MINIMAL_MULTI + f"sensors:\n  sensors:\n    - {sensor}\n")
+    assert any(i.path == path and fragment in i.message and i.line == 10 for i in issues), issues
+
+
+def test_listed_sensors_need_a_site_with_several_sites_and_unique_ids() -> None:
+    two = TWO_SITES_MQTT % ("a.local", "b.local") + "sensors:\n  sensors:\n"
+    (issue,) = issues_of(two + "    - {id: a, type: power, source: mqtt, topic: x}\n")
+    assert (issue.path, issue.line) == ("sensors.sensors[0]", 13) and "needs a 'site'" in issue.message
+    (issue,) = issues_of(
+        two
+        + "    - {id: a, type: power, source: mqtt, topic: x, site: wien}\n"
+        + "    - {id: a, type: power, source: mqtt, topic: y, site: linz}\n"
+    )
+    assert (issue.path, issue.line) == ("sensors.sensors[1].id", 14) and "listed twice" in issue.message
+
+
+def test_bad_aggregation_method_names_the_key() -> None:
+    (issue,) = issues_of(MINIMAL_MULTI + "sensors:\n  aggregation: {power_method: median}\n")
+    assert issue.path == "sensors.aggregation.power_method" and "unknown method 'median'" in issue.message
+    (issue,) = issues_of(MINIMAL_MULTI + "sensors:\n  aggregation: {temprature_method: max}\n")
+    assert "did you mean 'temperature_method'" in issue.message
+
+
+def test_role_methods_without_aggregation_are_unchanged() -> None:
+    cfg = load(MINIMAL_MULTI + "sensors:\n  roles: {battery_room_temperature: {outlier_min_deviation: 1}}\n")
+    assert cfg.sensors.roles["battery_room_temperature"].method is None
+    assert cfg.sensors.method_for("battery_room_temperature") == "avg"  # as before issue 20
+    assert load(MINIMAL_MULTI).sensors.method_for("battery_room_temperature") == "max"
+    assert load(MINIMAL_MULTI).sensors.method_for("grid_power") == "avg"

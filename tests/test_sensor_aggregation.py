@@ -139,3 +139,35 @@ def test_one_outlier_among_three_or_more_good_values_is_dropped(
     result = aggregate(items, method)
     assert ("bad", "outlier") in result.dropped
     assert result.value is not None and min(good) <= result.value <= max(good)
+
+
+# --- state payloads of the sensors listed in the configuration (issue 20) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "path", "value"),
+    [
+        (b"21.5", None, 21.5),
+        (b" 7 ", None, 7.0),
+        (b"21.5", "x", None),  # a value path on a plain number: unreadable
+        (b'{"sensor": {"temp": 24}}', "sensor.temp", 24.0),
+        (b'{"t": "19.5"}', "t", 19.5),
+        (b'{"t": 1}', "u", None),
+        (b'{"t": true}', "t", None),
+        (b'{"t": NaN}', "t", None),
+        (b"nan", None, None),
+        (b"inf", None, None),
+        (b"on", None, None),
+        (b"[1]", None, None),
+        (b"\xff", None, None),
+        (b"1" * 5000, None, None),
+    ],
+)
+def test_listed_sensor_payloads(payload: bytes, path: str | None, value: float | None) -> None:
+    from phoenyra_ems.sensor_service import parse_value
+
+    if value is None:
+        with pytest.raises(ValueError):
+            parse_value(payload, path)
+    else:
+        assert parse_value(payload, path) == value

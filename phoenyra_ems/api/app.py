@@ -267,7 +267,8 @@ async def site_sensors(request: web.Request) -> web.Response:
     registry = request.app[SENSORS]
     snapshot = registry.snapshot() if registry is not None else {}
     sensors = [{"id": sid, **data} for sid, data in snapshot.items() if data["site"] == site.site_id]
-    return _json({"site_id": site.site_id, "sensors": sensors})
+    roles = registry.role_summary(site.site_id) if registry is not None else {}
+    return _json({"site_id": site.site_id, "sensors": sensors, "roles": roles})
 
 
 async def site_forecast(request: web.Request) -> web.Response:

@@ -217,6 +217,18 @@ HISTORY = _obj(
 )
 
 
+ROLE_SUMMARY = {  # each role's aggregate by its configured method (docs/configuration.md)
+    "type": "object",
+    "additionalProperties": _obj(
+        {
+            "value": NULLABLE_NUM,
+            "method": STR,
+            "used": {"type": "array", "items": STR},
+            "dropped": {"type": "array", "items": _obj({"sensor": STR, "reason": STR})},
+        },
+        ["value", "method", "used", "dropped"],
+    ),
+}
 SENSOR_LIST = {
     "type": "array",
     "items": _obj(
@@ -306,7 +318,12 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "parameters": [SITE_ID],
                     "responses": {
-                        "200": _json(_obj({"site_id": STR, "sensors": SENSOR_LIST}, ["site_id", "sensors"])),
+                        "200": _json(
+                            _obj(
+                                {"site_id": STR, "sensors": SENSOR_LIST, "roles": ROLE_SUMMARY},
+                                ["site_id", "sensors"],
+                            )
+                        ),
                         **ERRORS,
                     },
                 }

@@ -47,6 +47,26 @@ class ModbusConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttTopics:
+    """``mqtt.topics``: exact topics instead of the prefix scheme ("" = from the prefix)."""
+
+    telemetry: str = ""
+    commands: str = ""
+    status: str = ""  # default: ``status`` beside the telemetry topic
+    ack: str = ""  # default: ``<commands>/ack``
+
+
+@dataclass(frozen=True, slots=True)
+class SiteTopics:
+    """The four topics a site's MQTT link uses, resolved (see ``SiteConfig.mqtt_topics``)."""
+
+    telemetry: str
+    commands: str
+    status: str
+    ack: str
+
+
+@dataclass(frozen=True, slots=True)
 class MqttConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -59,6 +79,7 @@ class MqttConfig:
     commands: bool = True  # accept control commands on <prefix>/commands (signed with command_key)
     command_key: str | None = field(default=None, repr=False)  # HMAC key of signed commands; None: refused
     command_max_age_s: float = 30.0  # a command's ts may differ this much from the EMS clock
+    topics: MqttTopics = field(default_factory=MqttTopics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +182,24 @@ class SiteConfig:
         )
         return None if latitude is None or longitude is None else (latitude, longitude)
 
+    @property
+    def mqtt_topics(self) -> SiteTopics:
+        """Where the site's MQTT link publishes and listens: ``mqtt.topics`` where given, else
+        ``<prefix>/telemetry``, ``<prefix>/commands``, ``<prefix>/status``, ``<commands>/ack`` with
+        the prefix ``mqtt.topic_prefix`` (default ``phoenyra/site<id>``)."""
+        mqtt = self.mqtt
+        prefix = mqtt.topic_prefix.rstrip("/") or f"phoenyra/site{self.site_id}"
+        telemetry = mqtt.topics.telemetry or f"{prefix}/telemetry"
+        commands = mqtt.topics.commands or f"{prefix}/commands"
+        if mqtt.topics.status:
+            status = mqtt.topics.status
+        elif mqtt.topics.telemetry:
+            parent, slash, _ = telemetry.rpartition("/")
+            status = f"{parent}/status" if slash else f"{telemetry}/status"
+        else:
+            status = f"{prefix}/status"
+        return SiteTopics(telemetry, commands, status, mqtt.topics.ack or f"{commands}/ack")
+
 
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
@@ -190,8 +229,41 @@ class SensorRuleConfig:
 
 @dataclass(frozen=True, slots=True)
 class SensorRoleConfig:
-    method: str = "avg"  # avg | max | min | weighted_avg | sum
+    method: str | None = None  # avg | max | min | weighted_avg | sum; None: by type (``method_for``)
     outlier_min_deviation: float = 0.0  # readings this close to the median are never outliers
+
+
+SENSOR_TYPES = (
+    "temperature",
+    "humidity",
+    "power",
+    "energy",
+    "voltage",
+    "current",
+    "frequency",
+    "soc",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExplicitSensorConfig:
+    """One sensor listed in ``sensors.sensors`` (the product plan's format)."""
+
+    id: str
+    type: str  # one of SENSOR_TYPES; chooses the aggregation method (``aggregation.<type>_method``)
+    site: str
+    source: str  # mqtt (modbus: not yet)
+    topic: str | None = None  # source mqtt: the state topic (a plain number or JSON)
+    value_path: str | None = None  # JSON: dotted path to the value, e.g. "sensor.temperature"
+    role: str | None = None  # default: the type; battery_room_temperature / grid_power feed control
+    weight: float = 1.0
+    unit: str | None = None
+    expire_after_s: float | None = None  # None: sensors.default_expire_after_s
+
+    @property
+    def sensor_role(self) -> str:
+        return self.role or self.type
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +284,33 @@ class SensorsConfig:
     rules: tuple[SensorRuleConfig, ...] = ()
     roles: dict[str, SensorRoleConfig] = field(default_factory=dict)
     room_temp_derate_above_c: float = 40.0  # battery_room_temperature above this derates power
+    sensors: tuple[ExplicitSensorConfig, ...] = ()  # listed explicitly (plan format), beside discovery
+    aggregation: dict[str, str] = field(default_factory=dict)  # sensor type -> method
+
+    def method_for(self, role: str) -> str:
+        """The aggregation method of a role: ``roles.<role>.method``, else ``aggregation`` by the
+        role's sensor type, else ``max`` for the battery room temperature and ``avg`` otherwise."""
+        spec = self.roles.get(role)
+        if spec is not None and spec.method is not None:
+            return spec.method
+        kind = role_type(role, self.sensors)
+        if kind in self.aggregation:
+            return self.aggregation[kind]
+        if spec is None and role == "battery_room_temperature":
+            return "max"
+        return "avg"  # also for a role listed in ``roles`` without a method (as before)
+
+
+def role_type(role: str, sensors: tuple[ExplicitSensorConfig, ...] = ()) -> str | None:
+    """The sensor type of a role: that of its listed sensors, else read from its name
+    (``temperature``, ``battery_room_temperature``, ``grid_power`` …)."""
+    for sensor in sensors:
+        if sensor.sensor_role == role:
+            return sensor.type
+    for kind in SENSOR_TYPES:
+        if role == kind or role.endswith(f"_{kind}"):
+            return kind
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,18 +9,22 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import replace
 from datetime import time
 from typing import Any
 
 import voluptuous as vol
 
 from phoenyra_ems.config.model import (
+    SENSOR_TYPES,
     ApiConfig,
     BessConfig,
     EmsConfig,
     EmsSettings,
+    ExplicitSensorConfig,
     FeedinLimitationConfig,
     FeedinRule,
     ForecastConfig,
@@ -29,6 +33,7 @@ from phoenyra_ems.config.model import (
     Location,
     ModbusConfig,
     MqttConfig,
+    MqttTopics,
     SensorRoleConfig,
     SensorRuleConfig,
     SensorsConfig,
@@ -148,7 +153,10 @@ def profile(value: Any) -> str:
     if isinstance(value, str) and value in known:
         return value
     listed = ", ".join(known) if known else "(none installed)"
-    raise vol.Invalid(f"unknown device profile {value!r}; known profiles: {listed}")
+    raise vol.Invalid(
+        f"unknown device profile {value!r}; known profiles: {listed} "
+        "(to add one, see docs/device-profiles.md)"
+    )
 
 
 def timezone(value: Any) -> str:
@@ -425,18 +433,122 @@ def command_key(value: Any) -> str:
     return value
 
 
-MQTT = section(
+MQTT_SCHEMES = {"mqtt": (1883, False), "mqtts": (8883, True)}
+
+
+def broker_address(value: Any) -> tuple[str, int | None, bool | None]:
+    """``mqtt.broker``: ``host``, ``host:port`` or ``mqtt[s]://host[:port]`` -> (host, port, tls).
+
+    Port and TLS are None when the value does not say (then ``port``/``tls`` or their defaults apply).
+    """
+    raw = string(value).strip()
+    scheme = None
+    if "://" in raw:
+        scheme, _, rest = raw.partition("://")
+        if scheme.lower() not in MQTT_SCHEMES:
+            raise vol.Invalid(f"unknown scheme {scheme!r}: use mqtt:// or mqtts:// (TLS)")
+    else:
+        rest = raw
+    try:
+        parts = urllib.parse.urlsplit(f"//{rest}")
+        port = parts.port
+    except ValueError as exc:
+        raise vol.Invalid(f"invalid broker address {raw!r}: {exc}") from None
+    if parts.username is not None or parts.password is not None:
+        raise vol.Invalid(
+            "credentials do not belong in the address: use mqtt.username and mqtt.password (!secret)"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise vol.Invalid(
+            f"invalid broker address {raw!r}: expected host, host:port or mqtt[s]://host[:port]"
+        )
+    host = parts.hostname
+    if not host or any(c.isspace() for c in host):
+        raise vol.Invalid(f"invalid broker address {raw!r}: no host")
+    if port is not None and port == 0:
+        raise vol.Invalid("port must be 1…65535")
+    if scheme is None:
+        return host, port, None
+    default_port, tls = MQTT_SCHEMES[scheme.lower()]
+    return host, port if port is not None else default_port, tls
+
+
+def topic_name(value: Any) -> str:
+    """A topic to publish to or subscribe exactly: no wildcards, no NUL, not empty."""
+    topic = string(value)
+    if "+" in topic or "#" in topic:
+        raise vol.Invalid(f"{topic!r} is a filter: a topic here has no '+' or '#'")
+    if "\0" in topic or len(topic.encode()) > 65535:
+        raise vol.Invalid("not a valid MQTT topic")
+    return topic
+
+
+MQTT_TOPICS = section(
+    {
+        vol.Optional("telemetry"): topic_name,
+        vol.Optional("commands"): topic_name,
+        vol.Optional("status"): topic_name,
+        vol.Optional("ack"): topic_name,
+    },
+    MqttTopics,
+)
+
+
+def _build_mqtt(**fields: Any) -> MqttConfig:
+    broker = fields.pop("broker", None)
+    if broker is not None:
+        host, port, tls = broker
+        fields["host"] = host
+        if port is not None:
+            fields["port"] = port
+        if tls is not None:
+            fields["tls"] = tls
+    return MqttConfig(**fields)
+
+
+def _mqtt_conflicts(value: Any) -> Iterator[vol.Invalid]:
+    """``broker`` and ``host``/``port``/``tls`` must not say different things."""
+    if not isinstance(value, dict) or value.get("broker") is None:
+        return
+    try:
+        _, port, tls = broker_address(value["broker"])
+    except vol.Invalid:
+        return  # reported by the field itself
+    if value.get("host") is not None:
+        yield vol.Invalid("give either broker or host (broker already names the host)", path=["host"])
+    if port is not None and value.get("port") not in (None, port):
+        yield vol.Invalid(f"port {value['port']!r} contradicts broker's port {port}", path=["port"])
+    if tls is not None and value.get("tls") not in (None, tls):
+        yield vol.Invalid(f"tls {value['tls']!r} contradicts the broker's scheme", path=["tls"])
+
+
+_MQTT_FIELDS = section(
     {
         vol.Optional("enabled"): boolean,
+        vol.Optional("broker"): broker_address,
         **BROKER,
+        vol.Optional("topics"): MQTT_TOPICS,
         vol.Optional("topic_prefix"): text,
         vol.Optional("telemetry_interval_s"): _POSITIVE,
         vol.Optional("commands"): boolean,
         vol.Optional("command_key"): optional(command_key),
         vol.Optional("command_max_age_s"): number(ge=1, le=3600),
     },
-    MqttConfig,
+    _build_mqtt,
 )
+
+
+def MQTT(value: Any) -> MqttConfig:
+    """A site's ``mqtt``: the broker as ``host``/``port``/``tls`` or as one ``broker`` address."""
+    errors = list(_mqtt_conflicts(value))
+    try:
+        result: MqttConfig = _MQTT_FIELDS(value)
+    except vol.Invalid as exc:
+        errors.extend(exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc])
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return result
+
 
 FORECAST = section(
     {
@@ -548,12 +660,94 @@ SENSOR_RULE = section(
     },
     SensorRuleConfig,
 )
+AGGREGATION_METHODS = ("avg", "max", "min", "weighted_avg", "sum")
+
+
 SENSOR_ROLE = section(
     {
-        vol.Optional("method"): one_of(["avg", "max", "min", "weighted_avg", "sum"], "method"),
+        vol.Optional("method"): one_of(AGGREGATION_METHODS, "method"),
         vol.Optional("outlier_min_deviation"): number(ge=0),
     },
     SensorRoleConfig,
+)
+
+_SENSOR_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def sensor_name(value: Any) -> str:
+    """A listed sensor's id: letters, digits, ``_``, ``.`` and ``-``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _SENSOR_ID_RE.fullmatch(value):
+        raise vol.Invalid(f"invalid sensor id {value!r}: use letters, digits, '_', '.' and '-'")
+    return value
+
+
+def _value_path(value: Any) -> str:
+    path = string(value)
+    if any(not part for part in path.split(".")):
+        raise vol.Invalid(f"invalid value path {path!r}: dotted keys like 'sensor.temperature'")
+    return path
+
+
+def _source(value: Any) -> str:
+    if value == "modbus":
+        raise vol.Invalid(
+            "source 'modbus' is not supported yet (issue 20): read the register with an MQTT "
+            "bridge, or use source: mqtt"
+        )
+    result: str = one_of(["mqtt"], "source")(value)
+    return result
+
+
+def _build_sensor(**fields: Any) -> ExplicitSensorConfig:
+    if "register" in fields:
+        fields.pop("register")
+        raise vol.Invalid("register is read with source 'modbus' only", path=["register"])
+    fields.setdefault("site", "")  # filled in with the only site, or reported, by validate_config
+    return ExplicitSensorConfig(**fields)
+
+
+def _check_sensor(sensor: ExplicitSensorConfig) -> Iterator[vol.Invalid]:
+    if sensor.source == "mqtt" and sensor.topic is None:
+        yield vol.Invalid("source 'mqtt' needs a topic", path=["topic"])
+
+
+EXPLICIT_SENSOR = section(
+    {
+        vol.Required("id"): sensor_name,
+        vol.Required("type"): one_of(SENSOR_TYPES, "sensor type"),
+        vol.Optional("site"): site_id,
+        vol.Required("source"): _source,
+        vol.Optional("topic"): topic_name,
+        vol.Optional("value_path"): _value_path,
+        vol.Optional("role"): string,
+        vol.Optional("weight"): number(gt=0),
+        vol.Optional("unit"): optional(string),
+        vol.Optional("expire_after_s"): optional(_POSITIVE),
+        vol.Optional("register"): lambda v: v,  # source modbus (not yet): checked with the source
+    },
+    _build_sensor,
+    [_check_sensor],
+)
+
+
+def _explicit_sensors(value: Any) -> tuple[ExplicitSensorConfig, ...]:
+    sensors: tuple[ExplicitSensorConfig, ...] = list_of(EXPLICIT_SENSOR)(value)
+    seen: set[str] = set()
+    errors = []
+    for index, sensor in enumerate(sensors):
+        if sensor.id in seen:
+            errors.append(vol.Invalid(f"sensor id {sensor.id!r} is listed twice", path=[index, "id"]))
+        seen.add(sensor.id)
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return sensors
+
+
+AGGREGATION = section(
+    {vol.Optional(f"{kind}_method"): one_of(AGGREGATION_METHODS, "method") for kind in SENSOR_TYPES},
+    lambda **methods: {key.removesuffix("_method"): method for key, method in methods.items()},
 )
 
 
@@ -585,8 +779,12 @@ SENSORS = section(
         vol.Optional("rules"): list_of(SENSOR_RULE),
         vol.Optional("roles"): _roles,
         vol.Optional("room_temp_derate_above_c"): number(),
+        vol.Optional("sensors"): _explicit_sensors,
+        vol.Optional("aggregation"): AGGREGATION,
     },
-    SensorsConfig,
+    lambda **fields: SensorsConfig(
+        **{"enabled": bool(fields.get("sensors")), **fields}  # a listed sensor turns them on
+    ),
 )
 
 SITE_FIELDS: dict[Any, Validator] = {
@@ -604,7 +802,23 @@ SITE_FIELDS: dict[Any, Validator] = {
 _SITE = section(SITE_FIELDS)
 
 
+def _check_site_topics(site: SiteConfig) -> Iterator[vol.Invalid]:
+    """The four topics of a site's link are four different topics (as resolved)."""
+    resolved = site.mqtt_topics
+    seen: dict[str, str] = {}
+    for name in ("telemetry", "commands", "status", "ack"):
+        topic = getattr(resolved, name)
+        if topic in seen:
+            path: list[Hashable] = (
+                ["mqtt", "topics", name] if getattr(site.mqtt.topics, name) else ["mqtt", "topics"]
+            )
+            yield vol.Invalid(f"{topic!r} is also this site's {seen[topic]} topic", path=path)
+        else:
+            seen[topic] = name
+
+
 def _check_site(site: SiteConfig) -> Iterator[vol.Invalid]:
+    yield from _check_site_topics(site)
     if site.forecast.weather_source != "none" and site.coordinates is None:
         yield vol.Invalid(
             f"weather_source {site.forecast.weather_source!r} needs forecast.latitude/longitude "
@@ -657,6 +871,31 @@ def _endpoint_clashes(sites: dict[str, SiteConfig], keys: dict[str, Hashable]) -
     return errors
 
 
+def _topic_clashes(sites: dict[str, SiteConfig], keys: dict[str, Hashable]) -> list[vol.Invalid]:
+    """Two sites on one broker must not share a topic: a command would reach both."""
+    seen: dict[tuple[str, int, str], tuple[str, str]] = {}
+    errors: list[vol.Invalid] = []
+    for sid, site in sites.items():
+        if not site.mqtt.enabled:
+            continue
+        resolved = site.mqtt_topics
+        for name in ("telemetry", "commands", "status", "ack"):
+            topic = getattr(resolved, name)
+            key = (site.mqtt.host.lower(), site.mqtt.port, topic)
+            if key in seen and seen[key][0] != sid:
+                other, other_name = seen[key]
+                errors.append(
+                    vol.Invalid(
+                        f"MQTT topic {topic!r} on {site.mqtt.host}:{site.mqtt.port} is already the "
+                        f"{other_name} topic of site {other!r}",
+                        path=["sites", keys[sid], "mqtt"],
+                    )
+                )
+                break
+            seen.setdefault(key, (sid, name))
+    return errors
+
+
 def _validate_sites_block(value: Any) -> tuple[str, dict[str, SiteConfig]]:
     """``sites: {default_site_id, sites: {<id>: site}}`` -> (default id, sites)."""
     data = _mapping(value)
@@ -699,6 +938,7 @@ def _validate_sites_block(value: Any) -> tuple[str, dict[str, SiteConfig]]:
         except vol.Invalid as exc:
             _collect(errors, exc, ["default_site_id"])
     errors.extend(_endpoint_clashes(sites, keys))
+    errors.extend(_topic_clashes(sites, keys))
     if errors:
         raise vol.MultipleInvalid(errors)
     return default, sites
@@ -755,8 +995,28 @@ def validate_config(data: Any) -> EmsConfig:
                     path=["sensors", "rules", index, "site"],
                 )
             )
+    listed: list[ExplicitSensorConfig] = []
+    for index, sensor in enumerate(sensors.sensors):
+        if not sensor.site and len(sites) == 1:
+            sensor = replace(sensor, site=next(iter(sites)))
+        elif not sensor.site:
+            errors.append(
+                vol.Invalid(
+                    f"a sensor needs a 'site' when there are several sites (sites: {', '.join(sites)})",
+                    path=["sensors", "sensors", index],
+                )
+            )
+        elif sensor.site not in sites:
+            errors.append(
+                vol.Invalid(
+                    f"site {sensor.site!r} is not configured (sites: {', '.join(sites)})",
+                    path=["sensors", "sensors", index, "site"],
+                )
+            )
+        listed.append(sensor)
     if errors:
         raise vol.MultipleInvalid(errors)
+    sensors = replace(sensors, sensors=tuple(listed))
     return EmsConfig(sites=sites, default_site_id=default, api=api, sensors=sensors)
 
 

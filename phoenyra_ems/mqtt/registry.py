@@ -143,6 +143,8 @@ class SensorRegistry:
         self._manual: dict[str, tuple[str, str, float] | None] = {}
         self._listeners: list[Listener] = []
         self._by_role: dict[tuple[str | None, str | None], dict[str, Sensor]] = {}  # (site, role) index
+        # a role's aggregation (method, outlier_min_deviation); the sensor service sets the configured one
+        self.role_options: Callable[[str], tuple[str, float]] = lambda role: ("avg", 0.0)
 
     # --- discovery side -------------------------------------------------------------------------
 
@@ -331,6 +333,20 @@ class SensorRegistry:
     def aggregate(self, site: str, role: str, method: str = "avg", **options: Any) -> AggregateResult:
         """``core.sensor_aggregation.aggregate`` over ``readings_for(site, role)``."""
         return aggregate(self.readings_for(site, role), method, **options)
+
+    def role_summary(self, site: str) -> dict[str, dict[str, Any]]:
+        """JSON-ready aggregate of each of a site's roles, by the configured method."""
+        out: dict[str, dict[str, Any]] = {}
+        for role in self.roles(site):
+            method, deviation = self.role_options(role)
+            result = self.aggregate(site, role, method, min_deviation=deviation)
+            out[role] = {
+                "value": result.value,
+                "method": method,
+                "used": list(result.used_ids),
+                "dropped": [{"sensor": sid, "reason": reason} for sid, reason in result.dropped],
+            }
+        return out
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """JSON-ready state of every sensor, by id."""

@@ -1,6 +1,7 @@
 """One site on its MQTT broker: retained status (birth / last will), telemetry, commands with acks.
 
-Topics under the site's prefix (default ``phoenyra/site<id>``):
+Topics under the site's prefix (default ``phoenyra/site<id>``), or exactly where ``mqtt.topics``
+says (``SiteConfig.mqtt_topics``: status beside the telemetry topic, acks under the commands topic):
 
 * ``<prefix>/status``: ``online`` (birth, retained) / ``offline`` (last will and clean shutdown);
 * ``<prefix>/telemetry``: the site state as JSON (the API's state shape), retained, at most once
@@ -45,6 +46,7 @@ NO_KEY = "commands need mqtt.command_key"
 
 
 def site_prefix(site: SiteConfig) -> str:
+    """The prefix of the default topics (``mqtt.topics`` may replace each of them)."""
     return site.mqtt.topic_prefix.rstrip("/") or f"phoenyra/site{site.site_id}"
 
 
@@ -60,6 +62,7 @@ class SiteMqttLink:
             not_before = float(int(wall_clock()))
             self.verifier = CommandVerifier(site.mqtt.command_key, site.mqtt.command_max_age_s, not_before)
         self.prefix = site_prefix(site)
+        self.topics = site.mqtt_topics
         self.connection = MqttConnection(
             site.mqtt.host,
             site.mqtt.port,
@@ -67,8 +70,8 @@ class SiteMqttLink:
             password=site.mqtt.password,
             tls=site.mqtt.tls,
             client_id=f"phoenyra-ems-site-{site.site_id}",
-            will=(f"{self.prefix}/status", b"offline", True),
-            birth=(f"{self.prefix}/status", b"online", True),
+            will=(self.topics.status, b"offline", True),
+            birth=(self.topics.status, b"online", True),
         )
         self.controller: SiteController | None = None
         self._last_sent = 0.0
@@ -88,7 +91,7 @@ class SiteMqttLink:
                     "or mqtt.commands: false",
                     self.site.site_id,
                 )
-            self.connection.subscribe(f"{self.prefix}/commands", self._on_command)
+            self.connection.subscribe(self.topics.commands, self._on_command)
         await self.connection.start()
 
     async def stop(self) -> None:
@@ -116,7 +119,7 @@ class SiteMqttLink:
             return
         self._last_sent = time.monotonic()
         payload = json.dumps(state_json(state), allow_nan=False).encode()
-        self.connection.publish_nowait(f"{self.prefix}/telemetry", payload, retain=True)
+        self.connection.publish_nowait(self.topics.telemetry, payload, retain=True)
 
     # --- commands ------------------------------------------------------------------------------
     def _on_command(self, topic: str, payload: bytes, retain: bool) -> None:
@@ -132,7 +135,7 @@ class SiteMqttLink:
         self.commands_handled += 1
         if not ack["accepted"]:
             LOG.warning("%s: command rejected: %s", topic, ack["reason"])
-        await self.connection.publish(f"{self.prefix}/commands/ack", json.dumps(ack).encode())
+        await self.connection.publish(self.topics.ack, json.dumps(ack).encode())
 
     async def execute(self, payload: bytes) -> dict[str, Any]:
         """Validate, verify the signature and apply one command; always returns the ack (never raises)."""
