@@ -44,7 +44,12 @@ def run(report: BacktestReport, name: str) -> RunResult:
 
 
 def test_the_report_has_every_strategy_and_the_selection(report: BacktestReport) -> None:
-    assert [r.name for r in report.runs] == [*STRATEGIES, "selection"]
+    assert [r.name for r in report.runs] == [
+        *STRATEGIES,
+        "selection",
+        "optimiser",
+        "optimiser (perfect forecasts)",
+    ]
     assert all(r.days == pytest.approx(14.0) for r in [report.baseline, *report.runs])
 
 
