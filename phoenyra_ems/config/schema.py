@@ -517,7 +517,7 @@ EMS = section(
         vol.Optional("history_flush_s"): number(gt=0, le=5),
         vol.Optional("planning_step_s"): number(ge=60, le=3600),
         vol.Optional("planning_horizon_h"): number(ge=1, le=168),
-        vol.Optional("plan_execution"): one_of(["grid", "battery"], "plan_execution"),
+        vol.Optional("plan_execution"): one_of(["grid", "battery", "value"], "plan_execution"),
         vol.Optional("plan_replan_soc_pct"): number(gt=0, le=100),
         vol.Optional("wear_cost_eur_kwh"): number(ge=0),
     },

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from phoenyra_ems.config.model import EmsSettings, GridTariffConfig, SiteConfig
 from phoenyra_ems.core.limits import SiteLimits, limits_at
 from phoenyra_ems.core.optimiser.model import (
+    MIN_CAPACITY_KWH,
     Problem,
     Solution,
     solve,
@@ -44,6 +45,7 @@ class OptimiserSettings:
     wear_eur_kwh: float = 0.0  # per kWh charged and per kWh discharged
     terminal_quantile: float = 0.25  # stored energy at the end: this quantile of buy prices x eta
     time_limit_s: float = 1.0
+    measured_present: bool = True  # the plan's first step uses the measured load and PV
 
     @classmethod
     def from_ems(cls, ems: EmsSettings) -> OptimiserSettings:
@@ -249,7 +251,7 @@ def _plan(inputs: PlanInputs, s: Solution, p: Problem, soc_pct: float, capacity:
     h = p.step_h
     buy, sell = np.asarray(p.buy_eur_mwh), np.asarray(p.sell_eur_mwh)
     if s.ok:
-        soc = s.energy_kwh / capacity * 100.0 if capacity > 0 else np.full(n, soc_pct)
+        soc = s.energy_kwh / capacity * 100.0 if capacity > MIN_CAPACITY_KWH else np.full(n, soc_pct)
         net = p.load_kw - p.pv_kw
         base = np.where(net > 0, buy * net, sell * net)  # EUR/MWh x kW
         grid = s.grid_kw

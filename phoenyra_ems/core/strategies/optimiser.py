@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from phoenyra_ems.core.limits import SiteLimits
 from phoenyra_ems.core.optimiser.plan import OptimiserSettings, Plan, describe, make_plan
 from phoenyra_ems.core.safety import soc_power_band
 from phoenyra_ems.core.strategies.base import DecisionContext, Proposal
@@ -63,6 +64,12 @@ class Optimiser:
         inputs = ctx.plan_inputs
         if inputs is None:
             return self.plan
+        if self.settings.measured_present and inputs.steps:
+            # The present step: what is measured now, not what was forecast (the caller's
+            # forecasts start at the plan step; the controller sees the present).
+            load, pv = inputs.load_kw.copy(), inputs.pv_kw.copy()
+            load[0], pv[0] = max(ctx.state.p_load or 0.0, 0.0), max(ctx.state.p_pv or 0.0, 0.0)
+            inputs = replace(inputs, load_kw=load, pv_kw=pv)
         plan = make_plan(
             inputs,
             ctx.limits,
@@ -97,10 +104,18 @@ class Optimiser:
 
     def _setpoint(self, ctx: DecisionContext, plan: Plan, k: int) -> float:
         planned = float(plan.battery_kw[k])
-        if self.settings.execution == "battery":
+        execution = self.settings.execution
+        if execution == "battery":
             return planned
-        # Hold the planned grid exchange; the battery takes the forecast error within the corridor.
-        target = ctx.state.p_net_load - float(plan.grid_kw[k])
+        actual_net = ctx.state.p_net_load
+        if execution == "grid":  # hold the planned grid exchange: the battery takes the whole error
+            target = actual_net - float(plan.grid_kw[k])
+        else:  # "value": take the error where the plan's own prices say it pays
+            target = _best_response(plan, k, planned, actual_net, ctx.limits)
+        return self._in_corridor(ctx, plan, k, planned, target)
+
+    def _in_corridor(self, ctx: DecisionContext, plan: Plan, k: int, planned: float, target: float) -> float:
+        """``target`` limited so the SoC ends the step within the corridor around the plan's SoC."""
         corridor = self.settings.corridor_pct
         end_soc = float(plan.soc_pct[k])
         lim = ctx.limits
@@ -114,3 +129,29 @@ class Optimiser:
         low, high = min(low, planned, 0.0), max(high, planned, 0.0)
         value = min(max(target, low), high)
         return value if math.isfinite(value) else planned
+
+
+def _best_response(plan: Plan, k: int, planned: float, actual_net: float, limits: SiteLimits) -> float:
+    """The battery power between the plan's and "battery takes the whole error" worth most now.
+
+    Worth = the grid exchange at this step's buy/sell price plus the change of stored energy at the
+    plan's shadow price of stored energy (its dual): more load than forecast is covered from the
+    battery only if a stored kWh is worth less than the purchase it avoids, more PV is stored only
+    if a stored kWh is worth more than the export.
+    """
+    # What the plan expects at the meter without the battery (its curtailment, which a controller
+    # cannot execute, counts as error too).
+    error = actual_net - float(plan.grid_kw[k] + plan.battery_kw[k])
+    low, high = sorted((planned, planned + error))
+    buy, sell = float(plan.buy_eur_mwh[k]), float(plan.sell_eur_mwh[k])
+    water = float(plan.water_value_eur_kwh[k])
+    eta_c, eta_d = limits.efficiency_charge, limits.efficiency_discharge
+
+    def worth(battery: float) -> float:
+        grid = actual_net - battery
+        bill = (buy if grid > 0 else sell) * grid / 1000.0
+        stored = -battery / eta_d if battery > 0 else -battery * eta_c
+        return water * stored - bill
+
+    candidates = {low, high, planned, min(max(actual_net, low), high), min(max(0.0, low), high)}
+    return max(sorted(candidates, key=lambda b: abs(b - planned)), key=worth)
