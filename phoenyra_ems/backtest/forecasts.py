@@ -16,7 +16,7 @@ import numpy as np
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.replay import export_caps, known_until
 from phoenyra_ems.config.model import SiteConfig
-from phoenyra_ems.core.optimiser.forecast import extend_prices, profile
+from phoenyra_ems.core.optimiser.forecast import extend_prices, profile, scale_to_today
 from phoenyra_ems.core.optimiser.plan import PlanInputs
 
 LOAD_PROFILE_DAYS = 7
@@ -27,6 +27,7 @@ PV_PROFILE_DAYS = 3
 class ForecastSettings:
     load_days: int = LOAD_PROFILE_DAYS
     pv_days: int = PV_PROFILE_DAYS
+    pv_today: bool = True  # scale the PV profile by how today compares with it so far
     nowcast: bool = True  # the first step's load: the last observed step (the present, live)
 
 
@@ -55,6 +56,8 @@ class BacktestForecasts:
         labels = np.asarray(local.year * 12 + local.month, dtype=np.intp)
         self.months = np.concatenate([labels, np.full(self.horizon, labels[-1])])
         self.starts = [t.to_pydatetime() for t in data.index]
+        minutes = np.asarray(local.hour * 60 + local.minute)
+        self.step_of_day = np.minimum(minutes // round(self.step_h * 60), self.per_day - 1)
 
     def __call__(self, i: int, peak_reached_kw: float = 0.0) -> PlanInputs:
         data, n_data = self.data, len(self.data)
@@ -68,6 +71,13 @@ class BacktestForecasts:
             s = self.settings
             load = profile(data.load_kw[:i], self.per_day, n, s.load_days)
             pv = profile(data.pv_kw[:i], self.per_day, n, s.pv_days)
+            if s.pv_today and i > 0:
+                into_day = int(self.step_of_day[i])
+                day_start = i - into_day
+                expected = profile(data.pv_kw[:day_start], self.per_day, into_day, s.pv_days)
+                pv = scale_to_today(
+                    pv, data.pv_kw[day_start:i], expected, self.per_day - into_day, self.per_day
+                )
             if s.nowcast and i > 0:
                 load[0] = data.load_kw[i - 1]
             end = int(self.known_end[i])

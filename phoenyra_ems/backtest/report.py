@@ -43,11 +43,29 @@ def table(report: BacktestReport) -> str:
         "",
         f"bound: HiGHS {optimum.solve_s:.2f} s, {optimum.status}; LP steps charging and discharging at once: "
         f"{optimum.simultaneous_found} found, {optimum.simultaneous_steps} left after fixing their direction",
+        *_no_curtailment_lines(report),
         f"hard-limit violations in the replays: {violations}",
         *plan_lines,
         "costs include the change of stored energy valued at the period's mean purchase price",
     ]
     return "\n".join(lines)
+
+
+def _no_curtailment_lines(report: BacktestReport) -> list[str]:
+    """The bound without curtailing PV for price, and each run's share of that saving."""
+    cost = report.no_curtailment_cost_eur
+    if cost is None:
+        return []
+    saving = report.baseline.cost_eur - cost
+    shares = ", ".join(
+        f"{run.name} {100 * (report.baseline.cost_eur - run.cost_eur) / saving:.1f} %"
+        for run in report.runs
+        if run.plan_stats and saving > 0.01
+    )
+    return [
+        f"bound without curtailing PV for price (no replay can): {cost:.2f} EUR, saving {saving:.2f}"
+        + (f"; of that: {shares}" if shares else "")
+    ]
 
 
 def _plan_line(name: str, stats: dict[str, float]) -> str:

@@ -67,6 +67,8 @@ class BacktestReport:
     runs: list[RunResult]
     optimum: OptimumResult
     optimum_cost_eur: float
+    # The bound if PV could not be curtailed for price (as in the replays); None with an export cap.
+    no_curtailment_cost_eur: float | None = None
 
     @property
     def bound_saving_eur(self) -> float:
@@ -191,5 +193,9 @@ def run_backtest(
         for perfect in (False, True):
             label = OPTIMISER_PERFECT if perfect else OPTIMISER
             runs.append(replay_optimiser(site, data, perfect=perfect, progress=reporter(label)))
-    optimum = solve_optimum(optimum_input(site, data))
-    return BacktestReport(site, data, baseline, runs, optimum, optimum.cost_eur)
+    bound_input = optimum_input(site, data)
+    optimum = solve_optimum(bound_input)
+    no_curtailment = None
+    if bound_input.export_max_kw is None and optimum.curtailed_kw.max(initial=0.0) > 1e-6:
+        no_curtailment = solve_optimum(replace(bound_input, curtailment=False)).cost_eur
+    return BacktestReport(site, data, baseline, runs, optimum, optimum.cost_eur, no_curtailment)

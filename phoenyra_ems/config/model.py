@@ -139,7 +139,7 @@ class EmsSettings:
     # The optimiser strategy (docs/optimiser.md)
     planning_step_s: float = 900.0  # plan step and replanning interval
     planning_horizon_h: float = 48.0  # capped by the forecasts and prices at hand
-    plan_execution: str = "grid"  # grid: hold the plan's grid exchange | battery: the plan's power
+    plan_execution: str = "value"  # value | grid | battery (docs/optimiser.md)
     plan_replan_soc_pct: float = 5.0  # replan at once when the SoC strays this far from the plan
     wear_cost_eur_kwh: float = 0.0  # battery wear per kWh charged and per kWh discharged
 

@@ -63,3 +63,28 @@ def extend_prices(past: FloatArray, published: FloatArray, steps: int, per_day: 
     if not finite.all():
         out[~finite] = float(np.nanmean(out)) if finite.any() else 0.0
     return out
+
+
+def scale_to_today(
+    forecast: FloatArray,
+    observed_today: FloatArray,
+    expected_today: FloatArray,
+    steps_left_today: int,
+    per_day: int,
+    clip: tuple[float, float] = (0.2, 1.5),
+    min_expected: float = 0.5,
+) -> FloatArray:
+    """``forecast`` scaled by how today compares with its profile so far (clouds persist).
+
+    The ratio observed / expected over today's past steps (when their sum reaches
+    ``min_expected``) scales the rest of today; the next day gets half of the deviation.
+    """
+    expected = float(np.nansum(expected_today))
+    if expected < min_expected or len(observed_today) == 0:
+        return forecast
+    ratio = float(np.clip(np.nansum(observed_today) / expected, *clip))
+    out = np.asarray(forecast, dtype=np.float64).copy()
+    left = max(0, min(steps_left_today, len(out)))
+    out[:left] *= ratio
+    out[left : left + per_day] *= (1 + ratio) / 2
+    return out

@@ -88,6 +88,7 @@ class Problem:
     terminal_value_eur_kwh: float = 0.0  # value of a stored kWh at the end
     soc_end_min_pct: float | None = None  # hard floor on the end SoC (the bound); None: none
     curtailment: bool = True  # PV may be curtailed at no cost
+    curtailment_max_kw: FloatArray | float | None = None  # per step, at most this (None: all PV)
     soft: bool = True  # penalised slack instead of infeasibility
     time_limit_s: float | None = None
 
@@ -451,7 +452,12 @@ def _solve(p: Problem, started: float) -> Solution:
     upper[lay.d : lay.i] = discharge_max
     upper[lay.i : lay.x] = import_max
     upper[lay.x : lay.u] = export_max
-    upper[lay.u : lay.v] = pv if (p.curtailment or soft) else 0.0
+    curtail_max = (
+        pv
+        if p.curtailment_max_kw is None
+        else np.minimum(pv, _per_step("curtailment_max_kw", p.curtailment_max_kw, n))
+    )
+    upper[lay.u : lay.v] = curtail_max if p.curtailment else (pv if soft else 0.0)
     upper[lay.v : lay.e] = load if soft else 0.0
     if soc_rows:
         upper[lay.e : lay.p] = capacity

@@ -39,7 +39,7 @@ class OptimiserSettings:
 
     planning_step_s: float = 900.0
     horizon_h: float = 48.0
-    execution: str = "grid"  # grid: hold the plan's grid exchange; battery: the plan's battery power
+    execution: str = "value"  # value | grid | battery (see strategies/optimiser.py)
     replan_soc_deviation_pct: float = 5.0  # replan at once when the SoC strays this far from the plan
     corridor_pct: float = 10.0  # (grid execution) how far the battery may leave the plan's SoC
     wear_eur_kwh: float = 0.0  # per kWh charged and per kWh discharged
@@ -238,7 +238,10 @@ def make_plan(
         terminal_value_eur_kwh=terminal_value_eur_kwh(
             buy, limits.efficiency_discharge, settings.terminal_quantile
         ),
+        # A controller cannot curtail PV for price (the replays and sites here cannot): the inverter
+        # only curtails what the export cap forces.
         curtailment=True,
+        curtailment_max_kw=np.maximum(pv - export, 0.0),
         soft=True,
         time_limit_s=settings.time_limit_s,
     )
