@@ -24,7 +24,8 @@ from phoenyra_ems.core.decision import ControlIntent, decide
 from phoenyra_ems.core.limits import limits_at
 from phoenyra_ems.core.optimiser.plan import PlanInputs
 from phoenyra_ems.core.selection import SelectionState
-from phoenyra_ems.core.strategies import Optimiser, PriceSlot, build_strategies
+from phoenyra_ems.core.strategies import PriceSlot, build_strategies
+from phoenyra_ems.core.strategies.optimiser import Optimiser
 from phoenyra_ems.models import PlantState, SiteMode
 
 PUBLICATION_HOUR_LOCAL = 13  # day-ahead results (EPEX/EXAA) are out by then

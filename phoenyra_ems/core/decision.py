@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.derating import thermal_derate
 from phoenyra_ems.core.limits import SiteLimits, limits_at
-from phoenyra_ems.core.optimiser.plan import PlanInputs
 from phoenyra_ems.core.safety import SafetyInput, SafetyResult, enforce
 from phoenyra_ems.core.selection import SelectionState, select
 from phoenyra_ems.core.strategies.base import DecisionContext, PriceSlot, Strategy
 from phoenyra_ems.models import PlantState, SiteMode
+
+if TYPE_CHECKING:
+    from phoenyra_ems.core.optimiser.plan import PlanInputs
 
 
 @dataclass(frozen=True, slots=True)

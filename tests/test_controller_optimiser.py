@@ -1,0 +1,67 @@
+"""The live controller drives a site with the optimiser: plan inputs from its own measurements,
+prices as published; the safety layer still clamps every command."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from phoenyra_ems.config.model import EmsSettings
+from phoenyra_ems.controller import SiteController
+from phoenyra_ems.core.strategies.base import PriceSlot
+from phoenyra_ems.core.strategies.optimiser import Optimiser
+from phoenyra_ems.models import Measurements
+from tests.conftest import make_site
+from tests.test_controller_faults import ScriptedDevice
+
+START = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
+
+
+class ManualClock:
+    def __init__(self, start: datetime) -> None:
+        self.t = start
+
+    def now(self) -> datetime:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)
+
+
+class Prices:
+    """Cheap now, dear in the evening (hourly slots)."""
+
+    slot_hours = 1.0
+
+    def slots(self, now: datetime, horizon_h: float) -> tuple[PriceSlot, ...]:
+        first = now.replace(minute=0, second=0, microsecond=0)
+        return tuple(
+            PriceSlot(first + timedelta(hours=k), 20.0 if k < 4 else 300.0) for k in range(int(horizon_h))
+        )
+
+
+async def test_a_site_with_forecasts_disabled_still_optimises_from_its_history() -> None:
+    site = make_site(
+        5020,
+        ems=EmsSettings(
+            cycle_s=60.0, price_source="none", strategies=("optimiser",), default_strategy="optimiser"
+        ),
+    )
+    reading = Measurements(soc_pct=50.0, soh_pct=100.0, temp_c=25.0, p_bess_kw=0.0, p_pv_kw=0.0,
+                           p_load_kw=30.0, p_grid_kw=30.0)  # fmt: skip
+    device = ScriptedDevice(reading=reading)
+    clock = ManualClock(START)
+    controller = SiteController(site, device, clock, Prices())  # type: ignore[arg-type]
+    assert controller.plan_history is not None
+    for _ in range(20):
+        state = await controller.cycle()
+        await clock.sleep(60.0)
+    optimiser = controller.strategies[0]
+    assert isinstance(optimiser, Optimiser) and optimiser.plan is not None
+    assert optimiser.plan.ok and optimiser.plan.source == "history baselines"
+    assert state.strategy == "optimiser" and state.strategy_reason.startswith("plan: charging")
+    # 20 cycles of one minute: a new planning step at 10:15 -> two plans.
+    assert optimiser.replans == 2
+    # It charges from the grid while it is cheap, never above the contractual peak cap (80 kW with
+    # 30 kW of load: at most 50 kW of charge), which the safety layer enforces whatever the plan.
+    assert all(kw >= -50.0 - 1e-6 for kw in device.writes) and device.writes[-1] < 0
+    assert state.setpoint == device.writes[-1]
