@@ -291,6 +291,7 @@ class _Run:
     message: str
     x: FloatArray | None
     row_dual: FloatArray | None
+    solver: Any = None  # the HiGHS object, kept for warm-started re-solves
 
 
 def _highs(lp: _Lp, presolve: bool, time_limit_s: float | None) -> _Run:
@@ -322,6 +323,10 @@ def _highs(lp: _Lp, presolve: bool, time_limit_s: float | None) -> _Run:
     if solver.passModel(model) == highs_core.HighsStatus.kError:
         return _Run(4, "HiGHS refused the model", None, None)
     solver.run()
+    return _result(solver, highs_core)
+
+
+def _result(solver: Any, highs_core: Any) -> _Run:
     status = solver.getModelStatus()
     message = f"HiGHS model status {int(status)}: {solver.modelStatusToString(status)}"
     statuses = highs_core.HighsModelStatus
@@ -334,7 +339,19 @@ def _highs(lp: _Lp, presolve: bool, time_limit_s: float | None) -> _Run:
         }.get(status, 4)
         return _Run(code, message, None, None)
     solution = solver.getSolution()
-    return _Run(0, message, np.asarray(solution.col_value), np.asarray(solution.row_dual))
+    return _Run(0, message, np.asarray(solution.col_value), np.asarray(solution.row_dual), solver)
+
+
+def _resolve(run: _Run, lp: _Lp, changed: IntArray, presolve: bool, time_limit_s: float | None) -> _Run:
+    """Solve ``lp`` again after its upper bounds changed at ``changed``: warm from ``run``'s basis."""
+    if run.solver is None:  # pragma: no cover - the linprog fallback
+        return _highs(lp, presolve, time_limit_s)
+    from scipy.optimize._highspy import _core as highs_core
+
+    idx = np.ascontiguousarray(changed, dtype=np.int32)
+    run.solver.changeColsBounds(len(idx), idx, lp.lower[idx], lp.upper[idx])
+    run.solver.run()
+    return _result(run.solver, highs_core)
 
 
 def _linprog(lp: _Lp, presolve: bool, time_limit_s: float | None) -> _Run:  # pragma: no cover
@@ -510,7 +527,9 @@ def _solve(p: Problem, started: float) -> Solution:
         net_charge = x[c0 + steps] >= x[d0 + steps]
         fixed[d0 + steps[net_charge]] = 0.0
         fixed[c0 + steps[~net_charge]] = 0.0
-        again = _highs(_Lp(cost, lower, fixed, matrix, row_lower, row_upper), presolve, p.time_limit_s)
+        changed = np.concatenate([d0 + steps[net_charge], c0 + steps[~net_charge]])
+        lp_fixed = _Lp(cost, lower, fixed, matrix, row_lower, row_upper)
+        again = _resolve(run, lp_fixed, changed, presolve, p.time_limit_s)
         if again.status != 0 or again.x is None:
             break
         run, upper = again, fixed
