@@ -46,7 +46,9 @@ class Optimiser:
     def _key(self, ctx: DecisionContext) -> tuple[object, ...]:
         inputs = ctx.plan_inputs
         assert inputs is not None
-        return (inputs.start, inputs.published_steps, inputs.source, ctx.limits, ctx.tariffs, ctx.derate)
+        # The derate in steps of 10 %: a battery warming slowly does not replan every cycle.
+        derate = round(ctx.derate, 1)
+        return (inputs.start, inputs.published_steps, inputs.source, ctx.limits, ctx.tariffs, derate)
 
     def needs_plan(self, ctx: DecisionContext) -> bool:
         """Whether the present plan is stale (see module docstring)."""
