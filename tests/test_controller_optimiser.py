@@ -65,3 +65,14 @@ async def test_a_site_with_forecasts_disabled_still_optimises_from_its_history()
     # 30 kW of load: at most 50 kW of charge), which the safety layer enforces whatever the plan.
     assert all(kw >= -50.0 - 1e-6 for kw in device.writes) and device.writes[-1] < 0
     assert state.setpoint == device.writes[-1]
+
+
+def test_the_plan_document_has_every_step() -> None:
+    from phoenyra_ems.core.optimiser.plan import OptimiserSettings, make_plan, plan_document
+    from tests.test_optimiser import LIMITS, SPOT, inputs
+
+    plan = make_plan(inputs(), LIMITS, SPOT, 50.0, OptimiserSettings())
+    document = plan_document(plan)
+    assert document["status"] == "optimal" and len(document["steps"]) == 24  # type: ignore[arg-type]
+    first = document["steps"][0]  # type: ignore[index]
+    assert set(first) == {"start", "battery_kw", "grid_kw", "soc_pct", "price_eur_mwh", "pv_kw", "load_kw"}
