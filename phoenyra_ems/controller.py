@@ -347,6 +347,8 @@ class SiteController:
         # A replan (~10 ms for 48 h at 15 min) runs off the event loop; other cycles stay inline.
         decision = await asyncio.to_thread(step) if replan_due else step()
         self.selection, self.last_decision = decision.selection, decision
+        if self.plan_history is not None:
+            self._plan_alarms()
         if decision.safety.grid_limit_unreachable:
             self._raise_alarm("grid_limit_unreachable", "PV or load alone exceeds a grid limit")
         else:
@@ -360,6 +362,22 @@ class SiteController:
             status=SiteStatus.RUNNING,
             last_write=now if wrote else self.state.last_write,
         )
+
+    def _plan_alarms(self) -> None:
+        """``plan_failed`` (the optimiser fell back to self-consumption) and ``plan_slack``."""
+        plan = next((getattr(s, "plan", None) for s in self.strategies if s.name == "optimiser"), None)
+        if plan is not None and plan.status == "failed":
+            self._raise_alarm("plan_failed", f"no plan, self-consumption instead: {plan.message}")
+        else:
+            self._clear_alarm("plan_failed")
+        if plan is not None and plan.status == "slack":
+            self._raise_alarm(
+                "plan_slack",
+                f"the plan cannot keep every limit (SoC {plan.slack_soc_kwh:.2f} kWh, export "
+                f"{plan.slack_export_kw:.2f} kW, import {plan.slack_import_kw:.2f} kW outside)",
+            )
+        else:
+            self._clear_alarm("plan_slack")
 
     def _on_device_error(self, now: datetime, err: DeviceError) -> tuple[PlantState, bool]:
         """The state after a failed read or write, and whether to write the safe state."""

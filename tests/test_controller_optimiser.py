@@ -3,7 +3,10 @@ prices as published; the safety layer still clamps every command."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from phoenyra_ems.config.model import EmsSettings
 from phoenyra_ems.controller import SiteController
@@ -65,6 +68,27 @@ async def test_a_site_with_forecasts_disabled_still_optimises_from_its_history()
     # 30 kW of load: at most 50 kW of charge), which the safety layer enforces whatever the plan.
     assert all(kw >= -50.0 - 1e-6 for kw in device.writes) and device.writes[-1] < 0
     assert state.setpoint == device.writes[-1]
+    assert not {a.code for a in state.alarms} & {"plan_failed", "plan_slack"}
+
+
+async def test_a_failing_plan_raises_an_alarm_and_self_consumes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from phoenyra_ems.core.optimiser import plan as plan_module
+
+    real = plan_module.solve
+    monkeypatch.setattr(plan_module, "solve", lambda problem: real(replace(problem, step_h=-1.0)))
+    site = make_site(
+        5020,
+        ems=EmsSettings(
+            cycle_s=60.0, price_source="none", strategies=("optimiser",), default_strategy="optimiser"
+        ),
+    )
+    reading = Measurements(soc_pct=50.0, soh_pct=100.0, temp_c=25.0, p_bess_kw=0.0, p_pv_kw=0.0,
+                           p_load_kw=30.0, p_grid_kw=30.0)  # fmt: skip
+    controller = SiteController(site, ScriptedDevice(reading=reading), ManualClock(START), Prices())  # type: ignore[arg-type]
+    state = await controller.cycle()
+    assert "plan_failed" in {a.code for a in state.alarms}
+    assert state.strategy_reason.startswith("no plan (invalid input")
+    assert state.setpoint == pytest.approx(30.0)  # self-consumption: cover the load
 
 
 def test_the_plan_document_has_every_step() -> None:
