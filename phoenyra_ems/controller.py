@@ -23,7 +23,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from phoenyra_ems.clock import Clock, SystemClock
@@ -50,6 +51,9 @@ from phoenyra_ems.models import (
     SiteStatus,
 )
 from phoenyra_ems.prices import NoPrices, PriceProvider
+
+if TYPE_CHECKING:
+    from phoenyra_ems.core.optimiser.live import PlanHistory
 
 LOG = logging.getLogger(__name__)
 
@@ -126,7 +130,13 @@ class SiteController:
         self.clock = clock or SystemClock()
         self.prices = prices or NoPrices()
         self.history = history
-        self.strategies = build_strategies(site.ems.strategies)
+        self.strategies = build_strategies(site.ems.strategies, site.ems)
+        # The optimiser's forecasts: step means of what the site measured (docs/optimiser.md).
+        self.plan_history: PlanHistory | None = None
+        if "optimiser" in site.ems.strategies:  # numpy and scipy only for sites that plan
+            from phoenyra_ems.core.optimiser.live import PlanHistory
+
+            self.plan_history = PlanHistory(site)
         self.intent = ControlIntent()
         self.overrides = LimitOverrides()
         self.effective_site = site
@@ -308,7 +318,17 @@ class SiteController:
             last_reading=now,
             extras={"room_temp_c": inputs.room_temp_c} if inputs.room_temp_c is not None else {},
         )
-        decision = decide(
+        plan_inputs, replan_due = None, False
+        if self.plan_history is not None:
+            self.plan_history.add(now, m.p_load_kw or 0.0, m.p_pv_kw or 0.0, m.p_grid_kw or 0.0, state.price)
+            horizon_h = self.site.ems.planning_horizon_h
+            before = self.plan_history.inputs_start
+            plan_inputs = self.plan_history.inputs(
+                now, self.prices.slots(now, horizon_h), self.prices.slot_hours
+            )
+            replan_due = before != plan_inputs.start
+        step = partial(
+            decide,
             self.effective_site,
             state,
             self.intent,
@@ -322,8 +342,13 @@ class SiteController:
             hold_s=self.device.hold_s,
             local_now=now.astimezone(self._zone),
             extra_derate=inputs.derate,
+            plan_inputs=plan_inputs,
         )
+        # A replan (~10 ms for 48 h at 15 min) runs off the event loop; other cycles stay inline.
+        decision = await asyncio.to_thread(step) if replan_due else step()
         self.selection, self.last_decision = decision.selection, decision
+        if self.plan_history is not None:
+            self._plan_alarms()
         if decision.safety.grid_limit_unreachable:
             self._raise_alarm("grid_limit_unreachable", "PV or load alone exceeds a grid limit")
         else:
@@ -337,6 +362,22 @@ class SiteController:
             status=SiteStatus.RUNNING,
             last_write=now if wrote else self.state.last_write,
         )
+
+    def _plan_alarms(self) -> None:
+        """``plan_failed`` (the optimiser fell back to self-consumption) and ``plan_slack``."""
+        plan = next((getattr(s, "plan", None) for s in self.strategies if s.name == "optimiser"), None)
+        if plan is not None and plan.status == "failed":
+            self._raise_alarm("plan_failed", f"no plan, self-consumption instead: {plan.message}")
+        else:
+            self._clear_alarm("plan_failed")
+        if plan is not None and plan.status == "slack":
+            self._raise_alarm(
+                "plan_slack",
+                f"the plan cannot keep every limit (SoC {plan.slack_soc_kwh:.2f} kWh, export "
+                f"{plan.slack_export_kw:.2f} kW, import {plan.slack_import_kw:.2f} kW outside)",
+            )
+        else:
+            self._clear_alarm("plan_slack")
 
     def _on_device_error(self, now: datetime, err: DeviceError) -> tuple[PlantState, bool]:
         """The state after a failed read or write, and whether to write the safe state."""

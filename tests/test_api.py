@@ -12,7 +12,7 @@ import pytest
 from phoenyra_ems.models import SiteStatus
 from tests.daemon_fixtures import RunningDaemon
 
-GET_ENDPOINTS = ["", "/state", "/alarms", "/history"]
+GET_ENDPOINTS = ["", "/state", "/alarms", "/history", "/plan"]
 
 
 async def call(

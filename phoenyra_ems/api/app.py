@@ -308,6 +308,20 @@ async def site_forecast(request: web.Request) -> web.Response:
     return _json(body)
 
 
+async def site_plan(request: web.Request) -> web.Response:
+    site, controller = _site(request)
+    optimiser = None
+    if controller is not None:
+        optimiser = next((s for s in controller.strategies if s.name == "optimiser"), None)
+    plan = getattr(optimiser, "plan", None)
+    body: dict[str, Any] = {"site_id": site.site_id, "enabled": optimiser is not None, "plan": None}
+    if plan is not None:
+        from phoenyra_ems.core.optimiser.plan import plan_document  # numpy only when a site plans
+
+        body["plan"] = plan_document(plan)
+    return _json(body)
+
+
 def create_app(
     fleet: Fleet,
     auth: AuthStore,
@@ -336,6 +350,7 @@ def create_app(
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/alarms", get_alarms)
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/sensors", site_sensors)
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/forecast", site_forecast)
+    app.router.add_get(f"{PREFIX}/sites/{{site_id}}/plan", site_plan)
     app.router.add_get(f"{PREFIX}/sensors", list_sensors)
     app.router.add_post(f"{PREFIX}/sites/{{site_id}}/control", post_control)
     app.router.add_put(f"{PREFIX}/sites/{{site_id}}/limits", put_limits)

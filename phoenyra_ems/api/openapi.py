@@ -62,6 +62,45 @@ FORECAST = _obj(
     ["site_id", "enabled", "forecast", "last_fit", "last_error"],
 )
 
+PLAN_STEP = _obj(
+    {
+        "start": TIME,
+        "battery_kw": NUM,
+        "grid_kw": NUM,
+        "soc_pct": NUM,
+        "price_eur_mwh": NUM,
+        "pv_kw": NUM,
+        "load_kw": NUM,
+    },
+    ["start", "battery_kw", "grid_kw", "soc_pct", "price_eur_mwh", "pv_kw", "load_kw"],
+)
+PLAN = _obj(
+    {
+        "site_id": STR,
+        "enabled": {"type": "boolean"},
+        "plan": {
+            **_obj(
+                {
+                    "start": TIME,
+                    "step_s": NUM,
+                    "status": {"type": "string", "enum": ["optimal", "slack", "failed"]},
+                    "message": STR,
+                    "solve_ms": NUM,
+                    "source": STR,
+                    "slack": _obj(
+                        {"soc_kwh": NUM, "export_kw": NUM, "import_kw": NUM},
+                        ["soc_kwh", "export_kw", "import_kw"],
+                    ),
+                    "steps": {"type": "array", "items": PLAN_STEP},
+                },
+                ["start", "step_s", "status", "message", "solve_ms", "source", "slack", "steps"],
+            ),
+            "nullable": True,
+        },
+    },
+    ["site_id", "enabled", "plan"],
+)
+
 ERRORS = {
     "401": _json(_ref("Error"), "missing or invalid token"),
     "403": _json(_ref("Error"), "no access to this site or action"),
@@ -333,6 +372,13 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "the site's latest load and PV forecast (null until the first one)",
                     "parameters": [SITE_ID],
                     "responses": {"200": _json(FORECAST), **ERRORS},
+                }
+            },
+            "/api/v1/sites/{site_id}/plan": {
+                "get": {
+                    "summary": "the optimiser's current plan (null before the first one or without it)",
+                    "parameters": [SITE_ID],
+                    "responses": {"200": _json(PLAN), **ERRORS},
                 }
             },
             "/api/v1/sites/{site_id}/alarms": {

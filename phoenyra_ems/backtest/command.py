@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from phoenyra_ems.backtest.report import plot, table
     from phoenyra_ems.backtest.runner import household_site, run_backtest, tariff_problem
     from phoenyra_ems.cli import load_site
-    from phoenyra_ems.core.strategies import STRATEGY_TYPES
+    from phoenyra_ems.core.strategies import STRATEGY_NAMES
 
     if args.config:
         configured = load_site(args.config, args.site)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"backtest: {err}", file=sys.stderr)
         return 1
     strategies = tuple(s.strip() for s in args.strategies.split(",")) if args.strategies else None
-    unknown = set(strategies or ()) - set(STRATEGY_TYPES)
+    unknown = set(strategies or ()) - set(STRATEGY_NAMES)
     if unknown:
         print(f"backtest: unknown strategy {', '.join(sorted(unknown))}", file=sys.stderr)
         return 1

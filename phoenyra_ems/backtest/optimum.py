@@ -1,8 +1,8 @@
 """Perfect-foresight optimum of a battery over a whole period: the upper bound for backtests.
 
-One linear programme over all steps (up to a year at 15 min = 35,136 steps), solved with HiGHS
-through :func:`scipy.optimize.linprog`. The constraint matrices are built vectorised as
-``scipy.sparse`` arrays.
+One linear programme over all steps (up to a year at 15 min = 35,136 steps), solved with HiGHS.
+It is the receding-horizon planner's model (:mod:`phoenyra_ems.core.optimiser.model`) over the
+whole period with perfect data and without slack, so the bound and the plans cannot drift apart.
 
 Variables per step ``t`` (power in kW, mean over the step; energy in kWh):
 
@@ -14,14 +14,15 @@ Variables per step ``t`` (power in kW, mean over the step; energy in kWh):
 
 Constraints: ``i - x = load - (pv - u) - d + c`` (balance), ``e_t = e_{t-1} + (c_t*eta_c -
 d_t/eta_d)*step_h`` with ``e_{-1}`` the start energy, ``e_{n-1} >= end target``.
-Objective: ``sum(buy*i - sell*x)*step_h/1000 + demand_charge*sum(p_m)``.
+Objective: ``sum(buy*i - sell*x)*step_h/1000 + demand_charge*sum(p_m)`` minus the terminal value
+of the energy left.
 
-An LP cannot forbid charging and discharging in the same step. That only pays when energy has to
-be burnt (negative prices), so the result is an upper bound on what a battery can earn, possibly a
-little above what physics allows; :attr:`OptimumResult.simultaneous_steps` counts how often it
-happens. A tiny tie-break cost on throughput (0.01 EUR/MWh, see ``_TIE_BREAK_EUR_KWH``) keeps the
-battery idle where cycling gains nothing; the reported cost is that of the returned schedule and
-excludes it (it can exceed the exact optimum by at most 0.01 EUR per MWh of throughput).
+An LP cannot forbid charging and discharging in the same step; that only pays when energy has to
+be burnt (purchases at negative prices). The model fixes such steps to their net direction and
+solves again, so the schedule is physical; :attr:`OptimumResult.simultaneous_found` counts the
+steps of the first solution, :attr:`OptimumResult.simultaneous_steps` those left (0 unless the
+second solve failed). A tiny tie-break cost on throughput (0.01 EUR/MWh) keeps the battery idle
+where cycling gains nothing; the reported cost is that of the returned schedule and excludes it.
 
 The model needs ``buy >= sell`` at every step: otherwise importing and exporting at the same time
 would be free money and the LP unbounded (a meter sees only the net flow).
@@ -30,19 +31,15 @@ would be free money and the LP unbounded (a meter sees only the net flow).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.optimize import linprog
+
+from phoenyra_ems.core.optimiser.model import Problem, solve
 
 FloatArray = NDArray[np.float64]
 
-_TIE_BREAK_EUR_KWH = 1e-5
-"""Cost per kWh of charge and of discharge added to the objective only (breaks ties, not reported)."""
-_SIMULTANEOUS_TOL_KW = 1e-6
 _PRICE_TOL = 1e-9
 
 
@@ -91,6 +88,7 @@ class OptimumResult:
     status: str  # HiGHS's message
     simultaneous_steps: int = 0  # steps charging and discharging at once (LP artefact, see module doc)
     storage_credit_eur: float = 0.0  # terminal_value_eur_kwh x (stored at the end - at the start)
+    simultaneous_found: int = 0  # ... in the first LP solution, before those steps were fixed
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,112 +270,65 @@ def baseline_cost(inp: OptimumInput) -> float:
 def solve_optimum(inp: OptimumInput) -> OptimumResult:
     """The cheapest operation of the battery over the period with perfect foresight.
 
-    Raises ValueError on bad input (naming the field) and RuntimeError with HiGHS's status when
-    the problem has no solution (with a dedicated message when the import cap cannot cover load).
+    The model is the planner's (:mod:`phoenyra_ems.core.optimiser.model`) over the whole period,
+    without slack. Raises ValueError on bad input (naming the field) and RuntimeError with HiGHS's
+    status when the problem has no solution (with a dedicated message when the import cap cannot
+    cover load).
     """
     chk = _check(inp)
-    n, h = chk.n, float(inp.step_h)
-    eta_c, eta_d = float(inp.efficiency_charge), float(inp.efficiency_discharge)
-    demand = inp.demand_charge_eur_kw_month > 0
-    n_peak = chk.months if demand else 0
-    # Variable blocks: c, d, import, export, curtail, energy (n each), then the monthly peaks.
-    c0, d0, i0, x0, u0, e0, p0 = (k * n for k in range(7))
-    n_var = 6 * n + n_peak
-    t = np.arange(n)
-
-    # Objective in EUR * 1000/step_h (prices in EUR/MWh per kW): HiGHS's absolute optimality
-    # tolerances then stay far below a cent even at prices near zero.
-    cost = np.zeros(n_var)
-    cost[c0:i0] = _TIE_BREAK_EUR_KWH * 1000
-    cost[i0:x0] = chk.buy
-    cost[x0:u0] = -chk.sell
-    cost[p0:] = inp.demand_charge_eur_kw_month * 1000 / h
-    if has_battery_energy := inp.capacity_kwh > 0:
-        cost[p0 - 1] -= inp.terminal_value_eur_kwh * 1000 / h
-
     has_battery = inp.capacity_kwh > 0
-    bounds = np.zeros((n_var, 2))
-    bounds[c0:d0, 1] = inp.charge_max_kw if has_battery else 0.0
-    bounds[d0:i0, 1] = inp.discharge_max_kw if has_battery else 0.0
-    bounds[i0:x0, 1] = chk.import_max
-    bounds[x0:u0, 1] = chk.export_max
-    bounds[u0:e0, 1] = chk.pv if inp.curtailment else 0.0
-    bounds[e0:p0, 0] = chk.e_min
-    bounds[e0:p0, 1] = chk.e_max
-    bounds[p0 - 1, 0] = max(chk.e_min, min(chk.e_end, chk.e_max))
-    bounds[p0:, 1] = chk.import_max
-
-    # Balance rows 0..n-1: i - x + d - c - u = load - pv.
-    # Energy rows n..2n-1: e_t - e_{t-1} - eta_c*h*c_t + h/eta_d*d_t = (e_start if t == 0 else 0).
-    ones = np.ones(n)
-    rows = np.concatenate([t, t, t, t, t, n + t, n + t[1:], n + t, n + t])
-    cols = np.concatenate([i0 + t, x0 + t, d0 + t, c0 + t, u0 + t, e0 + t, e0 + t[:-1], c0 + t, d0 + t])
-    vals = np.concatenate(
-        [ones, -ones, ones, -ones, -ones, ones, -ones[1:], -eta_c * h * ones, h / eta_d * ones]
+    solution = solve(
+        Problem(
+            step_h=float(inp.step_h),
+            load_kw=chk.load,
+            pv_kw=chk.pv,
+            buy_eur_mwh=chk.buy,
+            sell_eur_mwh=chk.sell,
+            capacity_kwh=float(inp.capacity_kwh),
+            charge_max_kw=float(inp.charge_max_kw),
+            discharge_max_kw=float(inp.discharge_max_kw),
+            efficiency_charge=float(inp.efficiency_charge),
+            efficiency_discharge=float(inp.efficiency_discharge),
+            soc_min_pct=float(inp.soc_min_pct),
+            soc_max_pct=float(inp.soc_max_pct),
+            soc_start_pct=float(inp.soc_start_pct),
+            import_max_kw=chk.import_max,
+            export_max_kw=chk.export_max,
+            demand_charge_eur_kw_month=float(inp.demand_charge_eur_kw_month),
+            month_index=chk.month_index,
+            terminal_value_eur_kwh=float(inp.terminal_value_eur_kwh),
+            soc_end_min_pct=100.0 * chk.e_end / inp.capacity_kwh if has_battery else None,
+            curtailment=inp.curtailment,
+            soft=False,
+        )
     )
-    a_eq = sp.csr_array(sp.coo_array((vals, (rows, cols)), shape=(2 * n, n_var)))
-    b_eq = np.concatenate([chk.load - chk.pv, np.zeros(n)])
-    b_eq[n] = chk.e_start
+    if not solution.ok:
+        raise RuntimeError(_failure_message(inp, chk, solution.highs_status, solution.message))
 
-    a_ub: sp.csr_array | None = None
-    b_ub: FloatArray | None = None
-    if demand:  # import_t - peak_month(t) <= 0
-        a_ub = sp.csr_array(
-            sp.coo_array(
-                (
-                    np.concatenate([ones, -ones]),
-                    (np.concatenate([t, t]), np.concatenate([i0 + t, p0 + chk.month_index])),
-                ),
-                shape=(n, n_var),
-            )
-        )
-        b_ub = np.zeros(n)
-
-    started = time.perf_counter()
-    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-    if res.status in (2, 4):  # HiGHS's presolve can misjudge bounds near its tolerances: confirm without
-        res = linprog(
-            cost,
-            A_ub=a_ub,
-            b_ub=b_ub,
-            A_eq=a_eq,
-            b_eq=b_eq,
-            bounds=bounds,
-            method="highs",
-            options={"presolve": False},
-        )
-    solve_s = time.perf_counter() - started
-    if res.status != 0 or res.x is None:
-        raise RuntimeError(_failure_message(inp, chk, int(res.status), str(res.message)))
-
-    # HiGHS may leave values a tolerance outside their bounds; the schedule reported respects them.
-    x: FloatArray = np.clip(np.asarray(res.x, dtype=np.float64), bounds[:, 0], bounds[:, 1])
-    charge, discharge = x[c0:d0], x[d0:i0]
-    grid = x[i0:x0] - x[x0:u0]
+    grid = solution.grid_kw
     energy_cost, demand_charge = _costs(inp, chk, grid)
-    soc = x[e0:p0] / inp.capacity_kwh * 100 if has_battery else np.full(n, float(inp.soc_start_pct))
-    storage_credit = (
-        inp.terminal_value_eur_kwh * (float(x[p0 - 1]) - chk.e_start) if has_battery_energy else 0.0
-    )
-    simultaneous = int(np.count_nonzero((charge > _SIMULTANEOUS_TOL_KW) & (discharge > _SIMULTANEOUS_TOL_KW)))
+    energy = solution.energy_kwh
+    soc = energy / inp.capacity_kwh * 100 if has_battery else np.full(chk.n, float(inp.soc_start_pct))
+    storage_credit = inp.terminal_value_eur_kwh * (float(energy[-1]) - chk.e_start) if has_battery else 0.0
     return OptimumResult(
         cost_eur=energy_cost + demand_charge - storage_credit,
         energy_cost_eur=energy_cost,
         demand_charge_eur=demand_charge,
-        battery_kw=discharge - charge,
+        battery_kw=solution.battery_kw,
         grid_kw=grid,
         soc_pct=soc,
-        curtailed_kw=x[u0:e0].copy(),
-        solve_s=solve_s,
-        status=str(res.message),
-        simultaneous_steps=simultaneous,
+        curtailed_kw=solution.curtailed_kw.copy(),
+        solve_s=solution.solve_s,
+        status=solution.message,
+        simultaneous_steps=solution.simultaneous_steps,
         storage_credit_eur=storage_credit,
+        simultaneous_found=solution.simultaneous_found,
     )
 
 
 def _failure_message(inp: OptimumInput, chk: _Checked, status: int, message: str) -> str:
     """Explain why HiGHS found no solution; names the import cap when it is the cause."""
-    base = f"HiGHS found no optimum (status {status}: {message})"
+    base = message if message.startswith("HiGHS") else f"HiGHS found no optimum (status {status}: {message})"
     if status == 2 and math.isfinite(chk.import_max):
         try:
             solve_optimum(replace(inp, import_max_kw=None))

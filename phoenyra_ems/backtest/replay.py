@@ -22,8 +22,10 @@ from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.battery import BatteryModel, BatteryState, step
 from phoenyra_ems.core.decision import ControlIntent, decide
 from phoenyra_ems.core.limits import limits_at
+from phoenyra_ems.core.optimiser.plan import PlanInputs
 from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import PriceSlot, build_strategies
+from phoenyra_ems.core.strategies.optimiser import Optimiser
 from phoenyra_ems.models import PlantState, SiteMode
 
 PUBLICATION_HOUR_LOCAL = 13  # day-ahead results (EPEX/EXAA) are out by then
@@ -44,6 +46,8 @@ class RunResult:
     capacity_kwh: float
     soc_end_pct: float
     violations: int = 0  # steps where a hard limit was exceeded (must stay 0)
+    reversals: int = 0  # the battery's direction flipped between consecutive non-idle setpoints
+    plan_stats: dict[str, float] = field(default_factory=dict)  # optimiser: replans, slack, solve ms
     strategy_share: dict[str, float] = field(default_factory=dict)
     cumulative_cost_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -54,6 +58,10 @@ class RunResult:
     @property
     def switches_per_day(self) -> float:
         return self.switches / self.days if self.days else 0.0
+
+    @property
+    def reversals_per_day(self) -> float:
+        return self.reversals / self.days if self.days else 0.0
 
     @property
     def cycles(self) -> float:
@@ -108,8 +116,13 @@ def replay(
     name: str | None = None,
     soc_start_pct: float = 50.0,
     progress: Callable[[int], None] | None = None,
+    plan_inputs: Callable[[int, float], PlanInputs] | None = None,
 ) -> RunResult:
-    """Replay ``data`` with one strategy pinned (``strategy``) or the score-based selection (None)."""
+    """Replay ``data`` with one strategy pinned (``strategy``) or the score-based selection (None).
+
+    ``plan_inputs(i, peak_reached_kw)``: the optimiser's forecasts and prices for a plan made at
+    the start of step ``i`` (see :mod:`phoenyra_ems.backtest.forecasts`).
+    """
     timezone = site.location.timezone
     bess = site.bess
     model = BatteryModel(
@@ -120,7 +133,12 @@ def replay(
         bess.efficiency_discharge,
     )
     battery = BatteryState(soc_pct=soc_start_pct)
-    strategies = build_strategies(list(site.ems.strategies))
+    strategies = build_strategies(list(site.ems.strategies), site.ems)
+    wants_plan = plan_inputs is not None and any(s.name == "optimiser" for s in strategies)
+    month_of_step = np.asarray(data.index.tz_convert(timezone).month)
+    peak = 0.0
+    last_direction = 0
+    reversals = 0
     intent = ControlIntent(mode=SiteMode.AUTO, strategy=strategy)
     selection = SelectionState()
     n, step_h = len(data), data.step_h
@@ -171,6 +189,7 @@ def replay(
             recent_net_load_kw=tuple(net_load),
             hold_s=dt_s,
             local_now=local_index[i].to_pydatetime(),
+            plan_inputs=plan_inputs(i, peak) if wants_plan and plan_inputs is not None else None,
         )
         selection = decision.selection
         battery, delivered = step(model, battery, decision.setpoint_kw, dt_s)
@@ -190,6 +209,11 @@ def replay(
         if not limits.soc_min_pct - 1e-6 <= battery.soc_pct <= limits.soc_max_pct + 1e-6 and delivered != 0:
             violations += 1
         grid[i] = g
+        peak = 0.0 if i + 1 < n and month_of_step[i + 1] != month_of_step[i] else max(peak, g)
+        direction = (setpoint > 0.05) - (setpoint < -0.05)
+        if direction:
+            reversals += last_direction == -direction
+            last_direction = direction
         net_load.append(load - pv)
         chosen.append(decision.strategy)
         if progress is not None:
@@ -197,6 +221,10 @@ def replay(
     costs = grid_costs(site, data, grid)
     stored_delta_kwh = (battery.soc_pct - soc_start_pct) / 100.0 * bess.energy_capacity_kwh
     switches = sum(1 for a, b in pairwise(chosen) if a != b)
+    optimiser = next((s for s in strategies if s.name == "optimiser"), None)
+    plan_stats: dict[str, float] = {}
+    if isinstance(optimiser, Optimiser):
+        plan_stats = {"replans": float(optimiser.replans), **optimiser.stats}
     shares = pd.Series(chosen).value_counts(normalize=True)
     return RunResult(
         name=name or strategy or "selection",
@@ -211,6 +239,8 @@ def replay(
         capacity_kwh=bess.energy_capacity_kwh,
         soc_end_pct=battery.soc_pct,
         violations=violations,
+        reversals=reversals,
+        plan_stats=plan_stats,
         strategy_share={str(k): float(v) for k, v in shares.items()},
         cumulative_cost_eur=np.cumsum(costs),
     )

@@ -9,6 +9,8 @@ import numpy as np
 from phoenyra_ems.backtest.replay import grid_costs
 from phoenyra_ems.backtest.runner import BacktestReport
 
+W = 31  # width of the run column
+
 
 def table(report: BacktestReport) -> str:
     days = report.baseline.days
@@ -17,31 +19,62 @@ def table(report: BacktestReport) -> str:
         f"site {report.site.site_id}: {report.site.bess.energy_capacity_kwh:g} kWh / "
         f"{report.site.bess.power_discharge_max_kw:g} kW, {days:.0f} days",
         "",
-        f"{'run':<22}{'cost EUR':>11}{'saved EUR':>11}{'% of bound':>12}{'switches/d':>12}{'cycles':>9}",
-        f"{'no battery':<22}{report.baseline.cost_eur:>11.2f}{0.0:>11.2f}{0.0:>12.1f}{'':>12}{'':>9}",
+        f"{'run':<{W}}{'cost EUR':>11}{'saved EUR':>11}{'% of bound':>12}{'switches/d':>12}"
+        f"{'reversals/d':>13}{'cycles':>9}",
+        f"{'no battery':<{W}}{report.baseline.cost_eur:>11.2f}{0.0:>11.2f}{0.0:>12.1f}"
+        f"{'':>12}{'':>13}{'':>9}",
     ]
     for run in report.runs:
         saved = report.baseline.cost_eur - run.cost_eur
         lines.append(
-            f"{run.name:<22}{run.cost_eur:>11.2f}{saved:>11.2f}{report.share_of_bound(run):>12.1f}"
-            f"{run.switches_per_day:>12.2f}{run.cycles:>9.1f}"
+            f"{run.name:<{W}}{run.cost_eur:>11.2f}{saved:>11.2f}{report.share_of_bound(run):>12.1f}"
+            f"{run.switches_per_day:>12.2f}{run.reversals_per_day:>13.2f}{run.cycles:>9.1f}"
         )
     optimum = report.optimum
     throughput = float(np.abs(optimum.battery_kw).sum() * report.data.step_h)
     cycles = throughput / (2 * report.site.bess.energy_capacity_kwh)
     lines.append(
-        f"{'perfect foresight (LP)':<22}{report.optimum_cost_eur:>11.2f}{report.bound_saving_eur:>11.2f}"
-        f"{100.0:>12.1f}{'':>12}{cycles:>9.1f}"
+        f"{'perfect foresight (LP)':<{W}}{report.optimum_cost_eur:>11.2f}{report.bound_saving_eur:>11.2f}"
+        f"{100.0:>12.1f}{'':>12}{'':>13}{cycles:>9.1f}"
     )
     violations = sum(run.violations for run in report.runs)
+    plan_lines = [_plan_line(run.name, run.plan_stats) for run in report.runs if run.plan_stats]
     lines += [
         "",
         f"bound: HiGHS {optimum.solve_s:.2f} s, {optimum.status}; LP steps charging and discharging at once: "
-        f"{optimum.simultaneous_steps}",
+        f"{optimum.simultaneous_found} found, {optimum.simultaneous_steps} left after fixing their direction",
+        *_no_curtailment_lines(report),
         f"hard-limit violations in the replays: {violations}",
+        *plan_lines,
         "costs include the change of stored energy valued at the period's mean purchase price",
     ]
     return "\n".join(lines)
+
+
+def _no_curtailment_lines(report: BacktestReport) -> list[str]:
+    """The bound without curtailing PV for price, and each run's share of that saving."""
+    cost = report.no_curtailment_cost_eur
+    if cost is None:
+        return []
+    saving = report.baseline.cost_eur - cost
+    shares = ", ".join(
+        f"{run.name} {100 * (report.baseline.cost_eur - run.cost_eur) / saving:.1f} %"
+        for run in report.runs
+        if run.plan_stats and saving > 0.01
+    )
+    return [
+        f"bound without curtailing PV for price (no replay can): {cost:.2f} EUR, saving {saving:.2f}"
+        + (f"; of that: {shares}" if shares else "")
+    ]
+
+
+def _plan_line(name: str, stats: dict[str, float]) -> str:
+    plans = max(stats["replans"], 1.0)
+    return (
+        f"{name}: {stats['replans']:.0f} plans, {stats['failed']:.0f} failed, {stats['slack']:.0f} with "
+        f"slack, {stats['solve_ms'] / plans:.1f} ms each (build + solve), {stats['simultaneous']:.0f} "
+        "steps charging and discharging at once found and fixed"
+    )
 
 
 def plot(report: BacktestReport, path: str | Path) -> Path:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from phoenyra_ems.backtest.data import BacktestData
+from phoenyra_ems.backtest.forecasts import BacktestForecasts
 from phoenyra_ems.backtest.optimum import OptimumInput, OptimumResult, solve_optimum
 from phoenyra_ems.backtest.replay import (
     RunResult,
@@ -66,6 +67,8 @@ class BacktestReport:
     runs: list[RunResult]
     optimum: OptimumResult
     optimum_cost_eur: float
+    # The bound if PV could not be curtailed for price (as in the replays); None with an export cap.
+    no_curtailment_cost_eur: float | None = None
 
     @property
     def bound_saving_eur(self) -> float:
@@ -123,15 +126,51 @@ def tariff_problem(site: SiteConfig, data: BacktestData) -> str | None:
     )
 
 
+OPTIMISER = "optimiser"
+OPTIMISER_PERFECT = "optimiser (perfect forecasts)"
+
+
+def replay_optimiser(
+    site: SiteConfig,
+    data: BacktestData,
+    *,
+    perfect: bool = False,
+    name: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    forecasts: BacktestForecasts | None = None,
+) -> RunResult:
+    """The optimiser pinned, planning from forecasts made before each plan (or the actual data)."""
+    site = replace(site, ems=replace(site.ems, strategies=(OPTIMISER,), default_strategy=OPTIMISER))
+    inputs = forecasts or BacktestForecasts(site, data, site.ems.planning_horizon_h, perfect=perfect)
+    return replay(
+        site,
+        data,
+        OPTIMISER,
+        name=name or (OPTIMISER_PERFECT if perfect else OPTIMISER),
+        soc_start_pct=SOC_START_PCT,
+        progress=progress,
+        plan_inputs=inputs,
+    )
+
+
 def run_backtest(
     site: SiteConfig,
     data: BacktestData,
     strategies: tuple[str, ...] | None = None,
     progress: Callable[[str, int], None] | None = None,
+    optimiser: bool = True,
 ) -> BacktestReport:
-    """Every strategy alone, then the selection over ``strategies`` (default: the site's), then the bound."""
-    names = strategies or site.ems.strategies
-    site = replace(site, ems=replace(site.ems, strategies=tuple(names)))
+    """Every strategy alone, the selection over ``strategies`` (default: the site's), the optimiser
+    with realistic and with perfect forecasts (``optimiser``), then the bound."""
+    names = tuple(n for n in (strategies or site.ems.strategies) if n != OPTIMISER)
+    site = replace(
+        site,
+        ems=replace(
+            site.ems,
+            strategies=names,
+            default_strategy=site.ems.default_strategy if site.ems.default_strategy in names else names[0],
+        ),
+    )
     baseline = no_battery(site, data)
     runs = []
 
@@ -150,5 +189,13 @@ def run_backtest(
                 progress=reporter(label),
             )
         )
-    optimum = solve_optimum(optimum_input(site, data))
-    return BacktestReport(site, data, baseline, runs, optimum, optimum.cost_eur)
+    if optimiser:
+        for perfect in (False, True):
+            label = OPTIMISER_PERFECT if perfect else OPTIMISER
+            runs.append(replay_optimiser(site, data, perfect=perfect, progress=reporter(label)))
+    bound_input = optimum_input(site, data)
+    optimum = solve_optimum(bound_input)
+    no_curtailment = None
+    if bound_input.export_max_kw is None and optimum.curtailed_kw.max(initial=0.0) > 1e-6:
+        no_curtailment = solve_optimum(replace(bound_input, curtailment=False)).cost_eur
+    return BacktestReport(site, data, baseline, runs, optimum, optimum.cost_eur, no_curtailment)

@@ -157,6 +157,12 @@ class EmsSettings:
     comm_timeout_cycles: int = 1  # cycles without a reading before the safe state
     soc_missing_cycles: int = 3  # cycles with a "not available" SoC before the safe state
     history_flush_s: float = 2.0  # buffered history rows are written at least this often
+    # The optimiser strategy (docs/optimiser.md)
+    planning_step_s: float = 900.0  # plan step and replanning interval
+    planning_horizon_h: float = 48.0  # capped by the forecasts and prices at hand
+    plan_execution: str = "value"  # value | grid | battery (docs/optimiser.md)
+    plan_replan_soc_pct: float = 5.0  # replan at once when the SoC strays this far from the plan
+    wear_cost_eur_kwh: float = 0.0  # battery wear per kWh charged and per kWh discharged
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ from phoenyra_ems.devices import catalog
 Validator = Callable[[Any], Any]
 Check = Callable[[Any], Iterable[vol.Invalid]]
 
-STRATEGIES = ("arbitrage", "peak_shaving", "self_consumption", "load_balancing")
+STRATEGIES = ("arbitrage", "peak_shaving", "self_consumption", "load_balancing", "optimiser")
 SITE_SECTIONS = (
     "location",
     "bess",
@@ -627,6 +627,11 @@ EMS = section(
         vol.Optional("comm_timeout_cycles"): integer(ge=1),
         vol.Optional("soc_missing_cycles"): integer(ge=1, le=60),
         vol.Optional("history_flush_s"): number(gt=0, le=5),
+        vol.Optional("planning_step_s"): number(ge=60, le=3600),
+        vol.Optional("planning_horizon_h"): number(ge=1, le=168),
+        vol.Optional("plan_execution"): one_of(["grid", "battery", "value"], "plan_execution"),
+        vol.Optional("plan_replan_soc_pct"): number(gt=0, le=100),
+        vol.Optional("wear_cost_eur_kwh"): number(ge=0),
     },
     EmsSettings,
     [_check_ems],

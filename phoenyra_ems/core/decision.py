@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.derating import thermal_derate
@@ -13,6 +14,9 @@ from phoenyra_ems.core.safety import SafetyInput, SafetyResult, enforce
 from phoenyra_ems.core.selection import SelectionState, select
 from phoenyra_ems.core.strategies.base import DecisionContext, PriceSlot, Strategy
 from phoenyra_ems.models import PlantState, SiteMode
+
+if TYPE_CHECKING:
+    from phoenyra_ems.core.optimiser.plan import PlanInputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +57,13 @@ def decide(
     hold_s: float | None = None,
     local_now: datetime | None = None,
     extra_derate: float = 1.0,
+    plan_inputs: PlanInputs | None = None,
 ) -> Decision:
     """The setpoint for the next step. ``hold_s``: how long the device may hold it (≥ dt_s);
-    ``extra_derate``: a further power multiplier (e.g. the battery room is too hot)."""
+    ``extra_derate``: a further power multiplier (e.g. the battery room is too hot);
+    ``plan_inputs``: forecasts and prices for the optimiser strategy."""
     limits = limits_at(site, local_now or now)
+    derate = thermal_derate(state.temp_c) * extra_derate
     scores: dict[str, float] = {}
     if intent.mode is SiteMode.STANDBY:
         command, name, reason = 0.0, "standby", "standby: battery idle"
@@ -74,6 +81,8 @@ def decide(
             prices=prices,
             slot_hours=slot_hours,
             recent_net_load_kw=recent_net_load_kw,
+            plan_inputs=plan_inputs,
+            derate=derate,
         )
         pool = [s for s in strategies if intent.strategy in (None, s.name)] or list(strategies)
         chosen = select(
@@ -96,7 +105,7 @@ def decide(
             hold_s=hold_s or 0.0,
             previous_setpoint_kw=state.setpoint,
             soh_pct=state.soh,
-            derate=thermal_derate(state.temp_c) * extra_derate,
+            derate=derate,
         ),
         limits,
     )

@@ -192,13 +192,20 @@ def test_tiny_limits_near_solver_tolerance_stay_feasible() -> None:
     assert solve_optimum(inp).cost_eur == pytest.approx(0.0, abs=TOL)
 
 
-def test_negative_prices_burn_energy_and_are_counted() -> None:
-    # Paid to import everywhere: fill up, then charge and discharge at once to burn energy.
+def test_negative_prices_burn_energy_are_counted_and_fixed() -> None:
+    # Paid to import everywhere: the LP would charge and discharge at once to burn energy; those
+    # steps are counted, fixed to their net direction and solved again: the schedule is physical.
     inp = make([0.0] * 4, buy=-100.0, sell=-200.0, soc_start_pct=50.0)
     res = solve_optimum(inp)
-    assert res.simultaneous_steps >= 2
+    assert res.simultaneous_found >= 2
+    assert res.simultaneous_steps == 0
     assert res.cost_eur < 0
     assert (res.grid_kw >= -TOL).all()
+    # Physical: one direction per step, so the stored energy follows the net battery power.
+    energy = np.concatenate([[5.0], res.soc_pct / 10])
+    delta = np.diff(energy)
+    expected = np.where(res.battery_kw < 0, -res.battery_kw * ETA, -res.battery_kw / ETA)
+    assert delta == pytest.approx(expected, abs=1e-6)
 
 
 def test_import_cap_too_small_names_the_cap() -> None:

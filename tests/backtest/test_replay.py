@@ -44,7 +44,12 @@ def run(report: BacktestReport, name: str) -> RunResult:
 
 
 def test_the_report_has_every_strategy_and_the_selection(report: BacktestReport) -> None:
-    assert [r.name for r in report.runs] == [*STRATEGIES, "selection"]
+    assert [r.name for r in report.runs] == [
+        *STRATEGIES,
+        "selection",
+        "optimiser",
+        "optimiser (perfect forecasts)",
+    ]
     assert all(r.days == pytest.approx(14.0) for r in [report.baseline, *report.runs])
 
 
@@ -215,3 +220,20 @@ def test_from_csv_names_the_file_of_a_bad_timestamp(tmp_path: Path) -> None:
 def test_household_2024_rejects_bad_periods(args: tuple[str, str, str], message: str) -> None:
     with pytest.raises(BacktestDataError, match=message):
         household_2024(*args)
+
+
+def test_optimiser_with_perfect_forecasts_reaches_the_bound(report: BacktestReport) -> None:
+    """The sanity check of planner and execution: >= 99 % of what a controller that cannot curtail
+    PV for price could earn (the bound may curtail; the replays cannot)."""
+    perfect = run(report, "optimiser (perfect forecasts)")
+    comparable = report.no_curtailment_cost_eur or report.optimum_cost_eur
+    share = (report.baseline.cost_eur - perfect.cost_eur) / (report.baseline.cost_eur - comparable)
+    assert share >= 0.99
+    assert perfect.violations == 0 and perfect.plan_stats["failed"] == 0
+
+
+def test_optimiser_plans_from_history_beat_self_consumption(report: BacktestReport) -> None:
+    optimiser, alone = run(report, "optimiser"), run(report, "self_consumption")
+    assert optimiser.cost_eur < alone.cost_eur
+    assert optimiser.plan_stats["replans"] == len(report.data)  # hourly steps, 15-min planning
+    assert optimiser.reversals_per_day < 5

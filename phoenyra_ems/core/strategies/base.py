@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from phoenyra_ems.config.model import GridTariffConfig
 from phoenyra_ems.core.limits import SiteLimits
 from phoenyra_ems.models import PlantState
+
+if TYPE_CHECKING:
+    from phoenyra_ems.core.optimiser.plan import PlanInputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ class DecisionContext:
     prices: tuple[PriceSlot, ...] = ()  # known prices from the current slot on, in order
     slot_hours: float = 1.0  # length of one price slot
     recent_net_load_kw: tuple[float, ...] = field(default_factory=tuple)  # oldest first
+    plan_inputs: PlanInputs | None = None  # forecasts and prices for the optimiser
+    derate: float = 1.0  # power multiplier in force (thermal, room temperature)
 
     @property
     def price_now(self) -> float | None:

@@ -1,0 +1,1 @@
+"""Receding-horizon optimisation of a site's battery (pure: no I/O)."""

@@ -1,0 +1,102 @@
+"""The live controller drives a site with the optimiser: plan inputs from its own measurements,
+prices as published; the safety layer still clamps every command."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from phoenyra_ems.config.model import EmsSettings
+from phoenyra_ems.controller import SiteController
+from phoenyra_ems.core.strategies.base import PriceSlot
+from phoenyra_ems.core.strategies.optimiser import Optimiser
+from phoenyra_ems.models import Measurements
+from tests.conftest import make_site
+from tests.test_controller_faults import ScriptedDevice
+
+START = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
+
+
+class ManualClock:
+    def __init__(self, start: datetime) -> None:
+        self.t = start
+
+    def now(self) -> datetime:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)
+
+
+class Prices:
+    """Cheap now, dear in the evening (hourly slots)."""
+
+    slot_hours = 1.0
+
+    def slots(self, now: datetime, horizon_h: float) -> tuple[PriceSlot, ...]:
+        first = now.replace(minute=0, second=0, microsecond=0)
+        return tuple(
+            PriceSlot(first + timedelta(hours=k), 20.0 if k < 4 else 300.0) for k in range(int(horizon_h))
+        )
+
+
+async def test_a_site_with_forecasts_disabled_still_optimises_from_its_history() -> None:
+    site = make_site(
+        5020,
+        ems=EmsSettings(
+            cycle_s=60.0, price_source="none", strategies=("optimiser",), default_strategy="optimiser"
+        ),
+    )
+    reading = Measurements(soc_pct=50.0, soh_pct=100.0, temp_c=25.0, p_bess_kw=0.0, p_pv_kw=0.0,
+                           p_load_kw=30.0, p_grid_kw=30.0)  # fmt: skip
+    device = ScriptedDevice(reading=reading)
+    clock = ManualClock(START)
+    controller = SiteController(site, device, clock, Prices())  # type: ignore[arg-type]
+    assert controller.plan_history is not None
+    for _ in range(20):
+        state = await controller.cycle()
+        await clock.sleep(60.0)
+    optimiser = controller.strategies[0]
+    assert isinstance(optimiser, Optimiser) and optimiser.plan is not None
+    assert optimiser.plan.ok and optimiser.plan.source == "history baselines"
+    assert state.strategy == "optimiser" and state.strategy_reason.startswith("plan: charging")
+    # 20 cycles of one minute: a new planning step at 10:15 -> two plans.
+    assert optimiser.replans == 2
+    # It charges from the grid while it is cheap, never above the contractual peak cap (80 kW with
+    # 30 kW of load: at most 50 kW of charge), which the safety layer enforces whatever the plan.
+    assert all(kw >= -50.0 - 1e-6 for kw in device.writes) and device.writes[-1] < 0
+    assert state.setpoint == device.writes[-1]
+    assert not {a.code for a in state.alarms} & {"plan_failed", "plan_slack"}
+
+
+async def test_a_failing_plan_raises_an_alarm_and_self_consumes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from phoenyra_ems.core.optimiser import plan as plan_module
+
+    real = plan_module.solve
+    monkeypatch.setattr(plan_module, "solve", lambda problem: real(replace(problem, step_h=-1.0)))
+    site = make_site(
+        5020,
+        ems=EmsSettings(
+            cycle_s=60.0, price_source="none", strategies=("optimiser",), default_strategy="optimiser"
+        ),
+    )
+    reading = Measurements(soc_pct=50.0, soh_pct=100.0, temp_c=25.0, p_bess_kw=0.0, p_pv_kw=0.0,
+                           p_load_kw=30.0, p_grid_kw=30.0)  # fmt: skip
+    controller = SiteController(site, ScriptedDevice(reading=reading), ManualClock(START), Prices())  # type: ignore[arg-type]
+    state = await controller.cycle()
+    assert "plan_failed" in {a.code for a in state.alarms}
+    assert state.strategy_reason.startswith("no plan (invalid input")
+    assert state.setpoint == pytest.approx(30.0)  # self-consumption: cover the load
+
+
+def test_the_plan_document_has_every_step() -> None:
+    from phoenyra_ems.core.optimiser.plan import OptimiserSettings, make_plan, plan_document
+    from tests.test_optimiser import LIMITS, SPOT, inputs
+
+    plan = make_plan(inputs(), LIMITS, SPOT, 50.0, OptimiserSettings())
+    document = plan_document(plan)
+    assert document["status"] == "optimal" and len(document["steps"]) == 24  # type: ignore[arg-type]
+    first = document["steps"][0]  # type: ignore[index]
+    assert set(first) == {"start", "battery_kw", "grid_kw", "soc_pct", "price_eur_mwh", "pv_kw", "load_kw"}
