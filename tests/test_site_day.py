@@ -22,6 +22,9 @@ SPEED = 3600.0  # one simulated hour per real second (at 7200x, event-loop jitte
 # became simulated minutes of a stale setpoint and broke the limits by a few kW)
 CYCLE_S = 120.0  # simulated seconds per control cycle
 TOLERANCE_KW = 3.0  # the meter reads the previous cycle's battery power against the present load
+# A late cycle holds the setpoint longer than planned: 30 ms of event-loop delay on a busy machine is
+# 108 simulated seconds here, 1.5 kWh at 50 kW (0.75 % of 200 kWh). Real time has no such factor.
+SOC_TOLERANCE_PCT = 1.0
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +54,7 @@ def assert_limits_held(records: list[HistoryRecord]) -> None:
         )
         if r.soc > 12:
             assert r.p_grid <= 80 + TOLERANCE_KW, f"import above the 80 kW cap at {r.time}: {r.p_grid:.1f} kW"
-        assert 10 - 0.5 <= r.soc <= 90 + 0.5, f"SoC {r.soc:.1f} % outside the window at {r.time}"
+        assert 10 - SOC_TOLERANCE_PCT <= r.soc <= 90 + SOC_TOLERANCE_PCT, f"SoC {r.soc:.1f} % outside the window at {r.time}"
 
 
 async def test_arbitrage_charges_in_cheap_hours_and_discharges_in_dear_ones(
