@@ -54,7 +54,8 @@ def assert_limits_held(records: list[HistoryRecord]) -> None:
         )
         if r.soc > 12:
             assert r.p_grid <= 80 + TOLERANCE_KW, f"import above the 80 kW cap at {r.time}: {r.p_grid:.1f} kW"
-        assert 10 - SOC_TOLERANCE_PCT <= r.soc <= 90 + SOC_TOLERANCE_PCT, f"SoC {r.soc:.1f} % outside the window at {r.time}"
+        low, high = 10 - SOC_TOLERANCE_PCT, 90 + SOC_TOLERANCE_PCT
+        assert low <= r.soc <= high, f"SoC {r.soc:.1f} % outside the window at {r.time}"
 
 
 async def test_arbitrage_charges_in_cheap_hours_and_discharges_in_dear_ones(
