@@ -58,7 +58,11 @@ class ConsoleScreen(Screen[None]):
         yield from ()
 
     def render_store(self, store: ConsoleStore) -> None:
-        self.query_one(ConnectionBanner).show_connection(store.connection)
+        banners = self.query(ConnectionBanner)
+        if not banners:  # pushed but not composed yet: draw once it is
+            self.call_after_refresh(self.render_store, store)
+            return
+        banners.first().show_connection(store.connection)
         self.show_store(store)
 
     def show_store(self, store: ConsoleStore) -> None:
