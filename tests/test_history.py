@@ -60,3 +60,13 @@ async def test_retention_deletes_old_samples_only(tmp_path: Path) -> None:
     left = await store.query(T0, T0 + timedelta(days=2))
     assert len(left) == 1
     await store.close()
+
+
+async def test_an_existing_database_readable_by_others_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    store = HistoryStore(path)
+    await store.open()
+    await store.close()
+    assert path.stat().st_mode & 0o777 == 0o600

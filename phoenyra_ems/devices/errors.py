@@ -24,10 +24,8 @@ class ImplausibleReading(DeviceError):
         self.value = value
 
 
-class SocUnavailable(ImplausibleReading):
+class SocUnavailable(DeviceError):
     """The device answered, but reports no usable state of charge (a not-available marker)."""
 
     def __init__(self, cycles: int) -> None:
-        DeviceError.__init__(self, f"state of charge not available for {cycles} cycles")
-        self.field = "soc_pct"
-        self.value = float("nan")
+        super().__init__(f"state of charge not available for {cycles} cycles")
