@@ -23,13 +23,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import partial
 from typing import TYPE_CHECKING, Protocol
-from zoneinfo import ZoneInfo
 
 from phoenyra_ems.clock import Clock, SystemClock
 from phoenyra_ems.config.model import SiteConfig
-from phoenyra_ems.core.decision import ControlIntent, Decision, decide
+from phoenyra_ems.core.cycle import PRICE_HORIZON_H, CycleStep, build_step, decide_step, step_context
+from phoenyra_ems.core.decision import ControlIntent, Decision
 from phoenyra_ems.core.overrides import LimitOverrides, apply_overrides, override_errors
 from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import build_strategies
@@ -54,13 +53,13 @@ from phoenyra_ems.prices import NoPrices, PriceProvider
 
 if TYPE_CHECKING:
     from phoenyra_ems.core.optimiser.live import PlanHistory
+    from phoenyra_ems.core.optimiser.plan import Plan
+    from phoenyra_ems.core.strategies.optimiser import Optimiser
 
 LOG = logging.getLogger(__name__)
 
-PRICE_HORIZON_H = 24.0
-LOAD_BALANCING_WINDOW_S = 900.0
-MAX_NET_LOAD_SAMPLES = 3600
 RETENTION_EVERY_S = 3600.0
+PLAN_WAIT_SHARE = 0.5  # a cycle waits for a solve at most this share of ems.cycle_s
 STOP_STEP_S = 2.0  # each step of a stop (loop, safe write, device, attachment) gets at most this
 
 
@@ -100,20 +99,6 @@ class CycleStats:
     latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
-def complete(m: Measurements, previous: PlantState) -> Measurements:
-    """Fill a missing power from the balance p_grid + p_pv + p_bess = p_load."""
-    p_bess = m.p_bess_kw if m.p_bess_kw is not None else previous.setpoint
-    p_pv = m.p_pv_kw if m.p_pv_kw is not None else 0.0
-    p_load, p_grid = m.p_load_kw, m.p_grid_kw
-    if p_load is None and p_grid is not None:
-        p_load = max(0.0, p_grid + p_pv + p_bess)
-    if p_load is None:
-        p_load = 0.0
-    if p_grid is None:
-        p_grid = p_load - p_pv - p_bess
-    return Measurements(m.soc_pct, m.soh_pct, m.temp_c, p_bess, p_pv, p_load, p_grid)
-
-
 class SiteController:
     """Runs one site. ``listeners`` are called with every new PlantState."""
 
@@ -137,6 +122,15 @@ class SiteController:
             from phoenyra_ems.core.optimiser.live import PlanHistory
 
             self.plan_history = PlanHistory(site)
+        self.optimiser: Optimiser | None = (
+            next((s for s in self.strategies if isinstance(s, _optimiser_class())), None)
+            if self.plan_history is not None
+            else None
+        )
+        if self.optimiser is not None:
+            self.optimiser.solve_inline = False  # solved off the loop (_plan), within plan_wait_s
+        self.plan_wait_s = PLAN_WAIT_SHARE * site.ems.cycle_s
+        self._solving: asyncio.Future[Plan | None] | None = None
         self.intent = ControlIntent()
         self.overrides = LimitOverrides()
         self.effective_site = site
@@ -146,14 +140,11 @@ class SiteController:
         self.sensor_inputs: Callable[[], SensorInputs] | None = None  # edge sensors (MQTT), if any
         self.attachments: list[Attachment] = []  # started and stopped with the site (MQTT link)
         self.last_decision: Decision | None = None
-        self._zone = ZoneInfo(site.location.timezone)
         self._alarms: dict[str, Alarm] = {}
         self._failed_reads = 0
         self._soc_missing = 0
         self._soc_seen = False
-        self._net_load: deque[float] = deque(
-            maxlen=max(2, min(MAX_NET_LOAD_SAMPLES, int(LOAD_BALANCING_WINDOW_S / site.ems.cycle_s)))
-        )
+        self._net_load: tuple[float, ...] = ()  # the last step's net-load window (core/cycle.py)
         self._last_retention: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -197,6 +188,8 @@ class SiteController:
         """
         site_id = self.site.site_id
         try:
+            if self._solving is not None:  # the worker thread finishes by itself; nobody waits
+                self._solving.cancel()
             if self._task is not None:
                 self._stopping.set()  # ends the loop between cycles: a request is never cut in half
                 try:
@@ -298,54 +291,34 @@ class SiteController:
         inputs = self._inputs()
         if inputs.grid_power_kw is not None:  # the external grid meter is the truth at the connection
             measured = replace(measured, p_grid_kw=inputs.grid_power_kw, p_load_kw=None)
-        m = complete(measured, self.state)
         if self.intent.expired(now):
             LOG.info("site %s: manual setpoint expired, back to auto", self.site.site_id)
             self.set_intent(ControlIntent(strategy=self.intent.strategy))
-        self._net_load.append(m.p_load_kw - m.p_pv_kw)  # type: ignore[operator]
-        price_slots = self.prices.slots(now, PRICE_HORIZON_H)
-        state = self.state.with_(
-            timestamp=now,
-            soc=m.soc_pct if m.soc_pct is not None else self.state.soc,
-            soh=m.soh_pct if m.soh_pct is not None else self.state.soh,
-            temp_c=m.temp_c,
-            p_bess=m.p_bess_kw,
-            p_pv=m.p_pv_kw,
-            p_load=m.p_load_kw,
-            p_grid=m.p_grid_kw,
-            price=price_slots[0].eur_mwh if price_slots else None,
-            mode=self.intent.mode,
-            last_reading=now,
-            extras={"room_temp_c": inputs.room_temp_c} if inputs.room_temp_c is not None else {},
+        step = build_step(
+            self.effective_site,
+            self.state,
+            measured,
+            self.intent,
+            now,
+            dt_s=self.site.ems.cycle_s,
+            hold_s=self.device.hold_s,
+            prices=self.prices.slots(now, PRICE_HORIZON_H),
+            slot_hours=self.prices.slot_hours,
+            past_net_load_kw=self._net_load,
+            extra_derate=inputs.derate,
+            extras={"room_temp_c": inputs.room_temp_c} if inputs.room_temp_c is not None else None,
         )
-        plan_inputs, replan_due = None, False
+        self._net_load = step.recent_net_load_kw
+        state = step.state
         if self.plan_history is not None:
-            self.plan_history.add(now, m.p_load_kw or 0.0, m.p_pv_kw or 0.0, m.p_grid_kw or 0.0, state.price)
+            self.plan_history.add(now, state.p_load, state.p_pv, state.p_grid, state.price)
             horizon_h = self.site.ems.planning_horizon_h
-            before = self.plan_history.inputs_start
             plan_inputs = self.plan_history.inputs(
                 now, self.prices.slots(now, horizon_h), self.prices.slot_hours
             )
-            replan_due = before != plan_inputs.start
-        step = partial(
-            decide,
-            self.effective_site,
-            state,
-            self.intent,
-            self.strategies,
-            self.selection,
-            now,
-            dt_s=self.site.ems.cycle_s,
-            prices=price_slots,
-            slot_hours=self.prices.slot_hours,
-            recent_net_load_kw=tuple(self._net_load),
-            hold_s=self.device.hold_s,
-            local_now=now.astimezone(self._zone),
-            extra_derate=inputs.derate,
-            plan_inputs=plan_inputs,
-        )
-        # A replan (~10 ms for 48 h at 15 min) runs off the event loop; other cycles stay inline.
-        decision = await asyncio.to_thread(step) if replan_due else step()
+            step = replace(step, plan_inputs=plan_inputs)
+            await self._plan(step)
+        decision = decide_step(step, self.strategies, self.selection)
         self.selection, self.last_decision = decision.selection, decision
         if self.plan_history is not None:
             self._plan_alarms()
@@ -362,6 +335,31 @@ class SiteController:
             status=SiteStatus.RUNNING,
             last_write=now if wrote else self.state.last_write,
         )
+
+    async def _plan(self, step: CycleStep) -> None:
+        """Solve off the event loop; wait at most ``plan_wait_s``, else follow the last plan.
+
+        A solve still running when the cycle's budget is spent is adopted by the first cycle after
+        it lands; no second solve starts meanwhile.
+        """
+        optimiser = self.optimiser
+        if optimiser is None:
+            return
+        if self._solving is None:
+            ctx = step_context(step)
+            wanted = step.intent.mode is SiteMode.AUTO and step.intent.strategy in (None, optimiser.name)
+            if not wanted or not optimiser.needs_plan(ctx):
+                return
+            self._solving = asyncio.ensure_future(asyncio.to_thread(optimiser.plan_for, ctx))
+        if not self._solving.done():
+            await asyncio.wait({self._solving}, timeout=self.plan_wait_s)
+            if not self._solving.done():
+                return
+        solving, self._solving = self._solving, None
+        try:
+            optimiser.adopt(solving.result())
+        except Exception:  # make_plan never raises: a bug here must not stop the site
+            LOG.exception("site %s: planning failed", self.site.site_id)
 
     def _plan_alarms(self) -> None:
         """``plan_failed`` (the optimiser fell back to self-consumption) and ``plan_slack``."""
@@ -444,6 +442,12 @@ class SiteController:
                 listener(state)
             except Exception:  # a broken viewer never stops control
                 LOG.exception("site %s: state listener failed", self.site.site_id)
+
+
+def _optimiser_class() -> type[Optimiser]:
+    from phoenyra_ems.core.strategies.optimiser import Optimiser
+
+    return Optimiser
 
 
 async def _bounded(step: Awaitable[None], what: str, timeout: float = STOP_STEP_S) -> None:

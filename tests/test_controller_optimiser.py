@@ -100,3 +100,46 @@ def test_the_plan_document_has_every_step() -> None:
     assert document["status"] == "optimal" and len(document["steps"]) == 24  # type: ignore[arg-type]
     first = document["steps"][0]  # type: ignore[index]
     assert set(first) == {"start", "battery_kw", "grid_kw", "soc_pct", "price_eur_mwh", "pv_kw", "load_kw"}
+
+
+async def test_a_slow_solve_never_holds_a_cycle_and_is_picked_up_when_it_lands() -> None:
+    import asyncio
+    import threading
+
+    site = make_site(
+        5020,
+        ems=EmsSettings(
+            cycle_s=60.0, price_source="none", strategies=("optimiser",), default_strategy="optimiser"
+        ),
+    )
+    reading = Measurements(soc_pct=50.0, soh_pct=100.0, temp_c=25.0, p_bess_kw=0.0, p_pv_kw=0.0,
+                           p_load_kw=30.0, p_grid_kw=30.0)  # fmt: skip
+    device = ScriptedDevice(reading=reading)
+    clock = ManualClock(START)
+    controller = SiteController(site, device, clock, Prices())  # type: ignore[arg-type]
+    optimiser = controller.optimiser
+    assert optimiser is not None and not optimiser.solve_inline
+    controller.plan_wait_s = 0.05  # the cycle's budget for a solve
+    release, calls = threading.Event(), []
+    real = optimiser.plan_for
+
+    def slow(ctx):  # type: ignore[no-untyped-def]
+        calls.append(ctx.now)
+        release.wait(10.0)  # the seam: this solve takes as long as the test says
+        return real(ctx)
+
+    optimiser.plan_for = slow  # type: ignore[method-assign]
+    for _ in range(2):  # the solve has not landed: the cycles go on with the fallback
+        state = await controller.cycle()
+        assert controller.stats.latencies_s[-1] < 2.0  # budget 0.05 s (generous for a loaded machine)
+        assert state.strategy_reason.startswith("no plan (solving): ")
+        assert state.setpoint == pytest.approx(30.0)  # self-consumption covers the load meanwhile
+        await clock.sleep(60.0)
+    assert len(calls) == 1 and optimiser.replans == 0  # one solve in flight, none started on top
+    release.set()
+    assert controller._solving is not None
+    await asyncio.wait({controller._solving}, timeout=10.0)
+    state = await controller.cycle()  # the plan landed: this cycle follows it
+    assert optimiser.replans == 1 and state.strategy_reason.startswith("plan: ")
+    assert optimiser.plan is not None and optimiser.plan.start == START
+    assert device.writes[-1] == state.setpoint

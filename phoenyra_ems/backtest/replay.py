@@ -8,10 +8,9 @@ as a day-ahead market publishes them: the whole current local day, and the next 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 
 import numpy as np
@@ -20,16 +19,16 @@ import pandas as pd
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.battery import BatteryModel, BatteryState, step
-from phoenyra_ems.core.decision import ControlIntent, decide
+from phoenyra_ems.core.cycle import build_step, decide_step
+from phoenyra_ems.core.decision import ControlIntent
 from phoenyra_ems.core.limits import limits_at
 from phoenyra_ems.core.optimiser.plan import PlanInputs
 from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import PriceSlot, build_strategies
 from phoenyra_ems.core.strategies.optimiser import Optimiser
-from phoenyra_ems.models import PlantState, SiteMode
+from phoenyra_ems.models import Measurements, PlantState, SiteMode, SiteStatus
 
 PUBLICATION_HOUR_LOCAL = 13  # day-ahead results (EPEX/EXAA) are out by then
-NET_LOAD_WINDOW_H = 1.0  # what load balancing sees of the recent past
 
 
 @dataclass
@@ -146,7 +145,8 @@ def replay(
     local_index = data.index.tz_convert(timezone)
     starts = [t.to_pydatetime() for t in data.index]
     known_end = np.searchsorted(data.index, [known_until(t) for t in local_index])
-    net_load: deque[float] = deque(maxlen=max(2, round(NET_LOAD_WINDOW_H / step_h)))
+    net_load: tuple[float, ...] = ()
+    previous = PlantState(site_id=site.site_id, timestamp=datetime.fromtimestamp(0, UTC), soc=soc_start_pct)
     grid = np.zeros(n)
     chosen: list[str] = []
     setpoint = 0.0
@@ -164,36 +164,33 @@ def replay(
         first, _, all_slots = slots_cache
         prices = all_slots[i - first :]
         load, pv = float(data.load_kw[i]), float(data.pv_kw[i])
-        state = PlantState(
-            site_id=site.site_id,
-            timestamp=now,
-            soc=battery.soc_pct,
-            soh=battery.soh_pct,
-            temp_c=None,
-            p_pv=pv,
-            p_load=load,
-            p_grid=load - pv,
-            price=float(data.price_eur_mwh[i]),
-            setpoint=setpoint,
-        )
-        decision = decide(
+        # What a meter sees at the step's start: the step's load and PV, the last setpoint running.
+        measured = Measurements(battery.soc_pct, battery.soh_pct, None, None, pv, load, None)
+        cycle_step = build_step(
             site,
-            state,
+            previous,
+            measured,
             intent,
-            strategies,
-            selection,
             now,
-            dt_s,
+            dt_s=dt_s,
+            hold_s=dt_s,
             prices=prices,
             slot_hours=step_h,
-            recent_net_load_kw=tuple(net_load),
-            hold_s=dt_s,
-            local_now=local_index[i].to_pydatetime(),
+            past_net_load_kw=net_load,
             plan_inputs=plan_inputs(i, peak) if wants_plan and plan_inputs is not None else None,
         )
+        net_load = cycle_step.recent_net_load_kw
+        decision = decide_step(cycle_step, strategies, selection)
         selection = decision.selection
         battery, delivered = step(model, battery, decision.setpoint_kw, dt_s)
         setpoint = decision.setpoint_kw
+        previous = cycle_step.state.with_(  # what the controller publishes after its write
+            setpoint=setpoint,
+            strategy=decision.strategy,
+            strategy_reason=decision.reason,
+            status=SiteStatus.RUNNING,
+            last_write=now,
+        )
         g = load - pv - delivered
         limits = decision.limits
         export_cap = limits.grid_export_max_kw
@@ -214,7 +211,6 @@ def replay(
         if direction:
             reversals += last_direction == -direction
             last_direction = direction
-        net_load.append(load - pv)
         chosen.append(decision.strategy)
         if progress is not None:
             progress(i + 1)

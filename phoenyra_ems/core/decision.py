@@ -43,6 +43,33 @@ class Decision:
     limits: SiteLimits
 
 
+def decision_context(
+    site: SiteConfig,
+    state: PlantState,
+    now: datetime,
+    dt_s: float,
+    prices: tuple[PriceSlot, ...] = (),
+    slot_hours: float = 1.0,
+    recent_net_load_kw: tuple[float, ...] = (),
+    local_now: datetime | None = None,
+    extra_derate: float = 1.0,
+    plan_inputs: PlanInputs | None = None,
+) -> DecisionContext:
+    """What the strategies see: the limits in force (site-local time) and the derate applied."""
+    return DecisionContext(
+        state=state,
+        limits=limits_at(site, local_now or now),
+        tariffs=site.grid_tariffs,
+        now=now,
+        dt_s=dt_s,
+        prices=prices,
+        slot_hours=slot_hours,
+        recent_net_load_kw=recent_net_load_kw,
+        plan_inputs=plan_inputs,
+        derate=thermal_derate(state.temp_c) * extra_derate,
+    )
+
+
 def decide(
     site: SiteConfig,
     state: PlantState,
@@ -62,8 +89,10 @@ def decide(
     """The setpoint for the next step. ``hold_s``: how long the device may hold it (≥ dt_s);
     ``extra_derate``: a further power multiplier (e.g. the battery room is too hot);
     ``plan_inputs``: forecasts and prices for the optimiser strategy."""
-    limits = limits_at(site, local_now or now)
-    derate = thermal_derate(state.temp_c) * extra_derate
+    ctx = decision_context(
+        site, state, now, dt_s, prices, slot_hours, recent_net_load_kw, local_now, extra_derate, plan_inputs
+    )
+    limits, derate = ctx.limits, ctx.derate
     scores: dict[str, float] = {}
     if intent.mode is SiteMode.STANDBY:
         command, name, reason = 0.0, "standby", "standby: battery idle"
@@ -72,18 +101,6 @@ def decide(
         until = f" until {intent.manual_expires:%H:%M:%S}" if intent.manual_expires else ""
         reason = f"manual setpoint {command:.1f} kW{until}"
     else:
-        ctx = DecisionContext(
-            state=state,
-            limits=limits,
-            tariffs=site.grid_tariffs,
-            now=now,
-            dt_s=dt_s,
-            prices=prices,
-            slot_hours=slot_hours,
-            recent_net_load_kw=recent_net_load_kw,
-            plan_inputs=plan_inputs,
-            derate=derate,
-        )
         pool = [s for s in strategies if intent.strategy in (None, s.name)] or list(strategies)
         chosen = select(
             list(pool),

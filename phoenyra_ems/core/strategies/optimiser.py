@@ -18,6 +18,11 @@ Score: the plan's value of the present step (EUR/h): the bill saved now plus the
 stored energy valued at its shadow price (the LP's dual). A plan that fails (solver failure or
 time-out, no inputs) falls back to self-consumption with a reason that says so; the plan's status
 is kept for alarms (:attr:`Optimiser.plan`).
+
+Where it solves: by default inside :meth:`Optimiser.propose` (the backtest). The live controller
+sets ``solve_inline = False``: ``propose`` then only follows the plan it has (or falls back), and
+the controller solves off its event loop (:meth:`plan_for`, pure) and hands the result in
+(:meth:`adopt`) when it lands.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Optimiser:
         self.replans = 0
         self.stats: dict[str, float] = {"failed": 0.0, "slack": 0.0, "solve_ms": 0.0, "simultaneous": 0.0}
         self._fallback = SelfConsumption()
+        self.solve_inline = True  # False: the caller solves (plan_for) and hands plans in (adopt)
 
     # --- planning ------------------------------------------------------------------------------
     def _key(self, ctx: DecisionContext) -> tuple[object, ...]:
@@ -62,10 +68,11 @@ class Optimiser:
         expected = plan.soc_at(ctx.now)
         return expected is None or abs(ctx.state.soc - expected) > self.settings.replan_soc_deviation_pct
 
-    def replan(self, ctx: DecisionContext) -> Plan | None:
+    def plan_for(self, ctx: DecisionContext) -> Plan | None:
+        """A new plan for ``ctx`` (pure: safe in a worker thread); None without plan inputs."""
         inputs = ctx.plan_inputs
         if inputs is None:
-            return self.plan
+            return None
         if self.settings.measured_present and inputs.steps:
             # The present step: what is measured now, not what was forecast (the caller's
             # forecasts start at the plan step; the controller sees the present).
@@ -81,20 +88,32 @@ class Optimiser:
             soh_pct=ctx.state.soh,
             derate=ctx.derate,
         )
-        self.plan = replace(plan, key=self._key(ctx))
+        return replace(plan, key=self._key(ctx))
+
+    def adopt(self, plan: Plan | None) -> Plan | None:
+        """Follow ``plan`` from now on (None: keep the present one)."""
+        if plan is None:
+            return self.plan
+        self.plan = plan
         self.replans += 1
         self.stats["failed"] += plan.status == "failed"
         self.stats["slack"] += plan.status == "slack"
         self.stats["solve_ms"] += plan.solve_ms
         self.stats["simultaneous"] += plan.simultaneous_found
-        return self.plan
+        return plan
+
+    def replan(self, ctx: DecisionContext) -> Plan | None:
+        return self.adopt(self.plan_for(ctx))
 
     # --- following it --------------------------------------------------------------------------
     def propose(self, ctx: DecisionContext) -> Proposal:
-        plan = self.replan(ctx) if self.needs_plan(ctx) else self.plan
+        plan = self.replan(ctx) if self.solve_inline and self.needs_plan(ctx) else self.plan
         k = plan.index_at(ctx.now) if plan is not None else None
         if plan is None or not plan.ok or k is None:
-            why = "no plan inputs" if plan is None else (plan.message if not plan.ok else "plan expired")
+            if plan is None:
+                why = "no plan inputs" if ctx.plan_inputs is None else "solving"
+            else:
+                why = plan.message if not plan.ok else "plan expired"
             fallback = self._fallback.propose(ctx)
             return Proposal(self.name, fallback.setpoint_kw, 0.0, f"no plan ({why}): {fallback.reason}")
         setpoint = self._setpoint(ctx, plan, k)
