@@ -52,13 +52,14 @@ from phoenyra_ems.models import (
 from phoenyra_ems.prices import NoPrices, PriceProvider
 
 if TYPE_CHECKING:
-    from phoenyra_ems.core.optimiser.live import PlanHistory
+    from phoenyra_ems.core.optimiser.live import PlanHistory, ServiceForecast
     from phoenyra_ems.core.optimiser.plan import Plan
     from phoenyra_ems.core.strategies.optimiser import Optimiser
 
 LOG = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
+FORECAST_MAX_AGE_S = 3 * 3600.0  # an older forecast is not planned from (the baselines are)
 PLAN_WAIT_SHARE = 0.5  # a cycle waits for a solve at most this share of ems.cycle_s
 STOP_STEP_S = 2.0  # each step of a stop (loop, safe write, device, attachment) gets at most this
 
@@ -313,8 +314,9 @@ class SiteController:
         if self.plan_history is not None:
             self.plan_history.add(now, state.p_load, state.p_pv, state.p_grid, state.price)
             horizon_h = self.site.ems.planning_horizon_h
+            forecast, no_forecast = self._service_forecast(now)
             plan_inputs = self.plan_history.inputs(
-                now, self.prices.slots(now, horizon_h), self.prices.slot_hours
+                now, self.prices.slots(now, horizon_h), self.prices.slot_hours, forecast, no_forecast
             )
             step = replace(step, plan_inputs=plan_inputs)
             await self._plan(step)
@@ -335,6 +337,33 @@ class SiteController:
             status=SiteStatus.RUNNING,
             last_write=now if wrote else self.state.last_write,
         )
+
+    def _service_forecast(self, now: datetime) -> tuple[ServiceForecast | None, str]:
+        """The forecast service's latest forecast for the plans, or None and why (docs/optimiser.md).
+
+        None without ``forecast.enabled`` (the plans use the history baselines, nothing to say),
+        before its first forecast, or when the latest is older than ``FORECAST_MAX_AGE_S``.
+        """
+        if not self.site.forecast.enabled:
+            return None, ""
+        from phoenyra_ems.core.optimiser.live import ServiceForecast
+        from phoenyra_ems.forecast.service import SiteForecaster  # installed where forecasts are on
+
+        service = next((a for a in self.attachments if isinstance(a, SiteForecaster)), None)
+        latest = service.latest if service is not None else None
+        if latest is None or (now - latest.made_at).total_seconds() > FORECAST_MAX_AGE_S:
+            error = service.last_error if service is not None else None
+            state = "stale" if latest is not None else "none yet"
+            return None, f"forecast service: {state}" + (f", {error}" if error else "")
+        forecast = ServiceForecast(
+            made_at=latest.made_at,
+            start=latest.start,
+            step_s=float(latest.step_s),
+            load_kw=latest.load_kw,
+            pv_kw=latest.pv_kw,
+            price_eur_mwh=getattr(latest, "price_eur_mwh", None),  # where the service forecasts prices
+        )
+        return forecast, ""
 
     async def _plan(self, step: CycleStep) -> None:
         """Solve off the event loop; wait at most ``plan_wait_s``, else follow the last plan.
