@@ -130,7 +130,8 @@ class SiteController:
         )
         if self.optimiser is not None:
             self.optimiser.solve_inline = False  # solved off the loop (_plan), within plan_wait_s
-        self.plan_wait_s = PLAN_WAIT_SHARE * site.ems.cycle_s
+        # real seconds: an accelerated clock's cycle is shorter than ems.cycle_s
+        self.plan_wait_s = PLAN_WAIT_SHARE * site.ems.cycle_s / max(getattr(self.clock, "speed", 1.0), 1e-9)
         self._solving: asyncio.Future[Plan | None] | None = None
         self.intent = ControlIntent()
         self.overrides = LimitOverrides()

@@ -7,6 +7,7 @@ each with the key path (as in the input data) where it occurred.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import math
 import re
 import urllib.parse
@@ -343,6 +344,18 @@ def _check_ems(ems: EmsSettings) -> Iterator[vol.Invalid]:
         )
     if ems.price_source == "file" and not ems.price_file:
         yield vol.Invalid("price_source 'file' needs price_file", path=["price_file"])
+    missing = missing_optimiser_modules() if "optimiser" in ems.strategies else []
+    if missing:
+        yield vol.Invalid(
+            f"strategy 'optimiser' needs {' and '.join(missing)}, not installed: "
+            "pip install 'phoenyra-ems[server]' (or remove optimiser from strategies)",
+            path=["strategies"],
+        )
+
+
+def missing_optimiser_modules() -> list[str]:
+    """What the optimiser strategy needs (the LP on HiGHS) and this Python lacks; not imported here."""
+    return [name for name in ("numpy", "scipy") if importlib.util.find_spec(name) is None]
 
 
 def _check_modbus(modbus: ModbusConfig) -> Iterator[vol.Invalid]:
