@@ -84,3 +84,31 @@ def verify_inclusion(index: int, tree_size: int, leaf: bytes, path: Sequence[byt
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root
+
+
+class CompactRange:
+    """The root of every prefix of a growing log in O(log n) memory: perfect subtrees on a stack.
+
+    A tree of n = 2^a + 2^b + … leaves (a > b > …) is node(P_a, node(P_b, …)) under RFC 9162's split,
+    so folding the stack from the right gives MTH of the leaves appended so far.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []
+
+    def append(self, leaf: bytes) -> None:
+        self.size += 1
+        self._stack.append((1, leaf))
+        while len(self._stack) > 1 and self._stack[-1][0] == self._stack[-2][0]:
+            (n, right), (_, left) = self._stack.pop(), self._stack.pop()
+            self._stack.append((2 * n, node_hash(left, right)))
+
+    @property
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        result = self._stack[-1][1]
+        for _, h in reversed(self._stack[:-1]):
+            result = node_hash(h, result)
+        return result
