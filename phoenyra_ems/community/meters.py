@@ -124,9 +124,12 @@ def simulate_site_meter(site: SiteConfig, starts: list[int]) -> Meter:
     """The demo's simulated site on the shipped real series (commercial load, PV), its battery used
     for self-consumption (charge from surplus, discharge into the load, within its limits)."""
     from phoenyra_ems import series
-    from phoenyra_ems.demo import simulator_for
 
-    sim = simulator_for(site)
+    # as demo.simulator_for (not imported: it loads the daemon): a commercial load whose peaks just
+    # exceed the peak cap (or reach 60 % of the grid connection); 0.30 kW per MWh/a is its p99
+    grid_kw = site.grid_connection.max_power_kw or site.bess.power_discharge_max_kw
+    annual_load_mwh = (site.grid_tariffs.peak_import_cap_kw or 0.6 * grid_kw) * 1.05 / 0.30
+    pv_peak_kw = site.forecast.pv_peak_power_kw
     load, pv = series.commercial_load_per_mwh_a(), series.pv_per_kwp()
     bess = site.bess
     lo, hi = (
@@ -138,7 +141,7 @@ def simulate_site_meter(site: SiteConfig, starts: list[int]) -> Meter:
     out: Meter = {}
     for ts in starts:
         mid = datetime.fromtimestamp(ts + STEP_S / 2, UTC)
-        net = load.value_at(mid) * sim.annual_load_mwh - max(0.0, pv.value_at(mid) * sim.pv_peak_kw)
+        net = load.value_at(mid) * annual_load_mwh - max(0.0, pv.value_at(mid) * pv_peak_kw)
         if net < 0:  # surplus: charge
             charge = min(-net, bess.power_charge_max_kw, (hi - energy) / (bess.efficiency_charge * hours))
             energy += charge * bess.efficiency_charge * hours

@@ -38,14 +38,15 @@ def verify_ledger(path: str | Path, pinned: Sequence[Ed25519PublicKey] = ()) -> 
         raise LedgerError(f"{file}: no such ledger")
     db = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
     try:
-        return _verify(db, pinned)
+        return verify_db(db, pinned)
     except sqlite3.Error as err:
         raise LedgerError(f"{file}: not a readable ledger ({err})") from None
     finally:
         db.close()
 
 
-def _verify(db: sqlite3.Connection, pinned: Sequence[Ed25519PublicKey]) -> Verdict:
+def verify_db(db: sqlite3.Connection, pinned: Sequence[Ed25519PublicKey] = ()) -> Verdict:
+    """:func:`verify_ledger` on an open connection (sqlite3 errors propagate)."""
     checkpoints = {
         size: (body, sig)
         for size, body, sig in db.execute("SELECT tree_size, body, signature FROM checkpoints")
