@@ -13,6 +13,7 @@ Triggers refuse UPDATE and DELETE; ``verify`` finds what an attacker editing the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -129,7 +130,8 @@ class Ledger:
             self.db.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as err:
             raise LedgerError(f"{self.path}: cannot open the ledger ({err})") from None
-        self.path.chmod(0o600)
+        with contextlib.suppress(OSError):  # someone else's copy, opened to read: left as it is
+            self.path.chmod(0o600)
         self._key: Ed25519PrivateKey | None = None
         self._key_id = ""
         head = self.db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()

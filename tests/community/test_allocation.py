@@ -36,7 +36,7 @@ def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(community(), st.sampled_from(["static", "dynamic"]), st.floats(min_value=-0.2, max_value=0.5))
 def test_energy_and_money_conserved_and_capped(data, key, price) -> None:  # type: ignore[no-untyped-def]
     meters, shares, participation = data
@@ -51,7 +51,7 @@ def test_energy_and_money_conserved_and_capped(data, key, price) -> None:  # typ
         assert m.from_grid_kwh >= -1e-12
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(community())
 def test_static_shares_honoured(data) -> None:  # type: ignore[no-untyped-def]
     meters, shares, _ = data
@@ -64,7 +64,7 @@ def test_static_shares_honoured(data) -> None:  # type: ignore[no-untyped-def]
     assert result.surplus_kwh == pytest.approx(total - sum(shares.values()) * total + unused, abs=1e-6)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(community())
 def test_dynamic_proportional_to_consumption(data) -> None:  # type: ignore[no-untyped-def]
     meters, _, _ = data
@@ -113,7 +113,7 @@ def _mth(d: list[bytes]) -> bytes:  # RFC 9162 §2.1.1, literally
     return node_hash(_mth(d[:k]), _mth(d[k:]))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.integers(min_value=1, max_value=70), st.data())
 def test_merkle_matches_rfc9162(n: int, data: st.DataObject) -> None:
     leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(n)]

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from phoenyra_ems.cli import main
 from phoenyra_ems.community import keys
 from phoenyra_ems.community.ledger import Ledger, LedgerError
 from phoenyra_ems.community.proofs import check_proof, prove
@@ -95,7 +96,7 @@ def source(pristine: Path) -> sqlite3.Connection:
     return sqlite3.connect(pristine)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seq=st.integers(min_value=0, max_value=15), column=st.sampled_from(COLUMNS), data=st.data())
 def test_any_altered_byte_is_named(
     source: sqlite3.Connection, seq: int, column: str, data: st.DataObject
@@ -117,11 +118,13 @@ def test_any_altered_byte_is_named(
 
 
 @pytest.mark.parametrize("seq", [0, 5, 15])
-def test_deleted_record_is_named(copy: Path, seq: int) -> None:
+def test_deleted_record_is_named(copy: Path, seq: int, capsys: pytest.CaptureFixture[str]) -> None:
     _attack(copy, "DELETE FROM records WHERE seq = ?", (seq,))
     verdict = verify_ledger(copy)
     assert not verdict.ok and verdict.bad_seq == seq
     assert f"record {seq} is missing" in verdict.problem
+    assert main(["ledger", "verify", "--ledger", str(copy)]) == 1  # as the user sees it
+    assert capsys.readouterr().out.startswith(f"BROKEN: record {seq} is missing")
 
 
 def test_reordered_records_are_named(copy: Path) -> None:
@@ -194,6 +197,46 @@ def test_proof_checked_with_public_key_only(pristine: Path, tmp_path: Path) -> N
     # the wrong public key: nothing is accepted
     stranger = keys.Ed25519PrivateKey.generate().public_key()
     assert not check_proof(document, [stranger]).ok
+
+
+def test_prove_and_check_proof_commands(
+    pristine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proof, key = tmp_path / "proof.json", tmp_path / "key.pem"
+    assert (
+        main(
+            [
+                "ledger",
+                "prove",
+                "--ledger",
+                str(pristine),
+                "--member",
+                "b",
+                "--month",
+                MONTH,
+                "-o",
+                str(proof),
+            ]
+        )
+        == 0
+    )
+    assert main(["ledger", "public-key", "--ledger", str(pristine)]) == 0
+    key.write_text(capsys.readouterr().out)
+    old = tmp_path / "old.hex"
+    with Ledger.existing(pristine) as ledger:
+        old.write_text(ledger.key_history()[0]["public_key"])
+    assert (
+        main(["ledger", "check-proof", str(proof), "--public-key", str(key), "--public-key", str(old)]) == 0
+    )
+    assert "OK: 13 records proven (b, 2024-06)" in capsys.readouterr().out
+    document = json.loads(proof.read_text())
+    document["records"][0]["body"] = document["records"][0]["body"].replace('"b":[0', '"b":[1')
+    proof.write_text(json.dumps(document))
+    assert (
+        main(["ledger", "check-proof", str(proof), "--public-key", str(key), "--public-key", str(old)]) == 1
+    )
+    out = capsys.readouterr().out
+    assert f"FAIL record {document['records'][0]['index']}:" in out and "FAILED: 12 records proven" in out
 
 
 def test_proof_of_a_tampered_ledger_record_fails(copy: Path) -> None:
