@@ -42,6 +42,8 @@ def add_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
     )
     common(allocate)
     allocate.add_argument("--source", choices=["history", "simulated"], default="history", help=source_help)
+    missing_help = "record intervals with a member's data missing, counted as 0 kWh (default: they wait)"
+    allocate.add_argument("--allow-missing", action="store_true", help=missing_help)
     settle = csub.add_parser(
         "settle",
         help="allocate (if not yet) and settle a month: settlement records + CSV",
@@ -49,6 +51,7 @@ def add_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
     )
     common(settle)
     settle.add_argument("--source", choices=["history", "simulated"], default="history", help=source_help)
+    settle.add_argument("--allow-missing", action="store_true", help=missing_help)
     settle.add_argument("-o", "--out", default=".", help="folder for settlement-<community>-<month>.csv")
     report = csub.add_parser(
         "report", help="the month's settlement as an HTML report with charts", formatter_class=formatter
@@ -171,15 +174,24 @@ def _community(args: argparse.Namespace) -> int:
     cid = community.community_id
     with service.ledger_for(community, writable=args.community_command in ("allocate", "settle")) as ledger:
         if args.community_command in ("allocate", "settle"):
-            run = service.allocate_month(config, community, ledger, args.month, args.source)
+            run = service.allocate_month(
+                config, community, ledger, args.month, args.source, allow_missing=args.allow_missing
+            )
             print(
                 f"{cid} {args.month}: {run.appended} intervals recorded, {run.already} already in the ledger"
             )
             for member, count in sorted(run.missing.items()):
-                print(f"  warning: member {member}: no data for {count} intervals (counted as 0 kWh)")
+                what = "counted as 0 kWh" if args.allow_missing else "those intervals wait for the data"
+                print(f"  warning: member {member}: no data for {count} intervals ({what})")
             if args.community_command == "allocate":
                 return 0
-            settlements, fresh = service.settle_month(ledger, args.month)
+            try:
+                settlements, fresh = service.settle_month(ledger, args.month, community.timezone)
+            except service.MonthNotOver as err:
+                return _err(
+                    f"phoenyra-ems community settle: {err} (community allocate records what has ended and "
+                    "has data; --allow-missing counts missing data as 0 kWh)"
+                )
             out = Path(args.out) / f"settlement-{cid}-{args.month}.csv"
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(report.settlement_csv(settlements))

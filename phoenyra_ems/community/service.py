@@ -44,6 +44,11 @@ class MonthRun:
     appended: int = 0
     already: int = 0
     missing: dict[str, int] = field(default_factory=dict)  # member -> intervals without data
+    waiting: int = 0  # intervals not recorded: some member's data are missing
+
+    @property
+    def complete(self) -> bool:
+        return self.already + self.appended == self.intervals
 
 
 def ledger_for(community: CommunityConfig, writable: bool = True) -> Ledger:
@@ -75,11 +80,23 @@ def interval_data(ts: int, key: str, price: float, members: tuple[MemberAllocati
 
 
 def allocate_month(
-    config: EmsConfig, community: CommunityConfig, ledger: Ledger, month: str, source: str
+    config: EmsConfig,
+    community: CommunityConfig,
+    ledger: Ledger,
+    month: str,
+    source: str,
+    now: datetime | None = None,
+    allow_missing: bool = False,
 ) -> MonthRun:
-    """Append an interval record for every quarter-hour of ``month`` not yet in the ledger."""
+    """Append an interval record for every quarter-hour of ``month`` that has ended and is not yet in
+    the ledger (an append-only ledger must never hold a quarter-hour before its meters are read).
+
+    An interval for which some member has no data waits (``run.waiting``) for a later run, unless
+    ``allow_missing``: then the missing data count as 0 kWh.
+    """
     start, end = month_bounds(month, community.timezone)
-    starts = interval_starts(start, end)
+    end = min(end, now or datetime.now(UTC))
+    starts = [ts for ts in interval_starts(start, end) if ts + 900 <= end.timestamp()] if start < end else []
     run = MonthRun(month, intervals=len(starts))
     done = {r.period for r in ledger.records("WHERE month = ? AND kind = 'interval'", (month,))}
     todo = [ts for ts in starts if iso(ts) not in done]
@@ -91,6 +108,9 @@ def allocate_month(
         meters[mid], missing = member_meter(member, config, todo, source)
         if missing:
             run.missing[mid] = missing
+    if not allow_missing:
+        todo = [ts for ts in todo if all(ts in meter for meter in meters.values())]
+        run.waiting = len(starts) - run.already - len(todo)
     shares, factors, price = community.shares(), community.participation(), community.price
 
     def entries() -> Iterator[tuple[str, str, str, str | None, dict[str, Any]]]:
@@ -139,11 +159,24 @@ def settlements_from(
     ]
 
 
-def settle_month(ledger: Ledger, month: str) -> tuple[list[MemberSettlement], bool]:
+class MonthNotOver(ValueError):
+    """A month is settled once, so only after its last quarter-hour."""
+
+
+def settle_month(
+    ledger: Ledger, month: str, tz: str = "Europe/Vienna", now: datetime | None = None
+) -> tuple[list[MemberSettlement], bool]:
     """The month's settlements from the recorded intervals; appended (once) as settlement records.
 
     Returns (settlements, appended now). A month settled before is read back, not settled twice.
     """
+    start, end = month_bounds(month, tz)
+    if end > (now or datetime.now(UTC)):
+        raise MonthNotOver(f"{month} is not over yet: a month is settled once, after its last quarter-hour")
+    recorded = sum(1 for _ in ledger.records("WHERE month = ? AND kind = 'interval'", (month,)))
+    expected = len(interval_starts(start, end))
+    if recorded < expected and not list(ledger.records("WHERE month = ? AND kind = 'settlement'", (month,))):
+        raise MonthNotOver(f"{month}: {expected - recorded} of {expected} intervals are not recorded yet")
     existing = list(ledger.records("WHERE month = ? AND kind = 'settlement'", (month,)))
     if existing:
         return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -57,3 +58,40 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
     plain.write_text(SITES)
     assert main(["community", "settle", "-c", str(plain), "--month", "2024-06"]) == 1
     assert "no community: block" in capsys.readouterr().err
+
+
+def test_only_ended_quarter_hours_are_recorded_and_a_running_month_is_not_settled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from phoenyra_ems.community import service
+    from phoenyra_ems.config.loader import load_config
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    month = now.astimezone(ZoneInfo("Europe/Vienna")).strftime("%Y-%m")
+    config_path = _config(tmp_path, "timestamp_utc,consumption_kwh\n")
+    config = load_config(config_path)
+    assert config.community is not None
+    with service.ledger_for(config.community) as ledger:
+        run = service.allocate_month(config, config.community, ledger, month, "simulated", now)
+        assert run.appended == 0 and run.waiting == run.intervals  # the external meter's data: not yet
+        run = service.allocate_month(
+            config, config.community, ledger, month, "simulated", now, allow_missing=True
+        )
+        recorded = [r.period for r in ledger.records("WHERE kind = 'interval'")]
+    assert run.appended == len(recorded) == run.intervals  # the month so far, nothing beyond
+    if recorded:  # (none in the first quarter-hour of a month)
+        last_end = datetime.fromisoformat(max(recorded).replace("Z", "+00:00")) + timedelta(minutes=15)
+        assert now - timedelta(minutes=15) < last_end <= now
+    assert (
+        main(["community", "settle", "-c", str(config_path), "--month", month, "--source", "simulated"]) == 1
+    )
+    assert "is not over yet" in capsys.readouterr().err
+    assert (
+        main(["community", "settle", "-c", str(config_path), "--month", "2024-06", "--source", "simulated"])
+        == 1
+    )
+    out = capsys.readouterr()
+    assert "ext: no data for 2880 intervals (those intervals wait for the data)" in out.out
+    assert "2880 of 2880 intervals are not recorded yet" in out.err and "--allow-missing" in out.err
