@@ -25,6 +25,12 @@ def test_commands_listed_in_help() -> None:
     assert {"verify", "prove", "check-proof", "export"} <= set(sub.choices["ledger"]._actions[-1].choices)
 
 
+def test_check_config_summarises_the_community(capsys: pytest.CaptureFixture[str]) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "community" / "ems-community.yaml"
+    assert main(["check-config", str(example)]) == 0
+    assert "community eeg-donau: 4 members (2 sites, 2 external), key dynamic" in capsys.readouterr().out
+
+
 def _config(tmp_path: Path, csv_text: str) -> Path:
     (tmp_path / "ext.csv").write_text(csv_text)
     path = tmp_path / "ems.yaml"
