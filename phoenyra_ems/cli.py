@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backtest(sub)
     add_forecast_eval(sub)
+    from phoenyra_ems.community.command import add_parsers as add_community
+
+    add_community(sub, _HelpFormatter)
     return parser
 
 
@@ -178,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         from phoenyra_ems.forecast.command import run as run_forecast_eval
 
         return run_forecast_eval(args)
+    if args.command in ("community", "ledger"):
+        from phoenyra_ems.community.command import run as run_community
+
+        return run_community(args)
     if args.command == "demo":
         from phoenyra_ems.demo import run_demo
 

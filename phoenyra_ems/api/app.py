@@ -27,7 +27,7 @@ from phoenyra_ems.mqtt.registry import SensorRegistry
 
 LOG = logging.getLogger(__name__)
 PREFIX = "/api/v1"
-PUBLIC = {f"{PREFIX}/openapi.json", f"{PREFIX}/health"}
+PUBLIC = {f"{PREFIX}/openapi.json", f"{PREFIX}/health", f"{PREFIX}/community/ledger/public-key"}
 
 FLEET = web.AppKey("fleet", Fleet)
 AUTH = web.AppKey("auth", AuthStore)
@@ -356,5 +356,8 @@ def create_app(
     app.router.add_put(f"{PREFIX}/sites/{{site_id}}/limits", put_limits)
     app.router.add_post(f"{PREFIX}/reload", post_reload)
     app.router.add_get(f"{PREFIX}/ws", hub.handle)
+    from phoenyra_ems.api.community import add_routes as add_community_routes
+
+    add_community_routes(app, lambda request: request.app[FLEET].config.community)
     app.on_shutdown.append(hub.close_all)
     return app

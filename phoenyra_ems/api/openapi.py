@@ -288,6 +288,16 @@ SENSOR_LIST = {
 
 
 def openapi_document() -> dict[str, Any]:
+    from phoenyra_ems.api.community_openapi import community_paths
+
+    document = _document()
+    document["paths"].update(
+        community_paths({"422": _json(_ref("Error"), "invalid request, with per-field errors")})
+    )
+    return document
+
+
+def _document() -> dict[str, Any]:
     invalid = {"422": _json(_ref("Error"), "invalid request, with per-field errors")}
     return {
         "openapi": "3.0.3",

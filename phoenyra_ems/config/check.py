@@ -40,6 +40,14 @@ def summary_lines(config: EmsConfig) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    community = config.community
+    if community is not None:
+        external = sum(1 for m in community.members.values() if m.kind == "external")
+        lines.append(
+            f"community {community.community_id}: {len(community.members)} members "
+            f"({len(community.members) - external} sites, {external} external), key {community.key}, "
+            f"price {community.price.mode}, ledger {community.ledger.path}"
+        )
     lines.extend(notes(config))
     return [line.rstrip() for line in lines]
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time
 
+from phoenyra_ems.config.community_model import CommunityConfig
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
@@ -326,3 +328,4 @@ class EmsConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     sensors: SensorsConfig = field(default_factory=SensorsConfig)
     source: str | None = None  # file the config came from
+    community: CommunityConfig | None = None  # energy sharing (docs/community.md)

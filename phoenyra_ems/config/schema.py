@@ -997,7 +997,7 @@ def validate_config(data: Any) -> EmsConfig:
         except vol.Invalid as exc:
             _collect(errors, exc, ["sites"])
     else:
-        site_data = {key: value for key, value in data.items() if key not in ("api", "sensors")}
+        site_data = {key: value for key, value in data.items() if key not in ("api", "sensors", "community")}
         try:
             sites = {"1": validate_site("1", site_data)}
             default = "1"
@@ -1035,7 +1035,23 @@ def validate_config(data: Any) -> EmsConfig:
     if errors:
         raise vol.MultipleInvalid(errors)
     sensors = replace(sensors, sensors=tuple(listed))
-    return EmsConfig(sites=sites, default_site_id=default, api=api, sensors=sensors)
+    return EmsConfig(
+        sites=sites, default_site_id=default, api=api, sensors=sensors, community=_community(data, sites)
+    )
 
 
-TOP_LEVEL = ("sites", "api", "sensors")
+def _community(data: dict[Hashable, Any], sites: dict[str, SiteConfig]) -> Any:
+    """The ``community:`` block (docs/community.md), or None."""
+    if data.get("community") is None:
+        return None
+    from phoenyra_ems.config.community_schema import validate_community
+
+    try:
+        return validate_community(data["community"], list(sites))
+    except vol.Invalid as exc:
+        errors: list[vol.Invalid] = []
+        _collect(errors, exc, ["community"])
+        raise vol.MultipleInvalid(errors) from None
+
+
+TOP_LEVEL = ("sites", "api", "sensors", "community")

@@ -1,0 +1,1 @@
+"""Energy community: meters (history, CSV), the signed ledger, settlement reports, the commands."""

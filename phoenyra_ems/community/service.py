@@ -1,0 +1,206 @@
+"""A month of a community: allocate every interval into the ledger, then settle from the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from phoenyra_ems.community.ledger import Ledger
+from phoenyra_ems.community.meters import (
+    interval_starts,
+    iso,
+    member_meter,
+    month_bounds,
+    month_of,
+)
+from phoenyra_ems.config.community_model import CommunityConfig
+from phoenyra_ems.config.model import EmsConfig
+from phoenyra_ems.core.community.allocation import (
+    MemberAllocation,
+    MemberMeter,
+    allocate,
+    internal_price_eur_kwh,
+)
+from phoenyra_ems.core.community.settlement import MemberSettlement, settle
+
+FIELDS = (
+    "consumption_kwh",
+    "generation_kwh",
+    "received_kwh",
+    "provided_kwh",
+    "surplus_kwh",
+    "paid_eur",
+    "earned_eur",
+)
+DIGITS = (4, 4, 4, 4, 4, 6, 6)  # 0.1 Wh, 0.0001 cent
+
+
+@dataclass
+class MonthRun:
+    month: str
+    intervals: int = 0
+    appended: int = 0
+    already: int = 0
+    missing: dict[str, int] = field(default_factory=dict)  # member -> intervals without data
+    waiting: int = 0  # intervals not recorded: some member's data are missing
+
+    @property
+    def complete(self) -> bool:
+        return self.already + self.appended == self.intervals
+
+
+def ledger_for(community: CommunityConfig, writable: bool = True) -> Ledger:
+    return Ledger(
+        community.ledger.path,
+        community.community_id,
+        community.ledger.key_dir if writable else None,
+        community.ledger.checkpoint_every,
+    )
+
+
+def dayahead(zone: str, ts: int) -> float | None:
+    from phoenyra_ems import series
+
+    return series.prices(zone).value_at(datetime.fromtimestamp(ts, UTC))
+
+
+def interval_data(ts: int, key: str, price: float, members: tuple[MemberAllocation, ...]) -> dict[str, Any]:
+    return {
+        "interval": iso(ts),
+        "key": key,
+        "price_eur_kwh": round(price, 6),
+        "fields": list(FIELDS),
+        "members": {
+            m.member: [round(getattr(m, name), digits) for name, digits in zip(FIELDS, DIGITS, strict=True)]
+            for m in members
+        },
+    }
+
+
+def allocate_month(
+    config: EmsConfig,
+    community: CommunityConfig,
+    ledger: Ledger,
+    month: str,
+    source: str,
+    now: datetime | None = None,
+    allow_missing: bool = False,
+) -> MonthRun:
+    """Append an interval record for every quarter-hour of ``month`` that has ended and is not yet in
+    the ledger (an append-only ledger must never hold a quarter-hour before its meters are read).
+
+    An interval for which some member has no data waits (``run.waiting``) for a later run, unless
+    ``allow_missing``: then the missing data count as 0 kWh.
+    """
+    start, end = month_bounds(month, community.timezone)
+    end = min(end, now or datetime.now(UTC))
+    starts = [ts for ts in interval_starts(start, end) if ts + 900 <= end.timestamp()] if start < end else []
+    run = MonthRun(month, intervals=len(starts))
+    done = {r.period for r in ledger.records("WHERE month = ? AND kind = 'interval'", (month,))}
+    todo = [ts for ts in starts if iso(ts) not in done]
+    run.already = len(starts) - len(todo)
+    if not todo:
+        return run
+    meters = {}
+    for mid, member in community.members.items():
+        meters[mid], missing = member_meter(member, config, todo, source)
+        if missing:
+            run.missing[mid] = missing
+    if not allow_missing:
+        todo = [ts for ts in todo if all(ts in meter for meter in meters.values())]
+        run.waiting = len(starts) - run.already - len(todo)
+    shares, factors, price = community.shares(), community.participation(), community.price
+
+    def entries() -> Iterator[tuple[str, str, str, str | None, dict[str, Any]]]:
+        for ts in todo:
+            rate = internal_price_eur_kwh(
+                price.mode,
+                price.fixed_eur_kwh,
+                dayahead(price.zone, ts) if price.mode == "dayahead" else None,
+                price.dayahead_factor,
+                price.markup_eur_kwh,
+            )
+            readings = [MemberMeter(mid, *meters[mid].get(ts, (0.0, 0.0))) for mid in community.members]
+            result = allocate(readings, community.key, rate, shares, factors)
+            yield (
+                "interval",
+                iso(ts),
+                month_of(ts, community.timezone),
+                None,
+                interval_data(ts, community.key, rate, result.members),
+            )
+
+    run.appended = len(ledger.append(entries()))
+    return run
+
+
+def recorded_allocations(ledger: Ledger, month: str) -> list[tuple[str, float, dict[str, MemberAllocation]]]:
+    """The month's interval records as allocations: (interval, price, member -> allocation)."""
+    out = []
+    for record in ledger.records("WHERE month = ? AND kind = 'interval'", (month,)):
+        data = record.data
+        names = data["fields"]
+        members = {
+            mid: MemberAllocation(member=mid, **dict(zip(names, values, strict=True)))
+            for mid, values in data["members"].items()
+        }
+        out.append((data["interval"], float(data["price_eur_kwh"]), members))
+    return out
+
+
+def settlements_from(
+    community: str, month: str, rows: list[tuple[str, float, dict[str, MemberAllocation]]]
+) -> list[MemberSettlement]:
+    members = sorted({mid for _, _, alloc in rows for mid in alloc})
+    return [
+        settle(community, mid, month, (alloc[mid] for _, _, alloc in rows if mid in alloc)) for mid in members
+    ]
+
+
+class MonthNotOver(ValueError):
+    """A month is settled once, so only after its last quarter-hour."""
+
+
+def settle_month(
+    ledger: Ledger, month: str, tz: str = "Europe/Vienna", now: datetime | None = None
+) -> tuple[list[MemberSettlement], bool]:
+    """The month's settlements from the recorded intervals; appended (once) as settlement records.
+
+    Returns (settlements, appended now). A month settled before is read back, not settled twice.
+    """
+    start, end = month_bounds(month, tz)
+    if end > (now or datetime.now(UTC)):
+        raise MonthNotOver(f"{month} is not over yet: a month is settled once, after its last quarter-hour")
+    recorded = sum(1 for _ in ledger.records("WHERE month = ? AND kind = 'interval'", (month,)))
+    expected = len(interval_starts(start, end))
+    if recorded < expected and not list(ledger.records("WHERE month = ? AND kind = 'settlement'", (month,))):
+        raise MonthNotOver(f"{month}: {expected - recorded} of {expected} intervals are not recorded yet")
+    existing = list(ledger.records("WHERE month = ? AND kind = 'settlement'", (month,)))
+    if existing:
+        return [
+            MemberSettlement(**{k: v for k, v in r.data.items() if k != "net_eur"}) for r in existing
+        ], False
+    result = settlements_from(ledger.community, month, recorded_allocations(ledger, month))
+    if not result:
+        return [], False
+    ledger.append(("settlement", month, month, s.member, _rounded(s.as_dict())) for s in result)
+    ledger.checkpoint()
+    return result, True
+
+
+def settle_month_readonly(
+    ledger: Ledger, month: str, rows: list[tuple[str, float, dict[str, MemberAllocation]]]
+) -> tuple[list[MemberSettlement], bool]:
+    """The month's settlement records if settled, else computed from ``rows`` (nothing written)."""
+    existing = list(ledger.records("WHERE month = ? AND kind = 'settlement'", (month,)))
+    if existing:
+        return [
+            MemberSettlement(**{k: v for k, v in r.data.items() if k != "net_eur"}) for r in existing
+        ], True
+    return settlements_from(ledger.community, month, rows), False
+
+
+def _rounded(data: dict[str, object]) -> dict[str, object]:
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in data.items()}

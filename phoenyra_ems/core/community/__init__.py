@@ -1,0 +1,1 @@
+"""Energy-community allocation, settlement and Merkle hashing: pure functions, no I/O."""
