@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from phoenyra_ems.client import Plan, PlanEvent, PlanSlack, PlanStatus, PlanStep, SitePlan
-from tests.tui.conftest import NOW, STRATEGIES, fixed_backend
+from tests.tui.conftest import NOW, STRATEGIES, fixed_backend, wait_for
 from tui.app import PhoenyraConsole
 from tui.core.connection import ConnectionManager
 from tui.core.plan import NO_OPTIMISER, plan_line, plan_series
@@ -74,13 +74,14 @@ async def test_the_dashboard_shows_the_plan_and_follows_plan_events() -> None:
     backend = planning_backend()
     app = PhoenyraConsole(backend, start_screen="site")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.screen.query("#plan-line"), timeout=5, what="the dashboard")
         app.render_now()
         screen = app.screen
         line = screen.query_one("#plan-line", Static)
         assert str(line.render()).startswith("plan: charging 20.0 kW from PV")
         charts = screen.query_one("#plan-charts", Horizontal)
-        assert charts.display and charts.size.height >= 6
+        assert charts.display
+        await wait_for(pilot, lambda: charts.size.height >= 6, timeout=5, what="the plan charts laid out")
 
         # A plan event (what the WebSocket delivers) replaces the plan on screen.
         manager = ConnectionManager(backend.store, lambda: None)  # type: ignore[arg-type,return-value]
