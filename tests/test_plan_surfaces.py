@@ -148,6 +148,7 @@ async def test_the_client_reads_the_plan_and_a_site_without_the_optimiser_says_s
         assert len(plan.steps) == 24 and plan.step_s == 900  # 6 h at 15 min
         assert plan.steps[1].start - plan.steps[0].start == timedelta(minutes=15)
         assert plan.reason is not None and plan.reason.startswith("plan: ")
+        assert plan.source == "history baselines"  # forecasts disabled: the built-in fallback
         assert all(10.0 - 1e-6 <= s.soc_pct <= 90.0 + 1e-6 for s in plan.steps)  # the SoC window
         linz = await client.plan("linz")
         assert linz == SitePlan("linz", False, None)
