@@ -133,11 +133,7 @@ async def _running(rd: RunningDaemon) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_the_client_reads_the_plan_and_a_site_without_the_optimiser_says_so(
-    planning_daemon: RunningDaemon,
-) -> None:
-    rd = planning_daemon
-    await _running(rd)
+async def _the_client_reads_the_plan_and_a_site_without_the_optimiser_says_so(rd: RunningDaemon) -> None:
     async with PhoenyraClient.from_url(rd.daemon.url, token=rd.tokens["operator"]) as client:
         deadline = time.monotonic() + 5
         while (wien := await client.plan("wien")).plan is None:
@@ -156,11 +152,12 @@ async def test_the_client_reads_the_plan_and_a_site_without_the_optimiser_says_s
             await client.plan("graz")
 
 
-async def test_subscribers_get_every_new_plan_and_only_for_their_sites(
-    planning_daemon: RunningDaemon,
-) -> None:
+async def test_the_plan_over_rest_and_to_subscribers_on_every_replan(planning_daemon: RunningDaemon) -> None:
+    """One daemon for both (a daemon with a planning site costs a second to start)."""
     rd = planning_daemon
     await _running(rd)
+    await _the_client_reads_the_plan_and_a_site_without_the_optimiser_says_so(rd)
+    # Subscribers get every new plan, and only for their sites.
     received: dict[str, list[Event]] = {"viewer": [], "operator": []}
     async with (
         PhoenyraClient.from_url(rd.daemon.url, token=rd.tokens["viewer"]) as viewer,
