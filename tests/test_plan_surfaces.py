@@ -195,3 +195,17 @@ async def test_the_plan_over_rest_and_to_subscribers_on_every_replan(planning_da
         for client in (viewer, operator):
             await client.disconnect()
         await asyncio.wait_for(asyncio.gather(*listeners), 2)
+
+
+def test_a_failed_plan_is_served_with_its_message_and_no_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from phoenyra_ems.api.plans import plan_body
+    from phoenyra_ems.core.optimiser import plan as plan_module
+    from tests.test_optimiser import LIMITS, SPOT, inputs
+
+    real = plan_module.solve
+    monkeypatch.setattr(plan_module, "solve", lambda problem: real(replace(problem, step_h=-1.0)))
+    failed = plan_module.make_plan(inputs(), LIMITS, SPOT, 50.0, plan_module.OptimiserSettings())
+    body = plan_body("wien", True, failed)
+    parsed = SitePlan.from_dict(body).plan
+    assert parsed is not None and parsed.status is PlanStatus.FAILED and parsed.steps == ()
+    assert parsed.reason == failed.message and parsed.reason.startswith("invalid input")

@@ -16,15 +16,17 @@ def current_plan(controller: SiteController | None) -> tuple[bool, Any]:
 
 
 def plan_body(site_id: str, enabled: bool, plan: Any) -> dict[str, Any]:
-    """``{"site_id", "enabled", "plan"}``; the plan with ``reason``: what it does in its first step."""
+    """``{"site_id", "enabled", "plan"}``; the plan with ``reason``: what it does in its first step
+    (a failed plan: its message, and no steps)."""
     body: dict[str, Any] = {"site_id": site_id, "enabled": enabled, "plan": None}
     if plan is not None:
         from phoenyra_ems.core.optimiser.plan import describe, plan_document  # numpy only when a site plans
 
         document = plan_document(plan)
-        steps = len(plan.battery_kw)
-        document["reason"] = (
-            describe(plan, 0, float(plan.battery_kw[0])) if plan.ok and steps else plan.message or None
-        )
+        if plan.ok and len(plan.battery_kw):
+            document["reason"] = describe(plan, 0, float(plan.battery_kw[0]))
+        else:  # a failed plan has nothing to follow (and its inputs may be what was not finite)
+            document["reason"] = plan.message or None
+            document["steps"] = []
         body["plan"] = document
     return body
