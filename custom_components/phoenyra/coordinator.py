@@ -8,6 +8,9 @@
   ``control_ack`` event with ``async_set_updated_data``. When the connection is lost the entities
   become unavailable (logged once); the task reconnects with backoff and a full refresh brings
   them back.
+- Sites with ``optimiser`` among their strategies: the plan is read with every poll
+  (``client.plan``) and replaced by every ``plan`` push; kept in ``plans`` beside the data (the
+  plan sensors read it).
 - The API has no energy counters: charged / discharged / imported / exported energy is the
   trapezoidal integral of the battery and grid power over the daemon's timestamps, kept here and
   persisted by the energy sensors (``RestoreSensor``).
@@ -41,7 +44,9 @@ from phoenyra_client import (
     PhoenyraClient,
     PhoenyraError,
     PhoenyraNotFoundError,
+    PlanEvent,
     Site,
+    SitePlan,
     SiteState,
     StateEvent,
     SubscribedEvent,
@@ -186,6 +191,7 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
         self.config_entry = entry
         self.client = client_from_entry(hass, entry.data)
         self.energy = EnergyCounters()
+        self.plans: dict[str, SitePlan] = {}  # sites that plan: the latest plan (plan sensors)
         self.ws_connected = False
         self._ws_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -217,6 +223,7 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
         )
         for site_data in data.sites.values():
             self.energy.add_state(site_data.state)
+        await self._async_update_plans(data)
         old_ids = set(self.data.sites) if self.data is not None else None
         if old_ids is not None:
             for gone in old_ids - set(data.sites):
@@ -229,6 +236,21 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
                 await self.client.subscribe("*")
         self._ensure_websocket()
         return data
+
+    async def _async_update_plans(self, data: PhoenyraData) -> None:
+        """The plan of every site that plans; a plan that cannot be read now is dropped (its
+        sensors become unavailable) rather than failing the whole update."""
+        plans: dict[str, SitePlan] = {}
+        for site_id, site_data in data.sites.items():
+            if "optimiser" not in site_data.site.strategies:
+                continue
+            try:
+                plans[site_id] = await self.client.plan(site_id)
+            except PhoenyraAuthError as err:
+                raise ConfigEntryAuthFailed(str(err)) from err
+            except PhoenyraError as err:
+                LOGGER.debug("no plan for site %s: %s", site_id, err)
+        self.plans = plans
 
     @callback
     def _remove_stale_devices(self, instance_id: str, site_ids: set[str]) -> None:
@@ -328,6 +350,10 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
             current = self.data.sites.get(event.site_id)
             if current is not None:
                 self._push_site(replace(current, control=event.control))
+        elif isinstance(event, PlanEvent):
+            if event.site_id in self.data.sites:
+                self.plans[event.site_id] = event.plan
+                self.async_update_listeners()
         elif isinstance(event, SubscribedEvent) and set(event.sites) != set(self.data.sites):
             self.hass.async_create_task(self.async_request_refresh())
 

@@ -1,9 +1,12 @@
-"""Sensors of a site: SoC, SoH, temperature, powers, energy counters, price, strategy, alarms."""
+"""Sensors of a site: SoC, SoH, temperature, powers, energy counters, price, strategy, alarms, and
+for sites that plan (``optimiser`` among their strategies) the plan's battery power now and SoC at
+the end of today."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.sensor import (
@@ -16,11 +19,13 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy, UnitOfPower, UnitOfTemperature
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.typing import StateType
-from phoenyra_client import SiteStatus
+from homeassistant.util import dt as dt_util
+from phoenyra_client import Plan, SiteStatus
 
 from .const import DOMAIN, ENERGY_KEYS
 from .coordinator import PhoenyraCoordinator, SiteData
 from .entity import PhoenyraEntity, async_add_site_entities
+from .plan import end_of_today, hourly, usable_plan
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -137,6 +142,51 @@ ENERGY_SENSORS: tuple[SensorEntityDescription, ...] = tuple(
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class PhoenyraPlanSensorEntityDescription(SensorEntityDescription):
+    """A sensor of the site's plan; ``value_fn(plan, now, timezone)``."""
+
+    value_fn: Callable[[Plan, datetime, str], float | None]
+    attributes_fn: Callable[[Plan, datetime, str], dict[str, Any]] | None = None
+
+
+def _planned_battery_kw(plan: Plan, now: datetime, _timezone: str) -> float | None:
+    step = plan.step_at(now)
+    return None if step is None else step.battery_kw
+
+
+def _plan_attributes(plan: Plan, now: datetime, timezone: str) -> dict[str, Any]:
+    return {
+        "reason": plan.reason,
+        "status": plan.status.value,
+        "plan_start": plan.start.isoformat(),
+        "hourly": hourly(plan, now, timezone),  # <= 24 points, not recorded
+    }
+
+
+PLAN_SENSORS: tuple[PhoenyraPlanSensorEntityDescription, ...] = (
+    PhoenyraPlanSensorEntityDescription(
+        key="planned_battery_power",
+        translation_key="planned_battery_power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=_planned_battery_kw,  # + discharging, - charging (the plan's present step)
+        attributes_fn=_plan_attributes,
+    ),
+    PhoenyraPlanSensorEntityDescription(
+        key="planned_soc_end_of_day",
+        translation_key="planned_soc_end_of_day",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda plan, now, tz: plan.soc_at(end_of_today(now, tz)),  # site-local midnight
+        attributes_fn=lambda plan, now, tz: {"at": end_of_today(now, tz).isoformat()},
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant, entry: ConfigEntry, async_add_entities: AddEntitiesCallback
 ) -> None:
@@ -145,6 +195,8 @@ async def async_setup_entry(
     def factory(coordinator: PhoenyraCoordinator, site_id: str) -> list[SensorEntity]:
         entities: list[SensorEntity] = [PhoenyraSensor(coordinator, site_id, d) for d in SENSORS]
         entities += [PhoenyraEnergySensor(coordinator, site_id, d) for d in ENERGY_SENSORS]
+        if "optimiser" in coordinator.data.sites[site_id].site.strategies:
+            entities += [PhoenyraPlanSensor(coordinator, site_id, d) for d in PLAN_SENSORS]
         return entities
 
     async_add_site_entities(coordinator, entry, async_add_entities, factory)
@@ -192,3 +244,33 @@ class PhoenyraEnergySensor(PhoenyraEntity, RestoreSensor):
     def native_value(self) -> float | None:
         value = self.coordinator.energy.value(self.site_id, self.entity_description.key)
         return None if value is None else round(value, 6)
+
+
+class PhoenyraPlanSensor(PhoenyraEntity, SensorEntity):
+    """The site's plan at this moment; unavailable while the site has no (usable) plan."""
+
+    entity_description: PhoenyraPlanSensorEntityDescription
+    # The hourly plan and its texts change with every replan: history would only fill the database.
+    _unrecorded_attributes = frozenset({"reason", "status", "plan_start", "hourly", "at"})
+
+    @property
+    def _plan(self) -> Plan | None:
+        return usable_plan(self.coordinator.plans.get(self.site_id))
+
+    @property
+    def available(self) -> bool:
+        return super().available and self._plan is not None
+
+    @property
+    def native_value(self) -> float | None:
+        plan, data = self._plan, self.site_data
+        if plan is None or data is None:
+            return None
+        return self.entity_description.value_fn(plan, dt_util.utcnow(), data.site.location.timezone)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        plan, data = self._plan, self.site_data
+        if plan is None or data is None or self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(plan, dt_util.utcnow(), data.site.location.timezone)

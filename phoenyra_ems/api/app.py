@@ -16,6 +16,7 @@ from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded
 from phoenyra_ems.api.keys import PRINCIPAL, TOKEN
 from phoenyra_ems.api.login_limit import LoginLimiter
 from phoenyra_ems.api.openapi import openapi_document
+from phoenyra_ems.api.plans import current_plan, plan_body
 from phoenyra_ems.api.validation import parse_control, parse_history_query, parse_limits
 from phoenyra_ems.api.ws import WebSocketHub
 from phoenyra_ems.auth.models import Principal
@@ -310,16 +311,7 @@ async def site_forecast(request: web.Request) -> web.Response:
 
 async def site_plan(request: web.Request) -> web.Response:
     site, controller = _site(request)
-    optimiser = None
-    if controller is not None:
-        optimiser = next((s for s in controller.strategies if s.name == "optimiser"), None)
-    plan = getattr(optimiser, "plan", None)
-    body: dict[str, Any] = {"site_id": site.site_id, "enabled": optimiser is not None, "plan": None}
-    if plan is not None:
-        from phoenyra_ems.core.optimiser.plan import plan_document  # numpy only when a site plans
-
-        body["plan"] = plan_document(plan)
-    return _json(body)
+    return _json(plan_body(site.site_id, *current_plan(controller)))
 
 
 def create_app(

@@ -92,6 +92,7 @@ PLAN = _obj(
                         ["soc_kwh", "export_kw", "import_kw"],
                     ),
                     "steps": {"type": "array", "items": PLAN_STEP},
+                    "reason": NULLABLE_STR,
                 },
                 ["start", "step_s", "status", "message", "solve_ms", "source", "slack", "steps"],
             ),
@@ -387,6 +388,8 @@ def _document() -> dict[str, Any]:
             "/api/v1/sites/{site_id}/plan": {
                 "get": {
                     "summary": "the optimiser's current plan (null before the first one or without it)",
+                    "description": "Also pushed to WebSocket subscribers of the site on every replan: "
+                    '{"type": "plan", "site_id", "data": <this body>} (docs/api.md).',
                     "parameters": [SITE_ID],
                     "responses": {"200": _json(PLAN), **ERRORS},
                 }

@@ -6,7 +6,9 @@ Protocol (JSON text frames):
 * server → ``{"type": "subscribed", "sites": [...]}``, then ``{"type": "state", "site_id", "data"}``
   at most ``max_rate_hz`` times a second per site (the latest state wins), ``{"type": "alarm",
   "site_id", "alarm", "active"}`` when an alarm is raised or cleared, ``{"type": "control_ack",
-  "site_id", "control", "by"}`` when an operator's control request was accepted, and
+  "site_id", "control", "by"}`` when an operator's control request was accepted, ``{"type": "plan",
+  "site_id", "data"}`` when the site's optimiser made a new plan (``data`` as ``GET /sites/{id}/plan``;
+  a slow client gets the latest plan, never a stale one), and
   ``{"type": "error", "code", "message"}`` for a bad message (the connection stays open).
 
 Access is re-checked while a socket is open: at once after a change made through the daemon's
@@ -30,6 +32,7 @@ from aiohttp import WSMsgType, web
 
 from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded
 from phoenyra_ems.api.keys import PRINCIPAL, TOKEN
+from phoenyra_ems.api.plans import current_plan, plan_body
 from phoenyra_ems.api.serialize import alarm_json, state_json
 from phoenyra_ems.auth.models import Principal
 from phoenyra_ems.auth.store import AuthStore
@@ -49,6 +52,7 @@ class Subscriber:
     token: str
     sites: set[str] = field(default_factory=set)
     pending: dict[str, PlantState] = field(default_factory=dict)
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # site -> its latest plan event
     last_sent: dict[str, float] = field(default_factory=dict)
     outbox: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=OUTBOX_LIMIT))
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -65,6 +69,7 @@ class WebSocketHub:
         self.recheck_s = recheck_s
         self.subscribers: set[Subscriber] = set()
         self._alarms: dict[str, dict[str, Alarm]] = {}
+        self._plans: dict[str, object] = {}  # site -> the plan last seen (identity: a replan is new)
         self._auth_changed = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[bool]] = set()
@@ -101,6 +106,7 @@ class WebSocketHub:
                 sub.sites.difference_update(dropped)
                 for site_id in dropped:
                     sub.pending.pop(site_id, None)
+                    sub.plans.pop(site_id, None)
                 sub.outbox.append({"type": "unsubscribed", "sites": dropped, "reason": "access_revoked"})
                 sub.wake.set()
                 LOG.info("websocket of %s: access to %s withdrawn", principal.user, ", ".join(dropped))
@@ -111,6 +117,7 @@ class WebSocketHub:
         sub.revoked = True
         sub.sites.clear()
         sub.pending.clear()
+        sub.plans.clear()
         sub.outbox.clear()
         LOG.info("websocket of %s closed: token revoked", sub.principal.user)
         task = asyncio.create_task(sub.ws.close(code=CLOSE_TOKEN_REVOKED, message=b"token revoked"))
@@ -125,6 +132,21 @@ class WebSocketHub:
                 sub.pending[state.site_id] = state
                 sub.outbox.extend(events)
                 sub.wake.set()
+        self._push_plan(state.site_id)
+
+    def _push_plan(self, site_id: str) -> None:
+        """A ``plan`` event to the site's subscribers when its optimiser replanned since the last cycle."""
+        enabled, plan = current_plan(self.fleet.controller(site_id))
+        if plan is None or plan is self._plans.get(site_id):
+            return
+        self._plans[site_id] = plan
+        targets = [sub for sub in self.subscribers if site_id in sub.sites]
+        if not targets:
+            return
+        message = {"type": "plan", "site_id": site_id, "data": plan_body(site_id, enabled, plan)}
+        for sub in targets:
+            sub.plans[site_id] = message  # the latest plan wins
+            sub.wake.set()
 
     def _alarm_events(self, state: PlantState) -> list[dict[str, Any]]:
         now = {a.code: a for a in state.alarms}
@@ -207,6 +229,7 @@ class WebSocketHub:
             sub.sites.difference_update(sites)
             for site_id in sites:
                 sub.pending.pop(site_id, None)
+                sub.plans.pop(site_id, None)
             sub.outbox.append({"type": "unsubscribed", "sites": sites})
         sub.wake.set()
         return None
@@ -223,6 +246,8 @@ class WebSocketHub:
                 sub.wake.clear()
                 while sub.outbox:
                     await sub.ws.send_json(sub.outbox.popleft())
+                while sub.plans:
+                    await sub.ws.send_json(sub.plans.pop(next(iter(sub.plans))))
                 now, next_due = time.monotonic(), None
                 for site_id, state in list(sub.pending.items()):
                     wait = sub.last_sent.get(site_id, 0.0) + self.min_interval_s - now

@@ -43,6 +43,7 @@ from phoenyra_ems.client.models import (
     Site,
     SiteDetail,
     SiteForecast,
+    SitePlan,
     SiteState,
     parse_event,
 )
@@ -265,6 +266,11 @@ class PhoenyraClient:
     async def forecast(self, site_id: str) -> SiteForecast:
         """The site's latest load and PV forecast (``forecast`` is None until the first fit)."""
         return SiteForecast.from_dict(await self._request("GET", "sites", site_id, "forecast"))
+
+    async def plan(self, site_id: str) -> SitePlan:
+        """The site's current plan (``plan`` is None before the first one; ``enabled`` is False when
+        ``optimiser`` is not among the site's strategies)."""
+        return SitePlan.from_dict(await self._request("GET", "sites", site_id, "plan"))
 
     async def history(
         self,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Self, TypeVar
 
@@ -38,10 +38,16 @@ __all__ = [
     "Limits",
     "Location",
     "Mode",
+    "Plan",
+    "PlanEvent",
+    "PlanSlack",
+    "PlanStatus",
+    "PlanStep",
     "ReloadResult",
     "Role",
     "Site",
     "SiteDetail",
+    "SitePlan",
     "SiteState",
     "SiteStatus",
     "StateEvent",
@@ -73,6 +79,14 @@ class AlarmSeverity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
+
+
+class PlanStatus(StrEnum):
+    """How a plan was solved."""
+
+    OPTIMAL = "optimal"
+    SLACK = "slack"  # a limit could not be kept (e.g. SoC below its minimum): penalised slack, alarm
+    FAILED = "failed"  # no plan (solver failure or bad input): the site self-consumes instead
 
 
 class Role(StrEnum):
@@ -390,6 +404,126 @@ class SiteForecast:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanStep:
+    """One step of a plan; ``soc_pct`` is the planned SoC at the END of the step."""
+
+    start: datetime
+    battery_kw: float  # + discharge / - charge
+    grid_kw: float  # + import / - export
+    soc_pct: float
+    price_eur_mwh: float  # purchase price
+    pv_kw: float  # forecast
+    load_kw: float  # forecast
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "step") -> Self:
+        d = _object(data, path)
+        return cls(
+            start=_time(d, "start", path),
+            battery_kw=_num(d, "battery_kw", path),
+            grid_kw=_num(d, "grid_kw", path),
+            soc_pct=_num(d, "soc_pct", path),
+            price_eur_mwh=_num(d, "price_eur_mwh", path),
+            pv_kw=_num(d, "pv_kw", path),
+            load_kw=_num(d, "load_kw", path),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSlack:
+    """How far the plan had to leave a limit (0 when ``status`` is optimal)."""
+
+    soc_kwh: float
+    export_kw: float
+    import_kw: float
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "slack") -> Self:
+        d = _object(data, path)
+        return cls(
+            soc_kwh=_num(d, "soc_kwh", path),
+            export_kw=_num(d, "export_kw", path),
+            import_kw=_num(d, "import_kw", path),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The optimiser's plan: one step per ``step_s`` from ``start`` (docs/optimiser.md)."""
+
+    start: datetime
+    step_s: float
+    status: PlanStatus
+    message: str
+    solve_ms: float
+    source: str  # where the forecasts came from ("history baselines", ...)
+    slack: PlanSlack
+    steps: tuple[PlanStep, ...]
+    reason: str | None  # what the plan does now, in words (None from daemons that do not say)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "plan") -> Self:
+        d = _object(data, path)
+        step_s = _num(d, "step_s", path)
+        if step_s <= 0:
+            raise _fail(f"{path}.step_s", "a positive number", step_s)
+        return cls(
+            start=_time(d, "start", path),
+            step_s=step_s,
+            status=_enum(d, "status", path, PlanStatus),
+            message=_str(d, "message", path),
+            solve_ms=_num(d, "solve_ms", path),
+            source=_str(d, "source", path),
+            slack=PlanSlack.from_dict(_field(d, "slack", path), f"{path}.slack"),
+            steps=_list(d, "steps", path, PlanStep.from_dict),
+            reason=_opt_str(d, "reason", path),
+        )
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(seconds=self.step_s * len(self.steps))
+
+    def step_at(self, when: datetime) -> PlanStep | None:
+        """The step covering ``when`` (aware), ``None`` outside the plan."""
+        k = math.floor((when - self.start).total_seconds() / self.step_s)
+        return self.steps[k] if 0 <= k < len(self.steps) else None
+
+    def soc_at(self, when: datetime) -> float | None:
+        """The planned SoC at ``when`` (aware): exact at step ends, linear within a step (from the
+        previous step's end; the first step has no start SoC and gives its end SoC); ``None``
+        outside ``(start, end]``."""
+        offset = (when - self.start).total_seconds() / self.step_s
+        if not self.steps or offset <= 0 or offset > len(self.steps):
+            return None
+        k = math.ceil(offset) - 1
+        after = self.steps[k].soc_pct
+        if k == 0:
+            return after
+        before = self.steps[k - 1].soc_pct
+        return before + (after - before) * (offset - k)
+
+
+@dataclass(frozen=True, slots=True)
+class SitePlan:
+    """``GET /sites/{id}/plan``: whether the site plans (``optimiser`` among its strategies), and
+    its current plan (``None`` until the first one)."""
+
+    site_id: str
+    enabled: bool
+    plan: Plan | None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "plan") -> Self:
+        d = _object(data, path)
+        current = _field(d, "plan", path)
+        return cls(
+            site_id=_str(d, "site_id", path),
+            enabled=_bool(d, "enabled", path),
+            plan=None if current is None else Plan.from_dict(current, f"{path}.plan"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SiteState:
     """A site's live state (one control cycle)."""
 
@@ -681,6 +815,14 @@ class ControlAckEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanEvent:
+    """The site's optimiser made a new plan (the same shape as ``GET /sites/{id}/plan``)."""
+
+    site_id: str
+    plan: SitePlan
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     """The server refused a message of ours (the connection stays open)."""
 
@@ -688,7 +830,9 @@ class ErrorEvent:
     message: str
 
 
-Event = SubscribedEvent | UnsubscribedEvent | StateEvent | AlarmEvent | ControlAckEvent | ErrorEvent
+Event = (
+    SubscribedEvent | UnsubscribedEvent | StateEvent | AlarmEvent | ControlAckEvent | PlanEvent | ErrorEvent
+)
 
 
 def parse_event(data: Any) -> Event | None:
@@ -714,6 +858,10 @@ def parse_event(data: Any) -> Event | None:
             _str(d, "site_id", path),
             Control.from_dict(_field(d, "control", path), f"{path}.control"),
             _str(d, "by", path),
+        )
+    if kind == "plan":
+        return PlanEvent(
+            _str(d, "site_id", path), SitePlan.from_dict(_field(d, "data", path), f"{path}.data")
         )
     if kind == "subscribed":
         return SubscribedEvent(_list(d, "sites", path, _string_item))

@@ -53,6 +53,7 @@ CORE_MODULES = [
     "tui.core.control",
     "tui.core.format",
     "tui.core.history",
+    "tui.core.plan",
     "tui.core.keymap",
     "tui.core.settings",
     "tui.core.store",

@@ -26,6 +26,7 @@ from phoenyra_ems.client import (
     PhoenyraClient,
     PhoenyraConnectionError,
     PhoenyraError,
+    PlanEvent,
     Sensor,
     SiteDetail,
     StateEvent,
@@ -123,6 +124,7 @@ class ConnectionManager:
         self._prefilled.clear()
         if self.store.current_site is not None:
             self._spawn(self._prefill(self.store.current_site))
+            self._spawn(self._load_plan(self.store.current_site))
 
     async def _live(self) -> None:
         poller = asyncio.create_task(self._poll())
@@ -187,6 +189,17 @@ class ConnectionManager:
             return
         self.store.merge_history(site_id, history.samples)
 
+    async def _load_plan(self, site_id: str) -> None:
+        """A planning site's plan, read once when its dashboard is first shown (after a
+        (re)connect or a site switch); every new plan then arrives as a ``plan`` event."""
+        site = self.store.sites.get(site_id)
+        if site is None or "optimiser" not in site.strategies:
+            return
+        try:
+            self.store.set_plan(await self.client.plan(site_id))
+        except PhoenyraError as err:
+            LOG.debug("%s: no plan: %s", site_id, err)
+
     def _on_event(self, event: Event) -> None:
         store = self.store
         if isinstance(event, StateEvent):
@@ -195,6 +208,8 @@ class ConnectionManager:
             store.set_alarm(event.site_id, event.alarm, event.active)
         elif isinstance(event, ControlAckEvent):
             store.set_control(event.site_id, event.control, event.by)
+        elif isinstance(event, PlanEvent):
+            store.set_plan(event.plan)
         elif isinstance(event, SubscribedEvent):
             if set(event.sites) - set(store.sites):
                 self._wake.set()  # a site was added (reload): fetch the list and details
@@ -225,6 +240,7 @@ class ConnectionManager:
         with contextlib.suppress(PhoenyraError):
             await self._refresh_detail(site_id)
         await self._prefill(site_id)
+        await self._load_plan(site_id)
 
     async def send_control(self, request: ControlRequest) -> ControlOutcome:
         try:

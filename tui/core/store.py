@@ -24,6 +24,7 @@ from phoenyra_ems.client import (
     Sensor,
     Site,
     SiteDetail,
+    SitePlan,
     SiteState,
 )
 from tui.core.format import age, kw, local_time, site_zone
@@ -107,6 +108,7 @@ class ConsoleStore:
         self.series: dict[str, deque[ChartPoint]] = {}
         self.events: deque[LogLine] = deque(maxlen=EVENT_LOG_SIZE)
         self.control_results: dict[str, ControlOutcome] = {}
+        self.plans: dict[str, SitePlan] = {}  # site -> its latest plan (GET /plan, then plan events)
         self.current_site: str | None = None
         self.first_data_at: float | None = None
 
@@ -161,7 +163,14 @@ class ConsoleStore:
 
     def set_sites(self, sites: Iterable[Site]) -> None:
         self.sites = {site.id: site for site in sites}
-        for mapping in (self.details, self.states, self.received_at, self.series, self.control_results):
+        for mapping in (
+            self.details,
+            self.states,
+            self.received_at,
+            self.series,
+            self.control_results,
+            self.plans,
+        ):
             for gone in [k for k in mapping if k not in self.sites]:
                 del mapping[gone]
         if self.current_site not in self.sites:
@@ -185,6 +194,10 @@ class ConsoleStore:
         if site is not None and site.status != state.status:
             self.sites[site_id] = replace(site, status=state.status)
         self._append_point(site_id, _point(state))
+        self.touch()
+
+    def set_plan(self, plan: SitePlan) -> None:
+        self.plans[plan.site_id] = plan
         self.touch()
 
     def set_aggregated(self, aggregated: AggregatedState | None) -> None:

@@ -1,5 +1,5 @@
-"""Site dashboard: power flow, SoC, strategy and its reason, alarms, communication health, and
-the last hour of power and SoC."""
+"""Site dashboard: power flow, SoC, strategy and its reason, alarms, communication health, the
+last hour of power and SoC, and (sites that plan) the next 24 h of the plan against the price."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from textual.widgets import Static
 
 from tui.core import format as fmt
 from tui.core.history import last_hour_series
+from tui.core.plan import plan_line, plan_series
 from tui.core.store import ConsoleStore
 from tui.screens.base import ConsoleScreen
 from tui.widgets.charts import PowerChart, SocChart
+from tui.widgets.plan_chart import PlanPowerChart, PlanSocChart
 from tui.widgets.power_flow import PowerFlow
 from tui.widgets.soc_gauge import SocGauge
 
@@ -33,17 +35,23 @@ class SiteScreen(ConsoleScreen):
                 yield Static(id="strategy")
         yield Static(id="health")
         yield Static(id="alarms")
+        yield Static(id="plan-line")
         with Horizontal(id="site-charts"):
             yield PowerChart(id="power-chart")
             yield SocChart(id="soc-chart")
+        with Horizontal(id="plan-charts"):
+            yield PlanPowerChart(id="plan-power-chart")
+            yield PlanSocChart(id="plan-soc-chart")
 
     def __init__(self) -> None:
         super().__init__()
         self._chart_key: tuple[object, ...] | None = None
         self._chart_at = -1e9
+        self._plan_key: tuple[object, ...] | None = None
 
     def on_show_screen(self) -> None:
         self._chart_key = None
+        self._plan_key = None
 
     def show_store(self, store: ConsoleStore) -> None:
         site_id = store.current_site
@@ -81,6 +89,7 @@ class SiteScreen(ConsoleScreen):
             alarms.update(f"Alarms: {alarm_text or 'none'}")
             alarms.set_class(bool(state.alarms), "-active")
         self._draw_charts(store)
+        self._draw_plan(store)
 
     def _draw_charts(self, store: ConsoleStore) -> None:
         site_id = store.current_site
@@ -97,3 +106,25 @@ class SiteScreen(ConsoleScreen):
         xlim = (-60.0, 0.0)
         self.query_one(PowerChart).show_series(series, "Power kW, last hour", "min", xlim)
         self.query_one(SocChart).show_series(series, "SoC %, last hour", "min", xlim)
+
+    def _draw_plan(self, store: ConsoleStore) -> None:
+        """The plan's line and, for a site with a plan, its charts (redrawn when the plan or the
+        plan step under way changes)."""
+        site_id = store.current_site
+        site = store.sites.get(site_id) if site_id else None
+        site_plan = store.plans.get(site_id) if site_id else None
+        state = store.states.get(site_id) if site_id else None
+        self.query_one("#plan-line", Static).update(plan_line(site, site_plan))
+        now = state.timestamp if state is not None else None
+        series = plan_series(site_plan, now) if now is not None else None
+        charts = self.query_one("#plan-charts", Horizontal)
+        charts.display = series is not None and not series.empty
+        if series is None or series.empty:
+            return
+        minute = int(now.timestamp() // 60) if now is not None else None  # x is "hours from now"
+        key = (site_id, site_plan, minute, self.console.theme)
+        if key == self._plan_key:
+            return
+        self._plan_key = key
+        self.query_one(PlanPowerChart).show_plan(series)
+        self.query_one(PlanSocChart).show_plan(series)
