@@ -82,7 +82,42 @@ def test_plan_3_3_1_sensors_with_mqtt_sources() -> None:
     assert sensors.method_for("power") == "sum"
 
 
-def test_plan_3_3_1_modbus_sensors_are_refused_until_supported() -> None:
-    result = check_config(PLAN / "plan_3_3_1_sensors_modbus.yaml")
+def test_plan_3_3_1_modbus_sensors_name_a_profile_register_or_give_an_address() -> None:
+    path = PLAN / "plan_3_3_1_sensors_modbus.yaml"
+    result = check_config(path)
+    assert result.returncode == 0, result.stderr
+    sensors = load_config(path).sensors
+    temp, humidity, raw = sensors.sensors
+    assert (temp.source, humidity.source, raw.source) == ("mqtt", "modbus", "modbus")
+    assert (humidity.register, humidity.unit, humidity.interval_s, humidity.site) == (
+        "humidity_outdoor",
+        "%",  # from the generic profile's named register
+        30.0,
+        "1",
+    )
+    assert (raw.register, raw.table, raw.data_type, raw.scale, raw.unit, raw.interval_s) == (
+        21,
+        "input",
+        "int16",
+        0.1,
+        "°C",
+        10.0,
+    )
+    assert sensors.method_for("temperature") == "max" and sensors.method_for("humidity") == "avg"
+    assert sensors.enabled  # an MQTT sensor is listed: the sensors broker is used
+
+
+def test_a_modbus_sensor_naming_a_register_the_profile_lacks_lists_the_profiles_registers(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ems.yaml"
+    path.write_text(
+        (PLAN / "plan_3_3_1_sensors_modbus.yaml")
+        .read_text()
+        .replace("register: humidity_outdoor", "register: rh")
+    )
+    result = check_config(path)
     assert result.returncode == 1
-    assert "sensors.sensors[1].source: source 'modbus' is not supported yet" in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"{path}:21: sensors.sensors[1].register: device profile 'generic' of site '1'")
+    assert "no sensor register 'rh' (its named registers: humidity_outdoor, temperature_cabinet)" in line
