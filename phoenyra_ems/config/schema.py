@@ -767,7 +767,7 @@ EXPLICIT_SENSOR = section(
         vol.Optional("data_type"): one_of(REGISTER_TYPES, "data type"),
         vol.Optional("scale"): number(),
         vol.Optional("word_order"): one_of(("big", "little"), "word order"),
-        vol.Optional("interval_s"): number(ge=1),
+        vol.Optional("interval_s"): number(ge=0.1),
     },
     _build_sensor,
     [_check_sensor],
