@@ -80,9 +80,7 @@ async def test_named_and_addressed_registers_are_read_and_aggregated_by_their_ty
     assert not service.config.enabled  # no MQTT sensor listed: no broker needed
     await service.start()
     try:
-        await until(
-            lambda: value(service, "config:rh") is not None and value(service, "config:cab") is not None
-        )
+        await until(lambda: all(value(service, f"config:{s}") is not None for s in ("rh", "cab", "cab2")))
         assert value(service, "config:rh") == pytest.approx(61.5)
         assert value(service, "config:cab") == pytest.approx(27.3)
         snapshot = service.registry.snapshot()

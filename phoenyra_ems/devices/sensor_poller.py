@@ -29,6 +29,7 @@ from phoenyra_ems.devices.profile import RegisterPoint, RegType, Table, WordOrde
 
 LOG = logging.getLogger(__name__)
 
+STOP_WAIT_S = 2.0
 WARN_EVERY_S = 300.0  # a sensor that keeps failing is logged again this often
 # readings outside these ranges are garbage (a dropped sensor), by the sensor's type
 PLAUSIBLE: dict[str, tuple[float, float]] = {
@@ -116,12 +117,16 @@ class ModbusSensorPoller:
             )
 
     async def stop(self) -> None:
+        """Stop reading (bounded: a read in flight is abandoned with its connection)."""
         task, self._task = self._task, None
+        self._close()
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._close()
+            done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
+            if not done:
+                LOG.warning("sensor poller %s:%d did not stop in time", self.config.host, self.config.port)
+            elif not task.cancelled() and task.exception() is not None:
+                LOG.warning("sensor poller stopped with %r", task.exception())
 
     def configure(self, config: ModbusConfig, sensors: Sequence[PolledSensor]) -> None:
         """A reload: new endpoint and/or sensors; changed ones are read at once."""
@@ -155,7 +160,7 @@ class ModbusSensorPoller:
         return client
 
     async def _run(self) -> None:
-        while True:
+        while self._task is not None:
             now = time.monotonic()
             for sensor in self.sensors:
                 if self._due.get(sensor.key, 0.0) <= now:

@@ -133,6 +133,7 @@ class BatterySimulator:
     async def stop(self) -> None:
         """Stop answering: close the port (a device switched off or unplugged)."""
         self._responsive.set()
+        self._faults.clear()  # hung requests end (their connections are closed with the server)
         if self._server is not None:
             await self._server.shutdown()  # type: ignore[no-untyped-call]
             self._server = None
