@@ -45,7 +45,7 @@ FAST = {"interval_s": 0.2}
 @pytest.fixture
 async def device() -> AsyncIterator[tuple[SiteConfig, BatterySimulator]]:
     site = make_site(free_port())
-    site = replace(site, modbus=replace(site.modbus, timeout_s=0.3))
+    site = replace(site, modbus=replace(site.modbus, timeout_s=0.5))
     simulator = BatterySimulator(simulator_config(site), SystemClock())
     simulator.sensor_values.update(humidity_outdoor=61.5, temperature_cabinet=27.3)
     await simulator.start()
@@ -106,7 +106,7 @@ async def test_a_hung_sensor_register_is_dropped_with_the_alarm_and_never_delays
         await until(lambda: value(service, "config:rh") is not None)
         simulator.fail_register(20, "hang")  # the humidity register stops answering
         latencies = []
-        deadline = time.monotonic() + 0.8  # covers more than one hung read (timeout 0.3 s, interval 0.2 s)
+        deadline = time.monotonic() + 0.8  # covers a whole hung read (timeout 0.5 s, interval 0.2 s)
         while time.monotonic() < deadline:
             start = time.perf_counter()
             await driver.read()  # the control cycle's reading
@@ -115,7 +115,7 @@ async def test_a_hung_sensor_register_is_dropped_with_the_alarm_and_never_delays
         await until(lambda: service.inputs("wien").dropped == ("config:rh",))
         poller = service.pollers["wien"]
         assert poller.failures >= 1
-        assert max(latencies) < 0.15, f"a control read waited {max(latencies):.3f} s"  # timeout is 0.3 s
+        assert max(latencies) < 0.25, f"a control read waited {max(latencies):.3f} s"  # timeout: 0.5 s
         assert driver.connected and driver.stats.failures == 0
         error = service.registry.snapshot()["config:rh"]["error"]
         assert error is not None and "register 20" in error
