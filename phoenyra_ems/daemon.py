@@ -62,7 +62,8 @@ class Daemon:
         self.config_path = config_path
         self.clock = clock
         self.auth = AuthStore(config.api.auth_db)
-        self.sensors = SensorService(config.sensors) if config.sensors.enabled else None
+        wanted = config.sensors.enabled or bool(config.sensors.sensors)  # Modbus ones need no broker
+        self.sensors = SensorService(config.sensors, config.sites) if wanted else None
         self.fleet = Fleet(config, clock, factory or self._build_controller)
         self.instance_id = instance_id(config.api.auth_db)
         self._runner: web.AppRunner | None = None
@@ -170,7 +171,7 @@ class Daemon:
             return {"reloaded": False, "errors": issues}
         result = await self.fleet.apply_config(config)
         if self.sensors is not None:
-            self.sensors.apply(config.sensors)
+            self.sensors.apply(config.sensors, config.sites)
         restart_required = ["api"] if config.api != self.config.api else []
         if restart_required:
             LOG.warning("reload: the api section changed; it takes effect after a restart")

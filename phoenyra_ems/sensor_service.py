@@ -7,14 +7,19 @@ the inverter's grid reading).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import math
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from phoenyra_ems.config.model import ExplicitSensorConfig, SensorsConfig
+from phoenyra_ems.config.model import ExplicitSensorConfig, SensorsConfig, SiteConfig
 from phoenyra_ems.core.derating import thermal_derate
+from phoenyra_ems.devices.sensor_poller import ModbusSensorPoller, PolledSensor, polled, sensor_unit
 from phoenyra_ems.models import SensorInputs
 from phoenyra_ems.mqtt import (
     AssignmentRule,
@@ -68,9 +73,33 @@ def rules(config: SensorsConfig) -> list[AssignmentRule]:
     return [AssignmentRule(r.site, r.role, r.device, r.topic, r.sensor, r.weight) for r in config.rules]
 
 
+def listed_spec(sensor: ExplicitSensorConfig, error: str | None = None) -> SensorSpec:
+    """What the registry shows of a listed sensor (MQTT or Modbus)."""
+    return SensorSpec(
+        device_key=LISTED,
+        object_id=sensor.id,
+        source=LISTED,
+        name=sensor.id,
+        unit=sensor.unit,
+        device_class=sensor.type,
+        state_topic=sensor.topic,
+        expire_after_s=sensor.expire_after_s,
+        error=error,
+        model=None if sensor.source != "modbus" else f"modbus register {sensor.register}",
+    )
+
+
 class SensorService:
-    def __init__(self, config: SensorsConfig) -> None:
+    """Edge sensors: discovered and listed MQTT sensors on the sensors broker (``sensors.host``,
+    never a site's own broker), and listed ``source: modbus`` sensors read on each site's Modbus
+    endpoint (``ModbusSensorPoller``); all of them in one registry (API, console, aggregation)."""
+
+    def __init__(self, config: SensorsConfig, sites: Mapping[str, SiteConfig] | None = None) -> None:
         self.config = config
+        self.sites = dict(sites or {})
+        self.pollers: dict[str, ModbusSensorPoller] = {}  # by site id
+        self._started = False
+        self._stopping: set[asyncio.Task[None]] = set()
         self.registry = SensorRegistry(rules(config), default_expire_after_s=config.default_expire_after_s)
         self.connection = MqttConnection(
             config.host,
@@ -97,20 +126,69 @@ class SensorService:
         self._list(config)
 
     async def start(self) -> None:
-        await self.connection.start()
+        """Connect to the sensors broker (when ``sensors.enabled``) and start the Modbus pollers."""
+        if self.config.enabled:
+            await self.connection.start()
+        self._started = True
+        self._poll()
 
     async def stop(self) -> None:
+        self._started = False
+        pollers, self.pollers = list(self.pollers.values()), {}
+        for poller in pollers:
+            await poller.stop()
+        if self._stopping:
+            await asyncio.gather(*self._stopping, return_exceptions=True)
         await self.connection.stop()
 
-    def apply(self, config: SensorsConfig) -> None:
+    def apply(self, config: SensorsConfig, sites: Mapping[str, SiteConfig] | None = None) -> None:
         """A reload: new rules, roles, methods and listed sensors; the broker connection stays."""
         self.config = config
+        if sites is not None:
+            self.sites = dict(sites)
         self.registry.set_rules(rules(config))
         self._list(config)
+        if self._started:
+            self._poll()
+
+    # --- source: modbus sensors, read by one poller per site ----------------------------------------
+    def _poll(self) -> None:
+        wanted: dict[str, list[PolledSensor]] = {}
+        for sensor in self.config.sensors:
+            site = self.sites.get(sensor.site)
+            if sensor.source != "modbus" or site is None:
+                continue
+            try:
+                wanted.setdefault(sensor.site, []).append(
+                    polled(sensor, listed_id(sensor), site.modbus.profile)
+                )
+            except ValueError as err:
+                self._report(listed_id(sensor), None, str(err))
+        for site_id in [s for s in self.pollers if s not in wanted]:
+            task = asyncio.ensure_future(self.pollers.pop(site_id).stop())
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+        for site_id, sensors in wanted.items():
+            modbus = self.sites[site_id].modbus
+            if site_id in self.pollers:
+                self.pollers[site_id].configure(modbus, sensors)
+            else:
+                self.pollers[site_id] = ModbusSensorPoller(modbus, sensors, self._report)
+                self.pollers[site_id].start()
+
+    def _report(self, sid: str, value: float | None, error: str | None) -> None:
+        """A Modbus reading: a value, or None with the reason (a dropped sensor, the site's alarm)."""
+        listed = self._listed.get(sid)
+        if listed is None:
+            return
+        sensor = self.registry.get(sid)
+        if sensor is not None and sensor.error != error:
+            self.registry.upsert(listed_spec(listed[0], error))
+        self.registry.update_value(sid, value)
 
     # --- sensors listed in the configuration (sensors.sensors) -----------------------------------
     def _list(self, config: SensorsConfig) -> None:
-        wanted = {listed_id(s): s for s in config.sensors}
+        wanted = {listed_id(s): self._complete(s) for s in config.sensors}
         for sid in [sid for sid in self._listed if sid not in wanted or wanted[sid] != self._listed[sid][0]]:
             _, sub = self._listed.pop(sid)
             if sub is not None:
@@ -121,22 +199,20 @@ class SensorService:
             if sid in self._listed:
                 continue
             self.registry.assign(sid, sensor.site, sensor.sensor_role, sensor.weight)
-            self.registry.upsert(
-                SensorSpec(
-                    device_key=LISTED,
-                    object_id=sensor.id,
-                    source=LISTED,
-                    name=sensor.id,
-                    unit=sensor.unit,
-                    device_class=sensor.type,
-                    state_topic=sensor.topic,
-                    expire_after_s=sensor.expire_after_s,
-                )
-            )
+            self.registry.upsert(listed_spec(sensor))
             sub = None
             if sensor.source == "mqtt" and sensor.topic is not None:
                 sub = self.connection.subscribe(sensor.topic, self._reader(sid, sensor))
             self._listed[sid] = (sensor, sub)
+
+    def _complete(self, sensor: ExplicitSensorConfig) -> ExplicitSensorConfig:
+        """A named register's unit from the site's device profile (as ``validate_config`` does)."""
+        site = self.sites.get(sensor.site)
+        if sensor.source != "modbus" or sensor.unit is not None or site is None:
+            return sensor
+        with contextlib.suppress(ValueError):
+            return replace(sensor, unit=sensor_unit(sensor, site.modbus.profile))
+        return sensor
 
     def _reader(self, sid: str, sensor: ExplicitSensorConfig) -> Any:
         def on_message(topic: str, payload: bytes, retain: bool) -> None:

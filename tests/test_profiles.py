@@ -96,6 +96,14 @@ def test_malformed_profile_names_file_and_key(tmp_path: Path) -> None:
         (GOOD.format(name="bad", p_type="int16").replace("unit: W}", "unit: V}", 1), "unit"),
         (GOOD.format(name="bad", p_type="int16").replace("signed_power", "magic"), "control.type"),
         ("name: bad\nvendor: [unclosed", "not valid YAML"),
+        (
+            GOOD.format(name="bad", p_type="int16") + "sensors: {Humidity: {register: 20}}\n",
+            "sensors.Humidity",
+        ),
+        (
+            GOOD.format(name="bad", p_type="int16") + "sensors: {rh: {register: 20, type: int33}}\n",
+            "sensors.rh.type",
+        ),
     ],
 )
 def test_validation_errors(tmp_path: Path, text: str, key: str) -> None:
@@ -108,3 +116,16 @@ def test_validation_errors(tmp_path: Path, text: str, key: str) -> None:
 def test_good_custom_profile_parses(tmp_path: Path) -> None:
     profile = parse_profile_file(_write(tmp_path, "mine", GOOD.format(name="mine", p_type="int16")))
     assert profile.revert_timeout_s is None and profile.unit_id == 1
+
+
+def test_named_sensor_registers_keep_their_own_unit(tmp_path: Path) -> None:
+    text = GOOD.format(name="mine", p_type="int16") + (
+        "sensors:\n  pressure: {register: 30, table: input, type: uint16, scale: 0.1, unit: hPa}\n"
+    )
+    sensor = parse_profile_file(_write(tmp_path, "mine", text)).sensors["pressure"]
+    assert (sensor.point.address, sensor.point.table, sensor.point.scale, sensor.unit) == (
+        30,
+        "input",
+        0.1,
+        "hPa",
+    )

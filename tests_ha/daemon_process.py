@@ -63,6 +63,11 @@ def write_config(state_dir: Path, ports: dict[str, int], site_ids: list[str]) ->
     """(Re)write ``ems.yaml`` with the given sites (the tests call this to add/remove a site)."""
     text = f"sites:\n  default_site_id: {site_ids[0]}\n  sites:\n"
     text += "".join(_site_yaml(i, ports[i], state_dir) for i in site_ids)
+    if "wien" in site_ids:  # an edge sensor: the simulator's humidity register (55 %), listed
+        text += (
+            "sensors:\n  sensors:\n    - {id: humidity_outdoor, type: humidity, site: wien, source: modbus,"
+            " register: humidity_outdoor, interval_s: 1}\n"
+        )
     text += (
         f"api:\n  host: 127.0.0.1\n  port: {ports['api']}\n"
         f'  auth_db: "{state_dir / "auth.db"}"\n  ws_max_rate_hz: 10\n'

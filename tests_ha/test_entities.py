@@ -44,6 +44,7 @@ SENSORS = {
     "status": ("enum", None, None, EntityCategory.DIAGNOSTIC),
     "active_alarms": (None, None, "measurement", EntityCategory.DIAGNOSTIC),
 }
+EDGE_SENSOR = "sensor_config:humidity_outdoor"  # a source: modbus sensor of wien (the simulator's register)
 OTHERS = {
     "select": ["mode", "strategy_select"],
     "number": ["setpoint", "soc_reserve"],
@@ -77,10 +78,12 @@ async def test_devices_and_entities(hass: HomeAssistant, shared_daemon: DaemonPr
         assert device.via_device_id == daemon_device.id
         site_entities = er.async_entries_for_device(entities, device.id)
         keys = {e.unique_id.removeprefix(f"{iid}_{site_id}_") for e in site_entities}
-        assert keys == set(SENSORS) | {k for ks in OTHERS.values() for k in ks}
+        edge = {EDGE_SENSOR} if site_id == "wien" else set()  # listed in the daemon's sensors
+        assert keys == set(SENSORS) | {k for ks in OTHERS.values() for k in ks} | edge
         for e in site_entities:
             assert e.has_entity_name
-            assert e.translation_key is not None
+            is_edge = e.unique_id.endswith(EDGE_SENSOR)  # named by the daemon, not translated
+            assert (e.translation_key is None) == is_edge, e.unique_id
 
         for key, (device_class, unit, state_class, category) in SENSORS.items():
             eid = entity_id(hass, shared_daemon, site_id, key, "sensor")
@@ -113,6 +116,15 @@ async def test_devices_and_entities(hass: HomeAssistant, shared_daemon: DaemonPr
             hass.states.get(entity_id(hass, shared_daemon, site_id, "automatic_control", "switch")).state
             == "on"
         )
+    # wien's listed Modbus humidity sensor: an entity of the site, read from the simulator (55 %)
+    edge_id = entity_id(hass, shared_daemon, "wien", EDGE_SENSOR, "sensor")
+    await wait_for(lambda: hass.states.get(edge_id).state == "55.0", what="the edge sensor's reading")
+    edge = hass.states.get(edge_id)
+    assert (
+        edge.attributes[ATTR_DEVICE_CLASS] == "humidity" and edge.attributes[ATTR_UNIT_OF_MEASUREMENT] == "%"
+    )
+    assert edge.attributes["role"] == "humidity" and edge.attributes["format"] == "config"
+    assert edge_id == "sensor.wien_humidity_outdoor"
     await unload(hass, entry)
 
 

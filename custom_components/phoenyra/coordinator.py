@@ -45,6 +45,7 @@ from phoenyra_client import (
     PhoenyraError,
     PhoenyraNotFoundError,
     PlanEvent,
+    Sensor,
     Site,
     SitePlan,
     SiteState,
@@ -77,6 +78,7 @@ class SiteData:
     state: SiteState
     control: Control | None  # None while the site's controller is not running
     limits: Limits | None
+    sensors: tuple[Sensor, ...] = ()  # the site's edge sensors (discovered or listed), polled
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +209,11 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
             info = await self.client.info()
             sites = await self.client.sites()
             details = []
+            sensors: dict[str, tuple[Sensor, ...]] = {}
             for site in sites:
                 try:
                     details.append(await self.client.site(site.id))
+                    sensors[site.id] = tuple(await self.client.sensors(site.id))
                 except PhoenyraNotFoundError:  # removed between the two calls
                     continue
         except PhoenyraAuthError as err:
@@ -219,7 +223,10 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
 
         data = PhoenyraData(
             info=info,
-            sites={d.site.id: SiteData(d.site, d.state, d.control, d.limits) for d in details},
+            sites={
+                d.site.id: SiteData(d.site, d.state, d.control, d.limits, sensors.get(d.site.id, ()))
+                for d in details
+            },
         )
         for site_data in data.sites.values():
             self.energy.add_state(site_data.state)

@@ -261,13 +261,21 @@ class ExplicitSensorConfig:
     id: str
     type: str  # one of SENSOR_TYPES; chooses the aggregation method (``aggregation.<type>_method``)
     site: str
-    source: str  # mqtt (modbus: not yet)
+    source: str  # mqtt | modbus
     topic: str | None = None  # source mqtt: the state topic (a plain number or JSON)
     value_path: str | None = None  # JSON: dotted path to the value, e.g. "sensor.temperature"
     role: str | None = None  # default: the type; battery_room_temperature / grid_power feed control
     weight: float = 1.0
-    unit: str | None = None
+    unit: str | None = None  # source modbus with a named register: the profile's unit if not given
     expire_after_s: float | None = None  # None: sensors.default_expire_after_s
+    # source modbus: a named register of the site's device profile (str) or an address (int) read
+    # as ``raw * scale`` of ``data_type`` from ``table``; every ``interval_s`` on the site's endpoint
+    register: str | int | None = None
+    table: str = "holding"
+    data_type: str = "uint16"
+    scale: float = 1.0
+    word_order: str = "big"
+    interval_s: float = 30.0
 
     @property
     def sensor_role(self) -> str:

@@ -708,20 +708,44 @@ def _value_path(value: Any) -> str:
     return path
 
 
-def _source(value: Any) -> str:
-    if value == "modbus":
-        raise vol.Invalid(
-            "source 'modbus' is not supported yet (issue 20): read the register with an MQTT "
-            "bridge, or use source: mqtt"
-        )
-    result: str = one_of(["mqtt"], "source")(value)
-    return result
+SENSOR_SOURCES = ("mqtt", "modbus")
+REGISTER_TABLES = ("holding", "input")
+REGISTER_TYPES = ("int16", "uint16", "int32", "uint32", "float32")
+# keys of an explicit register (source modbus with an address); a named register takes them from the profile
+_EXPLICIT_REGISTER_KEYS = ("table", "data_type", "scale", "word_order")
+_MQTT_KEYS = ("topic", "value_path")
+_MODBUS_KEYS = ("register", "interval_s", *_EXPLICIT_REGISTER_KEYS)
+
+
+def _register(value: Any) -> str | int:
+    """A named sensor register of the device profile, or a register address (0…65535)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= 0xFFFF:
+            raise vol.Invalid(f"register address {value} is not in 0…65535")
+        return value
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise vol.Invalid(f"expected a register name of the device profile or an address, got {_describe(value)}")
 
 
 def _build_sensor(**fields: Any) -> ExplicitSensorConfig:
-    if "register" in fields:
-        fields.pop("register")
-        raise vol.Invalid("register is read with source 'modbus' only", path=["register"])
+    source = fields["source"]
+    wrong = _MODBUS_KEYS if source == "mqtt" else _MQTT_KEYS
+    errors = [
+        vol.Invalid(f"{key} is not used with source {source!r}", path=[key]) for key in wrong if key in fields
+    ]
+    if source == "modbus" and isinstance(fields.get("register"), str):
+        errors += [
+            vol.Invalid(
+                f"{key} is for a register given by address; the named register "
+                f"{fields['register']!r} takes it from the device profile",
+                path=[key],
+            )
+            for key in _EXPLICIT_REGISTER_KEYS
+            if key in fields
+        ]
+    if errors:
+        raise vol.MultipleInvalid(errors)
     fields.setdefault("site", "")  # filled in with the only site, or reported, by validate_config
     return ExplicitSensorConfig(**fields)
 
@@ -729,6 +753,14 @@ def _build_sensor(**fields: Any) -> ExplicitSensorConfig:
 def _check_sensor(sensor: ExplicitSensorConfig) -> Iterator[vol.Invalid]:
     if sensor.source == "mqtt" and sensor.topic is None:
         yield vol.Invalid("source 'mqtt' needs a topic", path=["topic"])
+    if sensor.scale == 0:
+        yield vol.Invalid("scale must not be 0", path=["scale"])
+    if sensor.source == "modbus" and sensor.register is None:
+        yield vol.Invalid(
+            "source 'modbus' needs a register: a named register of the site's device profile, "
+            "or an address with data_type, scale and unit",
+            path=["register"],
+        )
 
 
 EXPLICIT_SENSOR = section(
@@ -736,14 +768,19 @@ EXPLICIT_SENSOR = section(
         vol.Required("id"): sensor_name,
         vol.Required("type"): one_of(SENSOR_TYPES, "sensor type"),
         vol.Optional("site"): site_id,
-        vol.Required("source"): _source,
+        vol.Required("source"): one_of(SENSOR_SOURCES, "source"),
         vol.Optional("topic"): topic_name,
         vol.Optional("value_path"): _value_path,
         vol.Optional("role"): string,
         vol.Optional("weight"): number(gt=0),
         vol.Optional("unit"): optional(string),
         vol.Optional("expire_after_s"): optional(_POSITIVE),
-        vol.Optional("register"): lambda v: v,  # source modbus (not yet): checked with the source
+        vol.Optional("register"): _register,
+        vol.Optional("table"): one_of(REGISTER_TABLES, "table"),
+        vol.Optional("data_type"): one_of(REGISTER_TYPES, "data type"),
+        vol.Optional("scale"): number(),
+        vol.Optional("word_order"): one_of(("big", "little"), "word order"),
+        vol.Optional("interval_s"): number(ge=0.1),
     },
     _build_sensor,
     [_check_sensor],
@@ -800,8 +837,8 @@ SENSORS = section(
         vol.Optional("sensors"): _explicit_sensors,
         vol.Optional("aggregation"): AGGREGATION,
     },
-    lambda **fields: SensorsConfig(
-        **{"enabled": bool(fields.get("sensors")), **fields}  # a listed sensor turns them on
+    lambda **fields: SensorsConfig(  # a listed MQTT sensor turns the broker on (Modbus ones need none)
+        **{"enabled": any(s.source == "mqtt" for s in fields.get("sensors", ())), **fields}
     ),
 )
 
@@ -962,6 +999,27 @@ def _validate_sites_block(value: Any) -> tuple[str, dict[str, SiteConfig]]:
     return default, sites
 
 
+def _named_register(sensor: ExplicitSensorConfig, site: SiteConfig) -> ExplicitSensorConfig:
+    """A ``source: modbus`` sensor naming a register: it must be one of the site's device profile
+    (``sensors:`` in the profile); its unit comes from there unless given."""
+    from phoenyra_ems.devices.profile import ProfileError, load_profile  # yaml only, no I/O library
+
+    name = site.modbus.profile
+    try:
+        named = load_profile(name).sensors
+    except (ProfileError, ValueError) as err:
+        raise vol.Invalid(f"device profile {name!r} cannot be read: {err}") from None
+    found = named.get(str(sensor.register))
+    if found is None:
+        has = f"its named registers: {', '.join(sorted(named))}" if named else "it has no named registers"
+        raise vol.Invalid(
+            f"device profile {name!r} of site {site.site_id!r} has no sensor register "
+            f"{sensor.register!r} ({has}); or give an address with data_type, scale and unit "
+            "(docs/device-profiles.md)"
+        )
+    return sensor if sensor.unit is not None else replace(sensor, unit=found.unit)
+
+
 def validate_config(data: Any) -> EmsConfig:
     """Validate a whole document (multi-site or single-site format) into an ``EmsConfig``."""
     if data is None:
@@ -1031,6 +1089,11 @@ def validate_config(data: Any) -> EmsConfig:
                     path=["sensors", "sensors", index, "site"],
                 )
             )
+        if sensor.site in sites and sensor.source == "modbus" and isinstance(sensor.register, str):
+            try:
+                sensor = _named_register(sensor, sites[sensor.site])
+            except vol.Invalid as exc:
+                _collect(errors, exc, ["sensors", "sensors", index, "register"])
         listed.append(sensor)
     if errors:
         raise vol.MultipleInvalid(errors)

@@ -9,7 +9,7 @@ whose ``scale``/``sign`` convert raw registers straight into our units and sign 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
@@ -32,6 +32,7 @@ MEASUREMENT_NAMES = (
 )
 REG_TYPES: tuple[RegType, ...] = ("int16", "uint16", "int32", "uint32", "float32")
 _UNIT_FACTORS = {"W": 0.001, "kW": 1.0, "%": 1.0, "°C": 1.0, "C": 1.0}
+SENSOR_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 class UnknownProfileError(ValueError):
@@ -148,6 +149,16 @@ Control = SignedPowerControl | ModeMagnitudeControl | SunSpecControl
 
 
 @dataclass(frozen=True)
+class SensorRegister:
+    """A named sensor register of a device (``sensors:`` in a profile), read by ``source: modbus``
+    sensors of the configuration: ``value = raw * point.scale`` in ``unit`` (no conversion)."""
+
+    point: RegisterPoint
+    unit: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
     """A device's register map, setpoint mechanism and connection defaults."""
 
@@ -163,6 +174,7 @@ class DeviceProfile:
     on_connect: tuple[StaticWrite, ...] = ()
     safe: tuple[StaticWrite, ...] = ()
     mode: ModeSpec | None = None
+    sensors: Mapping[str, SensorRegister] = field(default_factory=dict)  # named sensor registers
 
     @property
     def is_sunspec(self) -> bool:
@@ -262,7 +274,28 @@ class _Parser:
             on_connect=self.writes(raw.get("on_connect", []), "on_connect"),
             safe=self.writes(raw.get("safe", []), "safe"),
             mode=None if mode is None else self.mode(mode, "mode"),
+            sensors=self.sensors(raw.get("sensors", {}), "sensors"),
         )
+
+    def sensors(self, spec: object, key: str) -> dict[str, SensorRegister]:
+        """Named sensor registers: ``<name>: {register, table, type, scale, unit, invalid, description}``."""
+        out: dict[str, SensorRegister] = {}
+        for name, item in self.mapping(spec, key).items():
+            k = f"{key}.{name}"
+            if not name or not set(name) <= SENSOR_NAME_CHARS:
+                raise self.fail(k, "a sensor name uses lowercase letters, digits and '_'")
+            raw = self.mapping(item, k)
+            unit = raw.get("unit")
+            description = raw.get("description", "")
+            point = self.point(
+                {key_: value for key_, value in raw.items() if key_ not in ("unit", "description")}, k, "%"
+            )
+            out[name] = SensorRegister(
+                point,
+                None if unit is None else self.text(unit, f"{k}.unit"),
+                "" if not description else self.text(description, f"{k}.description"),
+            )
+        return out
 
     def measure(self, spec: object, key: str, mname: str) -> Measure:
         raw = self.mapping(spec, key)

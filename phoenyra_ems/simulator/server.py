@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -18,12 +19,15 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from phoenyra_ems.clock import Clock, SystemClock
 from phoenyra_ems.core.battery import BatteryModel, BatteryState
-from phoenyra_ems.devices.codec import RegisterMap, resolve_profile
+from phoenyra_ems.devices.codec import RegisterMap, encode_point, resolve_profile
 from phoenyra_ems.devices.profile import load_profile
 from phoenyra_ems.devices.sunspec import DEFAULT_MODELS, layout_sunspec_models
 from phoenyra_ems.simulator.site_model import SiteModel
 
 LOG = logging.getLogger(__name__)
+
+FAULTS = ("hang", "error")  # a register that never answers / answers with an exception
+SENSOR_DEFAULTS = {"humidity": 55.0, "temperature": 25.0}  # by the start of a named register's name
 
 # SunSpec model sets a simulated device can advertise (profile "sunspec"); any tuple of shipped
 # model ids works too. Each set has a SoC, a battery power and a control model.
@@ -93,6 +97,14 @@ class BatterySimulator:
             "power_discharge_max_kw": config.discharge_max_kw,
             "energy_capacity_kwh": config.capacity_kwh,
         }
+        # named sensor registers of the profile (``sensors:``): the value each one shows
+        self.sensor_values: dict[str, float] = {
+            name: next((v for k, v in SENSOR_DEFAULTS.items() if name.startswith(k)), 0.0)
+            for name in profile.sensors
+        }
+        self._sensor_points = {name: sensor.point for name, sensor in profile.sensors.items()}
+        self._faults: dict[int, str] = {}  # register address -> "hang" | "error"
+        self._raw: dict[int, int] = {}  # register address -> raw value shown instead of the model's
         self._server: ModbusTcpServer | None = None
         self._responsive = asyncio.Event()
         self._responsive.set()
@@ -102,7 +114,7 @@ class BatterySimulator:
     async def start(self) -> None:
         now = self.clock.now()
         self.model.advance(now)
-        image = self.register_map.image(self.model.measurements(now), self.nameplate)
+        image = self._image(now)
         first, last = min(image), max(image)
         values = [image.get(address, 0) for address in range(first, last + 1)]
         unit_ids = {self.config.unit_id} | self.register_map.extra_unit_ids()
@@ -121,6 +133,7 @@ class BatterySimulator:
     async def stop(self) -> None:
         """Stop answering: close the port (a device switched off or unplugged)."""
         self._responsive.set()
+        self._faults.clear()  # hung requests end (their connections are closed with the server)
         if self._server is not None:
             await self._server.shutdown()  # type: ignore[no-untyped-call]
             self._server = None
@@ -131,6 +144,38 @@ class BatterySimulator:
 
     def unhang(self) -> None:
         self._responsive.set()
+
+    def fail_register(self, address: int, how: str = "hang") -> None:
+        """Make reads covering ``address`` fail: ``hang`` (never answered while the fault lasts: the
+        request times out; other registers and connections go on) or ``error`` (an exception reply)."""
+        if how not in FAULTS:
+            raise ValueError(f"fault {how!r}: use one of {', '.join(FAULTS)}")
+        self._faults[address] = how
+
+    def heal_register(self, address: int) -> None:
+        self._faults.pop(address, None)
+        self._raw.pop(address, None)
+
+    def set_raw(self, address: int, value: int) -> None:
+        """Show a raw register value (garbage, a "not available" sentinel) until healed."""
+        self._raw[address] = value & 0xFFFF
+
+    def _image(self, now: datetime) -> dict[int, int]:
+        """The register image: the model's measurements, the named sensor registers, raw overrides."""
+        image = self.register_map.image(self.model.measurements(now), self.nameplate)
+        for name, point in self._sensor_points.items():
+            image.update(enumerate(encode_point(point, self.sensor_values[name]), point.address))
+        image.update(self._raw)
+        return image
+
+    async def _fault(self, address: int, count: int) -> ExcCodes | None:
+        while True:
+            faults = {self._faults.get(a) for a in range(address, address + count)}
+            if "error" in faults:
+                return ExcCodes.DEVICE_FAILURE
+            if "hang" not in faults:
+                return None
+            await asyncio.sleep(0.02)
 
     async def serve_until_cancelled(self) -> None:
         await self.start()
@@ -151,10 +196,12 @@ class BatterySimulator:
     ) -> ExcCodes | None:
         await self._responsive.wait()
         self.requests += 1
+        if self._faults and set_values is None and (fault := await self._fault(address, count)) is not None:
+            return fault
         now = self.clock.now()
         try:
             if set_values is None:
-                image = self.register_map.image(self.model.measurements(now), self.nameplate)
+                image = self._image(now)
                 for offset in range(count):
                     reg = address + offset
                     if reg in image:

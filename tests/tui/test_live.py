@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from phoenyra_ems.client import Mode, PhoenyraClient, Role
 from phoenyra_ems.clock import SystemClock
-from phoenyra_ems.config.model import SensorsConfig
+from phoenyra_ems.config.schema import SENSORS
 from phoenyra_ems.daemon import Daemon
 from phoenyra_ems.mqtt.registry import SensorSpec
 from phoenyra_ems.simulator.server import BatterySimulator
@@ -183,7 +183,11 @@ async def test_sensors_view_shows_a_discovered_sensor_of_the_real_daemon(tmp_pat
     """Sensor discovery on (no broker needed: the sensor is put into the daemon's registry the way
     discovery does), read through the API and the client's ``Sensor`` model."""
     config = two_site_config(tmp_path)
-    config = replace(config, sensors=SensorsConfig(enabled=True, port=free_port()))
+    modbus_sensor = {"id": "rh", "type": "humidity", "site": "wien", "source": "modbus"}
+    sensors = SENSORS(
+        {"enabled": True, "port": free_port(), "sensors": [{**modbus_sensor, "register": "humidity_outdoor"}]}
+    )
+    config = replace(config, sensors=sensors)
     simulators = [BatterySimulator(simulator_config(site), SystemClock()) for site in config.sites.values()]
     for simulator in simulators:
         await simulator.start()
@@ -196,6 +200,10 @@ async def test_sensors_view_shows_a_discovered_sensor_of_the_real_daemon(tmp_pat
         registry.upsert(spec)
         registry.update_value(spec.sensor_id, 23.5, age_s=3.0)
         registry.assign(spec.sensor_id, "wien", "battery_room_temperature")
+        for _ in range(100):  # the Modbus sensor's first reading (read at once on start)
+            if (sensor := registry.get("config:rh")) is not None and sensor.value is not None:
+                break
+            await asyncio.sleep(0.02)
         await daemon.auth.add_user("admin", "admin")
         app = live_app(daemon.url, await daemon.auth.create_token("admin"))
         async with app.run_test(size=(120, 40)) as pilot:
@@ -203,10 +211,17 @@ async def test_sensors_view_shows_a_discovered_sensor_of_the_real_daemon(tmp_pat
             await pilot.press("s")
             await wait_for(pilot, lambda: isinstance(app.screen, SensorsScreen))
             table = app.screen.query_one("#sensors-table", DataTable)
-            await wait_for(pilot, lambda: table.row_count == 1, what="the sensor row")
-            row = [str(cell) for cell in table.get_row_at(0)]
+            await wait_for(pilot, lambda: table.row_count == 2, what="the sensor rows")
+
+            def rows() -> dict[str, list[str]]:
+                cells = ([str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count))
+                return {row[0]: row for row in cells}
+
+            row = rows()["Battery room"]
             assert row[:5] == ["Battery room", "battery_room_temperature", "23.5", "°C", "ha"], row
             assert row[5].endswith("s ago"), row  # last seen: its age, not "-"
+            # a listed source: modbus sensor, read from the simulator's humidity register (55 %)
+            assert rows()["rh"][:5] == ["rh", "humidity", "55", "%", "config"], rows()
     finally:
         await daemon.stop()
         for simulator in simulators:
