@@ -69,7 +69,7 @@ test-core: install broker
 
 ## test-ha-install: install the integration as Home Assistant does (HACS copy + pip, release zip)
 test-ha-install: install dist $(HA_STAMP)
-	$(VENV_HA)/bin/python -m pip install -q --no-index --find-links dist "phoenyra-client==$(CLIENT_VERSION)"
+	$(VENV_HA)/bin/python -m pip install -q --no-index --find-links dist --force-reinstall --no-deps "phoenyra-client==$(CLIENT_VERSION)"
 	$(VENV_HA)/bin/pytest -q -p no:cacheprovider -c tests_ha/pytest.ini tests_ha/install
 
 # test-ha-install leaves phoenyra-client $(CLIENT_VERSION) installed from dist/ (by HA's own pip).
