@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import pytest
 from homeassistant.components.number import ATTR_VALUE, SERVICE_SET_VALUE
 from homeassistant.components.select import ATTR_OPTION, SERVICE_SELECT_OPTION
 from homeassistant.const import (
@@ -16,14 +13,12 @@ from homeassistant.const import (
     STATE_UNAVAILABLE,
     EntityCategory,
 )
-from homeassistant.core import HomeAssistant, State
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from phoenyra_client import Mode, PhoenyraClient, SiteState, SiteStatus
-from pytest_homeassistant_custom_component.common import mock_restore_cache_with_extra_data
+from phoenyra_client import Mode, PhoenyraClient
 
 from custom_components.phoenyra.const import DOMAIN
-from custom_components.phoenyra.coordinator import EnergyCounters, energy_increments, positive_part_kwh
 from tests_ha.conftest import DaemonProcess, entity_id, setup_entry, unload, wait_for
 
 SENSORS = {
@@ -211,70 +206,29 @@ async def test_select_number_switch_change_the_daemon(
     await unload(hass, entry)
 
 
-def _state(ts: float, p_bess: float, p_grid: float) -> SiteState:
-    return SiteState(
-        site_id="wien",
-        timestamp=datetime(2024, 6, 1, tzinfo=UTC) + timedelta(seconds=ts),
-        soc=50,
-        soh=100,
-        temp_c=None,
-        p_bess=p_bess,
-        p_pv=0,
-        p_load=0,
-        p_grid=p_grid,
-        price=None,
-        setpoint=0,
-        strategy=None,
-        strategy_reason="",
-        mode=Mode.AUTO,
-        status=SiteStatus.RUNNING,
-        alarms=(),
-        last_reading=None,
-        last_write=None,
-    )
-
-
-def test_energy_integration_is_trapezoidal() -> None:
-    assert positive_part_kwh(2, 4, 0.5) == pytest.approx(1.5)
-    assert positive_part_kwh(-2, -4, 0.5) == 0
-    assert positive_part_kwh(4, -4, 1.0) == pytest.approx(1.0)  # triangle up to the zero crossing
-    inc = energy_increments(_state(0, -10, 5), _state(360, -10, -5))  # 0.1 h
-    assert inc["energy_charged"] == pytest.approx(1.0)
-    assert inc["energy_discharged"] == 0
-    assert inc["energy_imported"] == pytest.approx(0.125)
-    assert inc["energy_exported"] == pytest.approx(0.125)
-    assert energy_increments(_state(0, 10, 0), _state(3600, 10, 0))["energy_discharged"] == 0  # a gap
-    counters = EnergyCounters()
-    counters.restore("wien", "energy_discharged", 100.0)
-    counters.restore("wien", "energy_discharged", 100.0)  # once only
-    for ts in (0, 360, 360, 720):  # the duplicate is ignored
-        counters.add_state(_state(ts, 10, 0))
-    assert counters.value("wien", "energy_discharged") == pytest.approx(102.0)
-
-
-async def test_energy_counters_restore_and_grow(hass: HomeAssistant, shared_daemon: DaemonProcess) -> None:
-    """The energy totals survive a restart (RestoreSensor) and keep growing from there."""
+async def test_energy_sensors_show_the_daemons_counters(
+    hass: HomeAssistant, shared_daemon: DaemonProcess
+) -> None:
+    """The energy sensors read the daemon's counters (kept in its history: the same after a restart
+    of Home Assistant, whatever Home Assistant saw) and grow while the battery charges."""
     iid = shared_daemon.instance_id
-    mock_restore_cache_with_extra_data(
-        hass,
-        [
-            (
-                State("sensor.wien_energy_charged", "123.5"),
-                {"native_value": 123.5, "native_unit_of_measurement": "kWh"},
-            )
-        ],
-    )
-    er.async_get(hass).async_get_or_create(
+    er.async_get(hass).async_get_or_create(  # an install from before keeps its entity (and statistics)
         "sensor", DOMAIN, f"{iid}_wien_energy_charged", suggested_object_id="wien_energy_charged"
     )
     entry = await setup_entry(hass, shared_daemon)
     client = await _client(hass, shared_daemon)
     eid = entity_id(hass, shared_daemon, "wien", "energy_charged", "sensor")
     assert eid == "sensor.wien_energy_charged"
-    assert float(hass.states.get(eid).state) >= 123.5
+    daemon_energy = (await client.site("wien")).state.energy
+    assert daemon_energy is not None
+    shown = float(hass.states.get(eid).state)
+    assert shown >= daemon_energy.charged_kwh - 1e-4  # the daemon's counter, not one counted from zero
     try:
         await client.set_control("wien", Mode.MANUAL, setpoint_kw=-10, duration_s=60)  # charge 10 kW
-        await wait_for(lambda: float(hass.states.get(eid).state) > 123.5 + 0.0005, timeout=5, what="energy")
+        await wait_for(lambda: float(hass.states.get(eid).state) > shown + 0.0005, timeout=5, what="energy")
     finally:
         await client.set_control("wien", Mode.AUTO)
+    await hass.config_entries.async_reload(entry.entry_id)  # a restart: the total does not start over
+    await hass.async_block_till_done()
+    assert float(hass.states.get(eid).state) > shown
     await unload(hass, entry)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.sensor import (
-    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -16,7 +15,7 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy, UnitOfPower, UnitOfTemperature
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.typing import StateType
-from phoenyra_client import SiteStatus
+from phoenyra_client import EnergyCounters, SiteStatus
 
 from .const import DOMAIN, ENERGY_KEYS
 from .coordinator import PhoenyraCoordinator, SiteData
@@ -124,16 +123,32 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
     ),
 )
 
-ENERGY_SENSORS: tuple[SensorEntityDescription, ...] = tuple(
-    SensorEntityDescription(
+
+def _energy_fn(field: str) -> Callable[[SiteData], StateType]:
+    """One of the daemon's energy counters (unknown while the daemon has none)."""
+
+    def value(d: SiteData) -> StateType:
+        energy: EnergyCounters | None = d.state.energy
+        return None if energy is None else float(getattr(energy, field))
+
+    return value
+
+
+# the daemon counts (its history keeps the totals); the keys and unique ids are those of the energy
+# sensors that integrated power in Home Assistant before, so long-term statistics continue
+ENERGY_SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = tuple(
+    PhoenyraSensorEntityDescription(
         key=key,
         translation_key=key,
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=3,
+        value_fn=_energy_fn(field),
     )
-    for key in ENERGY_KEYS
+    for key, field in zip(
+        ENERGY_KEYS, ("charged_kwh", "discharged_kwh", "imported_kwh", "exported_kwh"), strict=True
+    )
 )
 
 
@@ -144,7 +159,7 @@ async def async_setup_entry(
 
     def factory(coordinator: PhoenyraCoordinator, site_id: str) -> list[SensorEntity]:
         entities: list[SensorEntity] = [PhoenyraSensor(coordinator, site_id, d) for d in SENSORS]
-        entities += [PhoenyraEnergySensor(coordinator, site_id, d) for d in ENERGY_SENSORS]
+        entities += [PhoenyraSensor(coordinator, site_id, d) for d in ENERGY_SENSORS]
         return entities
 
     async_add_site_entities(coordinator, entry, async_add_entities, factory)
@@ -172,23 +187,3 @@ class PhoenyraSensor(PhoenyraEntity, SensorEntity):
         if data is None or self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(data)
-
-
-class PhoenyraEnergySensor(PhoenyraEntity, RestoreSensor):
-    """kWh integrated from power by the coordinator (trapezoidal); the total survives restarts."""
-
-    async def async_added_to_hass(self) -> None:
-        await super().async_added_to_hass()
-        last = await self.async_get_last_sensor_data()
-        restored = 0.0  # nothing to restore: count from zero now
-        if last is not None and last.native_value is not None:
-            try:
-                restored = float(last.native_value)  # float, int or Decimal
-            except (TypeError, ValueError):
-                restored = 0.0
-        self.coordinator.energy.restore(self.site_id, self.entity_description.key, restored)
-
-    @property
-    def native_value(self) -> float | None:
-        value = self.coordinator.energy.value(self.site_id, self.entity_description.key)
-        return None if value is None else round(value, 6)
