@@ -284,7 +284,7 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
             self._push_site(replace(current, state=state, control=ack.control))
 
     async def async_set_limits(self, site_id: str, **limits: float | None) -> None:
-        result = await self.client.set_limits(site_id, **limits)  # type: ignore[arg-type]
+        result = await self.client.set_limits(site_id, **limits)
         current = self.data.sites.get(site_id)
         if current is not None:
             self._push_site(replace(current, limits=result))

@@ -219,6 +219,7 @@ class ApiConfig:
     header_timeout_s: float = 10.0  # to send complete request headers (also after a response)
     login_max_failures: int = 5  # failed logins per client address and window, then 429
     login_failure_window_s: float = 60.0
+    zeroconf: bool = True  # announce the API over mDNS as _phoenyra._tcp (api/announce.py)
 
 
 @dataclass(frozen=True, slots=True)

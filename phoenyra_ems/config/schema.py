@@ -649,6 +649,7 @@ API = section(
         vol.Optional("header_timeout_s"): _POSITIVE,
         vol.Optional("login_max_failures"): integer(ge=1),
         vol.Optional("login_failure_window_s"): _POSITIVE,
+        vol.Optional("zeroconf"): boolean,
     },
     ApiConfig,
     [_check_api],
