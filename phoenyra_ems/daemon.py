@@ -83,7 +83,7 @@ class Daemon:
         if self.sensors is not None:
             controller.sensor_inputs = partial(self.sensors.inputs, site.site_id)
         if site.mqtt.enabled:
-            controller.attachments.append(SiteMqttLink(site))
+            controller.attachments.append(SiteMqttLink(site, instance_id=self.instance_id))
         if site.forecast.enabled:
             controller.attachments.append(self._forecaster(site))
         return controller
@@ -174,6 +174,11 @@ class Daemon:
             for issue in issues:
                 LOG.error("reload rejected: %s", issue)
             return {"reloaded": False, "errors": issues}
+        for site_id in set(self.fleet.config.sites) - set(config.sites):  # removed: delete their
+            controller = self.fleet.controller(site_id)  # Home Assistant discovery configs on stop
+            for link in controller.attachments if controller is not None else ():
+                if isinstance(link, SiteMqttLink):
+                    link.retract = True
         result = await self.fleet.apply_config(config)
         if self.sensors is not None:
             self.sensors.apply(config.sensors)

@@ -80,6 +80,8 @@ class MqttConfig:
     command_key: str | None = field(default=None, repr=False)  # HMAC key of signed commands; None: refused
     command_max_age_s: float = 30.0  # a command's ts may differ this much from the EMS clock
     topics: MqttTopics = field(default_factory=MqttTopics)
+    ha_discovery: bool = False  # publish Home Assistant MQTT discovery configs (mqtt/ha_publish.py)
+    ha_discovery_prefix: str = "homeassistant"
 
 
 @dataclass(frozen=True, slots=True)

@@ -533,6 +533,8 @@ _MQTT_FIELDS = section(
         vol.Optional("commands"): boolean,
         vol.Optional("command_key"): optional(command_key),
         vol.Optional("command_max_age_s"): number(ge=1, le=3600),
+        vol.Optional("ha_discovery"): boolean,
+        vol.Optional("ha_discovery_prefix"): topic_name,
     },
     _build_mqtt,
 )
