@@ -56,6 +56,7 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,  # changes over months: noise for most users
         suggested_display_precision=1,
         value_fn=lambda d: d.state.soh,
     ),
@@ -107,6 +108,7 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[s.value for s in SiteStatus],
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,  # availability and active_alarms say the same
         value_fn=lambda d: d.state.status.value,
     ),
     PhoenyraSensorEntityDescription(
