@@ -164,7 +164,6 @@ def discovery_configs(site: SiteConfig, instance_id: str) -> dict[str, dict[str,
         config: dict[str, Any] = {
             "name": entity.name,
             "unique_id": f"{instance_id}_{site.site_id}_{entity.key}",
-            "object_id": f"{site.site_id}_{entity.key}",
             "state_topic": topics.telemetry,
             "value_template": entity.value_template,
             "availability_topic": topics.status,
