@@ -58,6 +58,15 @@ def daemon_output() -> dict:
     return json.loads(done.stdout)
 
 
+@pytest.fixture(autouse=True)
+def no_mqtt_cooldowns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HA's MQTT client waits up to 2 s for discovery to settle and 1 s before its first subscribe."""
+    from homeassistant.components.mqtt import client
+
+    for name in ("DISCOVERY_COOLDOWN", "INITIAL_SUBSCRIBE_COOLDOWN", "SUBSCRIBE_COOLDOWN"):
+        monkeypatch.setattr(client, name, 0.0)
+
+
 async def test_home_assistants_mqtt_integration_builds_the_sites_device(
     hass: HomeAssistant, mock_hass_config: None, mqtt_mock_entry, daemon_output: dict
 ) -> None:
