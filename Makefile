@@ -7,8 +7,11 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Home Assistant's own test harness pins HA 2024.3.3, aiohttp 3.9.3 …: a venv of its own.
 VENV_HA  ?= .venv-ha
 HA_PIN   := pytest-homeassistant-custom-component==0.13.109
-# + HA 2024.3's own pins of zeroconf (discovery) and janus (its MQTT integration's file_upload), coverage, mypy
-HA_EXTRAS := zeroconf==0.131.0 janus==1.0.0 pytest-cov==4.1.0 mypy==1.15.0
+# + HA 2024.3's own pins of what a real installation already has: zeroconf and the requirements HA checks
+# for an integration with a zeroconf matcher (zeroconf/homekit: fnv-hash-fast, psutil-home-assistant),
+# janus (the MQTT integration's file_upload); coverage and mypy for the integration
+HA_EXTRAS := zeroconf==0.131.0 fnv-hash-fast==0.5.0 psutil-home-assistant==0.0.1 janus==1.0.0 \
+             pytest-cov==4.1.0 mypy==1.15.0
 HA_STAMP := $(VENV_HA)/.installed-$(shell echo "$(HA_PIN) $(HA_EXTRAS)" | cksum | cut -d' ' -f1)
 # The client distribution (phoenyra-client, from phoenyra_ems/client/) and the HACS release zip.
 VENV_DIST  ?= .venv-dist
