@@ -238,3 +238,29 @@ async def test_energy_sensors_show_the_daemons_counters(
     await hass.async_block_till_done()
     assert float(hass.states.get(eid).state) > shown
     await unload(hass, entry)
+
+
+async def test_a_site_whose_controller_is_not_running_shows_hardware_bounds(
+    hass: HomeAssistant, shared_daemon: DaemonProcess
+) -> None:
+    """Without control and limits (the site's controller is starting or failed) the setpoint keeps
+    the hardware bounds, the SoC reserve is unavailable and the strategy unknown, never wrong."""
+    from dataclasses import replace
+
+    entry = await setup_entry(hass, shared_daemon)
+    coordinator = hass.data[DOMAIN][entry.entry_id]
+    wien = coordinator.data.sites["wien"]
+    coordinator.async_set_updated_data(
+        replace(
+            coordinator.data,
+            sites={**coordinator.data.sites, "wien": replace(wien, control=None, limits=None)},
+        )
+    )
+    await hass.async_block_till_done()
+    setpoint = hass.states.get(entity_id(hass, shared_daemon, "wien", "setpoint", "number"))
+    assert (setpoint.attributes["min"], setpoint.attributes["max"]) == (-10.0, 10.0)
+    reserve = hass.states.get(entity_id(hass, shared_daemon, "wien", "soc_reserve", "number"))
+    assert reserve.state == "unavailable"
+    strategy = hass.states.get(entity_id(hass, shared_daemon, "wien", "strategy_select", "select"))
+    assert strategy.state == "unknown"
+    await unload(hass, entry)
