@@ -7,7 +7,12 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Home Assistant's own test harness pins HA 2024.3.3, aiohttp 3.9.3 …: a venv of its own.
 VENV_HA  ?= .venv-ha
 HA_PIN   := pytest-homeassistant-custom-component==0.13.109
-HA_STAMP := $(VENV_HA)/.installed-$(shell echo "$(HA_PIN)" | cksum | cut -d' ' -f1)
+# + HA 2024.3's own pins of what a real installation already has: zeroconf and the requirements HA checks
+# for an integration with a zeroconf matcher (zeroconf/homekit: fnv-hash-fast, psutil-home-assistant),
+# janus (the MQTT integration's file_upload); coverage and mypy for the integration
+HA_EXTRAS := zeroconf==0.131.0 fnv-hash-fast==0.5.0 psutil-home-assistant==0.0.1 janus==1.0.0 \
+             pytest-cov==4.1.0 mypy==1.15.0
+HA_STAMP := $(VENV_HA)/.installed-$(shell echo "$(HA_PIN) $(HA_EXTRAS)" | cksum | cut -d' ' -f1)
 # The client distribution (phoenyra-client, from phoenyra_ems/client/) and the HACS release zip.
 VENV_DIST  ?= .venv-dist
 DIST_PINS  := build>=1.2 setuptools>=77
@@ -55,6 +60,7 @@ $(HA_STAMP):
 	test -x $(VENV_HA)/bin/python || $(PYTHON) -m venv $(VENV_HA)
 	$(VENV_HA)/bin/python -m pip install -q --upgrade pip
 	$(VENV_HA)/bin/python -m pip install -q "$(HA_PIN)"
+	$(VENV_HA)/bin/python -m pip install -q $(foreach p,$(HA_EXTRAS),"$(p)")
 	$(VENV_HA)/bin/python -m pip uninstall -q -y phoenyra-ems 2>/dev/null || true  # older venvs had -e .
 	@rm -f $(VENV_HA)/.installed-*; touch $(HA_STAMP)
 
@@ -73,8 +79,12 @@ test-ha-install: install dist $(HA_STAMP)
 	$(VENV_HA)/bin/pytest -q -p no:cacheprovider -c tests_ha/pytest.ini tests_ha/install
 
 # test-ha-install leaves phoenyra-client $(CLIENT_VERSION) installed from dist/ (by HA's own pip).
+# mypy runs from the HA venv: Home Assistant's own types (mypy.ini: strict for custom_components/).
 test-ha: test-ha-install
-	$(VENV_HA)/bin/pytest -q -p no:cacheprovider -c tests_ha/pytest.ini tests_ha --ignore=tests_ha/install
+	cd custom_components && ../$(VENV_HA)/bin/mypy --config-file ../tests_ha/mypy.ini phoenyra
+	$(VENV_HA)/bin/pytest -q -p no:cacheprovider -c tests_ha/pytest.ini tests_ha --ignore=tests_ha/install \
+	  --cov=custom_components/phoenyra --cov-config=tests_ha/coveragerc --cov-report=term-missing:skip-covered \
+	  --cov-fail-under=95
 
 lint: install
 	$(BIN)/ruff check phoenyra_ems tui custom_components tests tests_ha bench

@@ -29,6 +29,7 @@ from phoenyra_ems.clock import Clock, SystemClock
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.cycle import PRICE_HORIZON_H, CycleStep, build_step, decide_step, step_context
 from phoenyra_ems.core.decision import ControlIntent, Decision
+from phoenyra_ems.core.energy import EnergyMeter
 from phoenyra_ems.core.overrides import LimitOverrides, apply_overrides, override_errors
 from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import build_strategies
@@ -142,6 +143,7 @@ class SiteController:
         self.sensor_inputs: Callable[[], SensorInputs] | None = None  # edge sensors (MQTT), if any
         self.attachments: list[Attachment] = []  # started and stopped with the site (MQTT link)
         self.last_decision: Decision | None = None
+        self.energy = EnergyMeter()  # kWh counters, persisted with the history (see _record)
         self._alarms: dict[str, Alarm] = {}
         self._failed_reads = 0
         self._soc_missing = 0
@@ -259,7 +261,7 @@ class SiteController:
         self.stats.cycles += 1
         self.stats.latencies_s.append(time.perf_counter() - started)
         await self._record(state)
-        self._publish(state.with_(alarms=tuple(self._alarms.values())))
+        self._publish(state.with_(alarms=tuple(self._alarms.values()), energy=self.energy.totals))
         if safe_write:  # after publishing: a device that hangs cannot delay the safe state's news
             await self._write_safe()
         return self.state
@@ -448,11 +450,21 @@ class SiteController:
     def _clear_alarm(self, code: str) -> None:
         self._alarms.pop(code, None)
 
+    def _count_energy(self, state: PlantState) -> None:
+        """Energy counters from this cycle's reading; they start from what the history file holds."""
+        if not self.energy.restored and (self.history is None or self.history.energy_loaded):
+            self.energy.restore(None if self.history is None else self.history.stored_energy)
+        if state.last_reading is not None and state.last_reading == state.timestamp:
+            self.energy.add(state.timestamp, state.p_bess, state.p_grid)
+        else:  # no fresh reading: what flowed until the next one is unknown
+            self.energy.gap()
+
     async def _record(self, state: PlantState) -> None:
+        self._count_energy(state)
         if self.history is None:
             return
         if state.last_reading is not None:  # nothing measured yet: no sample worth keeping
-            await self.history.append(HistoryRecord.from_state(state))
+            await self.history.append(HistoryRecord.from_state(state), self.energy.totals)
             now = state.timestamp
             since = None if self._last_retention is None else (now - self._last_retention).total_seconds()
             if since is None or since > RETENTION_EVERY_S:

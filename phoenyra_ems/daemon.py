@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from phoenyra_ems.api.announce import Announcer
 from phoenyra_ems.api.app import create_app
 from phoenyra_ems.api.server import LimitedSite
 from phoenyra_ems.auth.store import AuthStore
@@ -70,6 +71,7 @@ class Daemon:
         self._fit_pool: ProcessPoolExecutor | None = None
         self._http: aiohttp.ClientSession | None = None
         self.port: int | None = None
+        self.announcer: Announcer | None = None
 
     @property
     def url(self) -> str:
@@ -82,7 +84,7 @@ class Daemon:
         if self.sensors is not None:
             controller.sensor_inputs = partial(self.sensors.inputs, site.site_id)
         if site.mqtt.enabled:
-            controller.attachments.append(SiteMqttLink(site))
+            controller.attachments.append(SiteMqttLink(site, instance_id=self.instance_id))
         if site.forecast.enabled:
             controller.attachments.append(self._forecaster(site))
         return controller
@@ -153,6 +155,10 @@ class Daemon:
         addresses = self._runner.addresses  # the bound port, also when configured as 0
         self.port = int(addresses[0][1]) if addresses else self.config.api.port
         LOG.info("API listening on %s/api/v1 (%d sites)", self.url, len(self.fleet.slots))
+        if self.config.api.zeroconf:
+            api = self.config.api
+            self.announcer = Announcer(self.instance_id, api.host, self.port, bool(api.tls_cert))
+            self.announcer.start()
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file and apply it; a bad file changes nothing and says why.
@@ -169,6 +175,11 @@ class Daemon:
             for issue in issues:
                 LOG.error("reload rejected: %s", issue)
             return {"reloaded": False, "errors": issues}
+        for site_id in set(self.fleet.config.sites) - set(config.sites):  # removed: delete their
+            controller = self.fleet.controller(site_id)  # Home Assistant discovery configs on stop
+            for link in controller.attachments if controller is not None else ():
+                if isinstance(link, SiteMqttLink):
+                    link.retract = True
         result = await self.fleet.apply_config(config)
         if self.sensors is not None:
             self.sensors.apply(config.sensors, config.sites)
@@ -189,6 +200,9 @@ class Daemon:
 
     async def stop(self) -> None:
         """Stop serving, then put every battery in its safe state (bounded: each site's stop is)."""
+        if self.announcer is not None:
+            await self.announcer.stop()
+            self.announcer = None
         if self._runner is not None:
             try:
                 await asyncio.wait_for(self._runner.cleanup(), API_STOP_S)

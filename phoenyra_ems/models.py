@@ -18,6 +18,8 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from phoenyra_ems.core.energy import EnergyTotals
+
 
 class SiteMode(enum.StrEnum):
     """How a site's setpoint is decided."""
@@ -89,6 +91,7 @@ class PlantState:
     last_reading: datetime | None = None
     last_write: datetime | None = None
     extras: dict[str, float] = field(default_factory=dict)
+    energy: EnergyTotals | None = None  # kWh counters (None until the history file has been read)
 
     @property
     def p_net_load(self) -> float:

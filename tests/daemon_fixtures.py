@@ -36,7 +36,7 @@ def two_site_config(tmp_path: Path, cycle_s: float = 0.2) -> EmsConfig:
     return EmsConfig(
         sites={"wien": wien, "linz": linz},
         default_site_id="wien",
-        api=ApiConfig(port=0, auth_db=str(tmp_path / "auth.db")),
+        api=ApiConfig(port=0, auth_db=str(tmp_path / "auth.db"), zeroconf=False),  # tests/test_zeroconf.py
     )
 
 

@@ -70,7 +70,7 @@ def write_config(state_dir: Path, ports: dict[str, int], site_ids: list[str]) ->
         )
     text += (
         f"api:\n  host: 127.0.0.1\n  port: {ports['api']}\n"
-        f'  auth_db: "{state_dir / "auth.db"}"\n  ws_max_rate_hz: 10\n'
+        f'  auth_db: "{state_dir / "auth.db"}"\n  ws_max_rate_hz: 10\n  zeroconf: false\n'
     )
     path = state_dir / "ems.yaml"
     path.write_text(text)

@@ -111,3 +111,28 @@ async def test_viewer_token_is_forbidden(hass: HomeAssistant, shared_daemon: Dae
         )
     assert err.value.translation_key == "forbidden"
     await unload(hass, entry)
+
+
+async def test_every_client_error_has_its_translated_message(
+    hass: HomeAssistant, shared_daemon: DaemonProcess
+) -> None:
+    """Each refusal the daemon can give maps to its own translation key (strings.json → exceptions)."""
+    import phoenyra_client as pc
+
+    from custom_components.phoenyra.helpers import translate_error
+
+    entry = await setup_entry(hass, shared_daemon)
+    coordinator = hass.data[DOMAIN][entry.entry_id]
+    cases = {
+        pc.PhoenyraForbiddenError("no", status=403): "forbidden",
+        pc.PhoenyraNotFoundError("gone", status=404): "site_not_found",
+        pc.PhoenyraUnavailableError("starting", status=503): "site_unavailable",
+        pc.PhoenyraConnectionError("refused"): "cannot_connect",
+        pc.PhoenyraError("teapot", status=418): "unknown_error",
+    }
+    for err, key in cases.items():
+        translated = translate_error(err, coordinator, "wien")
+        assert translated.translation_key == key, type(err).__name__
+        assert translated.translation_placeholders["site"] == "wien"
+    assert not coordinator.last_update_success  # a lost connection marks the entities unavailable
+    await unload(hass, entry)

@@ -1,11 +1,12 @@
-"""Config flow (host, port, token, TLS), reauthentication (a revoked token), reconfiguration (host, port,
-TLS of an existing entry; Home Assistant 2024.4+ offers it), options (polling)."""
+"""Config flow (host, port, token, TLS), discovery (a daemon announced over zeroconf as
+``_phoenyra._tcp``), reauthentication (a revoked token), reconfiguration (host, port, TLS of an
+existing entry; Home Assistant 2024.4+ offers it), options (polling)."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import voluptuous as vol
@@ -30,6 +31,9 @@ from .const import (
     MIN_SCAN_INTERVAL_S,
 )
 from .coordinator import client_from_entry
+
+if TYPE_CHECKING:  # only read here (its module moved in Home Assistant 2025.1)
+    from homeassistant.components.zeroconf import ZeroconfServiceInfo
 
 
 def parse_host(text: str, port: int, tls: bool) -> tuple[str, int, bool]:
@@ -107,6 +111,7 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
 
     def __init__(self) -> None:
         self._reauth_entry: ConfigEntry | None = None
+        self._discovered: dict[str, Any] = {}
 
     @staticmethod
     @callback
@@ -147,6 +152,43 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
                     title=f"Phoenyra EMS ({user_input[CONF_HOST]})", data=user_input
                 )
         return self.async_show_form(step_id="user", data_schema=_user_schema(user_input or {}), errors=errors)
+
+    async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> FlowResult:
+        """A daemon announced itself (``_phoenyra._tcp``, TXT ``id`` = its instance id): offer it once;
+        a configured one that moved gets its new address."""
+        instance_id = discovery_info.properties.get("id")
+        if not instance_id:
+            return self.async_abort(reason="not_phoenyra")
+        host = str(discovery_info.host)
+        port = int(discovery_info.port or DEFAULT_PORT)
+        tls = discovery_info.properties.get("tls") == "1"
+        await self.async_set_unique_id(str(instance_id))
+        self._abort_if_unique_id_configured(updates={CONF_HOST: host, CONF_PORT: port, CONF_TLS: tls})
+        self._discovered = {CONF_HOST: host, CONF_PORT: port, CONF_TLS: tls, CONF_VERIFY_SSL: True}
+        self.context["title_placeholders"] = {"name": f"{host}:{port}"}
+        return await self.async_step_zeroconf_confirm()
+
+    async def async_step_zeroconf_confirm(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """The discovered daemon: only the API token is asked for (and, with HTTPS, verification)."""
+        errors: dict[str, str] = {}
+        discovered = self._discovered
+        if user_input is not None:
+            data = {**discovered, **user_input, CONF_TOKEN: str(user_input[CONF_TOKEN]).strip()}
+            info = await self._async_check(data, errors)
+            if info is not None:
+                if info.instance_id != self.unique_id:
+                    errors["base"] = "another_instance"
+                else:
+                    return self.async_create_entry(title=f"Phoenyra EMS ({data[CONF_HOST]})", data=data)
+        fields: dict[vol.Marker, Any] = {vol.Required(CONF_TOKEN): str}
+        if discovered[CONF_TLS]:
+            fields[vol.Required(CONF_VERIFY_SSL, default=True)] = bool
+        return self.async_show_form(
+            step_id="zeroconf_confirm",
+            data_schema=vol.Schema(fields),
+            errors=errors,
+            description_placeholders={"host": discovered[CONF_HOST], "port": str(discovered[CONF_PORT])},
+        )
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> FlowResult:
         """The daemon refused the token (revoked): ask for a new one."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Final
 
 DOMAIN: Final = "phoenyra"
@@ -26,9 +25,6 @@ MAX_SETPOINT_DURATION_S: Final = 86400
 REQUEST_TIMEOUT_S: Final = 10.0
 RECONNECT_MIN_S: Final = 1.0
 RECONNECT_MAX_S: Final = 30.0
-# Power samples further apart than this (daemon time) are not integrated into the energy counters:
-# what happened in between is unknown (HA or the daemon was away).
-ENERGY_MAX_GAP: Final = timedelta(minutes=10)
 
 STRATEGY_AUTOMATIC: Final = "automatic"  # select option: score-based selection (no pinned strategy)
 
@@ -41,4 +37,5 @@ ATTR_STRATEGY: Final = "strategy"
 SERVICE_SET_SETPOINT: Final = "set_setpoint"
 SERVICE_SET_MODE: Final = "set_mode"
 
+# sensor keys (unique ids) of the daemon's energy counters: unchanged since the integration counted them
 ENERGY_KEYS: Final = ("energy_charged", "energy_discharged", "energy_imported", "energy_exported")

@@ -11,9 +11,8 @@
 - Sites with ``optimiser`` among their strategies: the plan is read with every poll
   (``client.plan``) and replaced by every ``plan`` push; kept in ``plans`` beside the data (the
   plan sensors read it).
-- The API has no energy counters: charged / discharged / imported / exported energy is the
-  trapezoidal integral of the battery and grid power over the daemon's timestamps, kept here and
-  persisted by the energy sensors (``RestoreSensor``).
+- Energy counters come from the daemon (``state.energy``: it integrates every control cycle and
+  keeps the totals in its history database), so nothing is counted or stored here.
 """
 
 from __future__ import annotations
@@ -61,7 +60,6 @@ from .const import (
     DEFAULT_PORT,
     DEFAULT_SCAN_INTERVAL_S,
     DOMAIN,
-    ENERGY_KEYS,
     LOGGER,
     REQUEST_TIMEOUT_S,
 )
@@ -87,76 +85,6 @@ class PhoenyraData:
 
     info: Info
     sites: dict[str, SiteData] = field(default_factory=dict)
-
-
-# --- energy: trapezoidal integration of power -------------------------------------------------------
-def positive_part_kwh(p0: float, p1: float, hours: float) -> float:
-    """∫ max(0, p(t)) dt over a linear segment from ``p0`` to ``p1`` kW lasting ``hours`` (kWh).
-
-    Exact for the trapezoid, also when the power changes sign inside the segment."""
-    if hours <= 0:
-        return 0.0
-    if p0 >= 0 and p1 >= 0:
-        return (p0 + p1) / 2 * hours
-    if p0 <= 0 and p1 <= 0:
-        return 0.0
-    positive = max(p0, p1)  # one end is positive, the other negative: a triangle up to the zero
-    return positive * positive / (2 * abs(p1 - p0)) * hours
-
-
-def energy_increments(
-    previous: SiteState, current: SiteState, max_gap: timedelta = const.ENERGY_MAX_GAP
-) -> dict[str, float]:
-    """kWh charged / discharged / imported / exported between two states (zero across a gap)."""
-    seconds = (current.timestamp - previous.timestamp).total_seconds()
-    if seconds <= 0 or seconds > max_gap.total_seconds():
-        return dict.fromkeys(ENERGY_KEYS, 0.0)
-    hours = seconds / 3600
-    return {
-        "energy_charged": positive_part_kwh(-previous.p_bess, -current.p_bess, hours),
-        "energy_discharged": positive_part_kwh(previous.p_bess, current.p_bess, hours),
-        "energy_imported": positive_part_kwh(previous.p_grid, current.p_grid, hours),
-        "energy_exported": positive_part_kwh(-previous.p_grid, -current.p_grid, hours),
-    }
-
-
-class EnergyCounters:
-    """Per site and key: kWh accumulated since Home Assistant started, plus the restored total."""
-
-    def __init__(self) -> None:
-        self._totals: dict[str, dict[str, float]] = {}
-        self._last: dict[str, SiteState] = {}
-        self._restored: set[tuple[str, str]] = set()
-
-    def add_state(self, state: SiteState) -> None:
-        previous = self._last.get(state.site_id)
-        if previous is not None and state.timestamp <= previous.timestamp:
-            return  # the same cycle seen twice (push and poll), or out of order
-        self._last[state.site_id] = state
-        totals = self._totals.setdefault(state.site_id, dict.fromkeys(ENERGY_KEYS, 0.0))
-        if previous is not None:
-            for key, kwh in energy_increments(previous, state).items():
-                totals[key] += kwh
-
-    def restore(self, site_id: str, key: str, value: float) -> None:
-        """Add the total a sensor had before the restart (once per sensor)."""
-        if (site_id, key) in self._restored:
-            return
-        self._restored.add((site_id, key))
-        totals = self._totals.setdefault(site_id, dict.fromkeys(ENERGY_KEYS, 0.0))
-        totals[key] += value
-
-    def value(self, site_id: str, key: str) -> float | None:
-        totals = self._totals.get(site_id)
-        return None if totals is None else totals[key]
-
-    def forget(self, site_id: str) -> None:
-        self._totals.pop(site_id, None)
-        self._last.pop(site_id, None)
-        self._restored = {r for r in self._restored if r[0] != site_id}
-
-    def as_dict(self) -> dict[str, dict[str, float]]:
-        return {site: dict(values) for site, values in self._totals.items()}
 
 
 def client_from_entry(hass: HomeAssistant, data: dict[str, Any] | Any) -> PhoenyraClient:
@@ -192,7 +120,6 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
         )
         self.config_entry = entry
         self.client = client_from_entry(hass, entry.data)
-        self.energy = EnergyCounters()
         self.plans: dict[str, SitePlan] = {}  # sites that plan: the latest plan (plan sensors)
         self.ws_connected = False
         self._ws_task: asyncio.Task[None] | None = None
@@ -228,13 +155,8 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
                 for d in details
             },
         )
-        for site_data in data.sites.values():
-            self.energy.add_state(site_data.state)
         await self._async_update_plans(data)
         old_ids = set(self.data.sites) if self.data is not None else None
-        if old_ids is not None:
-            for gone in old_ids - set(data.sites):
-                self.energy.forget(gone)
         # the ids the entities were created with (the entry's unique id is the daemon's instance id)
         self._remove_stale_devices(self.config_entry.unique_id or info.instance_id, set(data.sites))
         if old_ids is not None and old_ids != set(data.sites) and self.ws_connected:
@@ -351,7 +273,6 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
             if current is None:
                 self.hass.async_create_task(self.async_request_refresh())  # a new site
                 return
-            self.energy.add_state(event.state)
             self._push_site(replace(current, state=event.state))
         elif isinstance(event, ControlAckEvent):
             current = self.data.sites.get(event.site_id)
@@ -396,7 +317,7 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
             self._push_site(replace(current, state=state, control=ack.control))
 
     async def async_set_limits(self, site_id: str, **limits: float | None) -> None:
-        result = await self.client.set_limits(site_id, **limits)  # type: ignore[arg-type]
+        result = await self.client.set_limits(site_id, **limits)
         current = self.data.sites.get(site_id)
         if current is not None:
             self._push_site(replace(current, limits=result))

@@ -34,5 +34,4 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ConfigE
         },
         "info": asdict(data.info) if data is not None else None,
         "sites": {site_id: asdict(site) for site_id, site in data.sites.items()} if data is not None else {},
-        "energy_kwh": coordinator.energy.as_dict(),
     }

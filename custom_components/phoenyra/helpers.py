@@ -72,7 +72,7 @@ def phoenyra_exception_handler(
 ) -> Callable[Concatenate[_EntityT, _P], Coroutine[Any, Any, None]]:
     """Decorate an entity action: client errors become translated ``HomeAssistantError``s."""
 
-    async def handler(self: _EntityT, *args: _P.args, **kwargs: _P.kwargs) -> None:
+    async def handler(self: _EntityT, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
         try:
             await func(self, *args, **kwargs)
         except PhoenyraError as err:

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.sensor import (
-    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -21,7 +20,7 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy, UnitOf
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
-from phoenyra_client import Plan, Sensor, SiteStatus
+from phoenyra_client import EnergyCounters, Plan, Sensor, SiteStatus
 
 from .const import DOMAIN, ENERGY_KEYS
 from .coordinator import PhoenyraCoordinator, SiteData
@@ -63,6 +62,7 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,  # changes over months: noise for most users
         suggested_display_precision=1,
         value_fn=lambda d: d.state.soh,
     ),
@@ -114,6 +114,7 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[s.value for s in SiteStatus],
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,  # availability and active_alarms say the same
         value_fn=lambda d: d.state.status.value,
     ),
     PhoenyraSensorEntityDescription(
@@ -130,16 +131,32 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
     ),
 )
 
-ENERGY_SENSORS: tuple[SensorEntityDescription, ...] = tuple(
-    SensorEntityDescription(
+
+def _energy_fn(field: str) -> Callable[[SiteData], StateType]:
+    """One of the daemon's energy counters (unknown while the daemon has none)."""
+
+    def value(d: SiteData) -> StateType:
+        energy: EnergyCounters | None = d.state.energy
+        return None if energy is None else float(getattr(energy, field))
+
+    return value
+
+
+# the daemon counts (its history keeps the totals); the keys and unique ids are those of the energy
+# sensors that integrated power in Home Assistant before, so long-term statistics continue
+ENERGY_SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = tuple(
+    PhoenyraSensorEntityDescription(
         key=key,
         translation_key=key,
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=3,
+        value_fn=_energy_fn(field),
     )
-    for key in ENERGY_KEYS
+    for key, field in zip(
+        ENERGY_KEYS, ("charged_kwh", "discharged_kwh", "imported_kwh", "exported_kwh"), strict=True
+    )
 )
 
 
@@ -195,7 +212,7 @@ async def async_setup_entry(
 
     def factory(coordinator: PhoenyraCoordinator, site_id: str) -> list[SensorEntity]:
         entities: list[SensorEntity] = [PhoenyraSensor(coordinator, site_id, d) for d in SENSORS]
-        entities += [PhoenyraEnergySensor(coordinator, site_id, d) for d in ENERGY_SENSORS]
+        entities += [PhoenyraSensor(coordinator, site_id, d) for d in ENERGY_SENSORS]
         if "optimiser" in coordinator.data.sites[site_id].site.strategies:
             entities += [PhoenyraPlanSensor(coordinator, site_id, d) for d in PLAN_SENSORS]
         return entities
@@ -309,26 +326,6 @@ class PhoenyraSensor(PhoenyraEntity, SensorEntity):
         if data is None or self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(data)
-
-
-class PhoenyraEnergySensor(PhoenyraEntity, RestoreSensor):
-    """kWh integrated from power by the coordinator (trapezoidal); the total survives restarts."""
-
-    async def async_added_to_hass(self) -> None:
-        await super().async_added_to_hass()
-        last = await self.async_get_last_sensor_data()
-        restored = 0.0  # nothing to restore: count from zero now
-        if last is not None and last.native_value is not None:
-            try:
-                restored = float(last.native_value)  # float, int or Decimal
-            except (TypeError, ValueError):
-                restored = 0.0
-        self.coordinator.energy.restore(self.site_id, self.entity_description.key, restored)
-
-    @property
-    def native_value(self) -> float | None:
-        value = self.coordinator.energy.value(self.site_id, self.entity_description.key)
-        return None if value is None else round(value, 6)
 
 
 class PhoenyraPlanSensor(PhoenyraEntity, SensorEntity):

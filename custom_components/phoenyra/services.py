@@ -50,7 +50,8 @@ SET_MODE_SCHEMA = vol.Schema(
 
 
 def _coordinators(hass: HomeAssistant) -> dict[str, PhoenyraCoordinator]:
-    return hass.data.get(DOMAIN, {})
+    coordinators: dict[str, PhoenyraCoordinator] = hass.data.get(DOMAIN, {})
+    return coordinators
 
 
 @callback
@@ -107,22 +108,19 @@ def async_setup_services(hass: HomeAssistant) -> None:
         coordinator, site_id = resolve_site(hass, call.data[ATTR_SITE])
         mode = Mode(call.data[ATTR_MODE])
         strategy = call.data.get(ATTR_STRATEGY)
-        kwargs: dict[str, float] = {}
+        setpoint_kw: float | None = None
+        duration_s: float | None = None
         if mode is Mode.MANUAL:  # hold the present setpoint
-            kwargs = {
-                "setpoint_kw": current_setpoint_kw(coordinator, site_id),
-                "duration_s": manual_duration_s(coordinator),
-            }
-        if strategy is None:
-            request = coordinator.async_set_control(site_id, mode, **kwargs)
-        else:
-            request = coordinator.async_set_control(
-                site_id,
-                mode,
-                strategy=None if strategy == STRATEGY_AUTOMATIC else strategy,
-                keep_strategy=False,
-                **kwargs,
-            )
+            setpoint_kw = current_setpoint_kw(coordinator, site_id)
+            duration_s = manual_duration_s(coordinator)
+        request = coordinator.async_set_control(
+            site_id,
+            mode,
+            strategy=None if strategy in (None, STRATEGY_AUTOMATIC) else strategy,
+            keep_strategy=strategy is None,
+            setpoint_kw=setpoint_kw,
+            duration_s=duration_s,
+        )
         await call_daemon(coordinator, site_id, request)
 
     hass.services.async_register(DOMAIN, SERVICE_SET_SETPOINT, set_setpoint, schema=SET_SETPOINT_SCHEMA)

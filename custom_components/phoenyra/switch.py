@@ -43,9 +43,9 @@ class PhoenyraAutoSwitch(PhoenyraEntity, SwitchEntity):
         return None if data is None else data.state.mode is Mode.AUTO
 
     @phoenyra_exception_handler
-    async def async_turn_on(self, **kwargs: Any) -> None:
+    async def async_turn_on(self, /, **kwargs: Any) -> None:
         await self.coordinator.async_set_control(self.site_id, Mode.AUTO)
 
     @phoenyra_exception_handler
-    async def async_turn_off(self, **kwargs: Any) -> None:
+    async def async_turn_off(self, /, **kwargs: Any) -> None:
         await self.coordinator.async_set_control(self.site_id, Mode.STANDBY)

@@ -151,6 +151,19 @@ SCHEMAS: dict[str, Any] = {
             "alarms": {"type": "array", "items": _ref("Alarm")},
             "last_reading": TIME,
             "last_write": TIME,
+            "energy": {  # the site's energy counters; null until the history file has been read
+                **_obj(
+                    {
+                        "charged_kwh": NUM,
+                        "discharged_kwh": NUM,
+                        "imported_kwh": NUM,
+                        "exported_kwh": NUM,
+                        "since": TIME,
+                    },
+                    ["charged_kwh", "discharged_kwh", "imported_kwh", "exported_kwh"],
+                ),
+                "nullable": True,
+            },
         },
         ["site_id", "soc", "p_bess", "p_pv", "p_load", "p_grid", "mode", "status", "alarms"],
     ),

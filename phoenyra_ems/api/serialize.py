@@ -13,6 +13,7 @@ from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.controller import SiteController
 from phoenyra_ems.core.aggregation import AggregatedState
 from phoenyra_ems.core.decision import ControlIntent
+from phoenyra_ems.core.energy import EnergyTotals
 from phoenyra_ems.core.overrides import LimitOverrides
 from phoenyra_ems.history.store import HistoryRecord
 from phoenyra_ems.models import Alarm, PlantState
@@ -23,6 +24,7 @@ JSON = dict[str, Any]
 KW_DIGITS = 3
 PCT_DIGITS = 2  # % and °C
 PRICE_DIGITS = 2
+ENERGY_DIGITS = 4  # kWh: 0.1 Wh
 
 
 def _round(value: float, digits: int) -> float:
@@ -67,6 +69,20 @@ def state_json(state: PlantState) -> JSON:
         "last_reading": iso(state.last_reading),
         "last_write": iso(state.last_write),
         "inputs": {key: _round(value, KW_DIGITS) for key, value in state.extras.items()},
+        "energy": energy_json(state.energy),
+    }
+
+
+def energy_json(totals: EnergyTotals | None) -> JSON | None:
+    """The site's energy counters (kWh since ``since``), ``None`` until the history file was read."""
+    if totals is None:
+        return None
+    return {
+        "charged_kwh": _round(totals.charged_kwh, ENERGY_DIGITS),
+        "discharged_kwh": _round(totals.discharged_kwh, ENERGY_DIGITS),
+        "imported_kwh": _round(totals.imported_kwh, ENERGY_DIGITS),
+        "exported_kwh": _round(totals.exported_kwh, ENERGY_DIGITS),
+        "since": iso(totals.since),
     }
 
 

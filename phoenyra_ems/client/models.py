@@ -30,6 +30,7 @@ __all__ = [
     "ControlAck",
     "ControlAckEvent",
     "Device",
+    "EnergyCounters",
     "ErrorEvent",
     "Event",
     "History",
@@ -524,6 +525,29 @@ class SitePlan:
 
 
 @dataclass(frozen=True, slots=True)
+class EnergyCounters:
+    """A site's energy counters (kWh since ``since``), kept by the daemon across restarts; every
+    counter only grows."""
+
+    charged_kwh: float
+    discharged_kwh: float
+    imported_kwh: float
+    exported_kwh: float
+    since: datetime | None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "energy") -> Self:
+        d = _object(data, path)
+        return cls(
+            charged_kwh=_num(d, "charged_kwh", path),
+            discharged_kwh=_num(d, "discharged_kwh", path),
+            imported_kwh=_num(d, "imported_kwh", path),
+            exported_kwh=_num(d, "exported_kwh", path),
+            since=_opt_time(d, "since", path),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SiteState:
     """A site's live state (one control cycle)."""
 
@@ -545,10 +569,12 @@ class SiteState:
     alarms: tuple[Alarm, ...]
     last_reading: datetime | None
     last_write: datetime | None
+    energy: EnergyCounters | None = None  # None from a daemon without counters (or not yet known)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "state") -> Self:
         d = _object(data, path)
+        energy = d.get("energy")
         return cls(
             site_id=_str(d, "site_id", path),
             timestamp=_time(d, "timestamp", path),
@@ -568,6 +594,7 @@ class SiteState:
             alarms=_list(d, "alarms", path, Alarm.from_dict),
             last_reading=_opt_time(d, "last_reading", path),
             last_write=_opt_time(d, "last_write", path),
+            energy=None if energy is None else EnergyCounters.from_dict(energy, f"{path}.energy"),
         )
 
 

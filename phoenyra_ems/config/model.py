@@ -82,6 +82,8 @@ class MqttConfig:
     command_key: str | None = field(default=None, repr=False)  # HMAC key of signed commands; None: refused
     command_max_age_s: float = 30.0  # a command's ts may differ this much from the EMS clock
     topics: MqttTopics = field(default_factory=MqttTopics)
+    ha_discovery: bool = False  # publish Home Assistant MQTT discovery configs (mqtt/ha_publish.py)
+    ha_discovery_prefix: str = "homeassistant"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +223,7 @@ class ApiConfig:
     header_timeout_s: float = 10.0  # to send complete request headers (also after a response)
     login_max_failures: int = 5  # failed logins per client address and window, then 429
     login_failure_window_s: float = 60.0
+    zeroconf: bool = True  # announce the API over mDNS as _phoenyra._tcp (api/announce.py)
 
 
 @dataclass(frozen=True, slots=True)

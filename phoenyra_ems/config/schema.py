@@ -546,6 +546,8 @@ _MQTT_FIELDS = section(
         vol.Optional("commands"): boolean,
         vol.Optional("command_key"): optional(command_key),
         vol.Optional("command_max_age_s"): number(ge=1, le=3600),
+        vol.Optional("ha_discovery"): boolean,
+        vol.Optional("ha_discovery_prefix"): topic_name,
     },
     _build_mqtt,
 )
@@ -662,6 +664,7 @@ API = section(
         vol.Optional("header_timeout_s"): _POSITIVE,
         vol.Optional("login_max_failures"): integer(ge=1),
         vol.Optional("login_failure_window_s"): _POSITIVE,
+        vol.Optional("zeroconf"): boolean,
     },
     ApiConfig,
     [_check_api],

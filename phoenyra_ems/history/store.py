@@ -8,6 +8,10 @@ most that long of rows). When the file cannot be opened or written (full disk, r
 directory), ``error`` says why, rows wait in a bounded in-memory backlog (the oldest are dropped
 beyond ``max_backlog`` and counted in ``dropped``), and the store retries every ``RETRY_S``.
 Queries answer from the file plus the rows still waiting.
+
+The site's energy counters (``core.energy``) are written in the same transaction as the samples they
+include (table ``energy``, one row), so after a restart they continue exactly where the stored
+samples end; ``stored_energy`` is what the file held when it was opened.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from phoenyra_ems.core.energy import EnergyTotals
 from phoenyra_ems.models import PlantState
 
 LOG = logging.getLogger(__name__)
@@ -80,6 +85,12 @@ CREATE TABLE IF NOT EXISTS samples (
     strategy TEXT, mode TEXT, status TEXT
 ) WITHOUT ROWID
 """
+ENERGY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS energy (
+    id INTEGER PRIMARY KEY CHECK (id = 0), ts REAL, since REAL,
+    charged_kwh REAL, discharged_kwh REAL, imported_kwh REAL, exported_kwh REAL
+)
+"""
 
 
 def database_path(history_dir: str | Path, site_id: str) -> Path:
@@ -110,6 +121,9 @@ class HistoryStore:
         self._last_write = monotonic()
         self._last_attempt = -float("inf")
         self._lock = asyncio.Lock()
+        self._energy: tuple[float, EnergyTotals] | None = None  # to write with the next batch
+        self.stored_energy: EnergyTotals | None = None  # the file's totals when it was opened
+        self.energy_loaded = False  # True once the file has been read (stored_energy is known)
 
     @property
     def healthy(self) -> bool:
@@ -129,12 +143,16 @@ class HistoryStore:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute(SCHEMA)
+            await db.execute(ENERGY_SCHEMA)
             await db.commit()
+            stored = await _read_energy(db)
         except BaseException:
             await db.close()
             raise
         self._db = db
         self.error = None
+        if not self.energy_loaded:
+            self.stored_energy, self.energy_loaded = stored, True
 
     async def start(self) -> bool:
         """Open for writing; on failure note the error and retry later. True when open."""
@@ -157,11 +175,14 @@ class HistoryStore:
             except STORAGE_ERRORS as err:
                 LOG.error("history %s: close failed: %s", self.path, err)
 
-    async def append(self, record: HistoryRecord) -> None:
-        """Buffer one sample; written when the batch is full or the flush interval has passed."""
+    async def append(self, record: HistoryRecord, energy: EnergyTotals | None = None) -> None:
+        """Buffer one sample (and the energy totals including it); written when the batch is full or
+        the flush interval has passed."""
         if len(self._buffer) == self._buffer.maxlen:
             self.dropped += 1
         self._buffer.append(record)
+        if energy is not None:
+            self._energy = (record.ts, energy)
         due = self._monotonic() - self._last_write >= self.flush_interval_s
         if len(self._buffer) >= self.batch_size or due:
             await self._write(retry_wait=True)
@@ -189,6 +210,8 @@ class HistoryStore:
                     f"INSERT OR REPLACE INTO samples ({', '.join(COLUMNS)}) VALUES ({placeholders})",
                     [astuple(r) for r in batch],
                 )
+                if self._energy is not None:
+                    await _write_energy(self._db, *self._energy)
                 await self._db.commit()
             except STORAGE_ERRORS as err:
                 self._fail(f"cannot write {self.path}: {err}")
@@ -307,6 +330,32 @@ def buckets_of(rows: Iterable[HistoryRecord], origin: float, step_s: float) -> l
         labels = tuple(getattr(members[-1], n) for n in ("strategy", "mode", "status"))
         out.append(Bucket(index, len(members), tuple(averages), labels))
     return out
+
+
+async def _read_energy(db: aiosqlite.Connection) -> EnergyTotals | None:
+    sql = "SELECT since, charged_kwh, discharged_kwh, imported_kwh, exported_kwh FROM energy WHERE id = 0"
+    async with db.execute(sql) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    since = None if row[0] is None else datetime.fromtimestamp(row[0], UTC)
+    charged, discharged, imported, exported = (float(v or 0.0) for v in row[1:])
+    return EnergyTotals(charged, discharged, imported, exported, since)
+
+
+async def _write_energy(db: aiosqlite.Connection, ts: float, totals: EnergyTotals) -> None:
+    await db.execute(
+        "INSERT OR REPLACE INTO energy (id, ts, since, charged_kwh, discharged_kwh, imported_kwh, "
+        "exported_kwh) VALUES (0, ?, ?, ?, ?, ?, ?)",
+        (
+            ts,
+            None if totals.since is None else totals.since.timestamp(),
+            totals.charged_kwh,
+            totals.discharged_kwh,
+            totals.imported_kwh,
+            totals.exported_kwh,
+        ),
+    )
 
 
 def _private_file(path: Path) -> None:

@@ -12,6 +12,8 @@ says (``SiteConfig.mqtt_topics``: status beside the telemetry topic, acks under 
 * ``<prefix>/commands/ack``: ``{"id", "accepted", "reason", "fields"?, "control"?}`` for every
   command. A malformed, unsigned, stale or replayed command is rejected with its reason and never
   executed in part.
+* with ``mqtt.ha_discovery``: Home Assistant discovery configs of the site's entities (retained;
+  ``ha_publish``), deleted with empty retained payloads when the site is removed (``retract``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from phoenyra_ems.api.serialize import control_json, state_json
 from phoenyra_ems.api.validation import parse_control
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.models import PlantState
+from phoenyra_ems.mqtt import ha_publish
 from phoenyra_ems.mqtt.command_auth import (
     AUTH_FIELDS,
     TOKEN_REFUSED,
@@ -53,8 +56,12 @@ def site_prefix(site: SiteConfig) -> str:
 class SiteMqttLink:
     """Attached to a site's controller: lives and dies with it."""
 
-    def __init__(self, site: SiteConfig, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, site: SiteConfig, wall_clock: Callable[[], float] = time.time, instance_id: str = "phoenyra"
+    ) -> None:
         self.site = site
+        self.instance_id = instance_id  # the daemon's: part of the discovery configs' unique ids
+        self.retract = False  # set when the site is removed: its discovery configs are deleted on stop
         self.wall_clock = wall_clock  # UNIX seconds, as the senders sign them (not the simulated clock)
         self.verifier: CommandVerifier | None = None
         if site.mqtt.command_key:
@@ -79,6 +86,7 @@ class SiteMqttLink:
         self._flush: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.commands_handled = 0
+        self._discovery_connects = -1  # the connection's connect count the configs were sent for
 
     async def start(self, controller: SiteController) -> None:
         self.controller = controller
@@ -93,6 +101,7 @@ class SiteMqttLink:
                 )
             self.connection.subscribe(self.topics.commands, self._on_command)
         await self.connection.start()
+        self._publish_discovery()
 
     async def stop(self) -> None:
         if self._flush is not None:
@@ -101,7 +110,19 @@ class SiteMqttLink:
             self.controller.listeners.remove(self._on_state)
         for task in list(self._tasks):
             task.cancel()
+        if self.retract and self.site.mqtt.ha_discovery:
+            for topic in ha_publish.config_payloads(self.site, self.instance_id):
+                await self.connection.publish(topic, b"", retain=True, qos=1)
         await self.connection.stop()
+
+    def _publish_discovery(self) -> None:
+        """The Home Assistant discovery configs (retained), once per connection to the broker (a
+        broker restarted without persistence has forgotten them)."""
+        if not self.site.mqtt.ha_discovery or self._discovery_connects == self.connection.connects:
+            return
+        self._discovery_connects = self.connection.connects
+        for topic, payload in ha_publish.config_payloads(self.site, self.instance_id).items():
+            self.connection.publish_nowait(topic, payload, retain=True, qos=1)
 
     # --- telemetry: latest wins, at most one message per interval ----------------------------------
     def _on_state(self, state: PlantState) -> None:
@@ -118,6 +139,7 @@ class SiteMqttLink:
         if state is None:
             return
         self._last_sent = time.monotonic()
+        self._publish_discovery()
         payload = json.dumps(state_json(state), allow_nan=False).encode()
         self.connection.publish_nowait(self.topics.telemetry, payload, retain=True)
 

@@ -294,3 +294,12 @@ def test_the_ack_names_the_expiry_in_the_sites_time_zone() -> None:
     vienna = describe_ack(ack, fmt.site_zone("Europe/Vienna"))
     assert vienna.startswith("accepted: manual -20 kW until 12:45:00 CEST"), vienna
     assert "until 10:45:00 UTC" in describe_ack(ack)
+
+
+def test_the_daemons_energy_counters_in_one_line() -> None:
+    from phoenyra_ems.client import EnergyCounters
+
+    line = fmt.energy_line(EnergyCounters(1234.56, 1100.0, 2.25, 880.04, NOW - timedelta(days=30)))
+    assert line.startswith(f"Energy since {(NOW - timedelta(days=30)):%Y-%m-%d}: charged 1,234.6")
+    assert "import 2.2" in line and "export 880.0 kWh" in line
+    assert fmt.energy_line(None) == ""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from phoenyra_ems.client import SiteState, SiteStatus
+from phoenyra_ems.client import EnergyCounters, SiteState, SiteStatus
 
 IDLE_KW = 0.05
 IN = "──▶"
@@ -159,6 +159,17 @@ def soc_bar(soc: float, soc_min: float, soc_max: float, width: int) -> str:
 _REQUEST_PREFIX = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|WS) \S+: ")
 _AIOHTTP_NOISE = re.compile(r"\s+ssl:\S+|\s*\[[^\]]*\]")
 _CANNOT_CONNECT = re.compile(r"^Cannot connect to host (\S+)$")
+
+
+def energy_line(energy: EnergyCounters | None) -> str:
+    """The daemon's energy counters in one line ("" while it has none)."""
+    if energy is None:
+        return ""
+    since = f" since {energy.since:%Y-%m-%d}" if energy.since is not None else ""
+    return (
+        f"Energy{since}: charged {energy.charged_kwh:,.1f} · discharged {energy.discharged_kwh:,.1f} · "
+        f"import {energy.imported_kwh:,.1f} · export {energy.exported_kwh:,.1f} kWh"
+    )
 
 
 def short_error(message: str, limit: int = 60) -> str:

@@ -78,9 +78,11 @@ class SiteScreen(ConsoleScreen):
                 else ""
             )
             price = "" if state.price is None else f" · {state.price:.0f} EUR/MWh"
+            energy = fmt.energy_line(state.energy)
             strategy.update(
                 f"{state.mode}{expires} · set {fmt.kw(state.setpoint)} kW{price}\n"
                 f"[b]{state.strategy or 'no strategy'}[/b]: {state.strategy_reason or '-'}"
+                + (f"\n{energy}" if energy else "")
             )
             level, text = fmt.health(state, store.state_age_s(site_id))
             health.update(f"Comm {text}")
