@@ -118,6 +118,7 @@ def build_step(
         mode=intent.mode,
         last_reading=now,
         extras=dict(extras or {}),
+        energy=None,  # the counters are no input of a decision: the controller adds them to what it publishes
     )
     keep = net_load_samples(dt_s) - 1
     past = tuple(past_net_load_kw)[-keep:] if keep > 0 else ()
