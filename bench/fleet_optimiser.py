@@ -15,7 +15,7 @@ after the boundary the plans were in place.
 
 ``--stagger S`` emulates, in this bench only, the fix proposed in docs/optimiser.md ("Fleet"): each
 site moves its step-boundary replan by a stable per-site offset in [0, S) simulated seconds
-(``fleet.cycle_phase``) and follows the previous plan until then.
+(``fleet.replan_phase``) and follows the previous plan until then.
 
     .venv/bin/python bench/fleet_optimiser.py [--sites 1000] [--steps 2] [--speed 15] [--stagger 0]
 """
@@ -48,7 +48,7 @@ from fleet_scale import (
 
 from phoenyra_ems.config.model import EmsConfig, EmsSettings
 from phoenyra_ems.controller import SiteController
-from phoenyra_ems.fleet import Fleet, cycle_phase
+from phoenyra_ems.fleet import Fleet, replan_phase
 from phoenyra_ems.models import PlantState, SiteStatus
 
 STEP_S = 900.0
@@ -130,7 +130,7 @@ def stagger(controller: SiteController, spread_s: float) -> None:
     history, strategy = controller.plan_history, optimiser_of(controller)
     if history is None or strategy is None or spread_s <= 0:
         return
-    phase = cycle_phase(controller.site.site_id, spread_s)
+    phase = replan_phase(controller.site.site_id, 3 * spread_s)  # spread over [0, spread_s)
     build = history.inputs
     held: list[Any] = []
 
