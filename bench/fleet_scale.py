@@ -33,12 +33,13 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import percentile  # bench/ is the script's directory
 
-from phoenyra_ems.clock import SystemClock
+from phoenyra_ems.clock import Clock, SystemClock
 from phoenyra_ems.config.model import (
     BessConfig,
     EmsConfig,
@@ -70,8 +71,12 @@ def raise_fd_limit(needed: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def site_config(index: int, port: int, history_dir: str) -> SiteConfig:
-    """A Wien-like commercial site (200 kWh / 100 kW, 120 kWp PV, 150 kW connection)."""
+def site_config(index: int, port: int, history_dir: str, ems: EmsSettings | None = None) -> SiteConfig:
+    """A Wien-like commercial site (200 kWh / 100 kW, 120 kWp PV, 150 kW connection).
+
+    ``ems``: other EMS settings (bench/fleet_optimiser.py); ``history_dir`` is set here.
+    """
+    settings = replace(ems or EmsSettings(cycle_s=CYCLE_S), history_dir=history_dir)
     return SiteConfig(
         site_id=f"site{index:04d}",
         name=f"Site {index}",
@@ -83,12 +88,12 @@ def site_config(index: int, port: int, history_dir: str) -> SiteConfig:
         grid_tariffs=GridTariffConfig(
             energy_price_markup_eur_mwh=60, feedin_tariff_eur_mwh=50, peak_import_cap_kw=80
         ),
-        ems=EmsSettings(cycle_s=CYCLE_S, history_dir=history_dir),
+        ems=settings,
     )
 
 
 # --- the simulator process -------------------------------------------------------------------
-async def serve_simulators(count: int, base_port: int) -> None:
+async def serve_simulators(count: int, base_port: int, clock: Clock | None = None) -> None:
     from phoenyra_ems.simulator.server import BatterySimulator, SimulatorConfig
 
     stop = asyncio.Event()
@@ -112,7 +117,7 @@ async def serve_simulators(count: int, base_port: int) -> None:
                     load_kind="commercial",
                     annual_load_mwh=280,
                 ),
-                SystemClock(),
+                clock or SystemClock(),
             )
             await simulator.start()
             simulators.append(simulator)
@@ -124,11 +129,36 @@ async def serve_simulators(count: int, base_port: int) -> None:
                 await simulator.stop()
 
 
-def simulator_main(count: int, base_port: int) -> None:
+class AnchoredClock:
+    """Accelerated time shared by processes: ``sim_epoch`` at wall time ``wall_epoch``, ``speed`` x faster.
+
+    Unlike ``AcceleratedClock`` (anchored at its construction), two processes given the same
+    anchors see the same simulated instant (the bench's daemon side and its simulator process).
+    """
+
+    def __init__(self, wall_epoch: float, sim_epoch: float, speed: float) -> None:
+        self.wall_epoch, self.sim_epoch, self._speed = wall_epoch, sim_epoch, speed
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.sim_epoch + (time.time() - self.wall_epoch) * self._speed, UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0) / self._speed)
+
+    def argv(self) -> list[str]:
+        return [repr(self.wall_epoch), repr(self.sim_epoch), repr(self._speed)]
+
+
+def simulator_main(count: int, base_port: int, clock_args: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.ERROR)
     raise_fd_limit(count * 3 + 256)
+    clock = AnchoredClock(*(float(a) for a in clock_args)) if clock_args else None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_simulators(count, base_port))
+        asyncio.run(serve_simulators(count, base_port, clock))
 
 
 # --- the daemon side: measurement ------------------------------------------------------------
@@ -147,13 +177,20 @@ def free_port_range(count: int) -> int:
 
 
 class SimulatorProcess:
-    def __init__(self, count: int, timeout_s: float) -> None:
+    def __init__(self, count: int, timeout_s: float, clock: AnchoredClock | None = None) -> None:
         self.count = count
         self.base_port = free_port_range(count)
         # stderr to a file, not a pipe: a chatty child never blocks on a full pipe
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-simulators", str(count), str(self.base_port)],
+            [
+                sys.executable,
+                __file__,
+                "--serve-simulators",
+                str(count),
+                str(self.base_port),
+                *(clock.argv() if clock else []),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
@@ -464,8 +501,8 @@ async def run_all(sizes: list[int], seconds: float, warmup: float, profile_s: fl
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--serve-simulators":
-        simulator_main(int(sys.argv[2]), int(sys.argv[3]))
+    if len(sys.argv) in (4, 7) and sys.argv[1] == "--serve-simulators":
+        simulator_main(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:] or None)
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -69,6 +69,17 @@ def cycle_phase(site_id: str, cycle_s: float) -> float:
     return (zlib.crc32(site_id.encode()) % 1000) / 1000 * cycle_s
 
 
+REPLAN_SPREAD_MAX_S = 300.0
+
+
+def replan_phase(site_id: str, planning_step_s: float) -> float:
+    """A stable offset per site for its step-boundary replan, in the first third of a planning step
+    (at most ``REPLAN_SPREAD_MAX_S``), so a fleet's sites do not all solve at the same instant
+    (docs/optimiser.md, "Fleet"). Independent of :func:`cycle_phase`: a different hash input.
+    """
+    return cycle_phase(f"{site_id}/replan", min(REPLAN_SPREAD_MAX_S, planning_step_s / 3))
+
+
 @dataclass(frozen=True)
 class ReloadResult:
     added: tuple[str, ...] = ()

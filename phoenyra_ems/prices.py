@@ -26,15 +26,17 @@ class ReplayPriceProvider:
     def __init__(self, zone: str = "at") -> None:
         self._series = series.prices(zone)
         self.slot_hours = self._series.step_s / 3600.0
-        self._cached: tuple[datetime, datetime, tuple[PriceSlot, ...]] | None = None
+        # per horizon (the controller asks for 24 h, the optimiser for its 48 h): slot start, end, slots
+        self._cached: dict[int, tuple[datetime, datetime, tuple[PriceSlot, ...]]] = {}
 
     def slots(self, now: datetime, horizon_h: float) -> tuple[PriceSlot, ...]:
         """Cached for the current slot: every cycle within the same hour reuses the same tuple."""
-        if self._cached is not None and self._cached[0] <= now < self._cached[1]:
-            return self._cached[2]
         count = max(1, int(horizon_h / self.slot_hours))
+        cached = self._cached.get(count)
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
         result = tuple(PriceSlot(start, value) for start, value in self._series.slots(now, count))
-        self._cached = (result[0].start, result[0].start + timedelta(hours=self.slot_hours), result)
+        self._cached[count] = (result[0].start, result[0].start + timedelta(hours=self.slot_hours), result)
         return result
 
 

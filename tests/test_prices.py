@@ -17,6 +17,12 @@ def test_replay_gives_the_real_2024_prices_on_the_same_day_of_the_year() -> None
     assert max(s.eur_mwh for s in slots) > 400  # the dear evening of 6 November 2024 in AT
 
 
+def test_replay_gives_each_caller_its_own_horizon_within_one_slot() -> None:
+    # The controller asks for 24 h, the optimiser for 48 h, in the same cycle: neither gets the other's.
+    provider, now = ReplayPriceProvider("at"), datetime(2026, 11, 6, 16, 30, tzinfo=UTC)
+    assert [len(provider.slots(now, h)) for h in (24, 48, 24, 48)] == [24, 48, 24, 48]
+
+
 def test_file_prices_from_the_current_slot_on(tmp_path: Path) -> None:
     path = tmp_path / "prices.csv"
     path.write_text(

@@ -24,8 +24,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="replay the --config site's own recorded history (its database)",
     )
-    parser.add_argument("--from", dest="start", help="first day (default: 2024-01-01 for the household data)")
-    parser.add_argument("--to", dest="end", help="end day, exclusive (default: 2025-01-01 / the data's end)")
+    parser.add_argument(
+        "--from",
+        dest="start",
+        help="first day, in the site's local time (default: the data's start)",
+    )
+    parser.add_argument(
+        "--to", dest="end", help="end day, exclusive, in the site's local time (default: the data's end)"
+    )
+    parser.add_argument(
+        "--max-gap",
+        type=float,
+        default=1.0,
+        metavar="HOURS",
+        help="fill gaps in --data/--history up to this long (default 1 h); longer ones are refused",
+    )
     parser.add_argument("--step", choices=STEP_CHOICES, default="1h")
     parser.add_argument(
         "--capacity-kwh", type=float, default=10.0, help="household battery (without --config)"
@@ -58,13 +71,17 @@ def run(args: argparse.Namespace) -> int:
     if args.history and not args.config:
         print("backtest: --history replays a configured site: give -c/--config", file=sys.stderr)
         return 1
+    if not args.max_gap >= 0:
+        print(f"backtest: --max-gap must be >= 0 hours, got {args.max_gap}", file=sys.stderr)
+        return 1
+    zone = site.location.timezone
     try:
         if args.history:
-            data = from_history(site, args.step, args.start, args.end)
+            data = from_history(site, args.step, args.start, args.end, max_gap_h=args.max_gap)
         elif args.data:
-            data = from_csv(args.data, args.step, args.start, args.end)
+            data = from_csv(args.data, args.step, args.start, args.end, zone, max_gap_h=args.max_gap)
         else:
-            data = household_2024(args.step, args.start or "2024-01-01", args.end or "2025-01-01")
+            data = household_2024(args.step, args.start, args.end, zone)
     except (BacktestDataError, OSError) as err:
         print(f"backtest: {err}", file=sys.stderr)
         return 1

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phoenyra_ems.backtest.replay import grid_costs
+from phoenyra_ems.backtest.replay import grid_costs, tariff_prices
 from phoenyra_ems.backtest.runner import BacktestReport
 
 W = 31  # width of the run column
@@ -17,7 +17,10 @@ def table(report: BacktestReport) -> str:
     lines = [
         f"{report.data.description}",
         f"site {report.site.site_id}: {report.site.bess.energy_capacity_kwh:g} kWh / "
-        f"{report.site.bess.power_discharge_max_kw:g} kW, {days:.0f} days",
+        f"{report.site.bess.power_discharge_max_kw:g} kW, {days:.0f} days from "
+        f"{_local(report, 0)} to {_local(report, len(report.data))} ({report.site.location.timezone})",
+        *(f"data: {note}" for note in report.data.notes),
+        tariff_line(report),
         "",
         f"{'run':<{W}}{'cost EUR':>11}{'saved EUR':>11}{'% of bound':>12}{'switches/d':>12}"
         f"{'reversals/d':>13}{'cycles':>9}",
@@ -49,6 +52,29 @@ def table(report: BacktestReport) -> str:
         "costs include the change of stored energy valued at the period's mean purchase price",
     ]
     return "\n".join(lines)
+
+
+def _local(report: BacktestReport, k: int) -> str:
+    """The start of step ``k`` (or the period's end for ``k == len``) in the site's local time."""
+    index = report.data.index
+    when = index[k] if k < len(index) else index[-1] + (index[-1] - index[-2])
+    return f"{when.tz_convert(report.site.location.timezone):%Y-%m-%d %H:%M}"
+
+
+def tariff_line(report: BacktestReport) -> str:
+    """The tariff the costs were computed with (docs/backtest.md, "Tariff")."""
+    tariffs = report.site.grid_tariffs
+    buy, sell = tariff_prices(report.site, report.data)
+    feed_in = (
+        f"day-ahead {tariffs.feedin_tariff_eur_mwh:+.2f} EUR/MWh (spot)"
+        if tariffs.feedin_pricing == "spot"
+        else f"{tariffs.feedin_tariff_eur_mwh:.2f} EUR/MWh (fixed)"
+    )
+    return (
+        f"tariff: buy = day-ahead {tariffs.energy_price_markup_eur_mwh:+.2f} EUR/MWh (mean "
+        f"{float(np.mean(buy)):.2f}), feed-in = {feed_in} (mean {float(np.mean(sell)):.2f}), demand charge "
+        f"{tariffs.demand_charge_eur_kw_month:.2f} EUR/kW on each local month's peak import"
+    )
 
 
 def _no_curtailment_lines(report: BacktestReport) -> list[str]:
