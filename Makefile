@@ -71,7 +71,7 @@ test-core: install broker
 	$(BIN)/ruff check phoenyra_ems tui custom_components tests tests_ha bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
 ## test-ha-install: install the integration as Home Assistant does (HACS copy + pip, release zip)
 test-ha-install: install dist $(HA_STAMP)
