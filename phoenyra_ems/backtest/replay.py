@@ -20,7 +20,7 @@ import pandas as pd
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.battery import BatteryModel, BatteryState, step
-from phoenyra_ems.core.decision import ControlIntent, decide
+from phoenyra_ems.core.decision import ControlIntent, Decision, decide
 from phoenyra_ems.core.limits import limits_at
 from phoenyra_ems.core.optimiser.plan import PlanInputs
 from phoenyra_ems.core.selection import SelectionState
@@ -30,6 +30,9 @@ from phoenyra_ems.models import PlantState, SiteMode
 
 PUBLICATION_HOUR_LOCAL = 13  # day-ahead results (EPEX/EXAA) are out by then
 NET_LOAD_WINDOW_H = 1.0  # what load balancing sees of the recent past
+
+# (step, plant state, the month's import peak so far, the previous decision) -> strategy to pin or None
+StepChooser = Callable[[int, PlantState, float, "Decision | None"], "str | None"]
 
 
 @dataclass
@@ -117,11 +120,13 @@ def replay(
     soc_start_pct: float = 50.0,
     progress: Callable[[int], None] | None = None,
     plan_inputs: Callable[[int, float], PlanInputs] | None = None,
+    choose: StepChooser | None = None,
 ) -> RunResult:
     """Replay ``data`` with one strategy pinned (``strategy``) or the score-based selection (None).
 
     ``plan_inputs(i, peak_reached_kw)``: the optimiser's forecasts and prices for a plan made at
-    the start of step ``i`` (see :mod:`phoenyra_ems.backtest.forecasts`).
+    the start of step ``i`` (see :mod:`phoenyra_ems.backtest.forecasts`). ``choose``: asked before
+    each step which strategy to pin (None: the score-based selection), e.g. the AI selection.
     """
     timezone = site.location.timezone
     bess = site.bess
@@ -141,6 +146,7 @@ def replay(
     reversals = 0
     intent = ControlIntent(mode=SiteMode.AUTO, strategy=strategy)
     selection = SelectionState()
+    last_decision: Decision | None = None
     n, step_h = len(data), data.step_h
     dt_s = step_h * 3600.0
     local_index = data.index.tz_convert(timezone)
@@ -176,6 +182,8 @@ def replay(
             price=float(data.price_eur_mwh[i]),
             setpoint=setpoint,
         )
+        if choose is not None:
+            intent = ControlIntent(mode=SiteMode.AUTO, strategy=choose(i, state, peak, last_decision))
         decision = decide(
             site,
             state,
@@ -191,7 +199,7 @@ def replay(
             local_now=local_index[i].to_pydatetime(),
             plan_inputs=plan_inputs(i, peak) if wants_plan and plan_inputs is not None else None,
         )
-        selection = decision.selection
+        selection, last_decision = decision.selection, decision
         battery, delivered = step(model, battery, decision.setpoint_kw, dt_s)
         setpoint = decision.setpoint_kw
         g = load - pv - delivered
