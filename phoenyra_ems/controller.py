@@ -32,7 +32,7 @@ from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.decision import ControlIntent, Decision, decide
 from phoenyra_ems.core.overrides import LimitOverrides, apply_overrides, override_errors
 from phoenyra_ems.core.selection import SelectionState
-from phoenyra_ems.core.strategies import build_strategies
+from phoenyra_ems.core.strategies import PriceSlot, build_strategies
 from phoenyra_ems.devices.errors import (
     DeviceError,
     ImplausibleReading,
@@ -61,6 +61,8 @@ PRICE_HORIZON_H = 24.0
 LOAD_BALANCING_WINDOW_S = 900.0
 MAX_NET_LOAD_SAMPLES = 3600
 RETENTION_EVERY_S = 3600.0
+# (state, now, known prices, previous decision) -> strategy to pin or None (the score-based selection)
+StrategyChooser = Callable[[PlantState, datetime, "tuple[PriceSlot, ...]", "Decision | None"], "str | None"]
 STOP_STEP_S = 2.0  # each step of a stop (loop, safe write, device, attachment) gets at most this
 
 
@@ -146,6 +148,8 @@ class SiteController:
         self.sensor_inputs: Callable[[], SensorInputs] | None = None  # edge sensors (MQTT), if any
         self.attachments: list[Attachment] = []  # started and stopped with the site (MQTT link)
         self.last_decision: Decision | None = None
+        # AI strategy selection (phoenyra_ems.selector): the strategy to pin now, or None for scores
+        self.strategy_chooser: StrategyChooser | None = None
         self._zone = ZoneInfo(site.location.timezone)
         self._alarms: dict[str, Alarm] = {}
         self._failed_reads = 0
@@ -327,11 +331,15 @@ class SiteController:
                 now, self.prices.slots(now, horizon_h), self.prices.slot_hours
             )
             replan_due = before != plan_inputs.start
+        intent = self.intent
+        if self.strategy_chooser is not None and intent.mode is SiteMode.AUTO and intent.strategy is None:
+            pinned = self.strategy_chooser(state, now, price_slots, self.last_decision)
+            intent = replace(intent, strategy=pinned)
         step = partial(
             decide,
             self.effective_site,
             state,
-            self.intent,
+            intent,
             self.strategies,
             self.selection,
             now,

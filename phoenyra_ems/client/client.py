@@ -39,6 +39,7 @@ from phoenyra_ems.client.models import (
     Limits,
     Mode,
     ReloadResult,
+    SelectorStatus,
     Sensor,
     Site,
     SiteDetail,
@@ -265,6 +266,10 @@ class PhoenyraClient:
     async def forecast(self, site_id: str) -> SiteForecast:
         """The site's latest load and PV forecast (``forecast`` is None until the first fit)."""
         return SiteForecast.from_dict(await self._request("GET", "sites", site_id, "forecast"))
+
+    async def selector(self, site_id: str) -> SelectorStatus:
+        """Who chooses the site's strategy (score / AI with confidence / pinned), the model, the A/B tally."""
+        return SelectorStatus.from_dict(await self._request("GET", "sites", site_id, "selector"))
 
     async def history(
         self,

@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -230,3 +230,25 @@ class AIStrategySelector:
         if importances is None:
             return {}
         return {name: float(v) for name, v in zip(FEATURE_NAMES, importances, strict=True)}
+
+
+ARM_AI, ARM_SCORE = "ai", "score"
+
+
+def ab_arm(local_day: date) -> str:
+    """The A/B arm of a local calendar day (``split: alternate_days``): even ordinals AI, odd score.
+    Deterministic: a restart, another process or the report agree on every day's arm."""
+    return ARM_AI if local_day.toordinal() % 2 == 0 else ARM_SCORE
+
+
+def bootstrap_difference(
+    ai_days: Sequence[float], score_days: Sequence[float], *, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean(AI) − mean(score) of per-day values and its 95 % bootstrap interval (resampling days)."""
+    a, b = np.asarray(ai_days, dtype=float), np.asarray(score_days, dtype=float)
+    if not len(a) or not len(b):
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    diffs = rng.choice(a, (resamples, len(a))).mean(axis=1) - rng.choice(b, (resamples, len(b))).mean(axis=1)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(a.mean() - b.mean()), float(low), float(high)
