@@ -111,9 +111,7 @@ def make_model(kind: ModelKind, n_estimators: int, max_depth: int, seed: int) ->
         return HistGradientBoostingClassifier(max_iter=n_estimators, max_depth=max_depth, random_state=seed)
     from sklearn.ensemble import RandomForestClassifier
 
-    return RandomForestClassifier(
-        n_estimators=n_estimators, max_depth=max_depth, random_state=seed, n_jobs=1
-    )
+    return RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth, random_state=seed, n_jobs=1)
 
 
 class FlatForest:
