@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,6 +33,8 @@ LAST_BEST_DAYS = 7.0
 
 @dataclass(frozen=True)
 class WalkForwardSettings:
+    """The row's settings; :meth:`from_site` takes them from ``strategy.ai_selection``."""
+
     training_data_days: float = 30.0
     retrain_interval_days: float = 7.0
     min_samples: int = 100
@@ -43,6 +45,18 @@ class WalkForwardSettings:
     n_estimators: int = 100
     max_depth: int = 10
     seed: int = 42
+
+    @classmethod
+    def from_site(cls, site: SiteConfig, **overrides: Any) -> WalkForwardSettings:
+        config = site.strategy.ai_selection
+        values: dict[str, Any] = {
+            "training_data_days": float(config.training_data_days),
+            "retrain_interval_days": float(config.retrain_interval_days),
+            "min_samples": config.min_samples,
+            "window_h": config.window_h,
+            "min_confidence": config.min_confidence,
+        }
+        return cls(**{**values, **overrides})
 
 
 @dataclass
@@ -91,6 +105,7 @@ class WalkForward:
         self.lag = self.window + tail  # a window can be labelled once its data lies in the past
         per_day = 24.0 / step_h
         self.first_train = round(settings.training_data_days * per_day)
+        self.never_trains = self.first_train >= len(data)  # too short a period: the scores decide
         self.retrain = max(1, round(settings.retrain_interval_days * per_day))
         self.last_best_windows = max(1, round(LAST_BEST_DAYS * per_day / self.window))
         self.selector: AIStrategySelector | None = None
@@ -138,7 +153,7 @@ class WalkForward:
         return max(totals.items(), key=lambda kv: kv[1])[0]
 
     def __call__(self, i: int, state: PlantState, peak_kw: float, last: Decision | None) -> str | None:
-        if i % self.window:
+        if i % self.window or self.never_trains:
             return self.current
         score = last.scores.get(last.strategy, 0.0) if last is not None else 0.0
         start = WindowStart(i, state.soc, state.soh, state.setpoint, peak_kw)
@@ -170,7 +185,8 @@ def run_ai_selection(
     site = with_pool(site, [n for n in site.ems.strategies if n != OPTIMISER])
     chooser = WalkForward(site, data, settings)
     run = replay(site, data, None, name=name, soc_start_pct=soc_start_pct, progress=progress, choose=chooser)
-    chooser._label_until(len(data) + chooser.lag)
+    if chooser.first_train < len(data):  # the test period's windows, for the regret
+        chooser._label_until(len(data) + chooser.lag)
     pairs = zip(chooser.windows, chooser.labels, strict=False)
     tested = [(w, x) for w, x in pairs if w.start.index >= chooser.first_train]
     replayer = chooser.replayer

@@ -17,7 +17,7 @@ window's start: published prices and forecasts from history before it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -28,10 +28,13 @@ from phoenyra_ems.backtest.replay import known_until, storage_value_eur_kwh, tar
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import FORECAST_HOURS, SelectorFeatures, build_features
 from phoenyra_ems.core.battery import BatteryModel, BatteryState, step
-from phoenyra_ems.core.decision import ControlIntent, decide
+from phoenyra_ems.core.decision import ControlIntent, Decision, decide
 from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import OPTIMISER, PriceSlot, Strategy, build_strategies
 from phoenyra_ems.models import PlantState, SiteMode
+
+# (step, battery, last setpoint, previous decision) -> the strategy to pin for this step, or None
+WindowPick = Callable[[int, BatteryState, float, "Decision | None"], "str | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +128,10 @@ class WindowReplayer:
             score=score,
         )
 
-    def value(self, start: WindowStart, strategy: str | None) -> float:
-        """EUR of following ``strategy`` (None: the score-based selection over the pool) over the
-        window and then the continuation, from the recorded state."""
+    def value(self, start: WindowStart, strategy: str | WindowPick | None) -> float:
+        """EUR of following ``strategy`` (None: the score-based selection over the pool; a callable:
+        asked at every step, e.g. a trained selector) over the window and then the continuation,
+        from the recorded state."""
         data, site = self.data, self.site
         n = len(data)
         i0 = start.index
@@ -143,9 +147,11 @@ class WindowReplayer:
         peak = start.month_peak_kw
         new_peak = peak
         month0 = self.month[i0]
+        last: Decision | None = None
         for j in range(i0, end):
             if j < window_end:
-                strategies, intent = pool, ControlIntent(mode=SiteMode.AUTO, strategy=strategy)
+                pinned = strategy(j, battery, setpoint, last) if callable(strategy) else strategy
+                strategies, intent = pool, ControlIntent(mode=SiteMode.AUTO, strategy=pinned)
             else:
                 strategies, intent = [self.continuation], ControlIntent(mode=SiteMode.AUTO)
             load, pv = float(data.load_kw[j]), float(data.pv_kw[j])
@@ -175,7 +181,7 @@ class WindowReplayer:
                 hold_s=self.dt_s,
                 local_now=self.local[j],
             )
-            selection = decision.selection
+            selection, last = decision.selection, decision
             battery, delivered = step(self.model, battery, decision.setpoint_kw, self.dt_s)
             setpoint = decision.setpoint_kw
             g = load - pv - delivered
