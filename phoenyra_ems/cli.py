@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backtest(sub)
     add_forecast_eval(sub)
+    from phoenyra_ems.selector.command import add_parser as add_selector
+
+    add_selector(sub)
     return parser
 
 
@@ -178,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         from phoenyra_ems.forecast.command import run as run_forecast_eval
 
         return run_forecast_eval(args)
+    if args.command == "selector":
+        from phoenyra_ems.selector.command import run as run_selector
+
+        return run_selector(args)
     if args.command == "demo":
         from phoenyra_ems.demo import run_demo
 

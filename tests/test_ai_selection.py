@@ -5,6 +5,7 @@ Small data only: a few days of the shipped household at 1 h and forests of a few
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -189,3 +190,40 @@ def test_ab_arms_alternate_by_local_day_deterministically() -> None:
 def test_bootstrap_interval_brackets_a_clear_advantage() -> None:
     diff, low, high = bootstrap_difference([1.0, 1.2, 0.9, 1.1] * 5, [0.5, 0.4, 0.6, 0.5] * 5)
     assert diff == pytest.approx(0.55) and 0.4 < low < diff < high < 0.7
+
+
+def _write_csv(data: BacktestData, path: Path) -> None:
+    rows = [
+        f"{t.isoformat()},{load:.4f},{pv:.4f},{price:.4f}"
+        for t, load, pv, price in zip(data.index, data.load_kw, data.pv_kw, data.price_eur_mwh, strict=True)
+    ]
+    path.write_text("timestamp_utc,load_kw,pv_kw,price_eur_per_mwh\n" + "\n".join(rows) + "\n")
+
+
+def test_selector_cli_trains_evaluates_and_reports(
+    days: BacktestData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from phoenyra_ems.cli import main
+
+    csv, config = tmp_path / "days.csv", tmp_path / "ems.yaml"
+    _write_csv(days, csv)
+    config.write_text(
+        "bess: {energy_capacity_kwh: 10, power_charge_max_kw: 5, power_discharge_max_kw: 5}\n"
+        "location: {timezone: Europe/Vienna}\n"
+        f"ems: {{history_dir: '{tmp_path}', strategies: [arbitrage, self_consumption]}}\n"
+        "grid_tariffs: {energy_price_markup_eur_mwh: 150, feedin_pricing: spot}\n"
+        "strategy:\n  selection_mode: ai\n"
+        "  ai_selection: {enabled: true, training_data_days: 2, min_samples: 20, ab_test: {enabled: true}}\n"
+    )
+    common = ["-c", str(config), "--data", str(csv), "--step", "1h", "--trees", "5"]
+    assert main(["selector", "train", *common]) == 0
+    out = capsys.readouterr().out
+    assert "trained on 144 windows" in out and (tmp_path / "selector_site_1.pkl").exists()
+    assert main(["selector", "eval", *common]) == 0
+    out = capsys.readouterr().out
+    assert "ai_selection" in out and "regret against the hindsight-best strategy" in out
+    log = {f"2024-06-0{d}": {"arm": ab_arm(date(2024, 6, d)), "switches": d} for d in range(2, 6)}
+    (tmp_path / "selector_site_1_ab.json").write_text(json.dumps(log))
+    assert main(["selector", "report", *common]) == 0
+    out = capsys.readouterr().out
+    assert "A/B days: 2 AI, 2 score" in out and "95 % bootstrap CI" in out
