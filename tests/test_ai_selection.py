@@ -144,7 +144,12 @@ def test_leakage_canary_a_model_on_decision_time_features_cannot_learn_a_future_
 
 def test_walk_forward_row_trains_on_the_past_and_reports_regret(site: SiteConfig, days: BacktestData) -> None:
     settings = WalkForwardSettings(
-        training_data_days=2, retrain_interval_days=1, min_samples=20, n_estimators=5, min_confidence=0.0
+        training_data_days=2,
+        retrain_interval_days=1,
+        min_samples=20,
+        n_estimators=5,
+        min_confidence=0.0,
+        tail_h=2.0,
     )
     result = run_ai_selection(site, days, settings)
     assert result.trainings >= 3
@@ -153,14 +158,17 @@ def test_walk_forward_row_trains_on_the_past_and_reports_regret(site: SiteConfig
     assert (result.regret_eur[[w.choice is not None for w in result.windows[48:]]] >= -1e-9).all()
     assert result.ai_share > 0.9
     assert "regret against the hindsight-best strategy" in result.regret_line()
-    # trained at step 48 on windows complete by then only
-    assert all(x.start.index + 1 <= 48 for x in result.labels[:48])
+    # first trained at step 48 on the windows whose window + 24 h continuation lay in the past then
+    assert result.trained_on[0] == 48 - (1 + 2) + 1
+    assert result.trained_on == sorted(result.trained_on)
 
 
 def test_last_best_baseline_pins_the_best_strategy_of_the_past_week(
     site: SiteConfig, days: BacktestData
 ) -> None:
-    result = run_ai_selection(site, days, WalkForwardSettings(training_data_days=2, kind="last_best"))
+    result = run_ai_selection(
+        site, days, WalkForwardSettings(training_data_days=2, kind="last_best", tail_h=2.0)
+    )
     chosen = {w.choice for w in result.windows[48:]}
     assert chosen and None not in chosen and chosen <= set(POOL)
 
@@ -168,7 +176,9 @@ def test_last_best_baseline_pins_the_best_strategy_of_the_past_week(
 def test_model_file_round_trip_and_corrupt_file_is_named(
     site: SiteConfig, days: BacktestData, tmp_path: Path
 ) -> None:
-    config = StrategySelectionConfig(ai_selection=AISelectionConfig(enabled=True, min_samples=20))
+    config = StrategySelectionConfig(
+        ai_selection=AISelectionConfig(enabled=True, min_samples=20, label_tail_h=2.0)
+    )
     stored = train_site_selector(replace(site, strategy=config), days, NOW, n_estimators=3)
     assert stored.summary.trained and stored.summary.samples == len(days)
     path = selector_path(tmp_path, "1")
@@ -213,7 +223,8 @@ def test_selector_cli_trains_evaluates_and_reports(
         f"ems: {{history_dir: '{tmp_path}', strategies: [arbitrage, self_consumption]}}\n"
         "grid_tariffs: {energy_price_markup_eur_mwh: 150, feedin_pricing: spot}\n"
         "strategy:\n  selection_mode: ai\n"
-        "  ai_selection: {enabled: true, training_data_days: 2, min_samples: 20, ab_test: {enabled: true}}\n"
+        "  ai_selection: {enabled: true, training_data_days: 2, min_samples: 20, label_tail_h: 2,\n"
+        "                 ab_test: {enabled: true}}\n"
     )
     common = ["-c", str(config), "--data", str(csv), "--step", "1h", "--trees", "5"]
     assert main(["selector", "train", *common]) == 0

@@ -18,7 +18,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from phoenyra_ems.backtest.counterfactual import Labelled, WindowReplayer, WindowStart, with_pool
+from phoenyra_ems.backtest.counterfactual import (
+    DEFAULT_TAIL_H,
+    Labelled,
+    WindowReplayer,
+    WindowStart,
+    with_pool,
+)
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.replay import RunResult, replay
 from phoenyra_ems.config.model import SiteConfig
@@ -39,12 +45,14 @@ class WalkForwardSettings:
     retrain_interval_days: float = 7.0
     min_samples: int = 100
     window_h: float = 1.0  # one decision per window (the selection's dwell time or longer)
-    tail_h: float = 0.0  # counterfactual continuation after the window (self-consumption)
+    tail_h: float = DEFAULT_TAIL_H  # counterfactual continuation after the window (self-consumption)
     min_confidence: float = 0.5
     kind: Literal["random_forest", "gradient_boosting", "last_best"] = "random_forest"
     n_estimators: int = 100
     max_depth: int = 10
     seed: int = 42
+    weighted: bool = False  # weight each window by its spread (best − worst value): what a choice matters
+    stickiness: float = 0.0  # keep the incumbent while its probability is within this of the best's
 
     @classmethod
     def from_site(cls, site: SiteConfig, **overrides: Any) -> WalkForwardSettings:
@@ -54,6 +62,7 @@ class WalkForwardSettings:
             "retrain_interval_days": float(config.retrain_interval_days),
             "min_samples": config.min_samples,
             "window_h": config.window_h,
+            "tail_h": config.label_tail_h,
             "min_confidence": config.min_confidence,
         }
         return cls(**{**values, **overrides})
@@ -75,6 +84,7 @@ class WalkForwardResult:
     regret_eur: np.ndarray  # per window of the test period (after the first training)
     score_regret_eur: np.ndarray  # the score-based selection's regret over the same windows
     trainings: int
+    trained_on: list[int]
     train_s: float
     label_s: float
     ai_share: float  # windows decided by the model, of the test period
@@ -122,6 +132,7 @@ class WalkForward:
         self.labels: list[Labelled] = []
         self.trained_at: int | None = None
         self.trainings = 0
+        self.trained_on: list[int] = []  # windows labelled at each training (all complete by then)
         self.train_s = self.label_s = 0.0
         self.current: str | None = None
 
@@ -140,8 +151,11 @@ class WalkForward:
         if self.selector is None:
             return
         started = time.perf_counter()
-        if self.selector.fit([x.features for x in self.labels], [x.best for x in self.labels], now.timestamp):
+        weights = [x.spread for x in self.labels] if self.settings.weighted else None
+        labels = [x.best for x in self.labels]
+        if self.selector.fit([x.features for x in self.labels], labels, now.timestamp, weights):
             self.trainings += 1
+            self.trained_on.append(len(labels))
         self.train_s += time.perf_counter() - started
 
     def _last_best(self, i: int) -> str | None:
@@ -165,7 +179,9 @@ class WalkForward:
         else:
             if due:
                 self._train(i, state)
-            choice = self.selector.choose(features, self.replayer.pool)
+            choice = self.selector.choose(
+                features, self.replayer.pool, self.current, self.settings.stickiness
+            )
             self.current, confidence = choice.strategy, choice.confidence
         self.windows.append(WindowRecord(start, features, self.current, confidence))
         return self.current
@@ -207,6 +223,7 @@ def run_ai_selection(
         regret_eur=np.array(regret),
         score_regret_eur=np.array(score_regret),
         trainings=chooser.trainings,
+        trained_on=chooser.trained_on,
         train_s=chooser.train_s,
         label_s=chooser.label_s,
         ai_share=ai_share,

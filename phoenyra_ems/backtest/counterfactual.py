@@ -37,6 +37,9 @@ from phoenyra_ems.models import PlantState, SiteMode
 WindowPick = Callable[[int, BatteryState, float, "Decision | None"], "str | None"]
 
 
+DEFAULT_TAIL_H = 24.0  # continuation after the window: later consequences count (docs/ai-selection.md)
+
+
 @dataclass(frozen=True, slots=True)
 class WindowStart:
     """The recorded state at a window's start."""
@@ -57,6 +60,11 @@ class Labelled:
     @property
     def best(self) -> str:
         return max(self.values.items(), key=lambda kv: kv[1])[0]
+
+    @property
+    def spread(self) -> float:
+        """How much the choice mattered in this window: best minus worst value (EUR)."""
+        return max(self.values.values()) - min(self.values.values())
 
     def regret(self, strategy: str) -> float:
         return self.values[self.best] - self.values[strategy]

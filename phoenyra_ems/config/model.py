@@ -183,6 +183,7 @@ class AISelectionConfig:
     min_samples: int = 100
     min_confidence: float = 0.5
     window_h: float = 1.0  # one decision per window; labels replay each strategy over it
+    label_tail_h: float = 24.0  # then self-consumption this long, so later consequences count
     ab_test: ABTestConfig = field(default_factory=ABTestConfig)
 
 

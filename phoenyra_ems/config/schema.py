@@ -824,6 +824,7 @@ AI_SELECTION = section(
         vol.Optional("min_samples"): integer(ge=2),
         vol.Optional("min_confidence"): number(ge=0, le=1),
         vol.Optional("window_h"): number(ge=0.25, le=24),
+        vol.Optional("label_tail_h"): number(ge=0, le=48),
         vol.Optional("ab_test"): AB_TEST,
     },
     AISelectionConfig,

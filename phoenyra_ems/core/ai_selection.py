@@ -174,8 +174,15 @@ class AIStrategySelector:
     def trained(self) -> bool:
         return self.model is not None or len(self.classes) == 1
 
-    def fit(self, features: Sequence[SelectorFeatures], labels: Sequence[str], now: datetime) -> bool:
-        """Train on the past; False (and the previous model kept) with fewer than ``min_samples``."""
+    def fit(
+        self,
+        features: Sequence[SelectorFeatures],
+        labels: Sequence[str],
+        now: datetime,
+        weights: Sequence[float] | None = None,
+    ) -> bool:
+        """Train on the past; False (and the previous model kept) with fewer than ``min_samples``.
+        ``weights``: per sample, e.g. what a wrong choice would have cost (regret-weighted training)."""
         if len(features) != len(labels):
             raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
         if len(labels) < self.min_samples:
@@ -191,7 +198,8 @@ class AIStrategySelector:
             self.model, self.flat = None, None
             return True
         model = make_model(self.kind, self.n_estimators, self.max_depth, self.seed)
-        model.fit(np.array([f.vector() for f in features]), np.array(labels))
+        sample_weight = None if weights is None else np.maximum(np.asarray(weights, dtype=float), 1e-6)
+        model.fit(np.array([f.vector() for f in features]), np.array(labels), sample_weight=sample_weight)
         self.model = model
         self.flat = FlatForest(model) if self.kind == "random_forest" else None
         return True
@@ -207,8 +215,15 @@ class AIStrategySelector:
         proba = self.model.predict_proba(np.array([features.vector()]))[0]
         return {str(c): float(p) for c, p in zip(self.model.classes_, proba, strict=True)}
 
-    def choose(self, features: SelectorFeatures, pool: Sequence[str] | None = None) -> AIChoice:
-        """The model's strategy, or None (score selection) when untrained or not confident."""
+    def choose(
+        self,
+        features: SelectorFeatures,
+        pool: Sequence[str] | None = None,
+        incumbent: str | None = None,
+        stickiness: float = 0.0,
+    ) -> AIChoice:
+        """The model's strategy, or None (score selection) when untrained or not confident.
+        ``incumbent`` keeps control while its probability is within ``stickiness`` of the best's."""
         if not self.trained:
             return AIChoice(None, None, "AI selection not trained yet: score-based selection")
         proba = self.probabilities(features)
@@ -217,6 +232,12 @@ class AIStrategySelector:
         if not proba:
             return AIChoice(None, None, "AI selection knows none of the strategies in the pool")
         best, confidence = max(proba.items(), key=lambda kv: kv[1])
+        if (
+            incumbent is not None
+            and incumbent != best
+            and proba.get(incumbent, 0.0) >= confidence - stickiness
+        ):
+            best, confidence = incumbent, proba[incumbent]
         if confidence < self.min_confidence:
             return AIChoice(
                 None, confidence, f"AI not confident ({best} {confidence:.0%}): score-based selection"

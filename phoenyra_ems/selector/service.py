@@ -176,6 +176,7 @@ class SiteSelector:
         except BrokenProcessPool as err:
             raise RuntimeError(f"the worker process died ({err}); retrying later") from err
         self.stored = await asyncio.to_thread(load, self.path)
+        self.current = None  # the new model decides at the next cycle, not only at the next window
         self.last_error = None
         LOGGER.info(
             "site %s: strategy selector trained on %d windows (%s) in %.1f s",

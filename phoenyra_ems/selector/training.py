@@ -15,7 +15,13 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from phoenyra_ems.backtest.counterfactual import Labelled, WindowReplayer, WindowStart, with_pool
+from phoenyra_ems.backtest.counterfactual import (
+    DEFAULT_TAIL_H,
+    Labelled,
+    WindowReplayer,
+    WindowStart,
+    with_pool,
+)
 from phoenyra_ems.backtest.data import BacktestData, BacktestDataError
 from phoenyra_ems.backtest.replay import replay
 from phoenyra_ems.config.model import SiteConfig
@@ -78,11 +84,14 @@ class _Recorder:
         return None
 
 
-def label_history(site: SiteConfig, data: BacktestData, window_h: float = 1.0) -> list[Labelled]:
-    """Every complete window of ``data`` labelled by counterfactual replay of the site's pool."""
+def label_history(
+    site: SiteConfig, data: BacktestData, window_h: float = 1.0, tail_h: float = DEFAULT_TAIL_H
+) -> list[Labelled]:
+    """Every window of ``data`` labelled by counterfactual replay of the site's pool (the last
+    windows' continuation is cut at the data's end)."""
     site = pool_site(site)
     window = max(1, round(window_h / data.step_h))
-    replayer = WindowReplayer(site, data, window)
+    replayer = WindowReplayer(site, data, window, tail_steps=round(tail_h / data.step_h))
     recorder = _Recorder(replayer)
     replay(site, data, None, choose=recorder)
     return [replayer.label(s, f) for s, f in recorder.windows if s.index + window <= len(data)]
@@ -100,7 +109,7 @@ def train_site_selector(
     """Label the history and fit the site's selector (its ``strategy.ai_selection`` settings)."""
     config = site.strategy.ai_selection
     started = time.perf_counter()
-    labels = label_history(site, data, config.window_h)
+    labels = label_history(site, data, config.window_h, config.label_tail_h)
     selector = AIStrategySelector(
         n_estimators=n_estimators, min_samples=config.min_samples, min_confidence=config.min_confidence
     )
