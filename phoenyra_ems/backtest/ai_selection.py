@@ -28,7 +28,7 @@ from phoenyra_ems.backtest.counterfactual import (
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.replay import RunResult, replay
 from phoenyra_ems.config.model import SiteConfig
-from phoenyra_ems.core.ai_selection import AIStrategySelector, SelectorFeatures
+from phoenyra_ems.core.ai_selection import DEFAULT_STICKINESS, AIStrategySelector, SelectorFeatures
 from phoenyra_ems.core.decision import Decision
 from phoenyra_ems.core.strategies import OPTIMISER
 from phoenyra_ems.models import PlantState
@@ -51,8 +51,8 @@ class WalkForwardSettings:
     n_estimators: int = 100
     max_depth: int = 10
     seed: int = 42
-    weighted: bool = False  # weight each window by its spread (best − worst value): what a choice matters
-    stickiness: float = 0.0  # keep the incumbent while its probability is within this of the best's
+    weighted: bool = True  # weight each window by its spread (best − worst value): what a choice matters
+    stickiness: float = DEFAULT_STICKINESS  # keep the incumbent while its probability is this close
 
     @classmethod
     def from_site(cls, site: SiteConfig, **overrides: Any) -> WalkForwardSettings:

@@ -27,6 +27,7 @@ MODEL_KINDS = ("random_forest", "gradient_boosting")
 ModelKind = Literal["random_forest", "gradient_boosting"]
 DEFAULT_TEMP_C = 25.0  # a missing battery temperature (not every device reports one)
 FORECAST_HOURS = 6.0  # PV and load forecasts are averaged over this far ahead
+DEFAULT_STICKINESS = 0.15  # the incumbent keeps control while its probability is this close to the best
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ import numpy as np
 
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import (
+    DEFAULT_STICKINESS,
     FORECAST_HOURS,
     ab_arm,
     build_features,
@@ -229,7 +230,8 @@ class SiteSelector:
             local_now=local,
             score=score,
         )
-        choice = self.stored.selector.choose(features, self.stored.pool)
+        incumbent = self.current.strategy if self.current is not None else None
+        choice = self.stored.selector.choose(features, self.stored.pool, incumbent, DEFAULT_STICKINESS)
         self.current = CurrentChoice(
             window_start, choice.strategy, choice.confidence, choice.source, choice.reason, arm
         )

@@ -113,7 +113,8 @@ def train_site_selector(
     selector = AIStrategySelector(
         n_estimators=n_estimators, min_samples=config.min_samples, min_confidence=config.min_confidence
     )
-    trained = selector.fit([x.features for x in labels], [x.best for x in labels], now)
+    weights = [x.spread for x in labels]  # regret-weighted: the windows where the choice matters count
+    trained = selector.fit([x.features for x in labels], [x.best for x in labels], now, weights)
     names, counts = np.unique([x.best for x in labels], return_counts=True)
     summary = TrainSummary(
         site_id=site.site_id,
