@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     from phoenyra_ems.community.command import add_parsers as add_community
 
     add_community(sub, _HelpFormatter)
+    from phoenyra_ems.selector.command import add_parser as add_selector
+
+    add_selector(sub)
     return parser
 
 
@@ -185,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         from phoenyra_ems.community.command import run as run_community
 
         return run_community(args)
+    if args.command == "selector":
+        from phoenyra_ems.selector.command import run as run_selector
+
+        return run_selector(args)
     if args.command == "demo":
         from phoenyra_ems.demo import run_demo
 

@@ -32,7 +32,7 @@ from phoenyra_ems.core.decision import ControlIntent, Decision
 from phoenyra_ems.core.energy import EnergyMeter
 from phoenyra_ems.core.overrides import LimitOverrides, apply_overrides, override_errors
 from phoenyra_ems.core.selection import SelectionState
-from phoenyra_ems.core.strategies import build_strategies
+from phoenyra_ems.core.strategies import PriceSlot, build_strategies
 from phoenyra_ems.devices.errors import (
     DeviceError,
     ImplausibleReading,
@@ -62,6 +62,8 @@ LOG = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0
 FORECAST_MAX_AGE_S = 3 * 3600.0  # an older forecast is not planned from (the baselines are)
 PLAN_WAIT_SHARE = 0.5  # a cycle waits for a solve at most this share of ems.cycle_s
+# (state, now, known prices, previous decision) -> strategy to pin or None (the score-based selection)
+StrategyChooser = Callable[[PlantState, datetime, "tuple[PriceSlot, ...]", "Decision | None"], "str | None"]
 STOP_STEP_S = 2.0  # each step of a stop (loop, safe write, device, attachment) gets at most this
 
 
@@ -144,6 +146,8 @@ class SiteController:
         self.attachments: list[Attachment] = []  # started and stopped with the site (MQTT link)
         self.last_decision: Decision | None = None
         self.energy = EnergyMeter()  # kWh counters, persisted with the history (see _record)
+        # AI strategy selection (phoenyra_ems.selector): the strategy to pin now, or None for scores
+        self.strategy_chooser: StrategyChooser | None = None
         self._alarms: dict[str, Alarm] = {}
         self._failed_reads = 0
         self._soc_missing = 0
@@ -323,6 +327,10 @@ class SiteController:
             )
             step = replace(step, plan_inputs=plan_inputs)
             await self._plan(step)
+        intent = step.intent
+        if self.strategy_chooser is not None and intent.mode is SiteMode.AUTO and intent.strategy is None:
+            pinned = self.strategy_chooser(state, now, step.prices, self.last_decision)
+            step = replace(step, intent=replace(intent, strategy=pinned))
         decision = decide_step(step, self.strategies, self.selection)
         self.selection, self.last_decision = decision.selection, decision
         if self.plan_history is not None:

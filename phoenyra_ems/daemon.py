@@ -87,7 +87,19 @@ class Daemon:
             controller.attachments.append(SiteMqttLink(site, instance_id=self.instance_id))
         if site.forecast.enabled:
             controller.attachments.append(self._forecaster(site))
+        if site.strategy.uses_ai or site.strategy.selection_mode == "fixed":
+            controller.attachments.append(self._selector(site))
         return controller
+
+    def _selector(self, site: SiteConfig) -> Attachment:
+        """AI strategy selection, trained in the forecasts' worker process (docs/ai-selection.md)."""
+        from phoenyra_ems.selector.service import SiteSelector
+
+        if self._fit_pool is None:
+            self._fit_pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        return SiteSelector(site, self._fit_pool)
 
     def _forecaster(self, site: SiteConfig) -> Attachment:
         """Forecasts fitted in one worker process shared by all sites (imported only when enabled)."""

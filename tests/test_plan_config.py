@@ -1,8 +1,8 @@
 """The product plan's own YAML blocks load as written (issue 20).
 
 The plan's text was not available where these were written: the files in tests/plan/ are
-reconstructed from issue 20's quotes (each file says so). The 3.1 strategy and 4 VPP blocks are not
-here yet: their issues had not landed on this branch.
+reconstructed from issue 20's quotes (each file says so; the 3.1 strategy block from issue 13's). The
+4 VPP block is not here yet: its issue had not landed on this branch.
 """
 
 from __future__ import annotations
@@ -293,3 +293,18 @@ async def test_the_plans_sensors_in_a_daemon_mqtt_on_the_sensors_broker_modbus_b
             await simulator.stop()
         for broker in (a, b):
             broker.kill()
+def test_plan_3_3_1_modbus_sensors_are_refused_until_supported() -> None:
+    result = check_config(PLAN / "plan_3_3_1_sensors_modbus.yaml")
+    assert result.returncode == 1
+    assert "sensors.sensors[1].source: source 'modbus' is not supported yet" in result.stderr
+
+
+def test_plan_3_1_strategy_block_loads_as_written() -> None:
+    path = PLAN / "plan_3_1_strategy.yaml"
+    result = check_config(path)
+    assert result.returncode == 0, result.stderr
+    selection = load_config(path).sites["1"].strategy
+    assert selection.selection_mode == "auto" and selection.uses_ai
+    ai = selection.ai_selection
+    assert (ai.training_data_days, ai.retrain_interval_days, ai.min_samples) == (30, 7, 100)
+    assert not ai.ab_test.enabled

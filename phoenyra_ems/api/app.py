@@ -309,6 +309,32 @@ async def site_forecast(request: web.Request) -> web.Response:
     return _json(body)
 
 
+async def site_selector(request: web.Request) -> web.Response:
+    """AI strategy selection: mode, model, the current choice and the A/B tally (docs/ai-selection.md)."""
+    site, controller = _site(request)
+    if controller is not None:
+        from phoenyra_ems.selector.service import SiteSelector  # scikit-learn & co. only when used
+
+        selector = next((a for a in controller.attachments if isinstance(a, SiteSelector)), None)
+        if selector is not None:
+            return _json(selector.status())
+    return _json(
+        {
+            "site_id": site.site_id,
+            "mode": site.strategy.selection_mode,
+            "ai_enabled": site.strategy.uses_ai,
+            "trained": False,
+            "trained_at": None,
+            "samples": 0,
+            "label_counts": {},
+            "feature_importances": {},
+            "current": None,
+            "ab_test": {"enabled": site.strategy.ai_selection.ab_test.enabled, "tally": {}},
+            "last_error": None,
+        }
+    )
+
+
 async def site_plan(request: web.Request) -> web.Response:
     site, controller = _site(request)
     return _json(plan_body(site.site_id, *current_plan(controller)))
@@ -343,6 +369,7 @@ def create_app(
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/sensors", site_sensors)
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/forecast", site_forecast)
     app.router.add_get(f"{PREFIX}/sites/{{site_id}}/plan", site_plan)
+    app.router.add_get(f"{PREFIX}/sites/{{site_id}}/selector", site_selector)
     app.router.add_get(f"{PREFIX}/sensors", list_sensors)
     app.router.add_post(f"{PREFIX}/sites/{{site_id}}/control", post_control)
     app.router.add_put(f"{PREFIX}/sites/{{site_id}}/limits", put_limits)

@@ -62,6 +62,40 @@ FORECAST = _obj(
     ["site_id", "enabled", "forecast", "last_fit", "last_error"],
 )
 
+NUM_MAP = {"type": "object", "additionalProperties": NUM}
+SELECTOR = _obj(
+    {
+        "site_id": STR,
+        "mode": {"type": "string", "enum": ["auto", "score", "ai", "fixed"]},
+        "ai_enabled": {"type": "boolean"},
+        "trained": {"type": "boolean"},
+        "trained_at": TIME,
+        "samples": {"type": "integer"},
+        "label_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "feature_importances": NUM_MAP,
+        "current": {
+            **_obj(
+                {
+                    "strategy": NULLABLE_STR,
+                    "source": {"type": "string", "enum": ["ai", "score", "fixed"]},
+                    "confidence": NULLABLE_NUM,
+                    "reason": STR,
+                    "arm": NULLABLE_STR,
+                    "window_start": TIME,
+                },
+                ["strategy", "source", "confidence", "reason"],
+            ),
+            "nullable": True,
+        },
+        "ab_test": _obj(
+            {"enabled": {"type": "boolean"}, "tally": {"type": "object", "additionalProperties": NUM_MAP}},
+            ["enabled", "tally"],
+        ),
+        "last_error": NULLABLE_STR,
+    },
+    ["site_id", "mode", "ai_enabled", "trained", "trained_at", "samples", "current", "ab_test"],
+)
+
 PLAN_STEP = _obj(
     {
         "start": TIME,
@@ -396,6 +430,13 @@ def _document() -> dict[str, Any]:
                     "summary": "the site's latest load and PV forecast (null until the first one)",
                     "parameters": [SITE_ID],
                     "responses": {"200": _json(FORECAST), **ERRORS},
+                }
+            },
+            "/api/v1/sites/{site_id}/selector": {
+                "get": {
+                    "summary": "AI strategy selection: mode, model, current choice and confidence, A/B tally",
+                    "parameters": [SITE_ID],
+                    "responses": {"200": _json(SELECTOR), **ERRORS},
                 }
             },
             "/api/v1/sites/{site_id}/plan": {

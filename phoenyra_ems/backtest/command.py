@@ -49,6 +49,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     parser.add_argument("--strategies", help="comma-separated (default: the site's)")
     parser.add_argument("--plot", help="write a plot here (.png or .svg)")
+    parser.add_argument(
+        "--no-ai-selection",
+        action="store_true",
+        help="leave out the walk-forward ai_selection row (trains after strategy.ai_selection."
+        "training_data_days, default 30)",
+    )
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -90,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"backtest: unknown strategy {', '.join(sorted(unknown))}", file=sys.stderr)
         return 1
-    runs = len(strategies or site.ems.strategies) + 1
+    runs = len(strategies or site.ems.strategies) + 2
     bar = tqdm(total=runs * len(data), unit="step", disable=args.no_progress, file=sys.stderr)
     done: dict[str, int] = {}
 
@@ -104,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"backtest: {problem}", file=sys.stderr)
         return 1
     try:
-        report = run_backtest(site, data, strategies, progress)
+        from phoenyra_ems.backtest.ai_selection import WalkForwardSettings
+
+        ai = None if args.no_ai_selection else WalkForwardSettings.from_site(site)
+        report = run_backtest(site, data, strategies, progress, ai_selection=ai)
     except (ValueError, RuntimeError) as err:  # the bound's LP: infeasible limits, bad data
         bar.close()
         print(f"backtest: {err}", file=sys.stderr)

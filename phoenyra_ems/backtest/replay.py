@@ -9,7 +9,7 @@ as a day-ahead market publishes them: the whole current local day, and the next 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import pairwise
 
@@ -20,7 +20,7 @@ from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.battery import BatteryModel, BatteryState, step
 from phoenyra_ems.core.cycle import build_step, decide_step
-from phoenyra_ems.core.decision import ControlIntent
+from phoenyra_ems.core.decision import ControlIntent, Decision
 from phoenyra_ems.core.limits import limits_at
 from phoenyra_ems.core.optimiser.plan import PlanInputs
 from phoenyra_ems.core.selection import SelectionState
@@ -29,6 +29,9 @@ from phoenyra_ems.core.strategies.optimiser import Optimiser
 from phoenyra_ems.models import Measurements, PlantState, SiteMode, SiteStatus
 
 PUBLICATION_HOUR_LOCAL = 13  # day-ahead results (EPEX/EXAA) are out by then
+
+# (step, plant state, the month's import peak so far, the previous decision) -> strategy to pin or None
+StepChooser = Callable[[int, PlantState, float, "Decision | None"], "str | None"]
 
 
 @dataclass
@@ -116,11 +119,13 @@ def replay(
     soc_start_pct: float = 50.0,
     progress: Callable[[int], None] | None = None,
     plan_inputs: Callable[[int, float], PlanInputs] | None = None,
+    choose: StepChooser | None = None,
 ) -> RunResult:
     """Replay ``data`` with one strategy pinned (``strategy``) or the score-based selection (None).
 
     ``plan_inputs(i, peak_reached_kw)``: the optimiser's forecasts and prices for a plan made at
-    the start of step ``i`` (see :mod:`phoenyra_ems.backtest.forecasts`).
+    the start of step ``i`` (see :mod:`phoenyra_ems.backtest.forecasts`). ``choose``: asked before
+    each step which strategy to pin (None: the score-based selection), e.g. the AI selection.
     """
     timezone = site.location.timezone
     bess = site.bess
@@ -140,6 +145,7 @@ def replay(
     reversals = 0
     intent = ControlIntent(mode=SiteMode.AUTO, strategy=strategy)
     selection = SelectionState()
+    last_decision: Decision | None = None
     n, step_h = len(data), data.step_h
     dt_s = step_h * 3600.0
     local_index = data.index.tz_convert(timezone)
@@ -180,8 +186,11 @@ def replay(
             plan_inputs=plan_inputs(i, peak) if wants_plan and plan_inputs is not None else None,
         )
         net_load = cycle_step.recent_net_load_kw
+        if choose is not None:
+            pinned = choose(i, cycle_step.state, peak, last_decision)
+            cycle_step = replace(cycle_step, intent=ControlIntent(mode=SiteMode.AUTO, strategy=pinned))
         decision = decide_step(cycle_step, strategies, selection)
-        selection = decision.selection
+        selection, last_decision = decision.selection, decision
         battery, delivered = step(model, battery, decision.setpoint_kw, dt_s)
         setpoint = decision.setpoint_kw
         previous = cycle_step.state.with_(  # what the controller publishes after its write

@@ -7,6 +7,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from phoenyra_ems.backtest.ai_selection import (
+    AI_SELECTION,
+    WalkForwardResult,
+    WalkForwardSettings,
+    run_ai_selection,
+)
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.forecasts import BacktestForecasts
 from phoenyra_ems.backtest.optimum import OptimumInput, OptimumResult, solve_optimum
@@ -69,6 +75,7 @@ class BacktestReport:
     optimum_cost_eur: float
     # The bound if PV could not be curtailed for price (as in the replays); None with an export cap.
     no_curtailment_cost_eur: float | None = None
+    ai_selection: WalkForwardResult | None = None  # the walk-forward AI row's regret and trainings
 
     @property
     def bound_saving_eur(self) -> float:
@@ -159,9 +166,11 @@ def run_backtest(
     strategies: tuple[str, ...] | None = None,
     progress: Callable[[str, int], None] | None = None,
     optimiser: bool = True,
+    ai_selection: WalkForwardSettings | None = None,
 ) -> BacktestReport:
     """Every strategy alone, the selection over ``strategies`` (default: the site's), the optimiser
-    with realistic and with perfect forecasts (``optimiser``), then the bound."""
+    with realistic and with perfect forecasts (``optimiser``), the walk-forward AI selection
+    (``ai_selection``, docs/ai-selection.md), then the bound."""
     names = tuple(n for n in (strategies or site.ems.strategies) if n != OPTIMISER)
     site = replace(
         site,
@@ -189,6 +198,12 @@ def run_backtest(
                 progress=reporter(label),
             )
         )
+    ai_result = None
+    if ai_selection is not None:
+        ai_result = run_ai_selection(
+            site, data, ai_selection, soc_start_pct=SOC_START_PCT, progress=reporter(AI_SELECTION)
+        )
+        runs.append(ai_result.run)
     if optimiser:
         for perfect in (False, True):
             label = OPTIMISER_PERFECT if perfect else OPTIMISER
@@ -198,4 +213,4 @@ def run_backtest(
     no_curtailment = None
     if bound_input.export_max_kw is None and optimum.curtailed_kw.max(initial=0.0) > 1e-6:
         no_curtailment = solve_optimum(replace(bound_input, curtailment=False)).cost_eur
-    return BacktestReport(site, data, baseline, runs, optimum, optimum.cost_eur, no_curtailment)
+    return BacktestReport(site, data, baseline, runs, optimum, optimum.cost_eur, no_curtailment, ai_result)

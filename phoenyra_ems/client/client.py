@@ -39,6 +39,7 @@ from phoenyra_ems.client.models import (
     Limits,
     Mode,
     ReloadResult,
+    SelectorStatus,
     Sensor,
     Site,
     SiteDetail,
@@ -271,6 +272,9 @@ class PhoenyraClient:
         """The site's current plan (``plan`` is None before the first one; ``enabled`` is False when
         ``optimiser`` is not among the site's strategies)."""
         return SitePlan.from_dict(await self._request("GET", "sites", site_id, "plan"))
+    async def selector(self, site_id: str) -> SelectorStatus:
+        """Who chooses the site's strategy (score / AI with confidence / pinned), the model, the A/B tally."""
+        return SelectorStatus.from_dict(await self._request("GET", "sites", site_id, "selector"))
 
     async def history(
         self,

@@ -548,6 +548,53 @@ class EnergyCounters:
 
 
 @dataclass(frozen=True, slots=True)
+class SelectorStatus:
+    """``GET /sites/{id}/selector``: who chooses the strategy (score / AI / pinned) and the A/B tally."""
+
+    site_id: str
+    mode: str  # auto | score | ai | fixed
+    ai_enabled: bool
+    trained: bool
+    trained_at: datetime | None
+    samples: int
+    strategy: str | None  # the current choice (None: the score-based selection decides)
+    source: str | None  # ai | score | fixed; None before the first decision
+    confidence: float | None
+    feature_importances: dict[str, float]
+    ab_tally: dict[str, dict[str, float]]
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "selector") -> Self:
+        d = _object(data, path)
+        current = d.get("current")
+        cur = None if current is None else _object(current, f"{path}.current")
+        importances = _object(d.get("feature_importances") or {}, f"{path}.feature_importances")
+        ab = _object(d.get("ab_test") or {}, f"{path}.ab_test")
+        tally = _object(ab.get("tally") or {}, f"{path}.ab_test.tally")
+        return cls(
+            site_id=_str(d, "site_id", path),
+            mode=_str(d, "mode", path),
+            ai_enabled=_bool(d, "ai_enabled", path),
+            trained=_bool(d, "trained", path),
+            trained_at=_opt_time(d, "trained_at", path),
+            samples=_int(d, "samples", path),
+            strategy=None if cur is None else _opt_str(cur, "strategy", f"{path}.current"),
+            source=None if cur is None else _str(cur, "source", f"{path}.current"),
+            confidence=None if cur is None else _opt_num(cur, "confidence", f"{path}.current"),
+            feature_importances={
+                str(k): _number(v, f"{path}.feature_importances.{k}") for k, v in importances.items()
+            },
+            ab_tally={
+                str(arm): {
+                    str(k): _number(v, f"{path}.ab_test.tally.{arm}.{k}")
+                    for k, v in _object(values, f"{path}.ab_test.tally.{arm}").items()
+                }
+                for arm, values in tally.items()
+            },
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SiteState:
     """A site's live state (one control cycle)."""
 

@@ -169,6 +169,43 @@ class EmsSettings:
     wear_cost_eur_kwh: float = 0.0  # battery wear per kWh charged and per kWh discharged
 
 
+# --- AI strategy selection (issue 13, docs/ai-selection.md) --------------------------------------
+SELECTION_MODES = ("auto", "score", "ai", "fixed")
+
+
+@dataclass(frozen=True, slots=True)
+class ABTestConfig:
+    enabled: bool = False
+    split: str = "alternate_days"  # the only split: even local days (ordinal) AI, odd days score
+
+
+@dataclass(frozen=True, slots=True)
+class AISelectionConfig:
+    enabled: bool = False
+    training_data_days: int = 30
+    retrain_interval_days: int = 7
+    min_samples: int = 100
+    min_confidence: float = 0.5
+    window_h: float = 1.0  # one decision per window; labels replay each strategy over it
+    label_tail_h: float = 24.0  # then self-consumption this long, so later consequences count
+    ab_test: ABTestConfig = field(default_factory=ABTestConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySelectionConfig:
+    """``auto``: the AI when enabled and trained, else scores; ``score``; ``ai`` (scores until
+    trained); ``fixed``: always ``ems.default_strategy``."""
+
+    selection_mode: str = "auto"
+    ai_selection: AISelectionConfig = field(default_factory=AISelectionConfig)
+
+    @property
+    def uses_ai(self) -> bool:
+        return self.selection_mode == "ai" or (
+            self.selection_mode == "auto" and self.ai_selection.enabled
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
     site_id: str
@@ -182,6 +219,7 @@ class SiteConfig:
     feedin_limitation: FeedinLimitationConfig = field(default_factory=FeedinLimitationConfig)
     grid_tariffs: GridTariffConfig = field(default_factory=GridTariffConfig)
     ems: EmsSettings = field(default_factory=EmsSettings)
+    strategy: StrategySelectionConfig = field(default_factory=StrategySelectionConfig)
 
     @property
     def coordinates(self) -> tuple[float, float] | None:

@@ -20,7 +20,10 @@ from typing import Any
 import voluptuous as vol
 
 from phoenyra_ems.config.model import (
+    SELECTION_MODES,
     SENSOR_TYPES,
+    ABTestConfig,
+    AISelectionConfig,
     ApiConfig,
     BessConfig,
     EmsConfig,
@@ -39,6 +42,7 @@ from phoenyra_ems.config.model import (
     SensorRuleConfig,
     SensorsConfig,
     SiteConfig,
+    StrategySelectionConfig,
 )
 from phoenyra_ems.devices import catalog
 
@@ -857,6 +861,35 @@ SITE_FIELDS: dict[Any, Validator] = {
     vol.Optional("grid_tariffs"): GRID_TARIFFS,
     vol.Optional("ems"): EMS,
 }
+# --- strategy selection (issue 13: AI selection, A/B test) ---------------------------------------
+AB_TEST = section(
+    {
+        vol.Optional("enabled"): boolean,
+        vol.Optional("split"): one_of(["alternate_days"], "split"),
+    },
+    ABTestConfig,
+)
+AI_SELECTION = section(
+    {
+        vol.Optional("enabled"): boolean,
+        vol.Optional("training_data_days"): integer(ge=1, le=3650),
+        vol.Optional("retrain_interval_days"): integer(ge=1, le=365),
+        vol.Optional("min_samples"): integer(ge=2),
+        vol.Optional("min_confidence"): number(ge=0, le=1),
+        vol.Optional("window_h"): number(ge=0.25, le=24),
+        vol.Optional("label_tail_h"): number(ge=0, le=48),
+        vol.Optional("ab_test"): AB_TEST,
+    },
+    AISelectionConfig,
+)
+STRATEGY_SELECTION = section(
+    {
+        vol.Optional("selection_mode"): one_of(SELECTION_MODES, "selection_mode"),
+        vol.Optional("ai_selection"): AI_SELECTION,
+    },
+    StrategySelectionConfig,
+)
+SITE_FIELDS[vol.Optional("strategy")] = STRATEGY_SELECTION
 _SITE = section(SITE_FIELDS)
 
 

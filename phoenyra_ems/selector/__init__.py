@@ -1,0 +1,1 @@
+"""AI strategy selection in the daemon and commands: training, storage, A/B test (docs/ai-selection.md)."""

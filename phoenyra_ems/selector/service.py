@@ -1,0 +1,318 @@
+"""The controller attachment for AI strategy selection (``strategy.selection_mode``, ``ai_selection``).
+
+On start it loads the site's model (``<history_dir>/selector_site_<id>.pkl``); a missing, corrupt or
+stale model is (re)trained from the site's history in the worker process the forecasts use — never
+on the event loop — and stored atomically, so a restart chooses at once. The controller asks
+:meth:`SiteSelector.choose` every cycle: at each window's start the model picks a strategy (pinned
+for the window) or, untrained / not confident / on a score day of the A/B test, leaves the choice
+to the score-based selection. The A/B log (arm, windows the model decided, switches per local day)
+is kept next to the model (``selector_site_<id>_ab.json``, replaced atomically).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from phoenyra_ems.config.model import SiteConfig
+from phoenyra_ems.core.ai_selection import (
+    DEFAULT_STICKINESS,
+    FORECAST_HOURS,
+    ab_arm,
+    build_features,
+)
+from phoenyra_ems.core.decision import Decision
+from phoenyra_ems.core.strategies import PriceSlot
+from phoenyra_ems.models import PlantState
+from phoenyra_ems.selector.store import SelectorFileError, load, save, selector_path
+from phoenyra_ems.selector.training import TRAIN_STEP_S, StoredSelector, TrainSummary
+
+if TYPE_CHECKING:
+    from phoenyra_ems.controller import SiteController
+
+LOGGER = logging.getLogger("phoenyra_ems.selector")
+CHECK_EVERY_S = 3600.0
+RETRY_AFTER_FAILURE_S = 3600.0
+MAX_TRAINING_DAYS = 365
+
+
+def ab_log_path(history_dir: str | Path, site_id: str) -> Path:
+    return Path(history_dir) / f"selector_site_{site_id}_ab.json"
+
+
+def fit_and_store(site: SiteConfig, records: list[Any], path: str, now: datetime) -> TrainSummary:
+    """In the worker process: history records → labels → model file (atomically)."""
+    from phoenyra_ems.forecast.service import history_frame
+    from phoenyra_ems.selector.training import data_from_history, train_site_selector
+
+    data = data_from_history(history_frame(records, TRAIN_STEP_S), site.site_id)
+    stored = train_site_selector(site, data, now)
+    save(Path(path), stored)
+    return stored.summary
+
+
+@dataclass
+class CurrentChoice:
+    window_start: datetime
+    strategy: str | None
+    confidence: float | None
+    source: str  # ai | score | fixed
+    reason: str
+    arm: str | None
+
+
+class SiteSelector:
+    """Keeps a site's selector trained and answers the controller's "which strategy now?"."""
+
+    def __init__(self, site: SiteConfig, executor: Executor) -> None:
+        self.site = site
+        self.config = site.strategy
+        self.executor = executor
+        self.path = selector_path(site.ems.history_dir, site.site_id)
+        self.ab_path = ab_log_path(site.ems.history_dir, site.site_id)
+        self.stored: StoredSelector | None = None
+        self.current: CurrentChoice | None = None
+        self.last_error: str | None = None
+        self.ab_log: dict[str, dict[str, Any]] = {}
+        self._zone = ZoneInfo(site.location.timezone)
+        self._window = timedelta(hours=site.strategy.ai_selection.window_h)
+        self._profile: tuple[np.ndarray, np.ndarray] | None = None  # mean load, PV per local hour
+        self._controller: SiteController | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._retry_at: datetime | None = None
+        self._last_strategy: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self, controller: SiteController) -> None:
+        self._controller = controller
+        controller.strategy_chooser = self.choose
+        if self.path.exists():
+            try:
+                self.stored = await asyncio.to_thread(load, self.path)
+                LOGGER.info("site %s: strategy selector loaded from %s", self.site.site_id, self.path)
+            except SelectorFileError as err:
+                LOGGER.warning("site %s: %s: retraining", self.site.site_id, err)
+        if self.ab_path.exists():
+            with contextlib.suppress(OSError, ValueError):
+                self.ab_log = json.loads(await asyncio.to_thread(self.ab_path.read_text))
+        if self.config.uses_ai:
+            self._task = asyncio.create_task(self._run(), name=f"selector {self.site.site_id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.to_thread(self._write_ab_log)
+
+    def _due(self, now: datetime) -> bool:
+        if self._retry_at is not None and now < self._retry_at:
+            return False
+        if self.stored is None:
+            return True
+        interval = timedelta(days=self.config.ai_selection.retrain_interval_days)
+        return now - self.stored.summary.trained_at >= interval
+
+    async def _run(self) -> None:
+        assert self._controller is not None
+        clock = self._controller.clock
+        while True:
+            now = clock.now()
+            if self._due(now):
+                try:
+                    await self.retrain()
+                    self._retry_at = None
+                except Exception as err:
+                    self.last_error = str(err)
+                    LOGGER.warning("site %s: selector training failed: %s", self.site.site_id, err)
+                    self._retry_at = now + timedelta(seconds=RETRY_AFTER_FAILURE_S)
+            await asyncio.to_thread(self._write_ab_log)
+            await clock.sleep(CHECK_EVERY_S)
+
+    async def retrain(self) -> TrainSummary | None:
+        """Read the history, label and fit in the worker process, load the new model."""
+        from phoenyra_ems.forecast.service import _read_buckets
+
+        controller = self._controller
+        assert controller is not None
+        if controller.history is None:
+            raise RuntimeError("the site keeps no history to learn from")
+        now = controller.clock.now()
+        await controller.history.flush()
+        end = datetime.fromtimestamp(now.timestamp() // TRAIN_STEP_S * TRAIN_STEP_S, UTC)
+        records = await _read_buckets(
+            controller.history.path, end - timedelta(days=MAX_TRAINING_DAYS), end, TRAIN_STEP_S
+        )
+        days = len(records) * TRAIN_STEP_S / 86400.0
+        needed = self.config.ai_selection.training_data_days
+        if days < needed:
+            LOGGER.info(
+                "site %s: AI selection waits for history: %.1f of %d days; the score-based selection decides",
+                self.site.site_id,
+                days,
+                needed,
+            )
+            self._retry_at = now + timedelta(seconds=RETRY_AFTER_FAILURE_S)
+            return None
+        self._profile = await asyncio.to_thread(_hourly_profile, records, self._zone)
+        try:
+            future = await asyncio.to_thread(
+                self.executor.submit, fit_and_store, self.site, records, str(self.path), now
+            )
+            summary: TrainSummary = await asyncio.wrap_future(future)
+        except BrokenProcessPool as err:
+            raise RuntimeError(f"the worker process died ({err}); retrying later") from err
+        self.stored = await asyncio.to_thread(load, self.path)
+        self.current = None  # the new model decides at the next cycle, not only at the next window
+        self.last_error = None
+        LOGGER.info(
+            "site %s: strategy selector trained on %d windows (%s) in %.1f s",
+            self.site.site_id,
+            summary.samples,
+            ", ".join(f"{k} {v}" for k, v in summary.label_counts.items()),
+            summary.train_s,
+        )
+        return summary
+
+    # --- the controller's question ------------------------------------------------------------
+    def choose(
+        self, state: PlantState, now: datetime, prices: tuple[PriceSlot, ...], last: Decision | None
+    ) -> str | None:
+        """The strategy to pin now, or None for the score-based selection (sync, microseconds
+        except at a window's start: one prediction, well under a millisecond)."""
+        local = now.astimezone(self._zone)
+        self._count_switch(local.date(), last)
+        mode = self.config.selection_mode
+        if mode == "fixed":
+            self.current = CurrentChoice(now, self.site.ems.default_strategy, None, "fixed", "pinned", None)
+            return self.site.ems.default_strategy
+        if not self.config.uses_ai:
+            return None
+        window_start = datetime.fromtimestamp(
+            now.timestamp() // self._window.total_seconds() * self._window.total_seconds(), UTC
+        )
+        if self.current is not None and self.current.window_start == window_start:
+            return self.current.strategy
+        arm = ab_arm(local.date()) if self.config.ai_selection.ab_test.enabled else None
+        day = self.ab_log.setdefault(local.date().isoformat(), {"arm": arm, "ai_windows": 0, "switches": 0})
+        day["arm"] = arm
+        if arm == "score":
+            self.current = CurrentChoice(window_start, None, None, "score", "A/B test: a score day", arm)
+            return None
+        if self.stored is None or not self.stored.selector.trained:
+            self.current = CurrentChoice(
+                window_start, None, None, "score", "AI selection not trained yet: score-based selection", arm
+            )
+            return None
+        score = last.scores.get(last.strategy, 0.0) if last is not None else 0.0
+        load_kw, pv_kw = self._forecast_means(local)
+        features = build_features(
+            soc_pct=state.soc,
+            soh_pct=state.soh,
+            temp_c=state.temp_c,
+            prices=[slot.eur_mwh for slot in prices],
+            pv_forecast_kw=pv_kw,
+            load_forecast_kw=load_kw,
+            local_now=local,
+            score=score,
+        )
+        incumbent = self.current.strategy if self.current is not None else None
+        choice = self.stored.selector.choose(features, self.stored.pool, incumbent, DEFAULT_STICKINESS)
+        self.current = CurrentChoice(
+            window_start, choice.strategy, choice.confidence, choice.source, choice.reason, arm
+        )
+        if choice.strategy is not None:
+            day["ai_windows"] = int(day.get("ai_windows", 0)) + 1
+        return choice.strategy
+
+    def _forecast_means(self, local: datetime) -> tuple[float, float]:
+        """Mean load and PV over the next 6 h from the site's hourly profile of its recent history."""
+        if self._profile is None:
+            return 0.0, 0.0
+        load, pv = self._profile
+        hours = [(local.hour + h) % 24 for h in range(int(FORECAST_HOURS))]
+        return float(load[hours].mean()), float(pv[hours].mean())
+
+    def _count_switch(self, day: date, last: Decision | None) -> None:
+        if last is None:
+            return
+        if self._last_strategy is not None and last.strategy != self._last_strategy:
+            entry = self.ab_log.setdefault(day.isoformat(), {"arm": None, "ai_windows": 0, "switches": 0})
+            entry["switches"] = int(entry.get("switches", 0)) + 1
+        self._last_strategy = last.strategy
+
+    def _write_ab_log(self) -> None:
+        if not self.ab_log:
+            return
+        self.ab_path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=self.ab_path.parent, prefix=self.ab_path.name, suffix=".tmp")
+        with os.fdopen(handle, "w") as out:
+            json.dump(self.ab_log, out, indent=1, sort_keys=True)
+        os.replace(tmp, self.ab_path)
+
+    # --- the API's view -------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        stored = self.stored
+        summary = stored.summary if stored is not None else None
+        current = self.current
+        tally: dict[str, dict[str, float]] = {}
+        for entry in self.ab_log.values():
+            arm = entry.get("arm") or "none"
+            bucket = tally.setdefault(arm, {"days": 0, "switches": 0})
+            bucket["days"] += 1
+            bucket["switches"] += int(entry.get("switches", 0))
+        for bucket in tally.values():
+            bucket["switches_per_day"] = bucket["switches"] / bucket["days"] if bucket["days"] else 0.0
+        return {
+            "site_id": self.site.site_id,
+            "mode": self.config.selection_mode,
+            "ai_enabled": self.config.uses_ai,
+            "trained": bool(stored is not None and stored.selector.trained),
+            "trained_at": summary.trained_at.isoformat() if summary else None,
+            "samples": summary.samples if summary else 0,
+            "label_counts": summary.label_counts if summary else {},
+            "feature_importances": summary.importances if summary else {},
+            "current": None
+            if current is None
+            else {
+                "strategy": current.strategy,
+                "source": current.source,
+                "confidence": current.confidence,
+                "reason": current.reason,
+                "arm": current.arm,
+                "window_start": current.window_start.isoformat(),
+            },
+            "ab_test": {"enabled": self.config.ai_selection.ab_test.enabled, "tally": tally},
+            "last_error": self.last_error,
+        }
+
+
+def _hourly_profile(records: list[Any], zone: ZoneInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Mean load and PV per local hour over the last 7 days of records (the live forecast feature)."""
+    if not records:
+        return np.zeros(24), np.zeros(24)
+    last = records[-1].ts
+    load, pv, count = np.zeros(24), np.zeros(24), np.zeros(24)
+    for r in records:
+        if r.ts < last - 7 * 86400:
+            continue
+        hour = datetime.fromtimestamp(r.ts, zone).hour
+        load[hour] += r.p_load
+        pv[hour] += r.p_pv
+        count[hour] += 1
+    count[count == 0] = 1
+    return load / count, pv / count

@@ -1,0 +1,49 @@
+"""A site's selector model next to its history database, replaced atomically, private to the owner."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from phoenyra_ems.selector.training import StoredSelector
+
+
+class SelectorFileError(Exception):
+    """The model file cannot be read (corrupt, truncated, from an incompatible version)."""
+
+
+def selector_path(history_dir: str | Path, site_id: str) -> Path:
+    return Path(history_dir) / f"selector_site_{site_id}.pkl"
+
+
+def save(path: Path, stored: StoredSelector) -> None:
+    """Write to a temporary file in the same directory, then rename over the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            pickle.dump(stored, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> StoredSelector:
+    """The stored selector; :class:`SelectorFileError` naming the file when it cannot be used."""
+    try:
+        with path.open("rb") as handle:
+            stored = pickle.load(handle)  # our own file, written by save() (0600)
+    except FileNotFoundError:
+        raise
+    except Exception as err:
+        reason = f"{type(err).__name__}: {err}"
+        raise SelectorFileError(f"{path}: not a usable selector model ({reason})") from None
+    if not isinstance(stored, StoredSelector):
+        raise SelectorFileError(f"{path}: not a selector model (holds {type(stored).__name__})")
+    return stored
