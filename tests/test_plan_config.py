@@ -293,12 +293,6 @@ async def test_the_plans_sensors_in_a_daemon_mqtt_on_the_sensors_broker_modbus_b
             await simulator.stop()
         for broker in (a, b):
             broker.kill()
-def test_plan_3_3_1_modbus_sensors_are_refused_until_supported() -> None:
-    result = check_config(PLAN / "plan_3_3_1_sensors_modbus.yaml")
-    assert result.returncode == 1
-    assert "sensors.sensors[1].source: source 'modbus' is not supported yet" in result.stderr
-
-
 def test_plan_3_1_strategy_block_loads_as_written() -> None:
     path = PLAN / "plan_3_1_strategy.yaml"
     result = check_config(path)
