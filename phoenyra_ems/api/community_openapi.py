@@ -5,21 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from phoenyra_ems.api.openapi import ERRORS, NULLABLE_STR, NUM, STR, _json, _obj, _ref
+from phoenyra_ems.core.community.settlement import MEMBER_FIGURES as SETTLEMENT_FIGURES
 
-MEMBER_FIGURES = _obj(
-    {
-        name: NUM
-        for name in (
-            "consumption_kwh",
-            "generation_kwh",
-            "received_kwh",
-            "provided_kwh",
-            "surplus_kwh",
-            "paid_eur",
-            "earned_eur",
-        )
-    }
-)
+MEMBER_FIGURES = _obj({name: NUM for name in SETTLEMENT_FIGURES})
 INTERVAL = _obj(
     {
         "interval": STR,

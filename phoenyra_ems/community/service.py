@@ -23,17 +23,9 @@ from phoenyra_ems.core.community.allocation import (
     allocate,
     internal_price_eur_kwh,
 )
-from phoenyra_ems.core.community.settlement import MemberSettlement, settle
+from phoenyra_ems.core.community.settlement import MEMBER_FIGURES, MemberSettlement, settle
 
-FIELDS = (
-    "consumption_kwh",
-    "generation_kwh",
-    "received_kwh",
-    "provided_kwh",
-    "surplus_kwh",
-    "paid_eur",
-    "earned_eur",
-)
+FIELDS = MEMBER_FIGURES
 DIGITS = (4, 4, 4, 4, 4, 6, 6)  # 0.1 Wh, 0.0001 cent
 
 

@@ -25,7 +25,7 @@ FACTOR = st.floats(min_value=0.01, max_value=1.0)
 def community(draw: st.DrawFn) -> tuple[list[MemberMeter], dict[str, float], dict[str, float]]:
     n = draw(st.integers(min_value=1, max_value=8))
     meters = [MemberMeter(f"m{i}", draw(KWH), draw(KWH)) for i in range(n)]
-    raw = [draw(st.floats(min_value=0, max_value=1)) for _ in range(n)]
+    raw = [draw(st.integers(min_value=0, max_value=1000)) for _ in range(n)]  # no subnormal sums
     scale = draw(st.floats(min_value=0.1, max_value=1.0)) / (sum(raw) or 1.0)
     shares = {m.member: r * scale for m, r in zip(meters, raw, strict=True)}
     participation = {m.member: draw(FACTOR) for m in meters}

@@ -37,21 +37,21 @@ class MemberSettlement:
 SETTLEMENT_COLUMNS = [f.name for f in fields(MemberSettlement)] + ["net_eur"]
 
 
+# the figures of a member's settlement, in the order the API and the CSV give them
+MEMBER_FIGURES = (
+    "consumption_kwh",
+    "generation_kwh",
+    "received_kwh",
+    "provided_kwh",
+    "surplus_kwh",
+    "paid_eur",
+    "earned_eur",
+)
+
 def settle(community: str, member: str, month: str, rows: Iterable[MemberAllocation]) -> MemberSettlement:
     """Totals of one member's allocations over a month (energies in kWh, amounts in EUR)."""
     n = 0
-    totals = dict.fromkeys(
-        (
-            "consumption_kwh",
-            "generation_kwh",
-            "received_kwh",
-            "provided_kwh",
-            "surplus_kwh",
-            "paid_eur",
-            "earned_eur",
-        ),
-        0.0,
-    )
+    totals = dict.fromkeys(MEMBER_FIGURES, 0.0)
     for row in rows:
         n += 1
         for name in totals:
