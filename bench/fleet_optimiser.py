@@ -259,7 +259,7 @@ def report(run: Run) -> list[str]:
             f"{percentile(run.boundary_solve_ms, 50):.1f} ms, p99 "
             f"{percentile(run.boundary_solve_ms, 99):.1f}), later "
             f"in the step {len(run.later_solve_ms)} (p50 {percentile(run.later_solve_ms, 50):.1f} ms, p99 "
-            f"{percentile(run.later_solve_ms, 99):.1f}; on the event loop: SoC off the plan, changed inputs)",
+            f"{percentile(run.later_solve_ms, 99):.1f}: SoC off the plan, changed inputs, staggered steps)",
             "  replans by trigger: " + ", ".join(f"{k} {v}" for k, v in sorted(run.triggers.items())),
             f"  plan in place after the boundary (simulated s): p50 {percentile(run.plan_delay_s, 50):.0f}  "
             f"p99 {percentile(run.plan_delay_s, 99):.0f}  max {max(run.plan_delay_s):.0f}",
