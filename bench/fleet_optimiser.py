@@ -13,9 +13,10 @@ the first two cycles after each step boundary (the burst of replans), missed cyc
 CPU, plans made and the distribution of their build + solve time (``Plan.solve_ms``), and how long
 after the boundary the plans were in place.
 
-``--stagger S`` emulates, in this bench only, the fix proposed in docs/optimiser.md ("Fleet"): each
-site moves its step-boundary replan by a stable per-site offset in [0, S) simulated seconds
-(``fleet.replan_phase``) and follows the previous plan until then.
+The fleet staggers the step-boundary replans (``fleet.replan_phase``: a stable per-site offset in
+the first third of the step, at most 300 s; the site follows its previous plan until then).
+``--stagger S`` adds a run with that spread overridden to [0, S) simulated seconds; ``--stagger 0``
+a run with every site replanning at the boundary (the behaviour before the stagger).
 
     .venv/bin/python bench/fleet_optimiser.py [--sites 1000] [--steps 2] [--speed 15] [--stagger 0]
 """
@@ -125,31 +126,26 @@ def trigger(previous: Any, plan: Any) -> str:
     return "SoC off the plan" if plan.start == previous.start else "plan older than a step"
 
 
-def stagger(controller: SiteController, spread_s: float) -> None:
-    """Bench-only emulation of the proposed fix: the site's step-boundary replan waits for its phase."""
-    history, strategy = controller.plan_history, optimiser_of(controller)
-    if history is None or strategy is None or spread_s <= 0:
+def stagger(controller: SiteController, spread_s: float | None) -> None:
+    """Override the fleet's replan phase (``fleet.replan_phase``, live since the stagger landed):
+    a stable per-site phase in [0, spread_s); 0: every site replans at the boundary (as before)."""
+    if spread_s is None:
         return
-    phase = replan_phase(controller.site.site_id, 3 * spread_s)  # spread over [0, spread_s)
-    build = history.inputs
-    held: list[Any] = []
-
-    def inputs(now: datetime, published: Any, slot_hours: float) -> Any:
-        start = history.step_start(now)
-        if held and held[0].start != start and (now - start).total_seconds() < phase:
-            return held[0]  # follow the previous plan until this site's turn
-        held[:] = [build(now, published, slot_hours)]
-        return held[0]
-
-    history.inputs = inputs  # type: ignore[method-assign]
-    # The strategy replans a plan older than one step by itself: allow the phase on top.
-    strategy.settings = replace(strategy.settings, planning_step_s=STEP_S + spread_s)
+    phase = replan_phase(controller.site.site_id, 3 * spread_s) if spread_s > 0 else 0.0
+    controller.set_replan_phase(phase)
 
 
 async def measure(
-    n: int, optimise: bool, speed: float, steps: int, warmup_s: float, spread_s: float, cycle_real_s: float
+    n: int,
+    optimise: bool,
+    speed: float,
+    steps: int,
+    warmup_s: float,
+    spread_s: float | None,
+    cycle_real_s: float,
 ) -> Run:
-    label = ("optimiser" + (f", stagger {spread_s:g} s" if spread_s else "")) if optimise else "no optimiser"
+    override = "" if spread_s is None else (f", stagger {spread_s:g} s" if spread_s else ", no stagger")
+    label = ("optimiser" + override) if optimise else "no optimiser"
     run = Run(label, n)
     clock = AnchoredClock(time.time(), SIM_START.timestamp(), speed)
     sims = SimulatorProcess(n, timeout_s=30 + n * 0.1, clock=clock)
@@ -263,7 +259,7 @@ def report(run: Run) -> list[str]:
             f"{percentile(run.boundary_solve_ms, 50):.1f} ms, p99 "
             f"{percentile(run.boundary_solve_ms, 99):.1f}), later "
             f"in the step {len(run.later_solve_ms)} (p50 {percentile(run.later_solve_ms, 50):.1f} ms, p99 "
-            f"{percentile(run.later_solve_ms, 99):.1f}; on the event loop: SoC off the plan, changed inputs)",
+            f"{percentile(run.later_solve_ms, 99):.1f}: SoC off the plan, changed inputs, staggered steps)",
             "  replans by trigger: " + ", ".join(f"{k} {v}" for k, v in sorted(run.triggers.items())),
             f"  plan in place after the boundary (simulated s): p50 {percentile(run.plan_delay_s, 50):.0f}  "
             f"p99 {percentile(run.plan_delay_s, 99):.0f}  max {max(run.plan_delay_s):.0f}",
@@ -282,8 +278,8 @@ async def main_async(args: argparse.Namespace) -> None:
         f"  {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}, RLIMIT_NOFILE {soft}, "
         f"load average before {os.getloadavg()[0]:.1f}"
     )
-    configs = [(False, 0.0), (True, 0.0)]
-    if args.stagger > 0:
+    configs: list[tuple[bool, float | None]] = [(False, None), (True, None)]
+    if args.stagger is not None:
         configs.append((True, args.stagger))
     if args.only_optimiser:
         configs = [c for c in configs if c[0]]
@@ -306,7 +302,9 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=15.0, help="clock acceleration (cycle = speed x 1 s)")
     parser.add_argument("--cycle", type=float, default=1.0, help="real s per cycle (live: 1 s cycles)")
     parser.add_argument("--warmup", type=float, default=20.0, help="real s after every site runs")
-    parser.add_argument("--stagger", type=float, default=0.0, help="also run with the fix emulated (sim s)")
+    parser.add_argument(
+        "--stagger", type=float, default=None, help="also run with this replan spread (sim s; 0: none)"
+    )
     parser.add_argument("--only-optimiser", action="store_true", help="skip the run without the optimiser")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)

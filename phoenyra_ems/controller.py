@@ -376,6 +376,12 @@ class SiteController:
         )
         return forecast, ""
 
+    def set_replan_phase(self, phase_s: float) -> None:
+        """Replan at each planning-step boundary ``phase_s`` late (the fleet staggers its sites:
+        ``fleet.replan_phase``); the previous plan is followed until then."""
+        if self.plan_history is not None and self.optimiser is not None:
+            self.plan_history.phase_s = self.optimiser.replan_phase_s = max(0.0, phase_s)
+
     async def _plan(self, step: CycleStep) -> None:
         """Solve off the event loop; wait at most ``plan_wait_s``, else follow the last plan.
 

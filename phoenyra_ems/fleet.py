@@ -216,6 +216,7 @@ class Fleet:
             try:
                 controller = self.factory(slot.config)
                 controller.phase_s = cycle_phase(site_id, slot.config.ems.cycle_s)
+                controller.set_replan_phase(replan_phase(site_id, slot.config.ems.planning_step_s))
                 controller.listeners.append(self._notify)
                 if slot.carried is not None:
                     intent, overrides = slot.carried

@@ -143,3 +143,40 @@ async def test_a_slow_solve_never_holds_a_cycle_and_is_picked_up_when_it_lands()
     assert optimiser.replans == 1 and state.strategy_reason.startswith("plan: ")
     assert optimiser.plan is not None and optimiser.plan.start == START
     assert device.writes[-1] == state.setpoint
+
+
+async def test_sites_with_different_replan_phases_replan_at_different_times_within_the_step() -> None:
+    """The fleet staggers the step-boundary replans (docs/optimiser.md "Fleet"): a site follows its
+    previous plan until step start + its phase, and no plan is older than step + phase + one cycle."""
+    cycle_s, step_s = 60.0, 900.0
+    clock = ManualClock(START)
+    sites = {}
+    for phase in (0.0, 300.0):
+        site = make_site(
+            5020,
+            ems=EmsSettings(
+                cycle_s=cycle_s, price_source="none", strategies=("optimiser",), default_strategy="optimiser"
+            ),
+        )
+        reading = Measurements(soc_pct=50.0, soh_pct=100.0, temp_c=25.0, p_bess_kw=0.0, p_pv_kw=0.0,
+                               p_load_kw=30.0, p_grid_kw=30.0)  # fmt: skip
+        controller = SiteController(site, ScriptedDevice(reading=reading), clock, Prices())  # type: ignore[arg-type]
+        controller.set_replan_phase(phase)
+        sites[phase] = controller
+    new_step_at: dict[float, list[datetime]] = {0.0: [], 300.0: []}
+    for _ in range(36):  # 10:00 .. 10:35
+        for phase, controller in sites.items():
+            optimiser = controller.optimiser
+            assert optimiser is not None
+            before = optimiser.plan.start if optimiser.plan is not None else None
+            await controller.cycle()
+            plan = optimiser.plan
+            assert plan is not None
+            if plan.start != before:
+                new_step_at[phase].append(clock.now())
+            assert (clock.now() - plan.start).total_seconds() <= step_s + phase + cycle_s
+        await clock.sleep(cycle_s)
+    quarter = timedelta(seconds=step_s)
+    assert new_step_at[0.0] == [START, START + quarter, START + 2 * quarter]
+    late = timedelta(seconds=300)
+    assert new_step_at[300.0] == [START, START + quarter + late, START + 2 * quarter + late]

@@ -77,6 +77,12 @@ def feedin_limit_kw(site: SiteConfig, when: datetime) -> float | None:
     return site.forecast.pv_peak_power_kw * pct / 100.0
 
 
+def feedin_limit_varies(site: SiteConfig) -> bool:
+    """Whether the site's feed-in limit changes with the time of day (dynamic rules)."""
+    config = site.feedin_limitation
+    return config.enabled and config.mode != "fixed" and bool(config.dynamic_rules)
+
+
 def limits_at(site: SiteConfig, when: datetime) -> SiteLimits:
     """The site's limits in force at ``when``."""
     return SiteLimits.from_site(site, feedin_limit_kw(site, when))

@@ -87,6 +87,9 @@ class PlanHistory:
         self._key: tuple[object, ...] | None = None
         self.peak_kw = 0.0
         self._month: tuple[int, int] | None = None
+        # Replan phase (s): a new step's inputs only from step start + phase on; until then the
+        # previous step's (a fleet staggers its sites' boundary solves, docs/optimiser.md "Fleet").
+        self.phase_s = 0.0
 
     @property
     def inputs_start(self) -> datetime | None:
@@ -132,6 +135,9 @@ class PlanHistory:
         site with a forecast service has none (said in ``source``).
         """
         start = self.step_start(now)
+        held = self._inputs
+        if held is not None and held.start < start and (now - start).total_seconds() < self.phase_s:
+            return held  # this site's turn comes at start + phase: follow the previous plan until then
         key = (start, None if forecast is None else forecast.made_at, no_forecast)
         if self._inputs is not None and self._key == key:
             return self._inputs

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phoenyra_ems.config.model import EmsSettings, GridTariffConfig, SiteConfig
-from phoenyra_ems.core.limits import SiteLimits, limits_at
+from phoenyra_ems.core.limits import SiteLimits, feedin_limit_varies, limits_at
 from phoenyra_ems.core.optimiser.model import (
     MIN_CAPACITY_KWH,
     Problem,
@@ -149,8 +149,12 @@ def site_plan_inputs(
     n = len(load_kw)
     times = [(start + timedelta(seconds=step_s * k)).astimezone(zone) for k in range(n)]
     if export_max_kw is None:
-        caps = [limits_at(site, t).grid_export_max_kw for t in times]
+        # Per step only where the feed-in rules change with the time of day; else one evaluation.
+        at = times if feedin_limit_varies(site) else times[:1]
+        caps = [limits_at(site, t).grid_export_max_kw for t in at]
         export_max_kw = np.array([np.inf if c is None else c for c in caps], dtype=np.float64)
+        if len(at) < n:
+            export_max_kw = np.full(n, export_max_kw[0])
     first = (times[0].year * 12 + times[0].month) if n else 0
     months = np.array([t.year * 12 + t.month - first for t in times], dtype=np.intp)
     return PlanInputs(

@@ -47,6 +47,7 @@ class Optimiser:
         self.stats: dict[str, float] = {"failed": 0.0, "slack": 0.0, "solve_ms": 0.0, "simultaneous": 0.0}
         self._fallback = SelfConsumption()
         self.solve_inline = True  # False: the caller solves (plan_for) and hands plans in (adopt)
+        self.replan_phase_s = 0.0  # the inputs of a new step come this late (PlanHistory.phase_s)
 
     # --- planning ------------------------------------------------------------------------------
     def _key(self, ctx: DecisionContext) -> tuple[object, ...]:
@@ -63,7 +64,7 @@ class Optimiser:
             return False
         if plan is None or plan.key != self._key(ctx):
             return True
-        if (ctx.now - plan.start).total_seconds() >= self.settings.planning_step_s:
+        if (ctx.now - plan.start).total_seconds() >= self.settings.planning_step_s + self.replan_phase_s:
             return True
         expected = plan.soc_at(ctx.now)
         return expected is None or abs(ctx.state.soc - expected) > self.settings.replan_soc_deviation_pct
