@@ -72,6 +72,7 @@ class Daemon:
         self._http: aiohttp.ClientSession | None = None
         self.port: int | None = None
         self.announcer: Announcer | None = None
+        self._community_task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -167,10 +168,18 @@ class Daemon:
         addresses = self._runner.addresses  # the bound port, also when configured as 0
         self.port = int(addresses[0][1]) if addresses else self.config.api.port
         LOG.info("API listening on %s/api/v1 (%d sites)", self.url, len(self.fleet.slots))
+        self._start_community_recorder()
         if self.config.api.zeroconf:
             api = self.config.api
             self.announcer = Announcer(self.instance_id, api.host, self.port, bool(api.tls_cert))
             self.announcer.start()
+
+    def _start_community_recorder(self) -> None:
+        """Record the community's ended quarter-hours live (docs/community.md); a no-op without one."""
+        from phoenyra_ems.community.recorder import CommunityRecorder
+
+        recorder = CommunityRecorder(lambda: self.config, self.clock)
+        self._community_task = asyncio.create_task(recorder.run(), name="community-recorder")
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file and apply it; a bad file changes nothing and says why.
@@ -212,6 +221,11 @@ class Daemon:
 
     async def stop(self) -> None:
         """Stop serving, then put every battery in its safe state (bounded: each site's stop is)."""
+        if self._community_task is not None:
+            self._community_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._community_task
+            self._community_task = None
         if self.announcer is not None:
             await self.announcer.stop()
             self.announcer = None

@@ -10,6 +10,18 @@ See docs/api.md for the endpoints, roles and the WebSocket protocol.
 """
 
 from phoenyra_ems.client.client import UNSET, EventCallback, PhoenyraClient
+from phoenyra_ems.client.community import (
+    CommunityAllocations,
+    CommunityCheckpoint,
+    CommunityInterval,
+    CommunityLedger,
+    CommunityMember,
+    CommunityPrice,
+    CommunitySettlement,
+    CommunityState,
+    MemberInterval,
+    MemberSettlement,
+)
 from phoenyra_ems.client.exceptions import (
     PhoenyraAuthError,
     PhoenyraCertificateError,
@@ -71,6 +83,14 @@ __all__ = [
     "AlarmEvent",
     "AlarmSeverity",
     "Bess",
+    "CommunityAllocations",
+    "CommunityCheckpoint",
+    "CommunityInterval",
+    "CommunityLedger",
+    "CommunityMember",
+    "CommunityPrice",
+    "CommunitySettlement",
+    "CommunityState",
     "Control",
     "ControlAck",
     "ControlAckEvent",
@@ -85,6 +105,8 @@ __all__ = [
     "Info",
     "Limits",
     "Location",
+    "MemberInterval",
+    "MemberSettlement",
     "Mode",
     "PhoenyraAuthError",
     "PhoenyraCertificateError",

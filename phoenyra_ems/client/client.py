@@ -17,6 +17,12 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from phoenyra_ems.client.community import (
+    CommunityAllocations,
+    CommunityLedger,
+    CommunitySettlement,
+    CommunityState,
+)
 from phoenyra_ems.client.exceptions import (
     PhoenyraAuthError,
     PhoenyraCertificateError,
@@ -297,6 +303,34 @@ class PhoenyraClient:
     async def aggregated(self) -> AggregatedState:
         """The aggregate of all sites (admins only)."""
         return AggregatedState.from_dict(await self._request("GET", "sites", "aggregated"))
+
+    # --- energy community (docs/community.md) ------------------------------------------------------
+    async def community(self) -> CommunityState:
+        """The community: key, price, members (figures only of those the user may see), ledger head,
+        latest recorded interval. :class:`PhoenyraNotFoundError` if no community is configured."""
+        return CommunityState.from_dict(await self._request("GET", "community"))
+
+    async def community_allocations(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> CommunityAllocations:
+        """Recorded quarter-hours in ``[start, end)`` (default: today in the community's time zone;
+        at most 31 days). Datetimes must be aware."""
+        params: dict[str, str] = {}
+        if start is not None:
+            params["from"] = _time_param("start", start)
+        if end is not None:
+            params["to"] = _time_param("end", end)
+        return CommunityAllocations.from_dict(
+            await self._request("GET", "community", "allocations", params=params)
+        )
+
+    async def community_settlement(self, month: str) -> CommunitySettlement:
+        """The settlement records of ``month`` (``YYYY-MM``) of the members the user may see."""
+        return CommunitySettlement.from_dict(await self._request("GET", "community", "settlements", month))
+
+    async def community_ledger(self) -> CommunityLedger:
+        """The ledger's record count, head hash and latest signed checkpoint."""
+        return CommunityLedger.from_dict(await self._request("GET", "community", "ledger"))
 
     async def set_control(
         self,
