@@ -37,7 +37,7 @@ from phoenyra_ems.core.ai_selection import (
 from phoenyra_ems.core.decision import Decision
 from phoenyra_ems.core.strategies import PriceSlot
 from phoenyra_ems.models import PlantState
-from phoenyra_ems.selector.store import SelectorFileError, load, save, selector_path
+from phoenyra_ems.selector.store import SelectorFileError, labels_path, load, save, selector_path
 from phoenyra_ems.selector.training import TRAIN_STEP_S, StoredSelector, TrainSummary
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def fit_and_store(site: SiteConfig, records: list[Any], path: str, now: datetime
     from phoenyra_ems.selector.training import data_from_history, train_site_selector
 
     data = data_from_history(history_frame(records, TRAIN_STEP_S), site.site_id)
-    stored = train_site_selector(site, data, now)
+    stored = train_site_selector(site, data, now, labels_path=labels_path(site.ems.history_dir, site.site_id))
     save(Path(path), stored)
     return stored.summary
 
