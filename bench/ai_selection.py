@@ -2,7 +2,7 @@
 
 Each variant replays the year with ``run_ai_selection`` (train after 30 days, retrain weekly on the
 past only) and prints % of the perfect-foresight bound, switches per day, the regret line and the
-strategy shares. Variants: ``rf`` (default: regret-weighted, stickiness 0.15), ``rf_plain``
+strategy shares. Variants: ``rf`` (default: regret-weighted, no stickiness), ``rf_plain``
 (unweighted, no stickiness), ``gb`` (gradient boosting), ``last_best`` (the best strategy of the
 last 7 days). One variant of the year at 1 h takes minutes (the labels dominate).
 

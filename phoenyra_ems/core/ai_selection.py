@@ -27,7 +27,10 @@ MODEL_KINDS = ("random_forest", "gradient_boosting")
 ModelKind = Literal["random_forest", "gradient_boosting"]
 DEFAULT_TEMP_C = 25.0  # a missing battery temperature (not every device reports one)
 FORECAST_HOURS = 6.0  # PV and load forecasts are averaged over this far ahead
-DEFAULT_STICKINESS = 0.15  # the incumbent keeps control while its probability is this close to the best
+# The incumbent keeps control while its probability is this close to the best's. Chosen on 2024 H1
+# of the household (bench/ai_selection.py --holdout 2024-07-01): 0 beat 0.15 / 0.3 / 0.5 there
+# and stickiness did not reduce switches (docs/ai-selection.md).
+DEFAULT_STICKINESS = 0.0
 
 
 @dataclass(frozen=True, slots=True)
