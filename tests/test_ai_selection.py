@@ -238,3 +238,67 @@ def test_selector_cli_trains_evaluates_and_reports(
     assert main(["selector", "report", *common]) == 0
     out = capsys.readouterr().out
     assert "A/B days: 2 AI, 2 score" in out and "95 % bootstrap CI" in out
+
+
+def test_shared_continuations_give_the_plain_replays_values(
+    site: SiteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from phoenyra_ems.backtest import counterfactual
+
+    data = household_2024("15min", "2024-06-01", "2024-06-03")
+    starts = [WindowStart(i, soc) for i in range(0, 96, 8) for soc in (10.0, 50.0, 90.0)]
+    shared = WindowReplayer(site, data, 4, tail_steps=40)
+    fast = [shared.value(s, name) for s in starts for name in POOL]
+    monkeypatch.setattr(counterfactual, "MEMO_CONTINUATIONS", frozenset())
+    plain = WindowReplayer(site, data, 4, tail_steps=40)
+    slow = [plain.value(s, name) for s in starts for name in POOL]
+    assert fast == pytest.approx(slow, abs=1e-6)
+    assert len(shared._memo) < 0.5 * len(starts) * len(POOL) * 40  # they did share
+
+
+def test_labels_are_kept_and_a_retrain_labels_only_new_windows(
+    site: SiteConfig,
+    days: BacktestData,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from phoenyra_ems.selector.store import labels_path
+
+    config = StrategySelectionConfig(
+        ai_selection=AISelectionConfig(enabled=True, min_samples=20, label_tail_h=2.0)
+    )
+    site = replace(site, strategy=config)
+    labelled: list[int] = []
+    original = WindowReplayer.label
+
+    def counting(self: WindowReplayer, start: WindowStart, features: SelectorFeatures) -> object:
+        labelled.append(start.index)
+        return original(self, start, features)
+
+    monkeypatch.setattr(WindowReplayer, "label", counting)
+    path = labels_path(tmp_path, "1")
+    first = BacktestData(
+        days.index[:96], days.load_kw[:96], days.pv_kw[:96], days.price_eur_mwh[:96], "4 days"
+    )
+    train_site_selector(site, first, NOW, n_estimators=3, labels_path=path)
+    assert len(labelled) == 96 and path.stat().st_mode & 0o777 == 0o600
+    labelled.clear()
+    stored = train_site_selector(site, days, NOW, n_estimators=3, labels_path=path)
+    assert stored.summary.samples == len(days)  # every window trains …
+    assert (
+        len(labelled) == len(days) - 96 + 2
+    )  # … but only the new ones (+ the 2 h whose continuation was cut)
+    labelled.clear()
+    other = replace(
+        site, strategy=StrategySelectionConfig(ai_selection=replace(config.ai_selection, label_tail_h=3.0))
+    )
+    train_site_selector(other, days, NOW, n_estimators=3, labels_path=path)
+    assert len(labelled) == len(days)  # other labels settings: all labelled again
+    path.write_bytes(b"garbage")
+    labelled.clear()
+    with caplog.at_level(logging.WARNING, logger="phoenyra_ems.selector"):
+        train_site_selector(site, days, NOW, n_estimators=3, labels_path=path)
+    assert (
+        len(labelled) == len(days) and "selector_site_1_labels.pkl: not a usable label store" in caplog.text
+    )

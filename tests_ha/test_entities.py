@@ -38,6 +38,7 @@ SENSORS = {
     "strategy": ("enum", None, None, None),
     "status": ("enum", None, None, EntityCategory.DIAGNOSTIC),
     "active_alarms": (None, None, "measurement", EntityCategory.DIAGNOSTIC),
+    "strategy_selection": ("enum", None, None, None),  # who chose: AI / scores / pinned … (selector)
 }
 EDGE_SENSOR = "sensor_config:humidity_outdoor"  # a source: modbus sensor of wien (the simulator's register)
 DISABLED_BY_DEFAULT = {"soh", "status"}

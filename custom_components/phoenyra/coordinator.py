@@ -44,6 +44,7 @@ from phoenyra_client import (
     PhoenyraError,
     PhoenyraNotFoundError,
     PlanEvent,
+    SelectorStatus,
     Sensor,
     Site,
     SitePlan,
@@ -121,6 +122,7 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
         self.config_entry = entry
         self.client = client_from_entry(hass, entry.data)
         self.plans: dict[str, SitePlan] = {}  # sites that plan: the latest plan (plan sensors)
+        self.selectors: dict[str, SelectorStatus] = {}  # who chooses each site's strategy, the A/B test
         self.ws_connected = False
         self._ws_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -156,6 +158,7 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
             },
         )
         await self._async_update_plans(data)
+        await self._async_update_selectors(data)
         old_ids = set(self.data.sites) if self.data is not None else None
         # the ids the entities were created with (the entry's unique id is the daemon's instance id)
         self._remove_stale_devices(self.config_entry.unique_id or info.instance_id, set(data.sites))
@@ -180,6 +183,19 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
             except PhoenyraError as err:
                 LOGGER.debug("no plan for site %s: %s", site_id, err)
         self.plans = plans
+
+    async def _async_update_selectors(self, data: PhoenyraData) -> None:
+        """Who chooses each site's strategy and its A/B test (``GET /sites/{id}/selector``); a daemon
+        without the route or a status that cannot be read now leaves that site without it."""
+        selectors: dict[str, SelectorStatus] = {}
+        for site_id in data.sites:
+            try:
+                selectors[site_id] = await self.client.selector(site_id)
+            except PhoenyraAuthError as err:
+                raise ConfigEntryAuthFailed(str(err)) from err
+            except PhoenyraError as err:
+                LOGGER.debug("no selector status for site %s: %s", site_id, err)
+        self.selectors = selectors
 
     @callback
     def _remove_stale_devices(self, instance_id: str, site_ids: set[str]) -> None:

@@ -329,7 +329,11 @@ async def site_selector(request: web.Request) -> web.Response:
             "label_counts": {},
             "feature_importances": {},
             "current": None,
-            "ab_test": {"enabled": site.strategy.ai_selection.ab_test.enabled, "tally": {}},
+            "ab_test": {
+                "enabled": site.strategy.ai_selection.ab_test.enabled,
+                "tally": {},
+                "advantage": None,
+            },
             "last_error": None,
         }
     )

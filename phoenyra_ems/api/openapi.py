@@ -88,7 +88,25 @@ SELECTOR = _obj(
             "nullable": True,
         },
         "ab_test": _obj(
-            {"enabled": {"type": "boolean"}, "tally": {"type": "object", "additionalProperties": NUM_MAP}},
+            {
+                "enabled": {"type": "boolean"},
+                "tally": {"type": "object", "additionalProperties": NUM_MAP},
+                "advantage": {
+                    **_obj(
+                        {
+                            "ai_days": {"type": "integer"},
+                            "score_days": {"type": "integer"},
+                            "eur_per_day": NULLABLE_NUM,
+                            "ci_low_eur": NULLABLE_NUM,
+                            "ci_high_eur": NULLABLE_NUM,
+                            "paired_eur_per_day": NULLABLE_NUM,
+                            "valued_at": TIME,
+                        },
+                        ["ai_days", "score_days", "eur_per_day"],
+                    ),
+                    "nullable": True,
+                },
+            },
             ["enabled", "tally"],
         ),
         "last_error": NULLABLE_STR,

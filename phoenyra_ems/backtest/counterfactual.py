@@ -17,6 +17,7 @@ window's start: published prices and forecasts from history before it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -24,11 +25,12 @@ import numpy as np
 
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.forecasts import BacktestForecasts
-from phoenyra_ems.backtest.replay import known_until, storage_value_eur_kwh, tariff_prices
+from phoenyra_ems.backtest.replay import known_ends, storage_value_eur_kwh, tariff_prices
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import FORECAST_HOURS, SelectorFeatures, build_features
 from phoenyra_ems.core.battery import BatteryModel, BatteryState, step
-from phoenyra_ems.core.decision import ControlIntent, Decision, decide
+from phoenyra_ems.core.decision import ControlIntent, Decision, decide, decision_context
+from phoenyra_ems.core.safety import SafetyInput, enforce
 from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import OPTIMISER, PriceSlot, Strategy, build_strategies
 from phoenyra_ems.models import PlantState, SiteMode
@@ -38,6 +40,28 @@ WindowPick = Callable[[int, BatteryState, float, "Decision | None"], "str | None
 
 
 DEFAULT_TAIL_H = 24.0  # continuation after the window: later consequences count (docs/ai-selection.md)
+# Continuations whose decisions depend only on the step and the battery's state (not on the recent
+# net load or a selection state): those reaching the same state at the same step share what follows.
+MEMO_CONTINUATIONS = frozenset({"self_consumption"})
+
+
+def _state_key(battery: BatteryState, setpoint: float) -> tuple[float, float, float]:
+    """The continuation's state, to 1e-6 % SoC, 1e-4 % SoH and 0.1 W: closer states share the rest."""
+    return round(battery.soc_pct, 6), round(battery.soh_pct, 4), round(setpoint, 4)
+
+
+class _Trajectory:
+    """One continuation run: per step its grid power, grid cost and SoC after the step; it grows on
+    demand, and stops with ``link`` where it meets another run's state (the rest is that run's)."""
+
+    __slots__ = ("battery", "cost", "grid", "link", "setpoint", "soc", "start")
+
+    def __init__(self, start: int, battery: BatteryState, setpoint: float) -> None:
+        self.start, self.battery, self.setpoint = start, battery, setpoint
+        self.grid: list[float] = []
+        self.cost: list[float] = []
+        self.soc: list[float] = []
+        self.link: tuple[_Trajectory, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +126,17 @@ class WindowReplayer:
         local = data.index.tz_convert(tz)
         self.local = [t.to_pydatetime() for t in local]
         self.starts = [t.to_pydatetime() for t in data.index]
-        self.known_end = np.searchsorted(data.index, [known_until(t) for t in local])
+        self.known_end = known_ends(data.index, local)
         self.month = np.asarray(local.year * 12 + local.month)
         self.buy, self.sell = tariff_prices(site, data)
         self.storage_value = storage_value_eur_kwh(site, data)
         self.net_window = max(2, round(1.0 / self.step_h))
         self._slots: dict[int, tuple[int, tuple[PriceSlot, ...]]] = {}
         self.forecasts = BacktestForecasts(site, data, FORECAST_HOURS)
+        # first step of the next local month, per step (a window's demand charge counts its month)
+        change = np.flatnonzero(np.diff(self.month)) + 1
+        self.month_stop = np.append(change, len(data))[np.searchsorted(change, np.arange(len(data)), "right")]
+        self._memo: dict[tuple[int, tuple[float, float, float]], tuple[_Trajectory, int]] = {}
 
     def _prices(self, j: int) -> tuple[PriceSlot, ...]:
         end = int(self.known_end[j])
@@ -156,7 +184,8 @@ class WindowReplayer:
         new_peak = peak
         month0 = self.month[i0]
         last: Decision | None = None
-        for j in range(i0, end):
+        shared = self.tail_steps > 0 and self.continuation.name in MEMO_CONTINUATIONS
+        for j in range(i0, window_end if shared else end):
             if j < window_end:
                 pinned = strategy(j, battery, setpoint, last) if callable(strategy) else strategy
                 strategies, intent = pool, ControlIntent(mode=SiteMode.AUTO, strategy=pinned)
@@ -200,10 +229,96 @@ class WindowReplayer:
             if self.month[j] == month0:
                 new_peak = max(new_peak, g)
             net.append(load - pv)
+        soc_end = battery.soc_pct
+        if shared and window_end < end:
+            month_stop = int(self.month_stop[i0])
+            tail_cost, tail_peak, soc_end = self._tail(window_end, end, battery, setpoint, month_stop)
+            cost += tail_cost
+            new_peak = max(new_peak, tail_peak)
         capacity = self.model.capacity_kwh * start.soh_pct / 100.0
-        stored = (battery.soc_pct - start.soc_pct) / 100.0 * capacity
+        stored = (soc_end - start.soc_pct) / 100.0 * capacity
         demand = (new_peak - peak) * site.grid_tariffs.demand_charge_eur_kw_month
         return -cost - demand + stored * self.storage_value
+
+    # --- the shared continuation -------------------------------------------------------------
+    def _tail(
+        self, t: int, e: int, battery: BatteryState, setpoint: float, month_stop: int
+    ) -> tuple[float, float, float]:
+        """The continuation from ``battery``/``setpoint`` at step ``t`` to ``e``: its grid cost, its
+        highest grid power before ``month_stop`` and the SoC at ``e``. Continuations that reach the
+        same state at the same step share what follows (:class:`_Trajectory`)."""
+        hit = self._memo.get((t, _state_key(battery, setpoint)))
+        trajectory, pos = hit if hit is not None else (_Trajectory(t, battery, setpoint), 0)
+        cost, peak, soc, j = 0.0, -math.inf, battery.soc_pct, t
+        while j < e:
+            if pos >= len(trajectory.grid):
+                if trajectory.link is not None:
+                    trajectory, pos = trajectory.link
+                else:
+                    self._advance(trajectory)
+                continue
+            m = min(len(trajectory.grid) - pos, e - j)
+            cost += sum(trajectory.cost[pos : pos + m])
+            if month_stop > j:
+                peak = max(peak, max(trajectory.grid[pos : pos + min(m, month_stop - j)]))
+            soc = trajectory.soc[pos + m - 1]
+            pos, j = pos + m, j + m
+        return cost, peak, soc
+
+    def _advance(self, trajectory: _Trajectory) -> None:
+        """One more step of ``trajectory`` — or, when another one was in the same state at this
+        step, a link to it (they coincide from here on)."""
+        j = trajectory.start + len(trajectory.grid)
+        key = (j, _state_key(trajectory.battery, trajectory.setpoint))
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is not trajectory:
+            trajectory.link = hit
+            return
+        self._memo[key] = (trajectory, len(trajectory.grid))
+        if j >= len(self.data):
+            raise IndexError(f"continuation past the data's end (step {j})")
+        battery, setpoint = trajectory.battery, trajectory.setpoint
+        load, pv = float(self.data.load_kw[j]), float(self.data.pv_kw[j])
+        state = PlantState(
+            site_id=self.site.site_id,
+            timestamp=self.starts[j],
+            soc=battery.soc_pct,
+            soh=battery.soh_pct,
+            temp_c=None,
+            p_pv=pv,
+            p_load=load,
+            p_grid=load - pv,
+            price=float(self.data.price_eur_mwh[j]),
+            setpoint=setpoint,
+        )
+        # decide() with a pool of one: that strategy's proposal through the safety layer
+        ctx = decision_context(
+            self.site, state, self.starts[j], self.dt_s, self._prices(j), self.step_h, (), self.local[j]
+        )
+        proposal = self.continuation.propose(ctx)
+        safe = enforce(
+            SafetyInput(
+                command_kw=proposal.setpoint_kw,
+                soc_pct=state.soc,
+                p_pv_kw=pv,
+                p_load_kw=load,
+                dt_s=self.dt_s,
+                hold_s=self.dt_s,
+                previous_setpoint_kw=setpoint,
+                soh_pct=state.soh,
+                derate=ctx.derate,
+            ),
+            ctx.limits,
+        )
+        battery, delivered = step(self.model, battery, safe.setpoint_kw, self.dt_s)
+        g = load - pv - delivered
+        cap = ctx.limits.grid_export_max_kw
+        if cap is not None and g < -cap:
+            g = -cap
+        trajectory.grid.append(g)
+        trajectory.cost.append((g * self.buy[j] if g > 0 else g * self.sell[j]) * self.step_h / 1000.0)
+        trajectory.soc.append(battery.soc_pct)
+        trajectory.battery, trajectory.setpoint = battery, safe.setpoint_kw
 
     def label(self, start: WindowStart, features: SelectorFeatures) -> Labelled:
         return Labelled(start, features, {name: self.value(start, name) for name in self.pool})

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phoenyra_ems.backtest.data import BacktestData
-from phoenyra_ems.backtest.replay import export_caps, known_until
+from phoenyra_ems.backtest.replay import export_caps, known_ends
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.optimiser.forecast import extend_prices, profile, scale_to_today
 from phoenyra_ems.core.optimiser.plan import PlanInputs
@@ -49,7 +49,7 @@ class BacktestForecasts:
         self.per_day = round(24 / self.step_h)
         self.horizon = max(1, round(horizon_h / self.step_h))
         local = data.index.tz_convert(site.location.timezone)
-        self.known_end = np.searchsorted(data.index, [known_until(t) for t in local])
+        self.known_end = known_ends(data.index, local)
         caps = export_caps(site, data)
         tail = caps[-self.per_day :] if len(caps) >= self.per_day else caps
         self.caps = np.concatenate([caps, np.resize(tail, self.horizon)])

@@ -78,6 +78,21 @@ def known_until(local_now: datetime) -> pd.Timestamp:
     return end.tz_convert("UTC") if end.tzinfo else end
 
 
+def known_ends(index: pd.DatetimeIndex, local: pd.DatetimeIndex) -> np.ndarray:
+    """Per step of ``index``, the first step whose price was not yet published then (known_until
+    computed once per local day and side of the publication hour, not per step)."""
+    after = np.asarray(local.hour >= PUBLICATION_HOUR_LOCAL)
+    days = np.asarray(local.normalize().asi8)
+    cache: dict[tuple[int, bool], int] = {}
+    ends = np.empty(len(index), dtype=np.intp)
+    for k, key in enumerate(zip(days.tolist(), after.tolist(), strict=True)):
+        end = cache.get(key)
+        if end is None:
+            end = cache[key] = int(np.searchsorted(index, known_until(local[k])))
+        ends[k] = end
+    return ends
+
+
 def monthly_demand_charge(
     index: pd.DatetimeIndex, grid_kw: np.ndarray, eur_kw_month: float, timezone: str
 ) -> float:
@@ -150,7 +165,7 @@ def replay(
     dt_s = step_h * 3600.0
     local_index = data.index.tz_convert(timezone)
     starts = [t.to_pydatetime() for t in data.index]
-    known_end = np.searchsorted(data.index, [known_until(t) for t in local_index])
+    known_end = known_ends(data.index, local_index)
     net_load: tuple[float, ...] = ()
     previous = PlantState(site_id=site.site_id, timestamp=datetime.fromtimestamp(0, UTC), soc=soc_start_pct)
     grid = np.zeros(n)

@@ -35,6 +35,7 @@ from phoenyra_ems.client.exceptions import (
     PhoenyraUnavailableError,
 )
 from phoenyra_ems.client.models import (
+    AbAdvantage,
     AggregatedState,
     Alarm,
     AlarmEvent,
@@ -78,6 +79,7 @@ from phoenyra_ems.client.version import __version__
 
 __all__ = [
     "UNSET",
+    "AbAdvantage",
     "AggregatedState",
     "Alarm",
     "AlarmEvent",

@@ -548,6 +548,33 @@ class EnergyCounters:
 
 
 @dataclass(frozen=True, slots=True)
+class AbAdvantage:
+    """The A/B test's value: the AI days' mean minus the score days' mean, EUR per day, with its
+    95 % bootstrap interval (None while an arm has no whole day), valued by counterfactual replay."""
+
+    ai_days: int
+    score_days: int
+    eur_per_day: float | None
+    ci_low_eur: float | None
+    ci_high_eur: float | None
+    paired_eur_per_day: float | None
+    valued_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "advantage") -> Self:
+        d = _object(data, path)
+        return cls(
+            ai_days=_int(d, "ai_days", path),
+            score_days=_int(d, "score_days", path),
+            eur_per_day=_opt_num(d, "eur_per_day", path),
+            ci_low_eur=_opt_num(d, "ci_low_eur", path),
+            ci_high_eur=_opt_num(d, "ci_high_eur", path),
+            paired_eur_per_day=_opt_num(d, "paired_eur_per_day", path),
+            valued_at=_opt_time(d, "valued_at", path),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SelectorStatus:
     """``GET /sites/{id}/selector``: who chooses the strategy (score / AI / pinned) and the A/B tally."""
 
@@ -562,6 +589,8 @@ class SelectorStatus:
     confidence: float | None
     feature_importances: dict[str, float]
     ab_tally: dict[str, dict[str, float]]
+    ab_enabled: bool = False
+    ab_advantage: AbAdvantage | None = None  # None until the daemon valued finished A/B days
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "selector") -> Self:
@@ -591,6 +620,10 @@ class SelectorStatus:
                 }
                 for arm, values in tally.items()
             },
+            ab_enabled=bool(ab.get("enabled", False)),
+            ab_advantage=None
+            if ab.get("advantage") is None
+            else AbAdvantage.from_dict(ab["advantage"], f"{path}.ab_test.advantage"),
         )
 
 

@@ -27,7 +27,10 @@ MODEL_KINDS = ("random_forest", "gradient_boosting")
 ModelKind = Literal["random_forest", "gradient_boosting"]
 DEFAULT_TEMP_C = 25.0  # a missing battery temperature (not every device reports one)
 FORECAST_HOURS = 6.0  # PV and load forecasts are averaged over this far ahead
-DEFAULT_STICKINESS = 0.15  # the incumbent keeps control while its probability is this close to the best
+# The incumbent keeps control while its probability is this close to the best's. Chosen on 2024 H1
+# of the household (bench/ai_selection.py --holdout 2024-07-01): 0 beat 0.15 / 0.3 / 0.5 there
+# and stickiness did not reduce switches (docs/ai-selection.md).
+DEFAULT_STICKINESS = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,35 +119,39 @@ def make_model(kind: ModelKind, n_estimators: int, max_depth: int, seed: int) ->
 
 
 class FlatForest:
-    """A fitted random forest's trees as plain arrays: one prediction in well under a millisecond
-    (scikit-learn's ``predict_proba`` validates its input per call, several ms for one row)."""
+    """A fitted random forest's trees as padded arrays, walked for all trees at once (one numpy step
+    per depth level): one prediction in a fraction of a millisecond (scikit-learn's
+    ``predict_proba`` validates its input per call, several ms for one row)."""
 
     def __init__(self, model: Any) -> None:
         self.classes = tuple(str(c) for c in model.classes_)
-        self.trees = []
-        for estimator in model.estimators_:
-            tree = estimator.tree_
+        trees = [estimator.tree_ for estimator in model.estimators_]
+        n, width = len(trees), max(tree.node_count for tree in trees)
+        self.left = np.full((n, width), -1, dtype=np.intp)
+        self.right = np.full((n, width), -1, dtype=np.intp)
+        self.feature = np.zeros((n, width), dtype=np.intp)
+        self.threshold = np.zeros((n, width))
+        self.proba = np.zeros((n, width, len(self.classes)))
+        self.depth = max(int(tree.max_depth) for tree in trees)
+        for k, tree in enumerate(trees):
+            count = tree.node_count
             values = tree.value[:, 0, :]
             totals = values.sum(axis=1, keepdims=True)
-            proba = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0)
-            self.trees.append(
-                (
-                    tree.children_left.tolist(),
-                    tree.children_right.tolist(),
-                    tree.feature.tolist(),
-                    tree.threshold.tolist(),
-                    proba,
-                )
-            )
+            self.left[k, :count] = tree.children_left
+            self.right[k, :count] = tree.children_right
+            self.feature[k, :count] = np.maximum(tree.feature, 0)  # leaves: -2, never read
+            self.threshold[k, :count] = tree.threshold
+            self.proba[k, :count] = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0)
+        self.rows = np.arange(n)
 
     def predict_proba(self, row: Sequence[float]) -> np.ndarray:
-        total = np.zeros(len(self.classes))
-        for left, right, feature, threshold, proba in self.trees:
-            node = 0
-            while left[node] != -1:
-                node = left[node] if row[feature[node]] <= threshold[node] else right[node]
-            total += proba[node]
-        result: np.ndarray = total / len(self.trees)
+        x = np.asarray(row, dtype=float)
+        rows, node = self.rows, np.zeros(len(self.rows), dtype=np.intp)
+        for _ in range(self.depth):
+            left = self.left[rows, node]
+            goes_left = x[self.feature[rows, node]] <= self.threshold[rows, node]
+            node = np.where(left == -1, node, np.where(goes_left, left, self.right[rows, node]))
+        result: np.ndarray = self.proba[rows, node].mean(axis=0)
         return result
 
 

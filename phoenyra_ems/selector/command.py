@@ -46,19 +46,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"selector: {err}", file=sys.stderr)
         return 1
     if args.action == "train":
-        return _train(site, data, args.trees)
+        return _train(site, data, args.trees, keep_labels=not args.data)
     if args.action == "eval":
         return _eval(site, data, args.trees)
     return _report(site, data)
 
 
-def _train(site: SiteConfig, data: BacktestData, trees: int) -> int:
+def _train(site: SiteConfig, data: BacktestData, trees: int, keep_labels: bool) -> int:
+    """Train now; from the site's own history the labels are kept (and reused) as the daemon does."""
     from datetime import UTC, datetime
 
-    from phoenyra_ems.selector.store import save, selector_path
+    from phoenyra_ems.selector.store import labels_path, save, selector_path
     from phoenyra_ems.selector.training import train_site_selector
 
-    stored = train_site_selector(site, data, datetime.now(UTC), n_estimators=trees)
+    kept = labels_path(site.ems.history_dir, site.site_id) if keep_labels else None
+    stored = train_site_selector(site, data, datetime.now(UTC), n_estimators=trees, labels_path=kept)
     summary = stored.summary
     if not summary.trained:
         print(

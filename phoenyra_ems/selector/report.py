@@ -82,6 +82,26 @@ def day_values(
     return values
 
 
+def ab_summary(values: list[DayValue]) -> dict[str, float | int | None]:
+    """The A/B advantage as the API serves it: days per arm, the AI advantage in EUR per day (arm
+    means) with its 95 % bootstrap interval, and the paired estimate; None where an arm has no day."""
+    ai = [v.realised_eur for v in values if v.arm == ARM_AI]
+    score = [v.realised_eur for v in values if v.arm == ARM_SCORE]
+    summary: dict[str, float | int | None] = {
+        "ai_days": len(ai),
+        "score_days": len(score),
+        "eur_per_day": None,
+        "ci_low_eur": None,
+        "ci_high_eur": None,
+        "paired_eur_per_day": None,
+    }
+    if ai and score:
+        diff, low, high = bootstrap_difference(ai, score)
+        paired = float(np.mean([v.ai_eur - v.score_eur for v in values]))
+        summary.update(eur_per_day=diff, ci_low_eur=low, ci_high_eur=high, paired_eur_per_day=paired)
+    return summary
+
+
 def ab_report(values: list[DayValue]) -> str:
     ai = [v.realised_eur for v in values if v.arm == ARM_AI]
     score = [v.realised_eur for v in values if v.arm == ARM_SCORE]

@@ -37,7 +37,7 @@ from phoenyra_ems.core.ai_selection import (
 from phoenyra_ems.core.decision import Decision
 from phoenyra_ems.core.strategies import PriceSlot
 from phoenyra_ems.models import PlantState
-from phoenyra_ems.selector.store import SelectorFileError, load, save, selector_path
+from phoenyra_ems.selector.store import SelectorFileError, labels_path, load, save, selector_path
 from phoenyra_ems.selector.training import TRAIN_STEP_S, StoredSelector, TrainSummary
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ LOGGER = logging.getLogger("phoenyra_ems.selector")
 CHECK_EVERY_S = 3600.0
 RETRY_AFTER_FAILURE_S = 3600.0
 MAX_TRAINING_DAYS = 365
+AB_EVAL_MAX_DAYS = 90  # the A/B advantage is valued over the last days of the log
 
 
 def ab_log_path(history_dir: str | Path, site_id: str) -> Path:
@@ -59,9 +60,21 @@ def fit_and_store(site: SiteConfig, records: list[Any], path: str, now: datetime
     from phoenyra_ems.selector.training import data_from_history, train_site_selector
 
     data = data_from_history(history_frame(records, TRAIN_STEP_S), site.site_id)
-    stored = train_site_selector(site, data, now)
+    stored = train_site_selector(site, data, now, labels_path=labels_path(site.ems.history_dir, site.site_id))
     save(Path(path), stored)
     return stored.summary
+
+
+def evaluate_ab(
+    site: SiteConfig, records: list[Any], path: str, ab_log: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """In the worker process: the A/B advantage over the logged whole days (``selector report``)."""
+    from phoenyra_ems.forecast.service import history_frame
+    from phoenyra_ems.selector.report import ab_summary, day_values
+    from phoenyra_ems.selector.training import data_from_history
+
+    data = data_from_history(history_frame(records, TRAIN_STEP_S), site.site_id)
+    return ab_summary(day_values(site, data, load(Path(path)), ab_log))
 
 
 @dataclass
@@ -94,6 +107,8 @@ class SiteSelector:
         self._task: asyncio.Task[None] | None = None
         self._retry_at: datetime | None = None
         self._last_strategy: str | None = None
+        self.ab_advantage: dict[str, Any] | None = None  # the A/B advantage in EUR (evaluate_ab)
+        self._ab_day: date | None = None  # the local day the advantage was last valued
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self, controller: SiteController) -> None:
@@ -141,6 +156,10 @@ class SiteSelector:
                     LOGGER.warning("site %s: selector training failed: %s", self.site.site_id, err)
                     self._retry_at = now + timedelta(seconds=RETRY_AFTER_FAILURE_S)
             await asyncio.to_thread(self._write_ab_log)
+            try:
+                await self.value_ab(now)
+            except Exception as err:
+                LOGGER.warning("site %s: A/B valuation failed: %s", self.site.site_id, err)
             await clock.sleep(CHECK_EVERY_S)
 
     async def retrain(self) -> TrainSummary | None:
@@ -187,6 +206,43 @@ class SiteSelector:
             summary.train_s,
         )
         return summary
+
+    async def value_ab(self, now: datetime) -> dict[str, Any] | None:
+        """Once per local day: value the finished days of the A/B log by counterfactual replay in
+        the worker process (the advantage the API and Home Assistant show)."""
+        controller = self._controller
+        today = now.astimezone(self._zone).date()
+        stored = self.stored
+        if (
+            not self.config.ai_selection.ab_test.enabled
+            or controller is None
+            or controller.history is None
+            or stored is None
+            or not stored.selector.trained
+            or self._ab_day == today
+        ):
+            return self.ab_advantage
+        from phoenyra_ems.forecast.service import _read_buckets
+
+        first = today - timedelta(days=AB_EVAL_MAX_DAYS)
+        log = {k: v for k, v in self.ab_log.items() if first.isoformat() <= k < today.isoformat()}
+        self._ab_day = today
+        if not log:
+            return self.ab_advantage
+        await controller.history.flush()
+        start = datetime.combine(date.fromisoformat(min(log)), datetime.min.time(), self._zone)
+        end = datetime.combine(today, datetime.min.time(), self._zone)
+        records = await _read_buckets(
+            controller.history.path, start - timedelta(days=7), end.astimezone(UTC), TRAIN_STEP_S
+        )
+        if not records:
+            return self.ab_advantage
+        future = await asyncio.to_thread(
+            self.executor.submit, evaluate_ab, self.site, records, str(self.path), log
+        )
+        summary: dict[str, Any] = await asyncio.wrap_future(future)
+        self.ab_advantage = {**summary, "valued_at": now.isoformat()}
+        return self.ab_advantage
 
     # --- the controller's question ------------------------------------------------------------
     def choose(
@@ -296,7 +352,11 @@ class SiteSelector:
                 "arm": current.arm,
                 "window_start": current.window_start.isoformat(),
             },
-            "ab_test": {"enabled": self.config.ai_selection.ab_test.enabled, "tally": tally},
+            "ab_test": {
+                "enabled": self.config.ai_selection.ab_test.enabled,
+                "tally": tally,
+                "advantage": self.ab_advantage,
+            },
             "last_error": self.last_error,
         }
 

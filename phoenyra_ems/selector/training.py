@@ -9,8 +9,9 @@ over each window from that state (:mod:`phoenyra_ems.backtest.counterfactual`) a
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from phoenyra_ems.backtest.counterfactual import (
 )
 from phoenyra_ems.backtest.data import BacktestData, BacktestDataError
 from phoenyra_ems.backtest.replay import replay
-from phoenyra_ems.config.model import SiteConfig
+from phoenyra_ems.config.model import SiteConfig, StrategySelectionConfig
 from phoenyra_ems.core.ai_selection import AIStrategySelector, SelectorFeatures
 from phoenyra_ems.core.decision import Decision
 from phoenyra_ems.core.strategies import OPTIMISER
@@ -70,31 +71,101 @@ def data_from_history(frame: pd.DataFrame, site_id: str) -> BacktestData:
 
 
 class _Recorder:
-    """A replay chooser that only records each window's start state and features (score selection)."""
+    """A replay chooser that only records each window's start state and features (score selection).
+    Windows start on whole multiples of the window length (UTC), as the daemon's choices do;
+    ``offset``: the replayed data starts at this step of the replayer's data."""
 
-    def __init__(self, replayer: WindowReplayer) -> None:
-        self.replayer = replayer
+    def __init__(self, replayer: WindowReplayer, window_starts: np.ndarray, offset: int = 0) -> None:
+        self.replayer, self.window_starts, self.offset = replayer, window_starts, offset
         self.windows: list[tuple[WindowStart, SelectorFeatures]] = []
 
     def __call__(self, i: int, state: PlantState, peak_kw: float, last: Decision | None) -> str | None:
-        if i % self.replayer.window_steps == 0:
+        i += self.offset
+        if self.window_starts[i]:
             score = last.scores.get(last.strategy, 0.0) if last is not None else 0.0
             start = WindowStart(i, state.soc, state.soh, state.setpoint, peak_kw)
             self.windows.append((start, self.replayer.features(start, score, state.temp_c)))
         return None
 
 
+LABELS_VERSION = 2  # bump when what a label means changes: stored labels are then relabelled
+
+
+@dataclass
+class LabelStore:
+    """Labels kept between trainings (per site, next to its model): each complete window (window
+    and continuation inside the history) is labelled once; a retrain labels only newer windows."""
+
+    fingerprint: str
+    starts: list[int] = field(default_factory=list)  # epoch s of each window's start, ascending
+    labels: list[Labelled] = field(default_factory=list)
+
+
+def label_fingerprint(site: SiteConfig, step_h: float, window_h: float, tail_h: float) -> str:
+    """What the labels depend on: the pool and its settings, battery, tariffs, limits, window and
+    continuation; another fingerprint means the stored labels are relabelled."""
+    import hashlib
+
+    pool = replace(pool_site(site), strategy=StrategySelectionConfig())
+    text = repr((LABELS_VERSION, pool, round(step_h, 6), window_h, tail_h))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _slice(data: BacktestData, start: int) -> BacktestData:
+    return replace(
+        data,
+        index=data.index[start:],
+        load_kw=data.load_kw[start:],
+        pv_kw=data.pv_kw[start:],
+        price_eur_mwh=data.price_eur_mwh[start:],
+    )
+
+
 def label_history(
-    site: SiteConfig, data: BacktestData, window_h: float = 1.0, tail_h: float = DEFAULT_TAIL_H
-) -> list[Labelled]:
+    site: SiteConfig,
+    data: BacktestData,
+    window_h: float = 1.0,
+    tail_h: float = DEFAULT_TAIL_H,
+    store: LabelStore | None = None,
+) -> tuple[list[Labelled], LabelStore]:
     """Every window of ``data`` labelled by counterfactual replay of the site's pool (the last
-    windows' continuation is cut at the data's end)."""
+    windows' continuation is cut at the data's end), and the store of complete windows' labels.
+
+    With a ``store`` of the same fingerprint, its windows inside ``data`` are taken as they are and
+    the score-selection replay that gives the states resumes at its last window (from that window's
+    recorded SoC) — only newer windows are labelled."""
     site = pool_site(site)
     window = max(1, round(window_h / data.step_h))
-    replayer = WindowReplayer(site, data, window, tail_steps=round(tail_h / data.step_h))
-    recorder = _Recorder(replayer)
-    replay(site, data, None, choose=recorder)
-    return [replayer.label(s, f) for s, f in recorder.windows if s.index + window <= len(data)]
+    tail = round(tail_h / data.step_h)
+    fingerprint = label_fingerprint(site, data.step_h, window_h, tail_h)
+    if store is None or store.fingerprint != fingerprint:
+        store = LabelStore(fingerprint)
+    epoch = np.asarray(data.index.as_unit("s").asi8, dtype=np.int64)
+    window_s = round(window_h * 3600)
+    window_starts = epoch % window_s == 0
+    if not window_starts.any():  # data off the hour grid: windows from its first step
+        window_starts = np.arange(len(data)) % window == 0
+    known = {t: x for t, x in zip(store.starts, store.labels, strict=True) if epoch[0] <= t <= epoch[-1]}
+    replayer = WindowReplayer(site, data, window, tail_steps=tail)
+    resume, soc_start = 0, 50.0
+    if known:
+        last = max(known)
+        resume = int(np.searchsorted(epoch, last))
+        soc_start = known[last].start.soc_pct
+    recorder = _Recorder(replayer, window_starts, resume)
+    replay(site, _slice(data, resume), None, choose=recorder, soc_start_pct=soc_start)
+    kept = dict(known)
+    labels = [x for t, x in sorted(known.items())]
+    for start, features in recorder.windows:
+        t = int(epoch[start.index])
+        if t in known or start.index + window > len(data):
+            continue
+        labelled = replayer.label(start, features)
+        labels.append(labelled)
+        if start.index + window + tail <= len(data):  # complete: its label will not change
+            kept[t] = labelled
+    ordered = sorted(kept)
+    return labels, LabelStore(fingerprint, ordered, [kept[t] for t in ordered])
 
 
 def pool_site(site: SiteConfig) -> SiteConfig:
@@ -104,12 +175,23 @@ def pool_site(site: SiteConfig) -> SiteConfig:
 
 
 def train_site_selector(
-    site: SiteConfig, data: BacktestData, now: datetime, *, n_estimators: int = 100
+    site: SiteConfig,
+    data: BacktestData,
+    now: datetime,
+    *,
+    n_estimators: int = 100,
+    labels_path: Path | None = None,
 ) -> StoredSelector:
-    """Label the history and fit the site's selector (its ``strategy.ai_selection`` settings)."""
+    """Label the history and fit the site's selector (its ``strategy.ai_selection`` settings).
+    ``labels_path``: the site's label store — read, extended by the new windows, written back."""
+    from phoenyra_ems.selector.store import load_labels, save_labels
+
     config = site.strategy.ai_selection
     started = time.perf_counter()
-    labels = label_history(site, data, config.window_h, config.label_tail_h)
+    store = load_labels(labels_path) if labels_path is not None else None
+    labels, store = label_history(site, data, config.window_h, config.label_tail_h, store)
+    if labels_path is not None:
+        save_labels(labels_path, store)
     selector = AIStrategySelector(
         n_estimators=n_estimators, min_samples=config.min_samples, min_confidence=config.min_confidence
     )

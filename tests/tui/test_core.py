@@ -57,6 +57,7 @@ CORE_MODULES = [
     "tui.core.keymap",
     "tui.core.settings",
     "tui.core.store",
+    "tui.core.selector",
 ]
 
 

@@ -35,6 +35,7 @@ from phoenyra_ems.client import (
 from tui.core.backoff import Backoff
 from tui.core.control import ControlRequest, describe_ack, describe_error
 from tui.core.history import HISTORY_STEP_S, day_window, site_zone
+from tui.core.selector import SELECTOR_POLL_S
 from tui.core.store import ChartPoint, Connection, ConsoleStore, ControlOutcome, Phase
 
 LOG = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class ConnectionManager:
         self._stopping = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._prefilled: set[str] = set()
+        self._selector_at: dict[str, float] = {}  # site -> monotonic time of its last GET /selector
         self.connects = 0  # successful (re)connections
 
     @property
@@ -125,6 +127,7 @@ class ConnectionManager:
         if self.store.current_site is not None:
             self._spawn(self._prefill(self.store.current_site))
             self._spawn(self._load_plan(self.store.current_site))
+            self._spawn(self._load_selector(self.store.current_site))
 
     async def _live(self) -> None:
         poller = asyncio.create_task(self._poll())
@@ -151,6 +154,8 @@ class ConnectionManager:
                 for site_id in site_ids:
                     if site_id is not None:
                         await self._refresh_detail(site_id)
+                if self.store.current_site is not None:
+                    await self._load_selector(self.store.current_site, SELECTOR_POLL_S)
             except PhoenyraConnectionError as err:
                 LOG.debug("poll failed: %s", err)
                 await self.client.disconnect()  # listen() returns: reconnect
@@ -200,6 +205,18 @@ class ConnectionManager:
         except PhoenyraError as err:
             LOG.debug("%s: no plan: %s", site_id, err)
 
+    async def _load_selector(self, site_id: str, min_age_s: float = 0.0) -> None:
+        """Who chooses the site's strategy (``GET /selector``), at most every ``min_age_s``; a daemon
+        without the route (or an error) leaves the dashboard without the line."""
+        now = self.store.monotonic()
+        if now - self._selector_at.get(site_id, -1e9) < min_age_s:
+            return
+        self._selector_at[site_id] = now
+        try:
+            self.store.set_selector(await self.client.selector(site_id))
+        except PhoenyraError as err:  # a lost connection is found by the detail poll
+            LOG.debug("%s: no selector status: %s", site_id, err)
+
     def _on_event(self, event: Event) -> None:
         store = self.store
         if isinstance(event, StateEvent):
@@ -241,6 +258,7 @@ class ConnectionManager:
             await self._refresh_detail(site_id)
         await self._prefill(site_id)
         await self._load_plan(site_id)
+        await self._load_selector(site_id)
 
     async def send_control(self, request: ControlRequest) -> ControlOutcome:
         try:

@@ -21,6 +21,7 @@ from phoenyra_ems.client import (
     HistorySample,
     Info,
     Role,
+    SelectorStatus,
     Sensor,
     Site,
     SiteDetail,
@@ -109,6 +110,7 @@ class ConsoleStore:
         self.events: deque[LogLine] = deque(maxlen=EVENT_LOG_SIZE)
         self.control_results: dict[str, ControlOutcome] = {}
         self.plans: dict[str, SitePlan] = {}  # site -> its latest plan (GET /plan, then plan events)
+        self.selectors: dict[str, SelectorStatus] = {}  # site -> who chooses its strategy (GET /selector)
         self.current_site: str | None = None
         self.first_data_at: float | None = None
 
@@ -170,6 +172,7 @@ class ConsoleStore:
             self.series,
             self.control_results,
             self.plans,
+            self.selectors,
         ):
             for gone in [k for k in mapping if k not in self.sites]:
                 del mapping[gone]
@@ -199,6 +202,11 @@ class ConsoleStore:
     def set_plan(self, plan: SitePlan) -> None:
         self.plans[plan.site_id] = plan
         self.touch()
+
+    def set_selector(self, status: SelectorStatus) -> None:
+        if self.selectors.get(status.site_id) != status:
+            self.selectors[status.site_id] = status
+            self.touch()
 
     def set_aggregated(self, aggregated: AggregatedState | None) -> None:
         self.aggregated = aggregated

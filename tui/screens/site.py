@@ -10,6 +10,7 @@ from textual.widgets import Static
 from tui.core import format as fmt
 from tui.core.history import last_hour_series
 from tui.core.plan import plan_line, plan_series
+from tui.core.selector import selector_line
 from tui.core.store import ConsoleStore
 from tui.screens.base import ConsoleScreen
 from tui.widgets.charts import PowerChart, SocChart
@@ -35,6 +36,9 @@ class SiteScreen(ConsoleScreen):
                 yield Static(id="strategy")
         yield Static(id="health")
         yield Static(id="alarms")
+        selector = Static(id="selector-line")
+        selector.display = False  # until the daemon tells who chooses (GET /selector)
+        yield selector
         yield Static(id="plan-line")
         with Horizontal(id="site-charts"):
             yield PowerChart(id="power-chart")
@@ -90,8 +94,20 @@ class SiteScreen(ConsoleScreen):
             alarm_text = "; ".join(f"{a.severity}: {a.code} ({a.message})" for a in state.alarms)
             alarms.update(f"Alarms: {alarm_text or 'none'}")
             alarms.set_class(bool(state.alarms), "-active")
+        self._draw_selector(store)
         self._draw_charts(store)
         self._draw_plan(store)
+
+    def _draw_selector(self, store: ConsoleStore) -> None:
+        """Who chose the strategy and the A/B tally; hidden until the daemon told (GET /selector)."""
+        site_id = store.current_site
+        status = store.selectors.get(site_id) if site_id else None
+        line = self.query_one("#selector-line", Static)
+        if line.display != (status is not None):
+            line.display = status is not None
+        if status is not None and site_id is not None:
+            detail = store.details.get(site_id)
+            line.update(selector_line(status, detail.control if detail else None))
 
     def _draw_charts(self, store: ConsoleStore) -> None:
         site_id = store.current_site
