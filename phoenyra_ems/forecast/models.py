@@ -32,7 +32,7 @@ def price_members(timezone: str, country: str | None) -> dict[str, Callable[[], 
         "persistence": Persistence,
         "week_ago": SameWeekdayLastWeek,
         "gbm": lambda: GradientBoostingForecaster(
-            "gbm", exog_columns=PRICE_EXOG, timezone=timezone, country=country
+            "gbm", exog_columns=PRICE_EXOG, timezone=timezone, country=country, loss="squared_error"
         ),
         "prophet": lambda: ProphetForecaster(
             "prophet", country=country, regressors=PRICE_EXOG, window_days=180
