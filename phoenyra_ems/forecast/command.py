@@ -39,6 +39,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--timezone", default="Europe/Vienna", help="the site's time zone for --data (origins, calendar)"
     )
     parser.add_argument("--models", help="comma-separated subset of the models (default: all)")
+    parser.add_argument(
+        "--value",
+        action="store_true",
+        help="judge the load forecasters by money: the optimiser's backtest planned with each one's "
+        "forecasts (default data: the household year; --data, --from/--to (exclusive end), --step)",
+    )
+    parser.add_argument("--step", choices=("15min", "1h"), default="1h", help="planning step for --value")
     parser.add_argument("--plot", help="MAE per horizon hour, one panel per target (.png or .svg)")
     parser.add_argument("-c", "--config", help="evaluate on a configured site's own recorded history")
     parser.add_argument("--site", help="site id in --config (default: its default site)")
@@ -85,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
     from phoenyra_ems.forecast.suites import TARGETS, evaluate, suite
 
+    if args.value:
+        return _value(args)
     targets: list[str | Suite] = list(TARGETS if args.target == "all" else (args.target,))
     windows: dict[str, list[pd.Timestamp]] = {}
     if (args.start or args.end) and not args.data:
@@ -129,6 +138,35 @@ def run(args: argparse.Namespace) -> int:
         print()
     if args.plot:
         print(f"plot: {plot(results, args.plot)}")
+    return 0
+
+
+def _value(args: argparse.Namespace) -> int:
+    """``--value``: € saved and % of the bound per load forecaster (the optimiser's backtest)."""
+    from phoenyra_ems.backtest.data import BacktestDataError, from_csv, household_2024
+    from phoenyra_ems.backtest.runner import household_site
+    from phoenyra_ems.forecast.value import format_worth, value_forecasters, worth
+
+    site = household_site()
+    try:
+        if args.data:
+            data = from_csv(args.data, args.step, args.start, args.end)
+        else:
+            data = household_2024(args.step, args.start or "2024-01-01", args.end or "2025-01-01")
+    except BacktestDataError as err:
+        print(f"forecast-eval: {err}", file=sys.stderr)
+        return 1
+    forecasters = value_forecasters(site.location.timezone)
+    if args.models:
+        wanted = {m.strip() for m in args.models.split(",")}
+        forecasters = {k: v for k, v in forecasters.items() if k in wanted or k.split()[0] in wanted}
+
+    def progress(name: str) -> None:
+        if not args.no_progress:
+            print(f"forecast-eval --value: {name} …", file=sys.stderr)
+
+    bound, results = worth(site, data, forecasters, progress)
+    print(format_worth(bound, results, data.description))
     return 0
 
 

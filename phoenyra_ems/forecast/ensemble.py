@@ -5,8 +5,10 @@ before and forecasts each held-back day from the same time of day (rolling origi
 then refits the members on the whole history. With ``weighting="recent"`` (the default) the weights
 are not frozen there: every prediction first forecasts from the anchors that have passed since
 (one per day, cached, so it costs one forecast per member and day), scores every member over the
-last ``recent_days`` anchors per horizon bucket, and weights the members by inverse recent MAE —
-a member no better than persistence recently gets no weight (the best one keeps it when none is).
+last ``recent_days`` anchors per horizon bucket, and weights the members by inverse recent MAE² —
+a member no better than persistence recently, or more than ``margin`` (5 %) worse than the recent
+best, gets no weight (the best one keeps it when none is): averaging a clearly better median
+forecast with mean-like baselines costs MAE (tuned on the VDI house in winter, docs/forecasting.md).
 So the mix follows the regime (season, holidays, a new heat pump) between refits. The static
 weightings (``lad``: the non-negative combination summing to 1 that minimises the absolute error on
 the validation days; ``nnls``; ``inverse_mae``) stay available. A member that cannot fit (too little
@@ -67,9 +69,12 @@ RECENT = "recent"
 BASELINE = "persistence"
 
 
-def recent_skill_weights(mae: np.ndarray, names: list[str], power: float, min_skill: float) -> np.ndarray:
+def recent_skill_weights(
+    mae: np.ndarray, names: list[str], power: float, min_skill: float, margin: float = np.inf
+) -> np.ndarray:
     """Weights from each member's recent MAE (members x buckets): inverse MAE^power of the members
-    with skill > ``min_skill`` against persistence (without it: the best member alone)."""
+    with skill > ``min_skill`` against persistence and within ``margin`` of the best one (none
+    with skill: the best member alone)."""
     weights = np.zeros_like(mae)
     for b in range(mae.shape[1]):
         col = mae[:, b]
@@ -80,7 +85,7 @@ def recent_skill_weights(mae: np.ndarray, names: list[str], power: float, min_sk
         ref = (
             col[names.index(BASELINE)] if BASELINE in names and ok[names.index(BASELINE)] else np.nanmax(col)
         )
-        eligible = ok & (col < ref * (1.0 - min_skill))
+        eligible = ok & (col < ref * (1.0 - min_skill)) & (col <= np.nanmin(col) * (1.0 + margin))
         if not eligible.any():
             eligible = ok & (col == np.nanmin(col))
         if np.isinf(power):  # the recent best alone
@@ -117,9 +122,10 @@ class Ensemble:
         horizon_steps: int | None = None,
         weighting: str = RECENT,
         shrinkage: float = 0.0,
-        recent_days: int = 14,
+        recent_days: int = 28,
         power: float = 2.0,
         min_skill: float = 0.0,
+        margin: float = 0.05,
         combiner: str = "inverse_mae",
     ) -> None:
         if weighting not in WEIGHTINGS and weighting != RECENT:
@@ -127,6 +133,7 @@ class Ensemble:
         self.recent_days = recent_days
         self.power = power
         self.min_skill = min_skill
+        self.margin = margin  # a member more than this worse than the recent best gets no weight
         self.combiner = combiner  # recent weights: "inverse_mae" (^power) or "lad" (among those with skill)
         self._weights_key: tuple[object, ...] | None = None
         # Forecasts of each member from past anchors (same time of day, one per day): recent error.
@@ -333,7 +340,9 @@ class Ensemble:
             if len(t) < len(names):
                 continue
             mae = np.mean(np.abs(x - t[:, None]), axis=0)
-            weights[:, b] = recent_skill_weights(mae[:, None], names, self.power, self.min_skill)[:, 0]
+            weights[:, b] = recent_skill_weights(
+                mae[:, None], names, self.power, self.min_skill, self.margin
+            )[:, 0]
             if self.combiner == "lad":  # the MAE-optimal mix of the members with recent skill
                 keep = weights[:, b] > 0
                 if keep.sum() > 1:

@@ -35,10 +35,19 @@ class Suite:
 
 def _with_ensemble(
     members: Callable[[], dict[str, Callable[[], Forecaster]]],
+    extra: dict[str, Callable[[], Forecaster]] | None = None,
 ) -> dict[str, Callable[[], Forecaster]]:
+    """The members, ``extra`` models scored beside them (not members), and their ensemble."""
     factories = dict(members())
+    factories.update(extra or {})
     factories["ensemble"] = lambda: Ensemble([factory() for factory in members().values()])
     return factories
+
+
+def load_factories(timezone: str, country: str | None) -> dict[str, Callable[[], Forecaster]]:
+    """The daemon's load ensemble, its members, and Prophet scored beside them."""
+    prophet = load_members(timezone, country, prophet=True)["prophet"]
+    return _with_ensemble(lambda: load_members(timezone, country), {"prophet": prophet})
 
 
 def suite(target: str) -> Suite:
@@ -49,7 +58,7 @@ def suite(target: str) -> Suite:
             "Konstanz household load (hourly, kW)",
             "kW",
             datasets.konstanz_load(),
-            _with_ensemble(lambda: load_members(site["timezone"], site["country"])),
+            load_factories(site["timezone"], site["country"]),
             origin_hour_utc=_local_midnight_utc(site["timezone"]),
         )
     if target == "pv":
@@ -100,7 +109,7 @@ def site_suites(site: SiteConfig, history: pd.DataFrame) -> list[Suite]:
             f"site {site.site_id}: recorded load (kW)",
             "kW",
             pd.DataFrame({TARGET: history["p_load"]}),
-            _with_ensemble(lambda: load_members(timezone, country)),
+            load_factories(timezone, country),
             origin_hour_utc=_local_midnight_utc(timezone),
         )
     ]
@@ -140,7 +149,7 @@ def csv_suites(data: CsvData, targets: tuple[str, ...], timezone: str) -> list[S
                     f"{name}: load ({step}, kW)",
                     "kW",
                     history,
-                    _with_ensemble(lambda: load_members(timezone, country)),
+                    load_factories(timezone, country),
                 )
             )
         elif target == "pv":
