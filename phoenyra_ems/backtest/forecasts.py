@@ -150,7 +150,7 @@ class BacktestForecasts:
         s = self.settings
         block = max(1, round(s.predict_every_h / self.step_h))
         start = i - i % block
-        if start < 14 * self.per_day:  # the models need two weeks; the baseline until then
+        if start < 15 * self.per_day:  # the models need two whole weeks; the baseline until then
             return None
         if i - self._fitted_i >= round(s.refit_days * self.per_day) or self._model is None:
             assert self.load_model is not None
@@ -163,6 +163,7 @@ class BacktestForecasts:
                 self.stats.failures.append(f"{self.data.index[start]}: {err}")
                 LOGGER.warning("backtest load model failed to fit at %s: %s", self.data.index[start], err)
                 self._model = None
+                self._fitted_i = start - round((s.refit_days - 1) * self.per_day)  # again in a day
             self.stats.fits += 1
             self.stats.fit_s += time.perf_counter() - began
             self._cached = None
