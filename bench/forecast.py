@@ -156,22 +156,24 @@ def speed(repeats: int = 20) -> None:
         f"({history.index[0]:%Y-%m-%d} → {history.index[-1]:%Y-%m-%d})"
     )
     model = ensemble_of(load_members("Europe/Berlin", "DE"))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     model.fit(history)
-    fit_s = time.perf_counter() - started
+    fit_s, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
     steps = 192
-    times = []
+    times, cpu_times = [], []
     for k in range(repeats):
         past = history.iloc[: len(history) - 96 * (k + 1)]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         model.predict(past, steps)
         times.append(1000 * (time.perf_counter() - started))
+        cpu_times.append(1000 * (time.process_time() - cpu))
     print(
-        f"  ensemble fit (5 members fitted twice: weight learning + final) {fit_s:.1f} s "
-        f"(goal < {GOAL_FIT_S:.0f} s)"
+        f"  ensemble fit (4 members fitted twice: weight learning + final) {fit_s:.1f} s wall, "
+        f"{fit_cpu:.1f} s CPU (goal < {GOAL_FIT_S:.0f} s; wall > CPU when the cores are shared)"
     )
     print(
-        f"  predict 48 h = {steps} steps: median {statistics.median(times):.1f} ms, max {max(times):.1f} ms "
+        f"  predict 48 h = {steps} steps: median {statistics.median(times):.1f} ms wall "
+        f"({statistics.median(cpu_times):.1f} ms CPU), max {max(times):.1f} ms "
         f"(goal < {GOAL_PREDICT_MS:.0f} ms)"
     )
     print(f"  learned weights per horizon quarter: {model.member_weights()}")
