@@ -84,3 +84,21 @@ class RecentProfile:
         )
         # The profile starts at the first instant of the last ``days`` days: same phase as the origin.
         return np.resize(profile, steps)
+
+
+class GivenForecast:
+    """A forecast the user already has (an inverter's or a service's), read from the exog column."""
+
+    min_history_days = 0.0
+
+    def __init__(self, column: str, name: str = "given") -> None:
+        self.column = column
+        self.name = name
+
+    def fit(self, history: pd.DataFrame) -> None:
+        pass
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        if exog is None or self.column not in exog:
+            raise ValueError(f"{self.name}: no {self.column} for the horizon")
+        return np.asarray(exog[self.column].to_numpy(dtype=float)[:steps], dtype=float)

@@ -46,3 +46,11 @@ def calendar_features(index: pd.DatetimeIndex, timezone: str, country: str | Non
         },
         index=index,
     )
+
+
+def holiday_table(country: str, first_year: int, last_year: int) -> pd.DataFrame:
+    """Public holidays as Prophet's ``holidays`` frame (``ds``, ``holiday``)."""
+    days = holidays.country_holidays(country, years=range(first_year, last_year + 1))
+    return pd.DataFrame(
+        {"ds": pd.to_datetime(list(days.keys())), "holiday": [str(name) for name in days.values()]}
+    ).sort_values("ds", ignore_index=True)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the parser must load without the ml extra: numpy & co. only when run
     import numpy as np
+    import pandas as pd
 
     from phoenyra_ems.forecast.evaluation import Evaluation
     from phoenyra_ems.forecast.suites import Suite
@@ -20,12 +21,31 @@ TARGET_CHOICES = ("load", "pv", "price")  # phoenyra_ems.forecast.suites.TARGETS
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "forecast-eval",
-        help="rolling-origin day-ahead evaluation of every forecaster on the shipped real data",
-        description="Forecasts 48 h from each midnight of the last DAYS days (models refit weekly on "
-        "the data before the origin) and prints MAE, RMSE, nMAE and skill against persistence.",
+        help="rolling-origin day-ahead evaluation of every forecaster on real data (shipped or your CSV)",
+        description="Forecasts 48 h from each local midnight of the window (default: the last DAYS days; "
+        "prices from 11:00, before the next day's are published), models refit weekly on the data "
+        "before the origin, and prints MAE, RMSE, nMAE and skill against persistence.",
     )
     parser.add_argument("--target", choices=[*TARGET_CHOICES, "all"], default="all")
     parser.add_argument("--days", type=int, default=90, help="origins: the last N days (default 90)")
+    parser.add_argument(
+        "--data",
+        help="your own CSV in the backtest's format: timestamp_utc, load_kw, pv_kw, price_eur_per_mwh "
+        "(optional pv_forecast_kw: a PV forecast you already have); any step that divides a day",
+    )
+    parser.add_argument("--from", dest="start", help="first origin day YYYY-MM-DD (local, with --data)")
+    parser.add_argument("--to", dest="end", help="last origin day YYYY-MM-DD (local, inclusive, with --data)")
+    parser.add_argument(
+        "--timezone", default="Europe/Vienna", help="the site's time zone for --data (origins, calendar)"
+    )
+    parser.add_argument("--models", help="comma-separated subset of the models (default: all)")
+    parser.add_argument(
+        "--value",
+        action="store_true",
+        help="judge the load forecasters by money: the optimiser's backtest planned with each one's "
+        "forecasts (default data: the household year; --data, --from/--to (exclusive end), --step)",
+    )
+    parser.add_argument("--step", choices=("15min", "1h"), default="1h", help="planning step for --value")
     parser.add_argument("--plot", help="MAE per horizon hour, one panel per target (.png or .svg)")
     parser.add_argument("-c", "--config", help="evaluate on a configured site's own recorded history")
     parser.add_argument("--site", help="site id in --config (default: its default site)")
@@ -70,10 +90,21 @@ def format_horizons(evaluation: Evaluation, block_h: int = 6) -> str:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from phoenyra_ems.forecast.suites import TARGETS, evaluate
+    from phoenyra_ems.forecast.suites import TARGETS, evaluate, suite
 
+    if args.value:
+        return _value(args)
     targets: list[str | Suite] = list(TARGETS if args.target == "all" else (args.target,))
-    if args.config:
+    windows: dict[str, list[pd.Timestamp]] = {}
+    if (args.start or args.end) and not args.data:
+        print("forecast-eval: --from/--to need --data (the shipped data uses --days)", file=sys.stderr)
+        return 1
+    if args.data:
+        loaded = _csv_suites(args)
+        if loaded is None:
+            return 1
+        targets, windows = list(loaded[0]), loaded[1]
+    elif args.config:
         suites = _site_suites(args)
         if suites is None:
             return 1
@@ -89,10 +120,18 @@ def run(args: argparse.Namespace) -> int:
         def progress(done: int, total: int, bar: tqdm = bar) -> None:
             bar.update(1)  # one forecast of one model from one origin
 
-        chosen, evaluation = evaluate(target, args.days, progress)
+        if args.models:
+            target = _only(suite(target) if isinstance(target, str) else target, args.models)
+            if not target.factories:
+                print(f"forecast-eval: none of --models {args.models} is a {name} model", file=sys.stderr)
+                return 1
+        chosen, evaluation = evaluate(target, args.days, progress, windows.get(name))
         bar.close()
         results.append((chosen, evaluation))
-        title = f"{chosen.description}: {len(evaluation.origins)} origins, 48 h ahead"
+        title = (
+            f"{chosen.description}: {len(evaluation.origins)} origins, 48 h ahead "
+            f"({evaluation.origins[0]:%Y-%m-%d %H:%M} → {evaluation.origins[-1]:%Y-%m-%d %H:%M} UTC)"
+        )
         print(format_table(title, chosen.unit, evaluation))
         print()
         print(format_horizons(evaluation))
@@ -100,6 +139,76 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"plot: {plot(results, args.plot)}")
     return 0
+
+
+def _value(args: argparse.Namespace) -> int:
+    """``--value``: € saved and % of the bound per load forecaster (the optimiser's backtest)."""
+    from phoenyra_ems.backtest.data import BacktestDataError, from_csv, household_2024
+    from phoenyra_ems.backtest.runner import household_site
+    from phoenyra_ems.forecast.value import format_worth, value_forecasters, worth
+
+    site = household_site()
+    try:
+        if args.data:
+            data = from_csv(args.data, args.step, args.start, args.end)
+        else:
+            data = household_2024(args.step, args.start or "2024-01-01", args.end or "2025-01-01")
+    except BacktestDataError as err:
+        print(f"forecast-eval: {err}", file=sys.stderr)
+        return 1
+    forecasters = value_forecasters(site.location.timezone)
+    if args.models:
+        wanted = {m.strip() for m in args.models.split(",")}
+        forecasters = {k: v for k, v in forecasters.items() if k in wanted or k.split()[0] in wanted}
+
+    def progress(name: str) -> None:
+        if not args.no_progress:
+            print(f"forecast-eval --value: {name} …", file=sys.stderr)
+
+    bound, results = worth(site, data, forecasters, progress)
+    print(format_worth(bound, results, data.description))
+    return 0
+
+
+def _only(chosen: Suite, models: str) -> Suite:
+    import dataclasses
+
+    from phoenyra_ems.forecast.ensemble import Ensemble
+
+    wanted = {m.strip() for m in models.split(",") if m.strip()}
+    kept = {k: v for k, v in chosen.factories.items() if k in wanted and k != "ensemble"}
+    if "ensemble" in wanted and "ensemble" in chosen.factories:  # the ensemble of the chosen members
+        members = dict(kept)
+        kept["ensemble"] = lambda: Ensemble([factory() for factory in members.values()])
+    return dataclasses.replace(chosen, factories=kept)
+
+
+def _csv_suites(args: argparse.Namespace) -> tuple[list[Suite], dict[str, list[pd.Timestamp]]] | None:
+    """The suites of ``--data`` and each target's origins in the ``--from/--to`` window."""
+    import pandas as pd
+
+    from phoenyra_ems.forecast import csv_data
+    from phoenyra_ems.forecast.suites import csv_suites
+
+    try:
+        timezone = csv_data.check_timezone(args.timezone)
+        if args.target == "all":
+            header = pd.read_csv(args.data, nrows=0).columns if Path(args.data).is_file() else ()
+            wanted = tuple(t for t, c in csv_data.COLUMNS.items() if c in header) or TARGET_CHOICES
+        else:
+            wanted = (args.target,)
+        data = csv_data.read(args.data, wanted)
+        horizon = pd.Timedelta(hours=48)
+        windows = {
+            t: csv_data.origins(
+                data, timezone, args.start, args.end, args.days, horizon, 11 if t == "price" else 0
+            )
+            for t in wanted
+        }
+    except csv_data.ForecastDataError as err:
+        print(f"forecast-eval: {err}", file=sys.stderr)
+        return None
+    return csv_suites(data, wanted, timezone), windows
 
 
 def _site_suites(args: argparse.Namespace) -> list[Suite] | None:

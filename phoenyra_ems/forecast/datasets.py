@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import pandas as pd
@@ -84,3 +86,89 @@ def prices(zone: str = "at") -> pd.DataFrame:
     )
     frame["fc_residual_mwh"] = frame["fc_total_mwh"] - frame["fc_pv_mwh"] - frame["fc_wind_mwh"]
     return frame.asfreq("1h")
+
+
+VDI_MORE_FILE = "load_households_vdi4657_flat_efhwp_2019_15min.csv"
+TOOL_FILE = "load_ci_tool_manufacturer_2018_15min.csv"
+OFFICE_FILE = "load_ci_office_small_2015_15min.csv"
+
+
+@dataclass(frozen=True)
+class LoadSet:
+    """A load data set of the benchmark with its site's zone, and a winter and a summer window."""
+
+    name: str
+    description: str
+    timezone: str
+    country: str | None
+    winter: tuple[str, str]  # first and last origin day (local)
+    summer: tuple[str, str]
+
+    def load(self) -> pd.DataFrame:
+        return LOAD_READERS[self.name]()
+
+
+def _normalised(file: str, column: str, annual_mwh: float) -> pd.DataFrame:
+    return pd.DataFrame({TARGET: _read(file)[column] * annual_mwh / 1000.0})
+
+
+LOAD_READERS: dict[str, Callable[[], pd.DataFrame]] = {
+    "vdi_efh": lambda: vdi_household_load(4.0),
+    "vdi_flat": lambda: _normalised(VDI_MORE_FILE, "flat_w_per_mwh_a", 2.5),
+    "vdi_efh_heat_pump": lambda: _normalised(VDI_MORE_FILE, "efh_heat_pump_w_per_mwh_a", 8.0),
+    "konstanz": konstanz_load,
+    "tool_manufacturer": lambda: _normalised(TOOL_FILE, "g_mv_tool_manufacturer_w_per_mwh_a", 1000.0),
+    "office_small": lambda: _normalised(OFFICE_FILE, "office_small_w_per_mwh_a", 100.0),
+}
+
+# Tuned on vdi_efh in winter only; every other (set, season) is reported as it comes.
+LOAD_SETS = (
+    LoadSet(
+        "vdi_efh",
+        "VDI 4657 single-family house, 15 min, 4 MWh/a",
+        "Europe/Berlin",
+        "DE",
+        ("2019-11-11", "2019-12-22"),
+        ("2019-06-10", "2019-07-21"),
+    ),
+    LoadSet(
+        "vdi_flat",
+        "VDI 4657 flat, 15 min, 2.5 MWh/a",
+        "Europe/Berlin",
+        "DE",
+        ("2019-11-11", "2019-12-22"),
+        ("2019-06-10", "2019-07-21"),
+    ),
+    LoadSet(
+        "vdi_efh_heat_pump",
+        "VDI 4657 house with heat pump, 15 min, 8 MWh/a",
+        "Europe/Berlin",
+        "DE",
+        ("2019-11-11", "2019-12-22"),
+        ("2019-06-10", "2019-07-21"),
+    ),
+    LoadSet(
+        "konstanz",
+        "Konstanz house (OPSD), 1 h",
+        "Europe/Berlin",
+        "DE",
+        ("2016-11-11", "2016-12-22"),
+        ("2016-06-10", "2016-07-21"),
+    ),
+    LoadSet(
+        "tool_manufacturer",
+        "tool manufacturer, 15 min, 1 GWh/a",
+        "Europe/Berlin",
+        "DE",
+        ("2018-11-12", "2018-12-21"),
+        ("2018-06-11", "2018-07-20"),
+    ),
+    LoadSet(
+        "office_small",
+        "small office, 15 min, 100 MWh/a",
+        "Europe/Berlin",
+        "DE",
+        ("2015-11-09", "2015-12-20"),
+        ("2015-06-08", "2015-07-19"),
+    ),
+)

@@ -1,11 +1,19 @@
-"""Ensemble with weights learned from rolling backtest error per horizon (not fixed shares).
+"""Ensemble with weights that follow each member's recent error per horizon (not fixed shares).
 
 ``fit`` holds back the last ``validation_days`` of the history, fits every member on what comes
-before, forecasts each held-back day from its midnight (rolling origin) and learns, per horizon
-bucket, the non-negative combination of the members that minimises the squared error (NNLS,
-normalised to sum 1); then refits the members on the whole history. A member that cannot fit (too
-little history, a solver failure) or fails to predict drops out and the others' weights are
-renormalised: the ensemble answers as long as one member does.
+before and forecasts each held-back day from the same time of day (rolling origin, the *anchors*);
+then refits the members on the whole history. With ``weighting="recent"`` (the default) the weights
+are not frozen there: every prediction first forecasts from the anchors that have passed since
+(one per day, cached, so it costs one forecast per member and day), scores every member over the
+last ``recent_days`` anchors per horizon bucket, and weights the members by inverse recent MAE² —
+a member no better than persistence recently, or more than ``margin`` (5 %) worse than the recent
+best, gets no weight (the best one keeps it when none is): averaging a clearly better median
+forecast with mean-like baselines costs MAE (tuned on the VDI house in winter, docs/forecasting.md).
+So the mix follows the regime (season, holidays, a new heat pump) between refits. The static
+weightings (``lad``: the non-negative combination summing to 1 that minimises the absolute error on
+the validation days; ``nnls``; ``inverse_mae``) stay available. A member that cannot fit (too little
+history, a solver failure) or fails to predict drops out and the others' weights are renormalised:
+the ensemble answers as long as one member does.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from phoenyra_ems.forecast.base import (
     Forecaster,
     ForecastError,
     InsufficientHistory,
+    future_index,
     history_days,
     step_of,
     steps_per_day,
@@ -56,6 +65,34 @@ def _inverse_mae_weights(x: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 WEIGHTINGS = {"nnls": _nnls_weights, "lad": _lad_weights, "inverse_mae": _inverse_mae_weights}
+RECENT = "recent"
+BASELINE = "persistence"
+
+
+def recent_skill_weights(
+    mae: np.ndarray, names: list[str], power: float, min_skill: float, margin: float = np.inf
+) -> np.ndarray:
+    """Weights from each member's recent MAE (members x buckets): inverse MAE^power of the members
+    with skill > ``min_skill`` against persistence and within ``margin`` of the best one (none
+    with skill: the best member alone)."""
+    weights = np.zeros_like(mae)
+    for b in range(mae.shape[1]):
+        col = mae[:, b]
+        ok = np.isfinite(col)
+        if not ok.any():
+            weights[:, b] = np.nan
+            continue
+        ref = (
+            col[names.index(BASELINE)] if BASELINE in names and ok[names.index(BASELINE)] else np.nanmax(col)
+        )
+        eligible = ok & (col < ref * (1.0 - min_skill)) & (col <= np.nanmin(col) * (1.0 + margin))
+        if not eligible.any():
+            eligible = ok & (col == np.nanmin(col))
+        if np.isinf(power):  # the recent best alone
+            eligible = eligible & (col == np.nanmin(np.where(eligible, col, np.nan)))
+        w = np.where(eligible, 1.0 / np.maximum(np.where(ok, col, 1.0), 1e-9) ** min(power, 50.0), 0.0)
+        weights[:, b] = w / w.sum()
+    return weights
 
 
 def _fit_members(members: Sequence[Forecaster], history: pd.DataFrame, stage: str) -> list[Forecaster]:
@@ -83,11 +120,26 @@ class Ensemble:
         validation_days: int = 21,
         horizon_buckets: int = 4,
         horizon_steps: int | None = None,
-        weighting: str = "lad",
+        weighting: str = RECENT,
         shrinkage: float = 0.0,
+        recent_days: int = 28,
+        power: float = 2.0,
+        min_skill: float = 0.0,
+        margin: float = 0.05,
+        combiner: str = "inverse_mae",
     ) -> None:
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {sorted(WEIGHTINGS)}")
+        if weighting not in WEIGHTINGS and weighting != RECENT:
+            raise ValueError(f"weighting must be one of {sorted([*WEIGHTINGS, RECENT])}")
+        self.recent_days = recent_days
+        self.power = power
+        self.min_skill = min_skill
+        self.margin = margin  # a member more than this worse than the recent best gets no weight
+        self.combiner = combiner  # recent weights: "inverse_mae" (^power) or "lad" (among those with skill)
+        self._weights_key: tuple[object, ...] | None = None
+        # Forecasts of each member from past anchors (same time of day, one per day): recent error.
+        self._anchors: dict[pd.Timestamp, dict[str, np.ndarray]] = {}
+        self._next_anchor: pd.Timestamp | None = None
+        self._day = pd.Timedelta(days=1)
         self.weighting = weighting
         self.shrinkage = shrinkage
         self.name = name
@@ -107,6 +159,9 @@ class Ensemble:
         horizon = self.horizon_steps or 2 * per_day
         needed = max((m.min_history_days for m in self.members), default=0.0) + self.validation_days
         self.weights = {}
+        self._anchors = {}
+        self._day = per_day * step_of(pd.DatetimeIndex(history.index))
+        self._next_anchor = pd.Timestamp(history.index[-1]) + step_of(pd.DatetimeIndex(history.index))
         if history_days(history) >= needed:
             self._learn_weights(history, per_day, horizon)
         else:
@@ -119,6 +174,8 @@ class Ensemble:
         self.active = _fit_members(self.members, history, "final fit")
         if not self.active:
             raise InsufficientHistory(f"{self.name}: no member could fit")
+        if self.weighting == RECENT:
+            self.weights = self._recent_weights(history, horizon) or self.weights
         learned = bool(self.weights)
         for member in self.active:  # a member without a learned weight gets none (or all equal)
             self.weights.setdefault(
@@ -152,6 +209,10 @@ class Ensemble:
                     predictions[member.name].append(np.full(horizon, np.nan))
         y = np.vstack(truths)
         names = [m.name for m in fitted]
+        for number, origin in enumerate(origins):
+            self._anchors[pd.Timestamp(history.index[origin])] = {n: predictions[n][number] for n in names}
+        if origins:
+            self._next_anchor = pd.Timestamp(history.index[origins[-1]]) + self._day
         stacked = np.stack([np.vstack(predictions[n]) for n in names], axis=-1)  # origin, step, member
         buckets = self._bucket(horizon, horizon)
         weights = np.zeros((len(names), self.horizon_buckets))
@@ -162,7 +223,7 @@ class Ensemble:
             if ok.sum() < len(names):
                 weights[:, b] = 1.0
                 continue
-            w = WEIGHTINGS[self.weighting](x[ok], t[ok])
+            w = WEIGHTINGS.get(self.weighting, _inverse_mae_weights)(x[ok], t[ok])
             w = w / w.sum() if w.sum() > 0 else np.ones(len(names)) / len(names)
             weights[:, b] = (1 - self.shrinkage) * w + self.shrinkage / len(names)
         self.weights = {n: weights[i] for i, n in enumerate(names)}
@@ -176,7 +237,13 @@ class Ensemble:
         if not self.active:
             raise ForecastError(f"{self.name}: not fitted")
         per_day = steps_per_day(step_of(pd.DatetimeIndex(history.index)))
-        buckets = self._bucket(steps, self.horizon_steps or 2 * per_day)
+        horizon = self.horizon_steps or 2 * per_day
+        buckets = self._bucket(steps, horizon)
+        if self.weighting == RECENT:
+            self._follow_anchors(history, horizon)
+            recent = self._recent_weights(history, horizon)
+            if recent:
+                self.weights = recent
         total = np.zeros(steps)
         weight_sum = np.zeros(steps)
         answers: list[np.ndarray] = []
@@ -207,6 +274,88 @@ class Ensemble:
         if not np.isfinite(result).all():  # steps no member covered: carry the neighbours
             result = pd.Series(result).ffill().bfill().to_numpy()
         return result
+
+    def _follow_anchors(self, history: pd.DataFrame, horizon: int) -> None:
+        """Forecast from the anchors that passed since the last call (at most ``recent_days``)."""
+        if self._next_anchor is None or not self.active:
+            return
+        index = pd.DatetimeIndex(history.index)
+        last = pd.Timestamp(index[-1])
+        earliest = last - self.recent_days * self._day
+        if self._next_anchor < earliest:
+            self._next_anchor += ((earliest - self._next_anchor) // self._day + 1) * self._day
+        while self._next_anchor <= last:
+            anchor = self._next_anchor
+            self._next_anchor = anchor + self._day
+            pos = int(index.searchsorted(anchor))
+            if pos >= len(index) or index[pos] != anchor or pos < 2:
+                continue
+            past = history.iloc[:pos]
+            ahead = history.iloc[pos : pos + horizon].drop(columns=[TARGET])
+            exog = ahead.reindex(future_index(past, horizon)) if len(ahead.columns) else None
+            forecasts = {}
+            for member in self.active:
+                try:
+                    forecasts[member.name] = np.asarray(member.predict(past, horizon, exog), dtype=float)
+                except Exception as err:
+                    LOGGER.debug("forecast member %s failed at anchor %s: %s", member.name, anchor, err)
+            self._anchors[anchor] = forecasts
+        keep = last - (max(self.recent_days, self.validation_days) + 2) * self._day
+        for old in [a for a in self._anchors if a < keep]:
+            del self._anchors[old]
+
+    def _recent_weights(self, history: pd.DataFrame, horizon: int) -> dict[str, np.ndarray]:
+        """Per member and horizon bucket: weights from the errors over the last ``recent_days`` anchors."""
+        index = pd.DatetimeIndex(history.index)
+        last = pd.Timestamp(index[-1])
+        anchors = sorted(a for a in self._anchors if last - self.recent_days * self._day <= a <= last)
+        names = [m.name for m in self.active]
+        if not anchors or len(names) < 2:
+            return {}
+        key = (tuple(anchors), tuple(names))
+        if self.combiner == "lad" and key == self._weights_key:  # the LP once a day, not every step
+            return self.weights
+        y = history[TARGET].to_numpy(dtype=float)
+        buckets = self._bucket(horizon, horizon)
+        rows: list[list[np.ndarray]] = [[] for _ in range(self.horizon_buckets)]
+        truths: list[list[np.ndarray]] = [[] for _ in range(self.horizon_buckets)]
+        for anchor in anchors:
+            pos = int(index.searchsorted(anchor))
+            truth = y[pos : pos + horizon]
+            n = len(truth)
+            forecasts = self._anchors[anchor]
+            if n == 0 or any(name not in forecasts for name in names):
+                continue
+            stacked = np.vstack([forecasts[name][:n] for name in names])  # members x steps
+            ok = np.isfinite(stacked).all(axis=0) & np.isfinite(truth)
+            for b in range(self.horizon_buckets):
+                sel = ok & (buckets[:n] == b)
+                rows[b].append(stacked[:, sel].T)
+                truths[b].append(truth[sel])
+        weights = np.full((len(names), self.horizon_buckets), np.nan)
+        for b in range(self.horizon_buckets):
+            if not rows[b]:
+                continue
+            x, t = np.vstack(rows[b]), np.concatenate(truths[b])
+            if len(t) < len(names):
+                continue
+            mae = np.mean(np.abs(x - t[:, None]), axis=0)
+            weights[:, b] = recent_skill_weights(
+                mae[:, None], names, self.power, self.min_skill, self.margin
+            )[:, 0]
+            if self.combiner == "lad":  # the MAE-optimal mix of the members with recent skill
+                keep = weights[:, b] > 0
+                if keep.sum() > 1:
+                    w = np.zeros(len(names))
+                    w[keep] = _lad_weights(x[:, keep], t)
+                    weights[:, b] = w / w.sum() if w.sum() > 0 else weights[:, b]
+        if np.isnan(weights).all():
+            return {}
+        for b in range(self.horizon_buckets):  # a bucket not scored yet: the nearest earlier one
+            if np.isnan(weights[:, b]).any():
+                weights[:, b] = weights[:, b - 1] if b > 0 else np.ones(len(names)) / len(names)
+        self._weights_key = key
+        return {name: weights[i] for i, name in enumerate(names)}
 
     def member_weights(self) -> dict[str, list[float]]:
         return {name: [round(float(w), 3) for w in weights] for name, weights in self.weights.items()}

@@ -95,9 +95,11 @@ class GradientBoostingForecaster:
         country: str | None = "AT",
         origin_every_h: float = 6.0,
         max_rows: int = 120_000,
-        loss: str = "squared_error",
+        loss: str = "absolute_error",
+        quantile: float | None = None,
         max_iter: int = 200,
         random_state: int = 0,
+        quantiles: tuple[float, ...] = (),
     ) -> None:
         self.name = name
         self.horizon_steps = horizon_steps
@@ -107,17 +109,30 @@ class GradientBoostingForecaster:
         self.origin_every_h = origin_every_h
         self.max_rows = max_rows
         self.random_state = random_state
+        self.loss = loss
         # Shallow, strongly regularised trees: household load is noisy, deep trees learn the noise.
-        self._model = HistGradientBoostingRegressor(
+        # Absolute error (the median) by default: household load is skewed, the mean overshoots the
+        # quiet hours (issue 19: squared error had no skill in summer nights).
+        self._model = self._regressor(loss, quantile, max_iter, random_state)
+        # Extra quantile models of the same family (P10/P90): the forecast's error corridor.
+        self.quantiles = quantiles
+        self._bands = {q: self._regressor("quantile", q, max_iter, random_state) for q in quantiles}
+        self._fitted = False
+
+    @staticmethod
+    def _regressor(
+        loss: str, quantile: float | None, max_iter: int, random_state: int
+    ) -> HistGradientBoostingRegressor:
+        return HistGradientBoostingRegressor(
             loss=loss,
+            quantile=quantile,
             max_iter=max_iter,
-            learning_rate=0.03,
+            learning_rate=0.03 if loss == "squared_error" else 0.1,
             max_depth=4,
             min_samples_leaf=200,
             l2_regularization=1.0,
             random_state=random_state,
         )
-        self._fitted = False
 
     def _frame(
         self,
@@ -164,9 +179,23 @@ class GradientBoostingForecaster:
         frame = self._frame(lagged, pd.DatetimeIndex(times), origin, horizon, per_day, history)
         with threadpool_limits(1):  # OpenMP threads spin against a busy event loop; one is plenty
             self._model.fit(frame, values[origin + horizon])
+            for band in self._bands.values():
+                band.fit(frame, values[origin + horizon])
         self._fitted = True
 
     def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        return self._predict(history, steps, exog)[0]
+
+    def predict_quantiles(
+        self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None
+    ) -> dict[float, np.ndarray]:
+        """The quantile forecasts of ``quantiles`` (e.g. P10, P90), each sorted against the others."""
+        _, bands = self._predict(history, steps, exog)
+        return bands
+
+    def _predict(
+        self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None
+    ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
         if not self._fitted:
             raise ForecastError(f"{self.name}: not fitted")
         index = pd.DatetimeIndex(history.index)
@@ -181,4 +210,9 @@ class GradientBoostingForecaster:
         times = future_index(history, steps)
         frame = self._frame(lagged, times, origin, horizon, per_day, exog)
         with threadpool_limits(1):
-            return np.asarray(self._model.predict(frame), dtype=float)
+            central = np.asarray(self._model.predict(frame), dtype=float)
+            bands = {q: np.asarray(m.predict(frame), dtype=float) for q, m in self._bands.items()}
+        if bands:  # quantile models fitted apart can cross: sort them per step
+            ordered = np.sort(np.vstack(list(bands.values())), axis=0)
+            bands = dict(zip(sorted(bands), ordered, strict=True))
+        return central, bands

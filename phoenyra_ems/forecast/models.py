@@ -13,18 +13,26 @@ from phoenyra_ems.forecast.prophet_model import ProphetForecaster
 
 
 def load_members(
-    timezone: str, country: str | None, exog: tuple[str, ...] = ()
+    timezone: str, country: str | None, exog: tuple[str, ...] = (), *, prophet: bool = False
 ) -> dict[str, Callable[[], Forecaster]]:
-    """Factories of the load models (fresh, unfitted instances)."""
-    return {
+    """Factories of the load models (fresh, unfitted instances): the daemon's ensemble members.
+
+    Prophet is not a default member: it lost to the 7-day profile and to gradient boosting on every
+    load data set measured (docs/forecasting.md); ``prophet=True`` adds it.
+    """
+    members: dict[str, Callable[[], Forecaster]] = {
         "persistence": Persistence,
         "week_ago": SameWeekdayLastWeek,
         "profile_7d": lambda: RecentProfile(7),
         "gbm": lambda: GradientBoostingForecaster(
             "gbm", exog_columns=exog, timezone=timezone, country=country
         ),
-        "prophet": lambda: ProphetForecaster("prophet", country=country, window_days=365),
     }
+    if prophet:
+        members["prophet"] = lambda: ProphetForecaster(
+            "prophet", country=country, timezone=timezone, window_days=365
+        )
+    return members
 
 
 def price_members(timezone: str, country: str | None) -> dict[str, Callable[[], Forecaster]]:
@@ -32,10 +40,10 @@ def price_members(timezone: str, country: str | None) -> dict[str, Callable[[], 
         "persistence": Persistence,
         "week_ago": SameWeekdayLastWeek,
         "gbm": lambda: GradientBoostingForecaster(
-            "gbm", exog_columns=PRICE_EXOG, timezone=timezone, country=country
+            "gbm", exog_columns=PRICE_EXOG, timezone=timezone, country=country, loss="squared_error"
         ),
         "prophet": lambda: ProphetForecaster(
-            "prophet", country=country, regressors=PRICE_EXOG, window_days=180
+            "prophet", country=country, timezone=timezone, regressors=PRICE_EXOG, window_days=180
         ),
     }
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from phoenyra_ems.config.model import SiteConfig
-from phoenyra_ems.forecast import datasets
+from phoenyra_ems.forecast import csv_data, datasets
 from phoenyra_ems.forecast.base import TARGET, Forecaster, history_days
-from phoenyra_ems.forecast.baselines import Persistence, SameWeekdayLastWeek
+from phoenyra_ems.forecast.baselines import GivenForecast, Persistence, RecentProfile, SameWeekdayLastWeek
 from phoenyra_ems.forecast.calendar_features import country_for
+from phoenyra_ems.forecast.csv_data import CsvData
 from phoenyra_ems.forecast.ensemble import Ensemble
 from phoenyra_ems.forecast.evaluation import Evaluation, daily_origins, rolling_origin
 from phoenyra_ems.forecast.models import load_members, price_members
@@ -34,10 +35,19 @@ class Suite:
 
 def _with_ensemble(
     members: Callable[[], dict[str, Callable[[], Forecaster]]],
+    extra: dict[str, Callable[[], Forecaster]] | None = None,
 ) -> dict[str, Callable[[], Forecaster]]:
+    """The members, ``extra`` models scored beside them (not members), and their ensemble."""
     factories = dict(members())
+    factories.update(extra or {})
     factories["ensemble"] = lambda: Ensemble([factory() for factory in members().values()])
     return factories
+
+
+def load_factories(timezone: str, country: str | None) -> dict[str, Callable[[], Forecaster]]:
+    """The daemon's load ensemble, its members, and Prophet scored beside them."""
+    prophet = load_members(timezone, country, prophet=True)["prophet"]
+    return _with_ensemble(lambda: load_members(timezone, country), {"prophet": prophet})
 
 
 def suite(target: str) -> Suite:
@@ -48,7 +58,7 @@ def suite(target: str) -> Suite:
             "Konstanz household load (hourly, kW)",
             "kW",
             datasets.konstanz_load(),
-            _with_ensemble(lambda: load_members(site["timezone"], site["country"])),
+            load_factories(site["timezone"], site["country"]),
             origin_hour_utc=_local_midnight_utc(site["timezone"]),
         )
     if target == "pv":
@@ -99,7 +109,7 @@ def site_suites(site: SiteConfig, history: pd.DataFrame) -> list[Suite]:
             f"site {site.site_id}: recorded load (kW)",
             "kW",
             pd.DataFrame({TARGET: history["p_load"]}),
-            _with_ensemble(lambda: load_members(timezone, country)),
+            load_factories(timezone, country),
             origin_hour_utc=_local_midnight_utc(timezone),
         )
     ]
@@ -122,6 +132,57 @@ def site_suites(site: SiteConfig, history: pd.DataFrame) -> list[Suite]:
     return suites
 
 
+def csv_suites(data: CsvData, targets: tuple[str, ...], timezone: str) -> list[Suite]:
+    """Suites on a user's CSV (``forecast-eval --data``): the same models a site in ``timezone`` runs."""
+    country = country_for(timezone)
+    frame = data.frame
+    name = data.path.name
+    step = f"{data.step / pd.Timedelta(minutes=1):g} min"
+    suites = []
+    for target in targets:
+        column = csv_data.COLUMNS[target]
+        history = pd.DataFrame({TARGET: frame[column]})
+        if target == "load":
+            suites.append(
+                Suite(
+                    "load",
+                    f"{name}: load ({step}, kW)",
+                    "kW",
+                    history,
+                    load_factories(timezone, country),
+                )
+            )
+        elif target == "pv":
+            factories: dict[str, Callable[[], Forecaster]] = {
+                "persistence": Persistence,
+                "profile_3d": lambda: RecentProfile(3),
+            }
+            exog: tuple[str, ...] = ()
+            if csv_data.USER_PV_FORECAST in frame:
+                history[csv_data.USER_PV_FORECAST] = frame[csv_data.USER_PV_FORECAST]
+                exog = (csv_data.USER_PV_FORECAST,)
+                factories["given"] = lambda: GivenForecast(csv_data.USER_PV_FORECAST, "given")
+                factories["ensemble"] = _ensemble_factory(dict(factories))
+            suites.append(
+                Suite("pv", f"{name}: PV ({step}, kW)", "kW", history, factories, exog_columns=exog)
+            )
+        else:
+            suites.append(
+                Suite(
+                    "price",
+                    f"{name}: day-ahead price ({step}, EUR/MWh), origins 11:00 local",
+                    "EUR/MWh",
+                    history,
+                    _with_ensemble(lambda: price_members(timezone, country)),
+                )
+            )
+    return suites
+
+
+def _ensemble_factory(members: dict[str, Callable[[], Forecaster]]) -> Callable[[], Forecaster]:
+    return lambda: Ensemble([factory() for factory in members.values()])
+
+
 def _array_of(site: SiteConfig) -> Forecaster:
     model = PvForecaster.for_site(site)
     assert model is not None, "site_suites checks that the site has an array"
@@ -135,14 +196,18 @@ def _local_midnight_utc(timezone: str) -> int:
 
 
 def evaluate(
-    target: str | Suite, days: int = 90, progress: Callable[[int, int], None] | None = None
+    target: str | Suite,
+    days: int = 90,
+    progress: Callable[[int, int], None] | None = None,
+    origins: list[pd.Timestamp] | None = None,
 ) -> tuple[Suite, Evaluation]:
-    """Day-ahead rolling-origin evaluation over the last ``days`` days of the suite's data."""
+    """Day-ahead rolling-origin evaluation over ``origins`` (default: the last ``days`` days)."""
     chosen = suite(target) if isinstance(target, str) else target
     horizon = pd.Timedelta(hours=48)
-    # Each origin needs two weeks before it for the models and a whole horizon after it.
-    days = max(1, min(days, int(history_days(chosen.data) - 16)))
-    origins = daily_origins(chosen.data, days, horizon, chosen.origin_hour_utc)
+    if origins is None:
+        # Each origin needs two weeks before it for the models and a whole horizon after it.
+        days = max(1, min(days, int(history_days(chosen.data) - 16)))
+        origins = daily_origins(chosen.data, days, horizon, chosen.origin_hour_utc)
     steps = int(horizon / (chosen.data.index[1] - chosen.data.index[0]))
     evaluation = rolling_origin(
         chosen.factories,

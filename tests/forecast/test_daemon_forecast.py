@@ -66,7 +66,7 @@ async def test_the_daemon_fits_in_a_worker_and_serves_the_forecast(tmp_path: Pat
         url = f"{daemon.url}/api/v1/sites"
         body: dict[str, object] = {}
         async with aiohttp.ClientSession(headers=headers) as session:
-            for _ in range(240):  # spawn the worker, fit 20 days (ensemble incl. Prophet), predict
+            for _ in range(240):  # spawn the worker, fit 20 days (the load ensemble), predict
                 async with session.get(f"{url}/wien/forecast") as response:
                     assert response.status == 200
                     body = await response.json()

@@ -239,3 +239,50 @@ def test_every_weighting_gives_shares_that_sum_to_one(weighting: str) -> None:
 def test_unknown_weighting_is_rejected() -> None:
     with pytest.raises(ValueError, match="weighting"):
         Ensemble([Persistence()], weighting="median")
+
+
+class NoisyOracle:
+    """The truth plus noise whose size switches at ``switch`` (good before, bad after, or the reverse)."""
+
+    min_history_days = 1.0
+
+    def __init__(self, name: str, data: pd.DataFrame, switch: pd.Timestamp, before: float, after: float):
+        self.name, self.data, self.switch = name, data, switch
+        self.before, self.after = before, after
+
+    def fit(self, history: pd.DataFrame) -> None:
+        pass
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        times = future_index(history, steps)
+        rng = np.random.default_rng(len(history))
+        size = np.where(times < self.switch, self.before, self.after)
+        return np.asarray(self.data["y"].reindex(times).to_numpy() + rng.normal(0.0, 1.0, steps) * size)
+
+
+def test_recent_weights_follow_a_regime_change_between_refits() -> None:
+    """A member that was best loses its weight within days when it degrades, without a refit; the
+    member that has no skill against persistence recently gets none."""
+    data = synthetic_load(70)
+    fitted_until = len(data) - 3 * WEEK
+    switch = data.index[fitted_until + DAY]
+    members = [
+        Persistence(),
+        NoisyOracle("was_good", data, switch, before=0.02, after=0.6),
+        NoisyOracle("got_good", data, switch, before=0.6, after=0.05),
+        NoisyOracle("never_good", data, switch, before=5.0, after=5.0),
+    ]
+    ensemble = Ensemble(members, validation_days=14, recent_days=7)
+    ensemble.fit(data.iloc[:fitted_until])
+    before = ensemble.member_weights()
+    assert min(before["was_good"]) > 0.9 and max(before["never_good"]) == 0.0
+    for day in range(1, 15):  # a forecast each day, no refit
+        ensemble.predict(data.iloc[: fitted_until + day * DAY], 2 * DAY)
+    after = ensemble.member_weights()
+    assert min(after["got_good"]) > 0.9, after
+    assert max(after["never_good"]) == 0.0 and max(after["persistence"]) == 0.0
+    # And its forecast follows: close to the member that is good now.
+    past = data.iloc[: fitted_until + 15 * DAY]
+    truth = data["y"].to_numpy()[len(past) : len(past) + 2 * DAY]
+    error = np.mean(np.abs(ensemble.predict(past, 2 * DAY) - truth))
+    assert error < 0.15

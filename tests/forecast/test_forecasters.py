@@ -8,6 +8,7 @@ temperature-driven heating, noise); the PV model runs on the real NREL PVDAQ sys
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -214,12 +215,20 @@ def test_gbm_needs_two_weeks_and_a_fit_before_predicting() -> None:
 # --- Prophet --------------------------------------------------------------------------------------
 
 
-def test_prophet_fits_the_synthetic_load_and_forecasts_two_days() -> None:
+def test_prophet_fits_the_synthetic_load_and_forecasts_two_days(caplog: pytest.LogCaptureFixture) -> None:
     data = synthetic_load(40)
     train_end = len(data) - 2 * DAY
-    model = ProphetForecaster(country=None)
-    model.fit(data.iloc[:train_end])
-    predicted = model.predict(data.iloc[:train_end], 48)
+    model = ProphetForecaster(country="DE", timezone="Europe/Berlin")
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.DEBUG):
+        warnings.simplefilter("always")
+        model.fit(data.iloc[:train_end])
+        predicted = model.predict(data.iloc[:train_end], 48)
+    # Quiet: no pandas deprecations from Prophet's calls, no ERROR about plotly, and cmdstanpy's
+    # records go through the application's handlers (JSON in the daemon), not a plain-text one of its own.
+    assert not [w for w in caught if issubclass(w.category, DeprecationWarning | FutureWarning)]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not logging.getLogger("prophet.plot").isEnabledFor(logging.ERROR)
+    assert not logging.getLogger("cmdstanpy").handlers
     assert predicted.shape == (48,) and np.isfinite(predicted).all()
     # It learned the daily and weekly shape: better than persistence over those two days.
     truth = data["y"].to_numpy()[train_end : train_end + 48]

@@ -109,11 +109,12 @@ async def test_retrain_runs_in_a_worker_and_the_loop_keeps_ticking(
     running = False
     await ticker
     assert summary.rows >= 39 * 24
-    assert summary.fit_s > 0.5  # a real fit (ensemble incl. Prophet), so a blocked loop would show
+    assert summary.fit_s > 0.3  # a real fit (ensemble incl. gradient boosting), so a blocked loop would show
     assert max(gaps) < 0.25, f"the loop stalled {max(gaps):.2f} s during a {fit_wall:.1f} s retraining"
     assert model_path(tmp_path, "konstanz").stat().st_size > 10_000
-    # Gradient boosting and Prophet need 14 days: with 40 they are members, with weights learned.
-    assert {"gbm", "prophet", "persistence"} <= set(summary.load_weights)
+    # Gradient boosting needs 14 days: with 40 it is a member, with weights learned. Prophet is
+    # not a default member (it lost on every data set measured, docs/forecasting.md).
+    assert {"gbm", "persistence"} <= set(summary.load_weights) and "prophet" not in summary.load_weights
 
     forecast = await forecaster.predict()
     assert len(forecast.load_kw) == 48 and all(v >= 0 for v in forecast.load_kw)

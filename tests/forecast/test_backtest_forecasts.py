@@ -1,0 +1,54 @@
+"""The backtest planning with a forecast service model: only the past, refitted on schedule."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from phoenyra_ems.backtest.data import BacktestData
+from phoenyra_ems.backtest.forecasts import BacktestForecasts, ForecastSettings
+from phoenyra_ems.backtest.runner import household_site
+from phoenyra_ems.forecast.base import TARGET
+
+DAY = 24
+
+
+class Spy:
+    """Remembers the last instant of every history it is shown; forecasts a constant per fit."""
+
+    name = "spy"
+    min_history_days = 0.0
+    fits: ClassVar[list[pd.Timestamp]] = []
+    predictions: ClassVar[list[pd.Timestamp]] = []
+
+    def fit(self, history: pd.DataFrame) -> None:
+        Spy.fits.append(history.index[-1])
+        self.level = float(len(Spy.fits))
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        assert list(history.columns) == [TARGET]
+        Spy.predictions.append(history.index[-1])
+        return np.full(steps, self.level)
+
+
+def test_the_load_model_sees_only_the_past_and_is_refitted_weekly() -> None:
+    index = pd.date_range("2024-03-01", periods=25 * DAY, freq="1h", tz="UTC")
+    load = 0.5 + np.arange(len(index)) % DAY / 10.0
+    data = BacktestData(index, load, np.zeros(len(index)), np.full(len(index), 80.0), "spy data")
+    Spy.fits, Spy.predictions = [], []
+    forecasts = BacktestForecasts(household_site(), data, 24.0, load_model=Spy, settings=ForecastSettings())
+    for i in range(14 * DAY, len(index) - DAY):
+        inputs = forecasts(i)
+        if i < 15 * DAY:  # two whole weeks of history first: the baseline plans
+            assert not Spy.fits and inputs.source == "forecast service models"
+            continue
+        plan_time = index[i]
+        assert Spy.fits[-1] < plan_time and Spy.predictions[-1] < plan_time
+        assert inputs.load_kw[0] == load[i - 1]  # the present: the last observed step
+        assert np.all(inputs.load_kw[1:] == float(len(Spy.fits)))  # the model's forecast after it
+    # Fitted at day 15, then every 7 days: days 15 and 22.
+    assert Spy.fits == [index[15 * DAY - 1], index[22 * DAY - 1]]
+    assert len(Spy.predictions) == len(index) - DAY - 15 * DAY  # one per hour
+    assert forecasts.stats.fits == 2 and forecasts.stats.mae_kw > 0
