@@ -157,7 +157,9 @@ def test_a_member_that_fails_to_predict_is_skipped_and_the_others_renormalised(
 ) -> None:
     data = synthetic_load(28)
     flaky = FlakyWeekAgo()
-    ensemble = Ensemble([Persistence(), RecentProfile(7), flaky], validation_days=14)
+    # Weights fitted once on the validation window (not the recent-error default, which can give the
+    # week-ago member all the weight on this weekly data and leave nothing to renormalise).
+    ensemble = Ensemble([Persistence(), RecentProfile(7), flaky], validation_days=14, weighting="lad")
     ensemble.fit(data)
     weights = ensemble.weights
     assert weights["week_ago"].max() > 0  # it counted while it worked
@@ -286,3 +288,19 @@ def test_recent_weights_follow_a_regime_change_between_refits() -> None:
     truth = data["y"].to_numpy()[len(past) : len(past) + 2 * DAY]
     error = np.mean(np.abs(ensemble.predict(past, 2 * DAY) - truth))
     assert error < 0.15
+
+
+def test_when_the_only_weighted_member_fails_the_others_answer_with_equal_weights() -> None:
+    data = synthetic_load(28)
+    flaky = FlakyWeekAgo()
+    ensemble = Ensemble([Persistence(), RecentProfile(7), flaky], validation_days=14)
+    ensemble.fit(data)
+    flaky.down = True
+    predicted = ensemble.predict(data, 48)
+    weighted = {n for n, w in ensemble.weights.items() if w.any()}
+    others = np.vstack([Persistence().predict(data, 48), RecentProfile(7).predict(data, 48)])
+    if weighted == {"week_ago"}:
+        np.testing.assert_allclose(predicted, others.mean(axis=0), rtol=1e-12)
+    else:  # some weight on the others: a weighted mix of their answers, never the failed member's
+        assert np.isfinite(predicted).all()
+        assert (predicted >= others.min(axis=0) - 1e-9).all() and (predicted <= others.max(axis=0) + 1e-9).all()
