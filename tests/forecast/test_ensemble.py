@@ -303,4 +303,5 @@ def test_when_the_only_weighted_member_fails_the_others_answer_with_equal_weight
         np.testing.assert_allclose(predicted, others.mean(axis=0), rtol=1e-12)
     else:  # some weight on the others: a weighted mix of their answers, never the failed member's
         assert np.isfinite(predicted).all()
-        assert (predicted >= others.min(axis=0) - 1e-9).all() and (predicted <= others.max(axis=0) + 1e-9).all()
+        assert (predicted >= others.min(axis=0) - 1e-9).all()
+        assert (predicted <= others.max(axis=0) + 1e-9).all()
