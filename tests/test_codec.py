@@ -21,6 +21,7 @@ from phoenyra_ems.devices.codec import (
 )
 from phoenyra_ems.devices.profile import MEASUREMENT_NAMES, RegisterPoint, load_profile
 from phoenyra_ems.models import Measurements
+from phoenyra_ems.simulator.image import RegisterImage
 
 PROFILES = known_profiles()
 RANGES = {  # values every shipped register map can carry
@@ -119,7 +120,7 @@ nameplates = st.fixed_dictionaries(
 @given(m=measurements(), nameplate=nameplates)
 def test_image_decode_round_trip(name: str, m: Measurements, nameplate: dict[str, float]) -> None:
     rmap = resolved(name)
-    got = rmap.decode(read_back(rmap, rmap.image(m, nameplate)))
+    got = rmap.decode(read_back(rmap, RegisterImage(rmap).image(m, nameplate)))
     mapped = set(load_profile(name).measurements)
     for field in MEASUREMENT_NAMES:
         value = getattr(got, field)
@@ -136,13 +137,14 @@ def test_image_decode_round_trip(name: str, m: Measurements, nameplate: dict[str
 @given(kw=st.floats(-80.0, 80.0, allow_nan=False), nameplate=nameplates)
 def test_setpoint_round_trip(name: str, kw: float, nameplate: dict[str, float]) -> None:
     rmap = resolved(name)
-    image = rmap.image(Measurements(soc_pct=50.0, p_bess_kw=0.0), nameplate)
+    device = RegisterImage(rmap)
+    image = device.image(Measurements(soc_pct=50.0, p_bess_kw=0.0), nameplate)
     rmap.decode(read_back(rmap, image))  # SunSpec needs WChaMax / scale factors from a read
     lo, hi = rmap.setpoint_range_kw()
     commanded = None
     for write in rmap.encode_setpoint(kw):
         assert all(0 <= v <= 0xFFFF for v in write.values)
-        result = rmap.decode_setpoint_write(write.address, list(write.values), image)
+        result = device.decode_setpoint_write(write.address, list(write.values), image)
         image.update(enumerate(write.values, write.address))
         commanded = result if result is not None else commanded
     assert commanded is not None
@@ -155,17 +157,18 @@ def test_setpoint_round_trip(name: str, kw: float, nameplate: dict[str, float]) 
 @pytest.mark.parametrize("name", PROFILES)
 def test_safe_writes_command_zero(name: str) -> None:
     rmap = resolved(name)
-    image = rmap.image(
+    device = RegisterImage(rmap)
+    image = device.image(
         Measurements(soc_pct=50.0),
         {"power_charge_max_kw": 5, "power_discharge_max_kw": 5, "energy_capacity_kwh": 10},
     )
     rmap.decode(read_back(rmap, image))
     for write in rmap.encode_setpoint(-3.0):
-        rmap.decode_setpoint_write(write.address, list(write.values), image)
+        device.decode_setpoint_write(write.address, list(write.values), image)
         image.update(enumerate(write.values, write.address))
     results = []
     for write in rmap.safe_writes():
-        results.append(rmap.decode_setpoint_write(write.address, list(write.values), image))
+        results.append(device.decode_setpoint_write(write.address, list(write.values), image))
         image.update(enumerate(write.values, write.address))
     assert [r for r in results if r is not None][-1] == 0.0
 
@@ -206,7 +209,7 @@ def test_vendor_setpoint_registers() -> None:
 def test_sign_from_status_bits() -> None:
     sungrow = resolved("sungrow_sh")
     nameplate = {"power_charge_max_kw": 5, "power_discharge_max_kw": 5, "energy_capacity_kwh": 10}
-    image = sungrow.image(Measurements(p_bess_kw=-2.0), nameplate)
+    image = RegisterImage(sungrow).image(Measurements(p_bess_kw=-2.0), nameplate)
     assert image[13021] == 2000 and image[13000] & 0x0006 == 0x0002  # charging bit
     image[13000] = 0x0004  # discharging bit
     assert sungrow.decode(read_back(sungrow, image)).p_bess_kw == pytest.approx(2.0)
@@ -217,21 +220,23 @@ def test_sign_from_status_bits() -> None:
 def test_huawei_invalid_values_are_none() -> None:
     huawei = resolved("huawei_luna2000")
     nameplate = {"power_charge_max_kw": 5, "power_discharge_max_kw": 5, "energy_capacity_kwh": 10}
-    got = huawei.decode(read_back(huawei, huawei.image(Measurements(soc_pct=None, p_pv_kw=None), nameplate)))
+    image = RegisterImage(huawei).image(Measurements(soc_pct=None, p_pv_kw=None), nameplate)
+    got = huawei.decode(read_back(huawei, image))
     assert got.soc_pct is None and got.p_pv_kw is None
 
 
 def test_mode_is_decoded_by_name() -> None:
     generic = resolved("generic")
-    image = generic.image(
+    device = RegisterImage(generic)
+    image = device.image(
         Measurements(), {"power_charge_max_kw": 5, "power_discharge_max_kw": 5, "energy_capacity_kwh": 10}
     )
     for write in generic.on_connect_writes():
-        generic.decode_setpoint_write(write.address, list(write.values), image)
+        device.decode_setpoint_write(write.address, list(write.values), image)
         image.update(enumerate(write.values, write.address))
     assert generic.decode_mode(read_back(generic, image)) == "remote"
     assert (
-        generic.image(
+        device.image(
             Measurements(), {"power_charge_max_kw": 5, "power_discharge_max_kw": 5, "energy_capacity_kwh": 10}
         )[100]
         == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from phoenyra_ems.devices.sunspec import (
     sunspec_point,
 )
 from phoenyra_ems.models import Measurements
+from phoenyra_ems.simulator.image import RegisterImage
 
 NAMEPLATE = {"power_charge_max_kw": 5.0, "power_discharge_max_kw": 5.0, "energy_capacity_kwh": 10.0}
 
@@ -179,7 +181,8 @@ async def test_scan_tolerates_failed_reads_mid_chain() -> None:
 async def test_resolution_from_a_scan_matches_the_layout() -> None:
     profile = load_profile("sunspec")
     layout = layout_sunspec_models(profile)
-    image = resolve_profile(profile, layout).image(Measurements(soc_pct=40.0, p_bess_kw=1.0), NAMEPLATE)
+    rmap = resolve_profile(profile, layout)
+    image = _device(rmap).image(Measurements(soc_pct=40.0, p_bess_kw=1.0), NAMEPLATE)
     scanned = await scan_sunspec(fake_read(image))
     assert scanned == layout
     assert resolve_profile(profile, scanned).read_plan() == resolve_profile(profile, layout).read_plan()
@@ -190,11 +193,19 @@ def test_sunspec_profile_needs_a_scan() -> None:
         resolve_profile(load_profile("sunspec"))
 
 
+_DEVICES: weakref.WeakKeyDictionary[RegisterMap, RegisterImage] = weakref.WeakKeyDictionary()
+
+
+def _device(rmap: RegisterMap) -> RegisterImage:
+    """The simulator's side of ``rmap`` (one per map: it remembers the writes it received)."""
+    return _DEVICES.setdefault(rmap, RegisterImage(rmap))
+
+
 def _decode(
     models: tuple[int, ...], m: Measurements, nameplate: dict[str, float] = NAMEPLATE
 ) -> tuple[RegisterMap, dict[int, int], Measurements]:
     rmap = resolve_profile(load_profile("sunspec"), layout_sunspec_models(models))
-    image = rmap.image(m, nameplate)
+    image = _device(rmap).image(m, nameplate)
     blocks = {
         (b.table, b.address): [image[a] for a in range(b.address, b.address + b.count)]
         for b in rmap.read_plan()
@@ -209,7 +220,7 @@ def test_not_implemented_values_are_none() -> None:
     rmap = resolve_profile(load_profile("sunspec"), layout_sunspec_models())
     w_sf = sunspec_point(layout_sunspec_models(), 802, "W").sf_address
     assert w_sf is not None
-    image = rmap.image(Measurements(soc_pct=50.0, p_bess_kw=2.0), NAMEPLATE)
+    image = _device(rmap).image(Measurements(soc_pct=50.0, p_bess_kw=2.0), NAMEPLATE)
     image[w_sf] = 0x8000  # scale factor not implemented -> the value is unusable
     blocks = {
         (b.table, b.address): [image[a] for a in range(b.address, b.address + b.count)]
@@ -242,7 +253,7 @@ def test_control_model_preference(models: tuple[int, ...], control_model: int) -
     assert all(base <= w.address < base + model_definition(control_model).fixed_length for w in writes)
     for w in writes:
         image.update(enumerate(w.values, w.address))
-    last = [rmap.decode_setpoint_write(w.address, list(w.values), image) for w in writes]
+    last = [_device(rmap).decode_setpoint_write(w.address, list(w.values), image) for w in writes]
     assert last[-1] == pytest.approx(-2.5, abs=1e-3)
 
 
@@ -310,9 +321,9 @@ def _write_124(
     rmap: RegisterMap, image: dict[int, int], base: int, mode: int, out_pct: float, in_pct: float
 ) -> float | None:
     values = ((round(out_pct * 100) & 0xFFFF), (round(in_pct * 100) & 0xFFFF), 0, 0, 0)
-    rmap.decode_setpoint_write(base + 12, list(values), image)
+    _device(rmap).decode_setpoint_write(base + 12, list(values), image)
     image.update(enumerate(values, base + 12))
-    return rmap.decode_setpoint_write(base + 5, [mode], image)
+    return _device(rmap).decode_setpoint_write(base + 5, [mode], image)
 
 
 def test_device_side_storctl_mod_bits() -> None:

@@ -1,8 +1,8 @@
 """The simulator's Modbus TCP side: serves any of our profiles from the physics model.
 
-The register image is built by the same ``RegisterMap`` the driver uses, so both sides share one
-source of truth. pymodbus calls ``_on_access`` on every request: reads refresh the image from the
-physics, setpoint writes are decoded into a command.
+The register image (:class:`RegisterImage`) is built from the same ``RegisterMap`` the driver uses,
+so both sides share one source of truth. pymodbus calls ``_on_access`` on every request: reads
+refresh the image from the physics, setpoint writes are decoded into a command.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from phoenyra_ems.clock import Clock, SystemClock
 from phoenyra_ems.core.battery import BatteryModel, BatteryState
-from phoenyra_ems.devices.codec import RegisterMap, encode_point, resolve_profile
+from phoenyra_ems.devices.codec import RegisterMap, resolve_profile
 from phoenyra_ems.devices.profile import load_profile
+from phoenyra_ems.devices.registers import encode_point
 from phoenyra_ems.devices.sunspec import DEFAULT_MODELS, layout_sunspec_models
+from phoenyra_ems.simulator.image import RegisterImage
 from phoenyra_ems.simulator.site_model import SiteModel
 
 LOG = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ class BatterySimulator:
         elif config.sunspec_models is not None:
             raise ValueError(f"sunspec_models needs a SunSpec profile, not {config.profile!r}")
         self.register_map: RegisterMap = resolve_profile(profile, models)
+        self.register_image = RegisterImage(self.register_map)
         self.nameplate = {
             "power_charge_max_kw": config.charge_max_kw,
             "power_discharge_max_kw": config.discharge_max_kw,
@@ -162,7 +165,7 @@ class BatterySimulator:
 
     def _image(self, now: datetime) -> dict[int, int]:
         """The register image: the model's measurements, the named sensor registers, raw overrides."""
-        image = self.register_map.image(self.model.measurements(now), self.nameplate)
+        image = self.register_image.image(self.model.measurements(now), self.nameplate)
         for name, point in self._sensor_points.items():
             image.update(enumerate(encode_point(point, self.sensor_values[name]), point.address))
         image.update(self._raw)
@@ -208,12 +211,12 @@ class BatterySimulator:
                         registers[reg - start_address] = image[reg]
                 return None
             current = {start_address + i: value for i, value in enumerate(registers)}
-            kw = self.register_map.decode_setpoint_write(address, [int(v) for v in set_values], current)
+            kw = self.register_image.decode_setpoint_write(address, [int(v) for v in set_values], current)
         except Exception:  # never let a bad request kill the server
             LOG.exception("simulator: cannot serve request fc=%d at %d", function_code, address)
             return ExcCodes.DEVICE_FAILURE
         if kw is not None:
-            self.model.command(kw, now, self.register_map.setpoint_reversion())
+            self.model.command(kw, now, self.register_image.setpoint_reversion())
         return None
 
 

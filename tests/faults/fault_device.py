@@ -94,7 +94,7 @@ class FaultDevice(BatterySimulator):
                 return ExcCodes(int(control["read_exception"]))
             self.counts["reads"] += 1
             measured = replace(self.model.measurements(now), **control.get("measurements", {}))
-            image = self.register_map.image(measured, self.nameplate)
+            image = self.register_image.image(measured, self.nameplate)
             image.update({int(reg): int(value) for reg, value in control.get("registers", {}).items()})
             for offset in range(count):
                 reg = address + offset
@@ -102,7 +102,7 @@ class FaultDevice(BatterySimulator):
                     registers[reg - start_address] = image[reg]
             return None
         current = {start_address + i: value for i, value in enumerate(registers)}
-        kw = self.register_map.decode_setpoint_write(address, [int(v) for v in set_values], current)
+        kw = self.register_image.decode_setpoint_write(address, [int(v) for v in set_values], current)
         if kw is None:  # on-connect writes (mode, watchdog) are always taken
             return None
         if control.get("write_exception"):
