@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from phoenyra_ems.config import ConfigError, load_config, load_config_text, schema
+from phoenyra_ems.config import ConfigError, load_config, load_config_text, site_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = """\
@@ -42,7 +42,7 @@ def test_an_existing_configuration_without_the_key_keeps_self_consumption() -> N
 def test_without_scipy_the_optimiser_is_a_configuration_error_naming_site_and_strategy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(schema, "missing_optimiser_modules", lambda: ["scipy"])
+    monkeypatch.setattr(site_schema, "missing_optimiser_modules", lambda: ["scipy"])
     with pytest.raises(ConfigError) as info:
         load_config_text(textwrap.dedent(SITE))
     (issue,) = info.value.issues
