@@ -10,7 +10,6 @@ import sys
 from datetime import UTC, datetime
 
 from phoenyra_ems import __version__
-from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.logs import setup_logging
 
 
@@ -254,37 +253,12 @@ def _sunspec_models(text: str | None) -> str | tuple[int, ...] | None:
     return tuple(int(part) for part in text.split(",") if part.strip())
 
 
-def _load(path: str):  # type: ignore[no-untyped-def]
-    from phoenyra_ems.config import ConfigError, load_config
-
-    try:
-        return load_config(path)
-    except ConfigError as err:
-        for issue in err.issues:
-            print(issue, file=sys.stderr)
-    except OSError as err:
-        print(f"{path}: {err.strerror}", file=sys.stderr)
-    return None
-
-
-def load_site(path: str, site_id: str | None) -> SiteConfig | None:
-    """One site of a configuration file (its default site without ``site_id``); errors on stderr."""
-    config = _load(path)
-    if config is None:
-        return None
-    chosen = site_id or config.default_site_id
-    if chosen not in config.sites:
-        print(f"{path}: no site {chosen!r} (sites: {', '.join(config.sites)})", file=sys.stderr)
-        return None
-    site: SiteConfig = config.sites[chosen]
-    return site
-
-
 def _run(args: argparse.Namespace) -> int:
+    from phoenyra_ems.config import load_config_or_report
     from phoenyra_ems.daemon import run_daemon
     from phoenyra_ems.ports import busy_message, in_use
 
-    config = _load(args.config)
+    config = load_config_or_report(args.config)
     if config is None:
         return 1
     host, port = config.api.host, config.api.port
@@ -300,11 +274,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def _user(args: argparse.Namespace) -> int:
     from phoenyra_ems.auth.cli import user_main
+    from phoenyra_ems.config import load_config_or_report
     from phoenyra_ems.config.model import ApiConfig
 
     db = args.db
     if db is None and args.config:
-        config = _load(args.config)
+        config = load_config_or_report(args.config)
         if config is None:
             return 1
         db = config.api.auth_db
@@ -314,6 +289,7 @@ def _user(args: argparse.Namespace) -> int:
 def _mqtt_sign(args: argparse.Namespace) -> int:
     import json
 
+    from phoenyra_ems.config import load_site
     from phoenyra_ems.mqtt.command_auth import sign_command
 
     site = load_site(args.config, args.site)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from phoenyra_ems.backtest.data import BacktestDataError, from_csv, from_history, household_2024
     from phoenyra_ems.backtest.report import plot, table
     from phoenyra_ems.backtest.runner import household_site, run_backtest, tariff_problem
-    from phoenyra_ems.cli import load_site
+    from phoenyra_ems.config import load_site
     from phoenyra_ems.core.strategies import STRATEGY_NAMES
 
     if args.config:

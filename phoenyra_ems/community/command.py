@@ -154,8 +154,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _config(path: str):  # type: ignore[no-untyped-def]
-    from phoenyra_ems.cli import _load
     from phoenyra_ems.community.meters import community_of
+    from phoenyra_ems.config import load_config_or_report as _load
 
     config = _load(path)
     if config is None:

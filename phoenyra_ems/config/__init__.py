@@ -3,7 +3,21 @@
 Imports only the standard library, voluptuous and PyYAML (part of the lightweight client).
 """
 
-from phoenyra_ems.config.loader import load_config, load_config_async, load_config_text
+from phoenyra_ems.config.loader import (
+    load_config,
+    load_config_async,
+    load_config_or_report,
+    load_config_text,
+    load_site,
+)
 from phoenyra_ems.config.yaml_loader import ConfigError, ConfigIssue
 
-__all__ = ["ConfigError", "ConfigIssue", "load_config", "load_config_async", "load_config_text"]
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "load_config",
+    "load_config_async",
+    "load_config_or_report",
+    "load_config_text",
+    "load_site",
+]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 import voluptuous as vol
 
-from phoenyra_ems.config.model import EmsConfig
+from phoenyra_ems.config.model import EmsConfig, SiteConfig
 from phoenyra_ems.config.schema import validate_config
 from phoenyra_ems.config.yaml_loader import (
     MAX_FILE_BYTES,
@@ -60,3 +61,27 @@ def load_config_text(
         issues.sort(key=lambda issue: (issue.line or 0, issue.path))
         raise ConfigError(issues) from None
     return dataclasses.replace(config, source=source)
+
+
+def load_config_or_report(path: str) -> EmsConfig | None:
+    """:func:`load_config` for a command line: every problem printed on stderr, None if any."""
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        for issue in err.issues:
+            print(issue, file=sys.stderr)
+    except OSError as err:
+        print(f"{path}: {err.strerror}", file=sys.stderr)
+    return None
+
+
+def load_site(path: str, site_id: str | None) -> SiteConfig | None:
+    """One site of a configuration file (its default site without ``site_id``); errors on stderr."""
+    config = load_config_or_report(path)
+    if config is None:
+        return None
+    chosen = site_id or config.default_site_id
+    if chosen not in config.sites:
+        print(f"{path}: no site {chosen!r} (sites: {', '.join(config.sites)})", file=sys.stderr)
+        return None
+    return config.sites[chosen]

@@ -213,7 +213,7 @@ def _csv_suites(args: argparse.Namespace) -> tuple[list[Suite], dict[str, list[p
 
 def _site_suites(args: argparse.Namespace) -> list[Suite] | None:
     """The suites of ``--config``/``--site`` from the site's history database (hourly)."""
-    from phoenyra_ems.cli import load_site
+    from phoenyra_ems.config import load_site
     from phoenyra_ems.forecast.service import read_site_history
     from phoenyra_ems.forecast.suites import site_suites
 

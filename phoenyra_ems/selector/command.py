@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     from phoenyra_ems.backtest.data import BacktestDataError, from_csv, from_history
-    from phoenyra_ems.cli import load_site
+    from phoenyra_ems.config import load_site
 
     site = load_site(args.config, args.site)
     if site is None:
