@@ -142,15 +142,17 @@ class GridTariffConfig:
     peak_import_cap_kw: float | None = None  # peak-shaving target
 
 
+# The strategies a site can name (``ems.strategies``): the one list. ``core.strategies`` maps each
+# rule-based name to its class (and checks at import that the two agree); the optimiser is the last.
+RULE_STRATEGIES = ("arbitrage", "peak_shaving", "self_consumption", "load_balancing")
+OPTIMISER = "optimiser"
+STRATEGY_NAMES = (*RULE_STRATEGIES, OPTIMISER)
+
+
 @dataclass(frozen=True, slots=True)
 class EmsSettings:
     cycle_s: float = 1.0
-    strategies: tuple[str, ...] = (
-        "arbitrage",
-        "peak_shaving",
-        "self_consumption",
-        "load_balancing",
-    )
+    strategies: tuple[str, ...] = RULE_STRATEGIES
     default_strategy: str = "self_consumption"
     selection_hysteresis: float = 0.1  # a challenger must beat the incumbent's score by this
     min_strategy_dwell_s: float = 900.0

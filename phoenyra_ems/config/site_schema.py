@@ -10,6 +10,7 @@ import voluptuous as vol
 
 from phoenyra_ems.config.model import (
     SELECTION_MODES,
+    STRATEGY_NAMES,
     ABTestConfig,
     AISelectionConfig,
     ApiConfig,
@@ -49,7 +50,7 @@ from phoenyra_ems.config.validators import (
 )
 from phoenyra_ems.devices import catalog
 
-STRATEGIES = ("arbitrage", "peak_shaving", "self_consumption", "load_balancing", "optimiser")
+STRATEGIES = STRATEGY_NAMES  # the one list, in config.model
 SITE_SECTIONS = (
     "location",
     "bess",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from phoenyra_ems.config.model import OPTIMISER, RULE_STRATEGIES, STRATEGY_NAMES
 from phoenyra_ems.core.strategies.arbitrage import Arbitrage
 from phoenyra_ems.core.strategies.base import DecisionContext, PriceSlot, Proposal, Strategy
 from phoenyra_ems.core.strategies.load_balancing import LoadBalancing
@@ -17,14 +18,12 @@ from phoenyra_ems.core.strategies.self_consumption import SelfConsumption
 if TYPE_CHECKING:
     from phoenyra_ems.config.model import EmsSettings
 
+# The names are config.model.STRATEGY_NAMES (what a config may list); each class states its own.
 STRATEGY_TYPES: dict[str, type[Strategy]] = {
-    "arbitrage": Arbitrage,
-    "peak_shaving": PeakShaving,
-    "self_consumption": SelfConsumption,
-    "load_balancing": LoadBalancing,
+    cls.name: cls for cls in (Arbitrage, PeakShaving, SelfConsumption, LoadBalancing)
 }
-OPTIMISER = "optimiser"
-STRATEGY_NAMES: tuple[str, ...] = (*STRATEGY_TYPES, OPTIMISER)
+if tuple(STRATEGY_TYPES) != RULE_STRATEGIES:  # pragma: no cover - a developer's mistake, caught at import
+    raise ImportError(f"strategy classes {tuple(STRATEGY_TYPES)} differ from config {RULE_STRATEGIES}")
 
 
 def build_strategies(names: tuple[str, ...] | list[str], ems: EmsSettings | None = None) -> list[Strategy]:
