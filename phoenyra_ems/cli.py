@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 import sys
 from datetime import UTC, datetime
 
 from phoenyra_ems import __version__
 from phoenyra_ems.logs import setup_logging
+from phoenyra_ems.signals import run_until_signal
 
 
 def _parse_start(text: str | None) -> datetime | None:
@@ -243,7 +241,7 @@ def _simulate(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"phoenyra-ems simulate: --sunspec-models: {err}", file=sys.stderr)
         return 2
-    return _run_until_signal(run_simulator(config, _clock(args.speed, args.start)))
+    return run_until_signal(run_simulator(config, _clock(args.speed, args.start)))
 
 
 def _sunspec_models(text: str | None) -> str | tuple[int, ...] | None:
@@ -266,7 +264,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"phoenyra-ems run: {busy_message(host, port, 'api.host/api.port')}", file=sys.stderr)
         return 1
     try:
-        return _run_until_signal(run_daemon(config, _clock(args.speed, args.start), args.config))
+        return run_until_signal(run_daemon(config, _clock(args.speed, args.start), args.config))
     except OSError as err:  # taken in the meantime, or not bindable; run_daemon stopped what it started
         print(f"phoenyra-ems run: cannot start: {err}", file=sys.stderr)
         return 1
@@ -308,48 +306,6 @@ def _mqtt_sign(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(sign_command(command, site.mqtt.command_key), separators=(",", ":")))
     return 0
-
-
-EXIT_GRACE_S = 2.0  # after shutdown, worker threads get this long before the process exits anyway
-
-
-def _run_until_signal(coro) -> int:  # type: ignore[no-untyped-def]
-    """Run ``coro`` until it ends or SIGINT/SIGTERM arrives (then cancel it: graceful shutdown).
-
-    The shutdown itself is bounded (every site's stop is); a worker thread that still hangs after
-    it (a database on a dead disk) does not keep the process alive: it exits after EXIT_GRACE_S.
-    """
-
-    async def runner() -> None:
-        task = asyncio.ensure_future(coro)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(runner())
-    _exit_if_threads_hang(EXIT_GRACE_S)
-    return 0
-
-
-def _exit_if_threads_hang(grace_s: float) -> None:
-    import logging
-    import os
-    import threading
-    import time
-
-    deadline = time.monotonic() + grace_s
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join(max(0.0, deadline - time.monotonic()))
-    hanging = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon]
-    hanging = [name for name in hanging if name != threading.current_thread().name]
-    if hanging:
-        logging.getLogger(__name__).error("exiting with threads still busy: %s", ", ".join(hanging))
-        logging.shutdown()
-        os._exit(0)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from phoenyra_ems.config.model import EmsConfig, SiteConfig
 from phoenyra_ems.daemon import Daemon
 from phoenyra_ems.models import PlantState
 from phoenyra_ems.ports import free_port, in_use
+from phoenyra_ems.signals import run_until_signal
 from phoenyra_ems.simulator.server import BatterySimulator, SimulatorConfig
 
 LOG = logging.getLogger(__name__)
@@ -195,18 +195,8 @@ def run_demo(
     for note in notes:
         print(note)
 
-    async def runner() -> None:
-        task = asyncio.ensure_future(demo(config, clock, duration_s, headless or not sys.stdout.isatty()))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
     try:
-        asyncio.run(runner())
+        return run_until_signal(demo(config, clock, duration_s, headless or not sys.stdout.isatty()))
     except OSError as err:  # an address taken between the check and the start
         print(f"phoenyra-ems demo: cannot start: {err}", file=sys.stderr)
         return 1
-    return 0
