@@ -212,7 +212,7 @@ class Daemon:
             "reloaded": True,
             "added": list(result.added),
             "removed": list(result.removed),
-            "reloaded_sites": list(result.reloaded),
+            "reloaded_sites": list(result.reloaded_sites),
             "unchanged": list(result.unchanged),
             "kept_controls": list(result.kept_controls),
             "reset_controls": dict(result.reset_controls),

@@ -81,10 +81,13 @@ def replan_phase(site_id: str, planning_step_s: float) -> float:
 
 
 @dataclass(frozen=True)
-class ReloadResult:
+class FleetChange:
+    """What :meth:`Fleet.apply_config` did, site by site (the daemon's ``POST /reload`` answer,
+    the client's ``ReloadResult``, adds whether the file was taken at all)."""
+
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
-    reloaded: tuple[str, ...] = ()
+    reloaded_sites: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
     kept_controls: tuple[str, ...] = ()  # reloaded sites that kept the operator's mode and limits
     reset_controls: dict[str, str] = field(default_factory=dict)  # reloaded site -> why they were reset
@@ -129,7 +132,7 @@ class Fleet:
         """Stop every site; each battery ends in its safe state."""
         await asyncio.gather(*(self._stop_site(i) for i in list(self.slots)), return_exceptions=True)
 
-    async def apply_config(self, config: EmsConfig) -> ReloadResult:
+    async def apply_config(self, config: EmsConfig) -> FleetChange:
         """Bring the running sites in line with ``config``, touching only what changed."""
         old, new = self.config.sites, config.sites
         added = tuple(i for i in new if i not in old)
@@ -155,7 +158,7 @@ class Fleet:
         for site_id in added:
             self._start_site(new[site_id])
         LOG.info("config applied: added %s removed %s reloaded %s", added, removed, reloaded)
-        return ReloadResult(added, removed, reloaded, unchanged, tuple(kept), reset)
+        return FleetChange(added, removed, reloaded, unchanged, tuple(kept), reset)
 
     def _controls_for(
         self, site_id: str, site: SiteConfig

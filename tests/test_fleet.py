@@ -111,14 +111,14 @@ async def test_reload_adds_removes_and_restarts_only_what_changed(
         controller_b = fleet.controller("b")
         changed_b = replace(b, name="B renamed")
         result = await fleet.apply_config(EmsConfig({"b": changed_b, "c": c}, "b"))
-        assert (result.added, result.removed, result.reloaded) == (("c",), ("a",), ("b",))
+        assert (result.added, result.removed, result.reloaded_sites) == (("c",), ("a",), ("b",))
         assert "a" not in fleet.slots
         assert simulators["a"].model.setpoint_kw == 0.0  # the removed site was left safe
         await until(lambda: all(s.state.status is SiteStatus.RUNNING for s in fleet.slots.values()))
         assert fleet.controller("b") is not controller_b
         assert controller_a is not None
         unchanged = await fleet.apply_config(EmsConfig({"b": changed_b, "c": c}, "b"))
-        assert unchanged.unchanged == ("b", "c") and not unchanged.reloaded
+        assert unchanged.unchanged == ("b", "c") and not unchanged.reloaded_sites
     finally:
         await fleet.stop()
 
