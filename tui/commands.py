@@ -8,13 +8,12 @@ from typing import cast
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tui.core.actions import SCREENS
+from tui.host import ConsoleHost
 
 
 class ConsoleCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], None], str]]:
-        from tui.app import PhoenyraConsole
-
-        app = cast(PhoenyraConsole, self.app)
+        app = cast(ConsoleHost, self.app)
         store = app.store
         commands: list[tuple[str, Callable[[], None], str]] = []
         for n, site_id in enumerate(store.site_ids, start=1):

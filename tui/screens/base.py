@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar, cast
 
 from textual import events
 from textual.app import ComposeResult
@@ -13,10 +13,8 @@ from textual.widgets import Footer, Header
 from tui.core.backend import Backend
 from tui.core.keymap import Keymap
 from tui.core.store import ConsoleStore
+from tui.host import ConsoleHost
 from tui.widgets.banner import ConnectionBanner
-
-if TYPE_CHECKING:
-    from tui.app import PhoenyraConsole
 
 
 def bindings(scope: str) -> list[BindingType]:
@@ -35,10 +33,8 @@ class ConsoleScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave_field", "Leave field", show=False)]
 
     @property
-    def console(self) -> PhoenyraConsole:
-        from tui.app import PhoenyraConsole
-
-        return cast(PhoenyraConsole, self.app)
+    def console(self) -> ConsoleHost:
+        return cast(ConsoleHost, self.app)
 
     @property
     def store(self) -> ConsoleStore:
