@@ -1,7 +1,9 @@
-"""The console's actions as data: an id, a title for the help screen and the command palette.
+"""The console's actions as data: an id, its default keys, a title for the footer, the help screen
+and the command palette, and whether the footer shows it — all in one place.
 
-Key bindings (``tui.core.keymap``) refer to these ids; the Textual app implements each one as
-``action_<id>`` (with an optional argument, e.g. ``switch_site(3)``).
+The keymap (``tui.core.keymap``) starts from these keys and lets a user remap them by id; the
+Textual app implements each action as ``action_<name>`` (with an optional argument, e.g.
+``switch_site(3)``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ class ActionSpec:
     action: str  # Textual action string: "switch_site(1)", "show('fleet')"
     title: str  # shown in the footer, the help screen and the command palette
     group: str  # help-screen section
+    keys: str = ""  # default keys, Textual names, comma-separated ("f1,question_mark")
+    footer: bool = False  # shown in the footer (every action is on the help screen)
     scope: str = "app"  # "app": everywhere; else the screen id whose bindings carry it
     help: str = ""  # longer text for the help screen (default: the title)
 
@@ -63,21 +67,33 @@ SCREENS: dict[str, str] = {
 
 def default_actions() -> ActionRegistry:
     actions = [
-        ActionSpec("show_fleet", "show('fleet')", "Fleet", "Screens"),
-        ActionSpec("show_site", "show('site')", "Site", "Screens"),
-        ActionSpec("show_control", "show('control')", "Control", "Screens"),
-        ActionSpec("show_sensors", "show('sensors')", "Sensors", "Screens"),
-        ActionSpec("show_history", "show('history')", "History", "Screens"),
-        ActionSpec("pick_site", "pick_site", "Sites", "Sites"),
-        *(ActionSpec(f"site_{n}", f"switch_site({n})", f"Site {n}", "Sites") for n in range(1, 10)),
-        ActionSpec("refresh", "refresh_data", "Refresh", "General", help="refresh now / retry the daemon"),
-        ActionSpec("toggle_theme", "toggle_theme", "Theme", "General", help="light / dark theme"),
-        ActionSpec("help", "help", "Help", "General"),
-        ActionSpec("quit", "quit", "Quit", "General"),
-        ActionSpec(
-            "send_control", "send", "Send", "Control", scope="control", help="send (after a confirmation)"
+        ActionSpec("show_fleet", "show('fleet')", "Fleet", "Screens", keys="f", footer=True),
+        ActionSpec("show_site", "show('site')", "Site", "Screens", keys="d", footer=True),
+        ActionSpec("show_control", "show('control')", "Control", "Screens", keys="c", footer=True),
+        ActionSpec("show_sensors", "show('sensors')", "Sensors", "Screens", keys="s"),
+        ActionSpec("show_history", "show('history')", "History", "Screens", keys="h", footer=True),
+        ActionSpec("pick_site", "pick_site", "Sites", "Sites", keys="p", footer=True),
+        *(
+            ActionSpec(f"site_{n}", f"switch_site({n})", f"Site {n}", "Sites", keys=str(n))
+            for n in range(1, 10)
         ),
-        ActionSpec("prev_day", "shift_day(-1)", "Prev", "History", scope="history", help="previous day"),
-        ActionSpec("next_day", "shift_day(1)", "Next", "History", scope="history", help="next day"),
-    ]
+        ActionSpec(
+            "refresh", "refresh_data", "Refresh", "General", keys="r", help="refresh now / retry the daemon"
+        ),
+        ActionSpec("toggle_theme", "toggle_theme", "Theme", "General", keys="t", help="light / dark theme"),
+        ActionSpec("help", "help", "Help", "General", keys="f1,question_mark", footer=True),
+        ActionSpec("quit", "quit", "Quit", "General", keys="q"),
+        ActionSpec(
+            "send_control", "send", "Send", "Control", keys="ctrl+s", footer=True, scope="control",
+            help="send (after a confirmation)",
+        ),
+        ActionSpec(
+            "prev_day", "shift_day(-1)", "Prev", "History", keys="left_square_bracket", footer=True,
+            scope="history", help="previous day",
+        ),
+        ActionSpec(
+            "next_day", "shift_day(1)", "Next", "History", keys="right_square_bracket", footer=True,
+            scope="history", help="next day",
+        ),
+    ]  # fmt: skip
     return ActionRegistry(actions)

@@ -22,27 +22,8 @@ from typing import Any
 
 from tui.core.actions import ActionRegistry, default_actions
 
-DEFAULT_KEYS: dict[str, str] = {
-    "show_fleet": "f",
-    "show_site": "d",
-    "show_control": "c",
-    "show_sensors": "s",
-    "show_history": "h",
-    "pick_site": "p",
-    **{f"site_{n}": str(n) for n in range(1, 10)},
-    "refresh": "r",
-    "toggle_theme": "t",
-    "help": "f1,question_mark",
-    "quit": "q",
-    "send_control": "ctrl+s",
-    "prev_day": "left_square_bracket",
-    "next_day": "right_square_bracket",
-}
-# shown in the footer (the rest is on the help screen)
-FOOTER: frozenset[str] = frozenset(
-    {"show_fleet", "show_site", "show_control", "show_history", "pick_site", "help", "send_control"}
-    | {"prev_day", "next_day"}
-)
+# The default keys are data on each action (ActionSpec.keys); this view is for documentation and tests.
+DEFAULT_KEYS: dict[str, str] = {spec.id: spec.keys for spec in default_actions()}
 
 
 class KeymapError(ValueError):
@@ -64,7 +45,7 @@ class Keymap:
 
     def __init__(self, overrides: Mapping[str, str] | None = None, actions: ActionRegistry | None = None):
         self.actions = actions or default_actions()
-        self.keys: dict[str, str] = dict(DEFAULT_KEYS)
+        self.keys: dict[str, str] = {spec.id: spec.keys for spec in self.actions}
         for action_id, keys in (overrides or {}).items():
             if action_id not in self.actions:
                 raise KeymapError(f"unknown action {action_id!r} (known: {', '.join(sorted(self.keys))})")
@@ -72,7 +53,7 @@ class Keymap:
 
     def specs(self) -> list[KeySpec]:
         return [
-            KeySpec(spec.id, self.keys[spec.id], spec.action, spec.title, spec.id in FOOTER, spec.scope)
+            KeySpec(spec.id, self.keys[spec.id], spec.action, spec.title, spec.footer, spec.scope)
             for spec in self.actions
         ]
 
