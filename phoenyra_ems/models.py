@@ -18,7 +18,26 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from phoenyra_ems.core.energy import EnergyTotals
+
+@dataclass(frozen=True, slots=True)
+class EnergyTotals:
+    """kWh since ``since`` (the first sample ever counted); every counter only grows."""
+
+    charged_kwh: float = 0.0
+    discharged_kwh: float = 0.0
+    imported_kwh: float = 0.0
+    exported_kwh: float = 0.0
+    since: datetime | None = None
+
+    def plus(self, other: EnergyTotals) -> EnergyTotals:
+        since = [t for t in (self.since, other.since) if t is not None]
+        return EnergyTotals(
+            self.charged_kwh + other.charged_kwh,
+            self.discharged_kwh + other.discharged_kwh,
+            self.imported_kwh + other.imported_kwh,
+            self.exported_kwh + other.exported_kwh,
+            min(since) if since else None,
+        )
 
 
 class SiteMode(enum.StrEnum):

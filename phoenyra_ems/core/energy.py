@@ -9,31 +9,12 @@ history store persists the totals with the samples, so they continue across daem
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
+from phoenyra_ems.models import EnergyTotals  # the counters are state: they live with the other models
+
 MAX_GAP_S = 600.0
-
-
-@dataclass(frozen=True, slots=True)
-class EnergyTotals:
-    """kWh since ``since`` (the first sample ever counted); every counter only grows."""
-
-    charged_kwh: float = 0.0
-    discharged_kwh: float = 0.0
-    imported_kwh: float = 0.0
-    exported_kwh: float = 0.0
-    since: datetime | None = None
-
-    def plus(self, other: EnergyTotals) -> EnergyTotals:
-        since = [t for t in (self.since, other.since) if t is not None]
-        return EnergyTotals(
-            self.charged_kwh + other.charged_kwh,
-            self.discharged_kwh + other.discharged_kwh,
-            self.imported_kwh + other.imported_kwh,
-            self.exported_kwh + other.exported_kwh,
-            min(since) if since else None,
-        )
 
 
 def positive_part_kwh(p0: float, p1: float, hours: float) -> float:
@@ -91,3 +72,6 @@ class EnergyMeter:
     def gap(self) -> None:
         """No reading this cycle: the next reading starts a new chain."""
         self._last = None
+
+
+__all__ = ["MAX_GAP_S", "EnergyMeter", "EnergyTotals", "positive_part_kwh"]
