@@ -147,6 +147,15 @@ def test_single_site_format() -> None:
     assert cfg.api.port == 9000
 
 
+def test_the_profile_states_the_default_unit_id() -> None:
+    """A Victron GX answers as unit 100 (its profile's ``unit_id``) unless the site says otherwise."""
+    base = "bess: {energy_capacity_kwh: 10, power_charge_max_kw: 5, power_discharge_max_kw: 5}\n"
+    victron = load(base + "modbus: {profile: victron_gx}\n").sites["1"].modbus
+    assert victron.unit_id == 100
+    assert load(base + "modbus: {profile: victron_gx, unit_id: 7}\n").sites["1"].modbus.unit_id == 7
+    assert load(base + "modbus: {profile: generic}\n").sites["1"].modbus.unit_id == 1
+
+
 def test_int_site_ids_are_strings_and_default_site() -> None:
     cfg = load(
         """\

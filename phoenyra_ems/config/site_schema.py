@@ -199,6 +199,15 @@ BESS = section(
     [_check_bess],
 )
 
+def _build_modbus(**fields: Any) -> ModbusConfig:
+    """Without ``unit_id`` the device profile's own (``unit_id:`` in its YAML) applies."""
+    if "unit_id" not in fields:
+        from phoenyra_ems.devices.profile import load_profile  # yaml only, no I/O library
+
+        fields["unit_id"] = load_profile(fields.get("profile", ModbusConfig().profile)).unit_id
+    return ModbusConfig(**fields)
+
+
 MODBUS = section(
     {
         vol.Optional("enabled"): boolean,
@@ -212,7 +221,7 @@ MODBUS = section(
         vol.Optional("setpoint_refresh_s"): POSITIVE,
         vol.Optional("assumed_hold_s"): POSITIVE,
     },
-    ModbusConfig,
+    _build_modbus,
     [_check_modbus],
 )
 
