@@ -129,3 +129,12 @@ def test_named_sensor_registers_keep_their_own_unit(tmp_path: Path) -> None:
         0.1,
         "hPa",
     )
+
+
+def test_the_supported_devices_doc_is_generated_from_the_profiles() -> None:
+    """docs/device-profiles.md lists exactly the shipped profiles, as their files state them
+    (regenerate with ``python scripts/device_table.py``)."""
+    from phoenyra_ems.devices.doc_table import render_into
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "device-profiles.md").read_text(encoding="utf-8")
+    assert render_into(doc) == doc, "run: python scripts/device_table.py"
