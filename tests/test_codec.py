@@ -225,19 +225,13 @@ def test_huawei_invalid_values_are_none() -> None:
     assert got.soc_pct is None and got.p_pv_kw is None
 
 
-def test_mode_is_decoded_by_name() -> None:
+def test_on_connect_writes_put_the_device_in_remote_mode() -> None:
     generic = resolved("generic")
     device = RegisterImage(generic)
-    image = device.image(
-        Measurements(), {"power_charge_max_kw": 5, "power_discharge_max_kw": 5, "energy_capacity_kwh": 10}
-    )
+    nameplate = {"power_charge_max_kw": 5, "power_discharge_max_kw": 5, "energy_capacity_kwh": 10}
+    image = device.image(Measurements(), nameplate)
     for write in generic.on_connect_writes():
         device.decode_setpoint_write(write.address, list(write.values), image)
-        image.update(enumerate(write.values, write.address))
-    assert generic.decode_mode(read_back(generic, image)) == "remote"
-    assert (
-        device.image(
-            Measurements(), {"power_charge_max_kw": 5, "power_discharge_max_kw": 5, "energy_capacity_kwh": 10}
-        )[100]
-        == 1
-    )
+    mode = generic.profile.mode
+    assert mode is not None and isinstance(mode.point, RegisterPoint)
+    assert mode.values[device.image(Measurements(), nameplate)[mode.point.address]] == "remote"

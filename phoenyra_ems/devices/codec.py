@@ -142,14 +142,6 @@ class RegisterMap:
             values[name] = None if any(v is None for v in parts) else sum(cast(list[float], parts))
         return Measurements(**values)
 
-    def decode_mode(self, blocks: Mapping[tuple[str, int], Sequence[int]]) -> str | None:
-        """The device's operating mode by name (``"0x.."`` if the value has no name)."""
-        if self._mode is None:
-            return None
-        point, names = self._mode
-        value = decode_point(point, self._getter(blocks))
-        return None if value is None else names.get(int(value), hex(int(value)))
-
     def resolution(self, name: str) -> float | None:
         """The register step of a measurement in our units (after the last decode)."""
         terms = self._measurements.get(name)
