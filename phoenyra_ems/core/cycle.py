@@ -53,8 +53,9 @@ class CycleStep:
     plan_inputs: PlanInputs | None = None
 
 
-def complete(m: Measurements, previous: PlantState) -> Measurements:
-    """Fill a missing power from the balance p_grid + p_pv + p_bess = p_load."""
+def fill_missing_powers(m: Measurements, previous: PlantState) -> Measurements:
+    """Fill missing powers from the balance p_grid + p_pv + p_bess = p_load (battery: the last
+    setpoint, PV: 0)."""
     p_bess = m.p_bess_kw if m.p_bess_kw is not None else previous.setpoint
     p_pv = m.p_pv_kw if m.p_pv_kw is not None else 0.0
     p_load, p_grid = m.p_load_kw, m.p_grid_kw
@@ -100,7 +101,7 @@ def build_step(
 
     ``past_net_load_kw``: the previous step's ``recent_net_load_kw`` (the window moves on by one).
     """
-    m = complete(measured, previous)
+    m = fill_missing_powers(measured, previous)
     assert m.p_load_kw is not None and m.p_pv_kw is not None and m.p_bess_kw is not None
     assert m.p_grid_kw is not None
     slots = price_window(prices, now, slot_hours)
