@@ -21,11 +21,11 @@ def price_provider(site: SiteConfig) -> PriceProvider:
     return ReplayPriceProvider("at")
 
 
-def build_controller(site: SiteConfig, clock: Clock, history_dir: str | None = None) -> SiteController:
+def build_controller(site: SiteConfig, clock: Clock) -> SiteController:
     """A ready-to-start controller for ``site`` talking Modbus TCP to its device."""
     device = ModbusDevice(site.modbus, site.bess, clock)
     history = HistoryStore(
-        database_path(history_dir or site.ems.history_dir, site.site_id),
+        database_path(site.ems.history_dir, site.site_id),
         retention=timedelta(days=site.ems.history_retention_days),
         flush_interval_s=site.ems.history_flush_s,
     )
