@@ -1,4 +1,4 @@
-"""``phoenyra-ems``: check a config, run sites, run a battery simulator, run the demo, sign MQTT commands."""
+"""``phoenyra-ems``: the daemon and its tools, one subcommand each (``phoenyra-ems -h`` lists them all)."""
 
 from __future__ import annotations
 
