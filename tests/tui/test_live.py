@@ -172,11 +172,27 @@ async def test_wrong_token_exits_with_code_2(running_daemon: RunningDaemon) -> N
 
 
 async def test_the_console_uses_only_the_client(running_daemon: RunningDaemon) -> None:
+    """Every console module loads no part of the daemon but its client, and the client the
+    console builds is the one that reaches the daemon."""
     from tui.core.connection import make_client
 
+    code = (
+        "import importlib, pkgutil, sys, tui\n"
+        "for m in pkgutil.walk_packages(tui.__path__, 'tui.'): importlib.import_module(m.name)\n"
+        "print('\\n'.join(m for m in sys.modules if m.startswith('phoenyra_ems')))"
+    )
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    loaded = set(out.decode().split())
+    assert "phoenyra_ems.client" in loaded
+    assert not {m for m in loaded if m != "phoenyra_ems" and not m.startswith("phoenyra_ems.client")}
     client = make_client(running_daemon.daemon.url, running_daemon.tokens["admin"])
-    assert isinstance(client, PhoenyraClient)
-    await client.close()
+    try:
+        assert isinstance(client, PhoenyraClient)
+        assert {site.id for site in await client.sites()} == set(running_daemon.daemon.config.sites)
+    finally:
+        await client.close()
 
 
 async def test_sensors_view_shows_a_discovered_sensor_of_the_real_daemon(tmp_path: Path) -> None:
