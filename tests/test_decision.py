@@ -46,5 +46,9 @@ def test_standby_is_zero_unless_a_grid_limit_forces_charging() -> None:
 
 
 def test_pinned_strategy_is_used_even_when_another_scores_higher() -> None:
+    plant = PlantState("wien", NOW, soc=50.0, p_pv=0.0, p_load=20.0)
+    free = decide(SITE, plant, ControlIntent(), STRATEGIES, SelectionState(), NOW, dt_s=1.0)
+    best = max(free.scores, key=free.scores.__getitem__)
+    assert best != "load_balancing" and free.scores[best] > free.scores["load_balancing"]
     _, strategy = run(ControlIntent(strategy="load_balancing"), load=20.0)
     assert strategy == "load_balancing"
