@@ -77,8 +77,13 @@ async def _wait_for(predicate: Callable[[], bool], timeout: float) -> float:
     return time.monotonic() - started
 
 
+def _crashed_cycles(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Cycles that raised: the controller logs them and goes on, so only the log shows them."""
+    return [r.getMessage() for r in caplog.records if "cycle failed" in r.getMessage()]
+
+
 async def test_simulator_gone_means_safe_state_within_one_cycle_and_recovery(
-    site_pair: Callable[..., Any], port: int
+    site_pair: Callable[..., Any], port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     cycle = 0.2
     site = make_site(port, ems=EmsSettings(cycle_s=cycle))
@@ -94,6 +99,7 @@ async def test_simulator_gone_means_safe_state_within_one_cycle_and_recovery(
     assert controller.stats.cycles - cycles_before <= 2  # the cycle that noticed (+ one in flight)
     assert controller.state.setpoint == 0.0
     assert "comm_lost" in {a.code for a in controller.state.alarms}
+    assert not _crashed_cycles(caplog)  # SAFE came from the cycle's own handling, not a crash
 
     restarted = BatterySimulator(simulator_config(site), SystemClock())
     await restarted.start()
@@ -102,12 +108,15 @@ async def test_simulator_gone_means_safe_state_within_one_cycle_and_recovery(
         assert took < 5
         assert "comm_lost" not in {a.code for a in controller.state.alarms}
         await _wait_for(lambda: restarted.model.setpoint_kw == pytest.approx(20.0), 2)
+        assert not _crashed_cycles(caplog)
     finally:
         await controller.stop()
         await restarted.stop()
 
 
-async def test_frozen_device_times_out_into_safe_state(site_pair: Callable[..., Any], port: int) -> None:
+async def test_frozen_device_times_out_into_safe_state(
+    site_pair: Callable[..., Any], port: int, caplog: pytest.LogCaptureFixture
+) -> None:
     site = make_site(port, ems=EmsSettings(cycle_s=0.2))
     site = replace(site, modbus=replace(site.modbus, timeout_s=0.15))
     simulator, controller = await site_pair(site, SystemClock())
@@ -116,6 +125,7 @@ async def test_frozen_device_times_out_into_safe_state(site_pair: Callable[..., 
     await _wait_for(lambda: controller.state.status is SiteStatus.SAFE, 2)
     simulator.unhang()
     await _wait_for(lambda: controller.state.status is SiteStatus.RUNNING, 5)
+    assert not _crashed_cycles(caplog)
 
 
 async def test_implausible_soc_is_rejected_with_an_alarm(site_pair: Callable[..., Any], port: int) -> None:
