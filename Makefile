@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_STAMP := $(VENV)/.demo-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Home Assistant's own test harness pins HA 2024.3.3, aiohttp 3.9.3 …: a venv of its own.
 VENV_HA  ?= .venv-ha
 HA_PIN   := pytest-homeassistant-custom-component==0.13.109
@@ -32,6 +33,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# the demo needs only the daemon, the simulator and the console: not Prophet, scikit-learn, schemathesis
+$(DEMO_STAMP): $(BIN)/python pyproject.toml
+	$(PIP) install -q -e '.[demo]'
+	@rm -f $(VENV)/.demo-installed-*; touch $(DEMO_STAMP)
+
 ## broker: a real MQTT broker (Debian's mosquitto) for the tests; they start it on a free port
 broker:
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
@@ -40,7 +46,7 @@ broker:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto >/dev/null; }
 
 ## demo: two simulated sites (Wien, Linz) on loopback Modbus TCP, controlled live
-demo: install
+demo: $(DEMO_STAMP)
 	$(BIN)/phoenyra-ems demo -c examples/ems.yaml
 
 $(DIST_STAMP):

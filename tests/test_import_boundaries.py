@@ -45,3 +45,10 @@ def test_the_daemon_and_the_cli_load_without_the_ml_extra() -> None:
     loaded = imported_after("import phoenyra_ems.daemon, phoenyra_ems.cli; phoenyra_ems.cli.build_parser()")
     heavy = {"numpy", "pandas", "scipy", "sklearn", "prophet", "pvlib", "matplotlib", "torch"}
     assert not {m for m in loaded if m.split(".")[0] in heavy}
+
+
+def test_the_demo_loads_with_the_demo_extra_alone() -> None:
+    """``make demo`` installs ``.[demo]`` (server + tui): the demo must not need forecasting or dev tools."""
+    loaded = imported_after("import phoenyra_ems.demo, phoenyra_ems.cli; phoenyra_ems.cli.build_parser()")
+    not_in_demo = {"pandas", "sklearn", "prophet", "pvlib", "matplotlib", "torch", "schemathesis"}
+    assert not {m for m in loaded if m.split(".")[0] in not_in_demo}
