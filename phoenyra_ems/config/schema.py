@@ -890,6 +890,9 @@ STRATEGY_SELECTION = section(
     StrategySelectionConfig,
 )
 SITE_FIELDS[vol.Optional("strategy")] = STRATEGY_SELECTION
+from phoenyra_ems.config.vpp_schema import VPP  # noqa: E402  (issue 16; uses the validators above)
+
+SITE_FIELDS[vol.Optional("vpp")] = VPP
 _SITE = section(SITE_FIELDS)
 
 

@@ -1,0 +1,43 @@
+"""The daemon's VEN connections from the sites' ``vpp:`` blocks (one VEN per VTN and client id)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from phoenyra_ems.config.model import SiteConfig
+from phoenyra_ems.vpp.service import VenSettings
+
+
+def ven_settings(sites: Mapping[str, SiteConfig]) -> list[VenSettings]:
+    """Group the enabled openadr3 sites by (vtn_url, client_id): each group is one VEN whose
+    resources are the sites' ``vpp.site_id`` (sites sharing one form an aggregated resource)."""
+    groups: dict[tuple[str, str], list[SiteConfig]] = {}
+    for site in sites.values():
+        vpp = site.vpp
+        if vpp.enabled and vpp.protocol == "openadr3" and vpp.vtn_url and vpp.client_id:
+            groups.setdefault((vpp.vtn_url, vpp.client_id), []).append(site)
+    out = []
+    for (url, client_id), members in groups.items():
+        first = members[0].vpp
+        resources: dict[str, tuple[str, ...]] = {}
+        for site in members:
+            name = site.vpp.resource(site.site_id)
+            resources[name] = (*resources.get(name, ()), site.site_id)
+        out.append(
+            VenSettings(
+                vtn_url=url,
+                client_id=client_id,
+                client_secret=first.client_secret or "",
+                resources=resources,
+                ven_name=first.ven_name,
+                token_url=first.token_url,
+                programs=first.programs,
+                poll_interval_s=min(s.vpp.poll_interval_s for s in members),
+                webhook_url=first.webhook_url,
+                verify_tls=first.verify_tls,
+                ca_file=first.ca_file,
+                request_timeout_s=first.request_timeout_s,
+                response_time_s=min(s.vpp.flexibility.response_time_s for s in members),
+            )
+        )
+    return out
