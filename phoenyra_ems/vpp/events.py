@@ -134,13 +134,12 @@ def addressed(event: Mapping[str, Any], resources: Iterable[str]) -> list[str]:
 
 
 def merge(schedules: Iterable[VppSchedule], now: datetime) -> VppSchedule | None:
-    """The schedule to follow for one resource: among those not yet ended, the one of the event
-    whose next interval starts first (ties: the later event id wins, i.e. the most recent)."""
-    live = [s for s in schedules if s.end is not None and s.end > now]
-    if not live:
-        return None
-    return min(live, key=lambda s: (max(s.intervals[0].start, now), _neg(s.event_id)))
+    """The schedule to follow for one resource: among those not yet ended, the one whose next
+    interval starts first; on a tie the one given last (pass them oldest first: the newest wins)."""
+    live = [(max(s.intervals[0].start, now), -i, s) for i, s in enumerate(schedules) if s.end and s.end > now]
+    return min(live, key=lambda item: item[:2])[2] if live else None
 
 
-def _neg(text: str) -> tuple[int, ...]:
-    return tuple(-ord(c) for c in text)
+def newest_last(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Events ordered for ``merge``: by modification time (ISO strings of one VTN compare in order)."""
+    return sorted(events, key=lambda e: str(e.get("modificationDateTime") or e.get("createdDateTime") or ""))

@@ -290,7 +290,7 @@ class VenService:
         for resource in self.settings.resources:
             schedules = [
                 ev.to_schedule(e, resource)
-                for e in self._events.values()
+                for e in ev.newest_last(self._events.values())
                 if resource in ev.addressed(e, [resource])
             ]
             chosen = ev.merge(schedules, now)
