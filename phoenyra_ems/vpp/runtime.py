@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from phoenyra_ems.config.model import SiteConfig
-from phoenyra_ems.vpp.service import VenSettings
+from phoenyra_ems.vpp.service import VenService, VenSettings
+from phoenyra_ems.vpp.target import VppTarget
+from phoenyra_ems.vpp.webhook import WebhookRegistry
 
 
 def ven_settings(sites: Mapping[str, SiteConfig]) -> list[VenSettings]:
@@ -41,3 +44,15 @@ def ven_settings(sites: Mapping[str, SiteConfig]) -> list[VenSettings]:
             )
         )
     return out
+
+
+def start_vens(
+    sites: Mapping[str, SiteConfig], target: VppTarget, webhooks: WebhookRegistry | None
+) -> list[tuple[VenService, asyncio.Task[None]]]:
+    """Start one VEN task per connection (the daemon: ``webhooks = app[WEBHOOKS]``); cancel the
+    tasks to stop them."""
+    started = []
+    for settings in ven_settings(sites):
+        service = VenService(settings, target, webhooks=webhooks)
+        started.append((service, asyncio.create_task(service.run(), name=f"ven-{settings.client_id}")))
+    return started

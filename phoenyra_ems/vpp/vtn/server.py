@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -100,15 +101,17 @@ class TestVtn:
         r.add_delete(f"{BASE}/vens/{{ven}}/resources/{{id}}", self._delete("resources"))
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> str:
         self._session = aiohttp.ClientSession()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
         addresses = self._runner.addresses
         bound = int(addresses[0][1]) if addresses else port
-        self.url = f"http://{host}:{bound}{BASE}"
+        self.url = f"{'https' if ssl_context else 'http'}://{host}:{bound}{BASE}"
         return self.url
 
     async def stop(self) -> None:
