@@ -42,6 +42,7 @@ class TokenSource:
     validate_path: str | None = "/auth/token"  # path validated against the document (None: not the VTN's)
     _token: str | None = field(default=None, repr=False)
     _expires: float = 0.0
+    _margin: float = REFRESH_MARGIN_S
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def invalidate(self) -> None:
@@ -49,7 +50,7 @@ class TokenSource:
 
     async def token(self) -> str:
         async with self._lock:
-            if self._token is None or time.monotonic() >= self._expires - REFRESH_MARGIN_S:
+            if self._token is None or time.monotonic() >= self._expires - self._margin:
                 await self._fetch()
             assert self._token is not None
             return self._token
@@ -93,4 +94,5 @@ class TokenSource:
         expires_in = data.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else 3600.0
         self._token, self._expires = token, time.monotonic() + lifetime
+        self._margin = min(REFRESH_MARGIN_S, lifetime / 10)  # a short-lived token is still used
         log.info("VTN token for %s obtained (valid %.0f s)", self.credentials, lifetime)

@@ -28,7 +28,7 @@ from phoenyra_ems.vpp import events as ev
 from phoenyra_ems.vpp import flexibility as fx
 from phoenyra_ems.vpp.auth import Credentials, TokenSource
 from phoenyra_ems.vpp.client import VenClient
-from phoenyra_ems.vpp.errors import VtnConnectionError, VtnError
+from phoenyra_ems.vpp.errors import VtnConnectionError, VtnError, VtnHttpError
 from phoenyra_ems.vpp.reports import Sample, build_report, requested
 from phoenyra_ems.vpp.target import SocSource, VppTarget
 from phoenyra_ems.vpp.webhook import WebhookRegistry
@@ -192,7 +192,11 @@ class VenService:
         self.last_error = str(exc)
         if isinstance(exc, VtnConnectionError):
             self.connected = False
-            self._subscribed.clear()  # the VTN may have restarted: subscribe again when back
+            # the VTN may have restarted: register, announce and subscribe again when back
+            self._subscribed.clear()
+            self._ven_id = None
+            self._resource_ids.clear()
+            self._offered.clear()
         kept = [f"{r}: {s.event_id} until {s.end}" for r, s in self._applied.items() if s is not None]
         log.warning(
             "VTN %s: %s (attempt %d; retrying with backoff; schedules kept: %s)",
@@ -383,7 +387,13 @@ class VenService:
             )
             if body is None or body == entry.sent:
                 continue
-            saved = await client.send_report(body)
+            try:
+                saved = await client.send_report(body)
+            except VtnHttpError as exc:
+                if exc.status != 404 or entry.report_id is None:
+                    raise
+                body.pop("id")  # the VTN lost it (restarted): create it anew
+                saved = await client.send_report(body)
             entry.report_id, entry.sent = str(saved["id"]), {**body, "id": str(saved["id"])}
         for eid in set(self._reports) - set(self._events):
             del self._reports[eid]

@@ -214,3 +214,14 @@ async def test_secret_never_in_logs_repr_or_diagnostics(
         assert all(VEN_SECRET not in text for text in texts)
     finally:
         await _stop(rig)
+
+
+async def test_token_renewed_before_it_expires(vtn: TestVtn) -> None:
+    vtn.token_lifetime_s = 1  # renewed 0.1 s before expiry: no request goes out with a dead token
+    rig = await _start(vtn)
+    try:
+        await wait_for(lambda: sum(1 for _, p in vtn.requests if p == "/auth/token") >= 3, timeout=6.0)
+        assert rig.service.failures == 0 and rig.service.connected
+        assert vtn.refused == 0 and vtn.violations == []
+    finally:
+        await _stop(rig)

@@ -75,6 +75,7 @@ class TestVtn:
         self.requests: list[tuple[str, str]] = []  # (method, path) in order, for tests
         self.pushes: list[tuple[str, Json]] = []  # (callback URL, notification) delivered
         self.push_failures = 0
+        self.refused = 0  # requests refused for a missing, unknown or expired token
         self.violations: list[str] = []  # requests (and, strict, answers/pushes) violating the document
         self._counter = 0
         self._runner: web.AppRunner | None = None
@@ -184,6 +185,7 @@ class TestVtn:
         if path != "/auth/token":
             client = self._authenticate(request)
             if client is None:
+                self.refused += 1
                 return problem(403, "Forbidden", "missing, unknown or expired bearer token")
             request[CLIENT] = client
         response = await handler(request)
