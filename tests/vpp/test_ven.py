@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from phoenyra_ems.vpp.service import VenService, VenSettings
 from phoenyra_ems.vpp.vtn import TestVtn
-from phoenyra_ems.vpp.webhook import WEBHOOK_PATH, add_routes
+from phoenyra_ems.vpp.webhook import WEBHOOK_PATH, WEBHOOKS
+from tests.daemon_fixtures import RunningDaemon
 from tests.vpp.helpers import VEN_SECRET, RecordingTarget, dispatch_event, make_vtn, wait_for
 
 
@@ -107,18 +107,10 @@ async def test_poll_cycle_token_schedule_report_and_flexibility(vtn: TestVtn) ->
         await _stop(rig)
 
 
-async def test_push_through_the_daemons_api(vtn: TestVtn) -> None:
-    from phoenyra_ems.api.app import middleware
-
-    app = web.Application(middlewares=[middleware])  # the daemon's auth middleware in front
-    registry = add_routes(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    hook = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
-    rig = await _start(vtn, webhook_url=hook, webhooks=registry, poll_interval_s=30.0)  # polls rarely
+async def test_push_through_the_daemons_api(vtn: TestVtn, running_daemon: RunningDaemon) -> None:
+    app = running_daemon.daemon._runner.app  # type: ignore[union-attr]  # the daemon's own API
+    hook = f"{running_daemon.daemon.url}{WEBHOOK_PATH}"
+    rig = await _start(vtn, webhook_url=hook, webhooks=app[WEBHOOKS], poll_interval_s=30.0)  # polls rarely
     try:
         await wait_for(lambda: vtn.objects["subscriptions"])
         loop = asyncio.get_running_loop()
@@ -135,9 +127,11 @@ async def test_push_through_the_daemons_api(vtn: TestVtn) -> None:
         vtn.remove("events", event["id"])
         await wait_for(lambda: rig.target.applied[-1][2] is None, timeout=3.0)
         assert len(vtn.pushes) == 3 and vtn.push_failures == 0
-        # the webhook refuses a caller without the subscription's token, and invalid notifications
+        # the webhook refuses a caller without the subscription's token (an API token is no use),
+        # and invalid notifications; the rest of the API still wants an API token
         async with aiohttp.ClientSession() as http:
-            async with http.post(hook, json={"objectType": "EVENT"}) as resp:
+            admin = {"Authorization": f"Bearer {running_daemon.tokens['admin']}"}
+            async with http.post(hook, json={"objectType": "EVENT"}, headers=admin) as resp:
                 assert resp.status == 401
             token = rig.service._hook_token
             async with http.post(
@@ -146,11 +140,14 @@ async def test_push_through_the_daemons_api(vtn: TestVtn) -> None:
                 headers={"Authorization": f"Bearer {token}"},
             ) as resp:
                 assert resp.status == 400
+            async with http.get(
+                f"{running_daemon.url}/sites", headers={"Authorization": f"Bearer {token}"}
+            ) as resp:
+                assert resp.status == 401
         assert len(rig.target.applied) == 3
         assert vtn.violations == []
     finally:
         await _stop(rig)
-        await runner.cleanup()
 
 
 async def test_invalid_answers_are_rejected_and_never_applied(
