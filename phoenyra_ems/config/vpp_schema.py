@@ -45,8 +45,10 @@ def _check(vpp: VppConfig) -> Iterator[vol.Invalid]:
         for key in ("vtn_url", "client_id", "client_secret"):
             if getattr(vpp, key) is None:
                 yield vol.Invalid(f"protocol openadr3 needs {key}", path=[key])
-    elif vpp.api_url is None:
-        yield vol.Invalid("protocol custom needs api_url", path=["api_url"])
+    else:
+        for key in ("api_url", "api_key"):
+            if getattr(vpp, key) is None:
+                yield vol.Invalid(f"protocol custom needs {key}", path=[key])
     if not vpp.verify_tls and vpp.ca_file is not None:
         yield vol.Invalid("ca_file has no effect with verify_tls: false", path=["ca_file"])
 
