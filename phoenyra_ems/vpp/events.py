@@ -127,8 +127,12 @@ def to_schedule(event: Mapping[str, Any], resource: str) -> VppSchedule:
     )
 
 
-def addressed(event: Mapping[str, Any], resources: Iterable[str]) -> list[str]:
-    """The resources of ours an event addresses (all of them when it names no RESOURCE_NAME)."""
+def addressed(event: Mapping[str, Any], resources: Iterable[str], ven_name: str | None = None) -> list[str]:
+    """The resources of ours an event addresses: none when it names VENs (``VEN_NAME``) without
+    ours; else those it names (``RESOURCE_NAME``), all of them when it names none."""
+    vens = targets_of(event, "VEN_NAME")
+    if vens is not None and ven_name is not None and ven_name not in vens:
+        return []
     named = targets_of(event)
     return [r for r in resources if named is None or r in named]
 

@@ -275,7 +275,7 @@ class VenService:
         for event in found:
             eid = str(event["id"])
             try:
-                for resource in ev.addressed(event, self.settings.resources):
+                for resource in ev.addressed(event, self.settings.resources, self.settings.ven_name):
                     ev.to_schedule(event, resource)
             except ev.EventError as exc:
                 if eid not in self._warned:
@@ -295,7 +295,7 @@ class VenService:
             schedules = [
                 ev.to_schedule(e, resource)
                 for e in ev.newest_last(self._events.values())
-                if resource in ev.addressed(e, [resource])
+                if resource in ev.addressed(e, [resource], self.settings.ven_name)
             ]
             chosen = ev.merge(schedules, now)
             if resource in self._applied and self._applied[resource] == chosen:
@@ -370,7 +370,7 @@ class VenService:
             if not kinds:
                 continue
             entry = self._reports.get(eid)
-            resources = ev.addressed(event, self.settings.resources)
+            resources = ev.addressed(event, self.settings.resources, self.settings.ven_name)
             if entry is None or entry.event is not event:
                 schedules = {r: ev.to_schedule(event, r) for r in resources}
                 entry = _Report(

@@ -133,3 +133,13 @@ def test_vendored_document_is_a_valid_openapi_document() -> None:
     validate(spec)
     assert spec["info"]["version"] == "3.0.1"
     assert (SPEC_PATH.parent / "LICENSE").exists() and (SPEC_PATH.parent / "NOTICE").exists()
+
+
+def test_targets_by_resource_and_ven_name() -> None:
+    from phoenyra_ems.vpp.events import addressed
+
+    ours = ["wien", "linz"]
+    assert addressed({"targets": None}, ours, "ems") == ours
+    assert addressed({"targets": [{"type": "RESOURCE_NAME", "values": ["linz"]}]}, ours, "ems") == ["linz"]
+    assert addressed({"targets": [{"type": "VEN_NAME", "values": ["other"]}]}, ours, "ems") == []
+    assert addressed({"targets": [{"type": "VEN_NAME", "values": ["ems"]}]}, ours, "ems") == ours
