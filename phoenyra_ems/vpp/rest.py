@@ -133,6 +133,13 @@ class RestAggregatorService:
                         self.settings.backoff_max_s,
                         self.settings.backoff_initial_s * 2 ** (self.failures - 1),
                     )
+                except Exception:  # a bug here or in the target must not end the task
+                    log.exception("plain-REST aggregator %s: cycle failed", self.settings.api_url)
+                    self.failures += 1
+                    delay = min(
+                        self.settings.backoff_max_s,
+                        self.settings.backoff_initial_s * 2 ** (self.failures - 1),
+                    )
                 await asyncio.sleep(delay)
         finally:
             if self._own_session and self._session is not None:

@@ -149,7 +149,17 @@ class VenService:
     async def run(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        tls = ssl_setting(self.settings.verify_tls, self.settings.ca_file)
+        try:
+            tls = ssl_setting(self.settings.verify_tls, self.settings.ca_file)
+        except (OSError, ssl_module.SSLError) as exc:
+            log.error(
+                "VEN for %s not started: ca_file %s cannot be used: %s",
+                self.settings.vtn_url,
+                self.settings.ca_file,
+                exc,
+            )
+            self.last_error = f"ca_file: {exc}"
+            return
         token_url = self.settings.token_url or f"{self.settings.vtn_url.rstrip('/')}/auth/token"
         tokens = TokenSource(
             self._session,
@@ -174,10 +184,11 @@ class VenService:
                     self.connected, self.failures, self.last_error = True, 0, None
                 except VtnError as exc:
                     self._lost(exc)
-                    delay = min(
-                        self.settings.backoff_max_s,
-                        self.settings.backoff_initial_s * 2 ** (self.failures - 1),
-                    )
+                    delay = self._backoff()
+                except Exception:  # a bug here or in the target must not end the task
+                    log.exception("VEN for %s: cycle failed", self.settings.vtn_url)
+                    self.failures += 1
+                    delay = self._backoff()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
@@ -186,6 +197,9 @@ class VenService:
                 self._webhooks.unregister(self._hook_token)
             if self._own_session and self._session is not None:
                 await self._session.close()
+
+    def _backoff(self) -> float:
+        return float(min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2 ** (self.failures - 1)))
 
     def _lost(self, exc: VtnError) -> None:
         self.failures += 1
