@@ -153,5 +153,12 @@ def validate_schema(name: str, value: Any) -> None:
         raise SpecViolation(f"{name}: {_describe(exc)}") from exc
 
 
+def warm_up() -> None:
+    """Load the document and its validators (seconds: openapi-core import and parse); call it in a
+    worker thread before the first message so no request waits for it on the event loop."""
+    _openapi()
+    _schema_validator("notification")
+
+
 def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()

@@ -29,6 +29,7 @@ from phoenyra_ems.vpp import flexibility as fx
 from phoenyra_ems.vpp.auth import Credentials, TokenSource
 from phoenyra_ems.vpp.client import VenClient
 from phoenyra_ems.vpp.errors import VtnConnectionError, VtnError, VtnHttpError
+from phoenyra_ems.vpp.openapi import warm_up
 from phoenyra_ems.vpp.reports import Sample, build_report, requested
 from phoenyra_ems.vpp.target import SocSource, VppTarget
 from phoenyra_ems.vpp.webhook import WebhookRegistry
@@ -172,6 +173,7 @@ class VenService:
         self._client = VenClient(
             self._session, self.settings.vtn_url, tokens, timeout_s=self.settings.request_timeout_s, ssl=tls
         )
+        await asyncio.to_thread(warm_up)  # the OpenADR document, off the event loop
         if self._webhooks is not None and self.settings.webhook_url:
             self._webhooks.register(self._hook_token, self.on_notification)
         try:
@@ -199,7 +201,9 @@ class VenService:
                 await self._session.close()
 
     def _backoff(self) -> float:
-        return float(min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2 ** (self.failures - 1)))
+        return float(
+            min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2 ** (self.failures - 1))
+        )
 
     def _lost(self, exc: VtnError) -> None:
         self.failures += 1

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from phoenyra_ems.vpp.openapi import _openapi, _schema_validator
+from phoenyra_ems.vpp.openapi import warm_up
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _openadr_document() -> None:
-    _openapi()
-    _schema_validator("notification")
+    warm_up()
