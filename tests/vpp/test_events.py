@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phoenyra_ems.core.vpp import Flexibility
 from phoenyra_ems.vpp.events import EventError, merge, parse_duration, to_schedule
@@ -143,3 +146,31 @@ def test_targets_by_resource_and_ven_name() -> None:
     assert addressed({"targets": [{"type": "RESOURCE_NAME", "values": ["linz"]}]}, ours, "ems") == ["linz"]
     assert addressed({"targets": [{"type": "VEN_NAME", "values": ["other"]}]}, ours, "ems") == []
     assert addressed({"targets": [{"type": "VEN_NAME", "values": ["ems"]}]}, ours, "ems") == ours
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 120), st.floats(-500, 500, allow_nan=False)), min_size=1, max_size=12),
+    st.sampled_from([("W", 0.001), ("KW", 1.0), ("MW", 1000.0)]),
+)
+def test_any_consecutive_event_becomes_a_contiguous_schedule(
+    steps: list[tuple[int, float]], unit: tuple[str, float]
+) -> None:
+    """Intervals without their own period follow each other: the schedule covers the event
+    window without gap or overlap, every setpoint scaled by the event's unit."""
+    # the first interval takes the event's period; each further one only its own duration
+    intervals: list[dict] = [
+        {"id": i, **({"intervalPeriod": {"duration": f"PT{m}M"}} if i else {})}
+        for i, (m, _) in enumerate(steps)
+    ]
+    for interval, (_, kw) in zip(intervals, steps, strict=True):
+        interval["payloads"] = [{"type": "DISPATCH_SETPOINT", "values": [kw]}]
+    event = _event(intervals, payloadDescriptors=[{"payloadType": "DISPATCH_SETPOINT", "units": unit[0]}])
+    event["intervalPeriod"]["duration"] = f"PT{steps[0][0]}M"
+    schedule = to_schedule(event, "wien")
+    assert len(schedule.intervals) == len(steps) and schedule.intervals[0].start == T0
+    for before, after in itertools.pairwise(schedule.intervals):
+        assert before.end == after.start
+    assert schedule.end == T0 + timedelta(minutes=sum(m for m, _ in steps))
+    for got, (_, kw) in zip(schedule.intervals, steps, strict=True):
+        assert got.setpoint_kw == pytest.approx(kw * unit[1])
