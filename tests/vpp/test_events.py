@@ -150,27 +150,25 @@ def test_targets_by_resource_and_ven_name() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(1, 120), st.floats(-500, 500, allow_nan=False)), min_size=1, max_size=12),
+    st.integers(1, 120),
+    st.lists(st.floats(-500, 500, allow_nan=False), min_size=1, max_size=12),
     st.sampled_from([("W", 0.001), ("KW", 1.0), ("MW", 1000.0)]),
 )
-def test_any_consecutive_event_becomes_a_contiguous_schedule(
-    steps: list[tuple[int, float]], unit: tuple[str, float]
+def test_any_sequential_event_becomes_a_contiguous_schedule(
+    minutes: int, setpoints: list[float], unit: tuple[str, float]
 ) -> None:
-    """Intervals without their own period follow each other: the schedule covers the event
-    window without gap or overlap, every setpoint scaled by the event's unit."""
-    # the first interval takes the event's period; each further one only its own duration
-    intervals: list[dict] = [
-        {"id": i, **({"intervalPeriod": {"duration": f"PT{m}M"}} if i else {})}
-        for i, (m, _) in enumerate(steps)
+    """Intervals without their own period follow each other from the event's start, each as long
+    as the event's duration: no gap, no overlap, every setpoint scaled by the event's unit."""
+    intervals = [
+        {"id": i, "payloads": [{"type": "DISPATCH_SETPOINT", "values": [kw]}]}
+        for i, kw in enumerate(setpoints)
     ]
-    for interval, (_, kw) in zip(intervals, steps, strict=True):
-        interval["payloads"] = [{"type": "DISPATCH_SETPOINT", "values": [kw]}]
     event = _event(intervals, payloadDescriptors=[{"payloadType": "DISPATCH_SETPOINT", "units": unit[0]}])
-    event["intervalPeriod"]["duration"] = f"PT{steps[0][0]}M"
+    event["intervalPeriod"]["duration"] = f"PT{minutes}M"
     schedule = to_schedule(event, "wien")
-    assert len(schedule.intervals) == len(steps) and schedule.intervals[0].start == T0
+    assert len(schedule.intervals) == len(setpoints) and schedule.intervals[0].start == T0
     for before, after in itertools.pairwise(schedule.intervals):
         assert before.end == after.start
-    assert schedule.end == T0 + timedelta(minutes=sum(m for m, _ in steps))
-    for got, (_, kw) in zip(schedule.intervals, steps, strict=True):
+    assert schedule.end == T0 + timedelta(minutes=minutes * len(setpoints))
+    for got, kw in zip(schedule.intervals, setpoints, strict=True):
         assert got.setpoint_kw == pytest.approx(kw * unit[1])
