@@ -20,7 +20,7 @@ DIST_PINS  := build>=1.2 setuptools>=77
 DIST_STAMP := $(VENV_DIST)/.installed-$(shell echo "$(DIST_PINS)" | cksum | cut -d' ' -f1)
 CLIENT_VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' phoenyra_ems/client/version.py)
 
-.PHONY: demo test test-core test-ha test-ha-install dist lint typecheck bench clean install broker
+.PHONY: demo test test-core test-ha test-ha-install dist lint typecheck bench clean install broker prism
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -44,6 +44,16 @@ broker:
 	  echo "installing mosquitto (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto >/dev/null; }
+
+## prism: Stoplight Prism 5 (npm) in .prism/, an independent OpenADR 3 peer for the VPP tests
+## (tests/vpp/test_prism.py; skipped only when Node.js is absent)
+PRISM_STAMP := .prism/.installed-5
+$(PRISM_STAMP):
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: the Prism test will be skipped"; exit 0; }; \
+	  mkdir -p .prism && cd .prism && npm install --no-audit --no-fund --silent @stoplight/prism-cli@5 \
+	  && touch .installed-5
+
+prism: $(PRISM_STAMP)
 
 ## demo: two simulated sites (Wien, Linz) on loopback Modbus TCP, controlled live
 demo: $(DEMO_STAMP)
@@ -73,7 +83,7 @@ $(HA_STAMP):
 ## test: lint, import contracts, types and every test suite (core, console, Home Assistant)
 test: test-core test-ha
 
-test-core: install broker
+test-core: install broker prism
 	$(BIN)/ruff check phoenyra_ems tui custom_components tests tests_ha bench
 	$(BIN)/ruff format --check phoenyra_ems tui custom_components tests tests_ha bench
 	$(BIN)/lint-imports
@@ -105,4 +115,4 @@ bench: install
 	$(BIN)/python bench/control_loop.py
 
 clean:
-	rm -rf $(VENV) $(VENV_HA) $(VENV_DIST) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache data/demo
+	rm -rf $(VENV) $(VENV_HA) $(VENV_DIST) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache data/demo .prism

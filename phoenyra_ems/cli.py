@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     from phoenyra_ems.selector.command import add_parser as add_selector
 
     add_selector(sub)
+    from phoenyra_ems.vpp.vtn.command import add_parser as add_vtn  # issue 16: test VTN
+
+    add_vtn(sub, _HelpFormatter)
     return parser
 
 
@@ -189,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         from phoenyra_ems.selector.command import run as run_selector
 
         return run_selector(args)
+    if args.command == "vtn":
+        from phoenyra_ems.vpp.vtn.command import run as run_vtn
+
+        return run_vtn(args)
     if args.command == "demo":
         from phoenyra_ems.demo import run_demo
 

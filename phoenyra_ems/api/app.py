@@ -382,5 +382,8 @@ def create_app(
     from phoenyra_ems.api.community import add_routes as add_community_routes
 
     add_community_routes(app, lambda request: request.app[FLEET].config.community)
+    from phoenyra_ems.vpp.webhook import add_routes as add_vpp_webhook  # issue 16: OpenADR 3 push
+
+    add_vpp_webhook(app)
     app.on_shutdown.append(hub.close_all)
     return app

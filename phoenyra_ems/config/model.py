@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import time
 
 from phoenyra_ems.config.community_model import CommunityConfig
+from phoenyra_ems.config.vpp_model import VppConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,7 @@ class SiteConfig:
     grid_tariffs: GridTariffConfig = field(default_factory=GridTariffConfig)
     ems: EmsSettings = field(default_factory=EmsSettings)
     strategy: StrategySelectionConfig = field(default_factory=StrategySelectionConfig)
+    vpp: VppConfig = field(default_factory=VppConfig)  # VPP participation (docs/vpp.md)
 
     @property
     def coordinates(self) -> tuple[float, float] | None:

@@ -48,6 +48,7 @@ from phoenyra_ems.config.validators import (
     text,
     timezone,
 )
+from phoenyra_ems.config.vpp_schema import VPP
 from phoenyra_ems.devices import catalog
 
 STRATEGIES = STRATEGY_NAMES  # the one list, in config.model
@@ -373,6 +374,7 @@ STRATEGY_SELECTION = section(
     StrategySelectionConfig,
 )
 SITE_FIELDS[vol.Optional("strategy")] = STRATEGY_SELECTION
+SITE_FIELDS[vol.Optional("vpp")] = VPP
 _SITE = section(SITE_FIELDS)
 
 
