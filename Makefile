@@ -75,6 +75,7 @@ test: test-core test-ha
 
 test-core: install broker
 	$(BIN)/ruff check phoenyra_ems tui custom_components tests tests_ha bench
+	$(BIN)/ruff format --check phoenyra_ems tui custom_components tests tests_ha bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider -n 2
