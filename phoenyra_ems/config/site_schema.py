@@ -9,10 +9,7 @@ from typing import Any
 import voluptuous as vol
 
 from phoenyra_ems.config.model import (
-    SELECTION_MODES,
     STRATEGY_NAMES,
-    ABTestConfig,
-    AISelectionConfig,
     ApiConfig,
     BessConfig,
     EmsSettings,
@@ -24,11 +21,11 @@ from phoenyra_ems.config.model import (
     Location,
     ModbusConfig,
     SiteConfig,
-    StrategySelectionConfig,
 )
 from phoenyra_ems.config.mqtt_schema import (
     MQTT,
 )
+from phoenyra_ems.config.selection_schema import STRATEGY_SELECTION
 from phoenyra_ems.config.validators import (
     PCT,
     PORT,
@@ -200,6 +197,7 @@ BESS = section(
     [_check_bess],
 )
 
+
 def _build_modbus(**fields: Any) -> ModbusConfig:
     """Without ``unit_id`` the device profile's own (``unit_id:`` in its YAML) applies."""
     if "unit_id" not in fields:
@@ -345,34 +343,6 @@ SITE_FIELDS: dict[Any, Validator] = {
     vol.Optional("grid_tariffs"): GRID_TARIFFS,
     vol.Optional("ems"): EMS,
 }
-# --- strategy selection (issue 13: AI selection, A/B test) ---------------------------------------
-AB_TEST = section(
-    {
-        vol.Optional("enabled"): boolean,
-        vol.Optional("split"): one_of(["alternate_days"], "split"),
-    },
-    ABTestConfig,
-)
-AI_SELECTION = section(
-    {
-        vol.Optional("enabled"): boolean,
-        vol.Optional("training_data_days"): integer(ge=1, le=3650),
-        vol.Optional("retrain_interval_days"): integer(ge=1, le=365),
-        vol.Optional("min_samples"): integer(ge=2),
-        vol.Optional("min_confidence"): number(ge=0, le=1),
-        vol.Optional("window_h"): number(ge=0.25, le=24),
-        vol.Optional("label_tail_h"): number(ge=0, le=48),
-        vol.Optional("ab_test"): AB_TEST,
-    },
-    AISelectionConfig,
-)
-STRATEGY_SELECTION = section(
-    {
-        vol.Optional("selection_mode"): one_of(SELECTION_MODES, "selection_mode"),
-        vol.Optional("ai_selection"): AI_SELECTION,
-    },
-    StrategySelectionConfig,
-)
 SITE_FIELDS[vol.Optional("strategy")] = STRATEGY_SELECTION
 SITE_FIELDS[vol.Optional("vpp")] = VPP
 _SITE = section(SITE_FIELDS)
