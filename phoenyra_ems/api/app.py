@@ -382,8 +382,10 @@ def create_app(
     from phoenyra_ems.api.community import add_routes as add_community_routes
 
     add_community_routes(app, lambda request: request.app[FLEET].config.community)
-    from phoenyra_ems.vpp.webhook import add_routes as add_vpp_webhook  # issue 16: OpenADR 3 push
+    from phoenyra_ems.vpp.webhook import WEBHOOK_PATH  # OpenADR 3 push
+    from phoenyra_ems.vpp.webhook import add_routes as add_vpp_webhook
 
+    PUBLIC.add(WEBHOOK_PATH)  # authenticated by the subscription's token, not an API key
     add_vpp_webhook(app)
     app.on_shutdown.append(hub.close_all)
     return app

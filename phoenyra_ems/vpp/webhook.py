@@ -73,10 +73,11 @@ async def notify(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> WebhookRegistry:
-    """The webhook route and its token registry (``app[WEBHOOKS]``)."""
-    from phoenyra_ems.api.app import PUBLIC  # authenticated here, by the subscription's token
+    """The webhook route and its token registry (``app[WEBHOOKS]``).
 
-    PUBLIC.add(WEBHOOK_PATH)
+    The caller exempts ``WEBHOOK_PATH`` from the API-key check: it is authenticated here, by the
+    subscription's token.
+    """
     registry = WebhookRegistry()
     app[WEBHOOKS] = registry
     app.router.add_post(WEBHOOK_PATH, notify)
