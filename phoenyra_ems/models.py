@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from phoenyra_ems.core.energy import EnergyTotals
+from phoenyra_ems.core.vpp import VppSiteStatus
 
 
 class SiteMode(enum.StrEnum):
@@ -92,6 +93,7 @@ class PlantState:
     last_write: datetime | None = None
     extras: dict[str, float] = field(default_factory=dict)
     energy: EnergyTotals | None = None  # kWh counters (None until the history file has been read)
+    vpp: VppSiteStatus | None = None  # the site's VPP state (site_vpp.py), None until its first cycle
 
     @property
     def p_net_load(self) -> float:
