@@ -59,10 +59,10 @@ def split_setpoint(request_kw: float, sites: Sequence[Flexibility]) -> Split:
         total = math.fsum(w.values())
         if total <= 0:  # no energy figure tells them apart: by power
             w, total = {i: caps[i] for i in active}, math.fsum(caps[i] for i in active)
-        saturated = {i for i in active if remaining * w[i] / total >= caps[i]}
+        saturated = {i for i in active if remaining * (w[i] / total) >= caps[i]}
         if not saturated:
             for i in active:
-                shares[i] = sign * remaining * w[i] / total
+                shares[i] = sign * remaining * (w[i] / total)
             break
         for i in saturated:
             shares[i] = sign * caps[i]
