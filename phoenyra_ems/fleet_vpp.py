@@ -52,6 +52,9 @@ class FleetVpp:
         self.members: frozenset[str] = frozenset()  # the sites its present split uses
         self.split_at: datetime | None = None
         self.rebalances = 0
+        # Filled by the VEN (JSON-ready summaries for GET /api/v1/vpp); empty without one.
+        self.programs: list[dict[str, object]] = []
+        self.events: list[dict[str, object]] = []
 
     # --- queries -----------------------------------------------------------------------------
     def site_ids(self) -> list[str]:

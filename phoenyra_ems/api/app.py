@@ -18,6 +18,7 @@ from phoenyra_ems.api.login_limit import LoginLimiter
 from phoenyra_ems.api.openapi import openapi_document
 from phoenyra_ems.api.plans import current_plan, plan_body
 from phoenyra_ems.api.validation import parse_control, parse_history_query, parse_limits
+from phoenyra_ems.api.vpp import add_routes as add_vpp_routes
 from phoenyra_ems.api.ws import WebSocketHub
 from phoenyra_ems.auth.models import Principal
 from phoenyra_ems.auth.store import AuthStore
@@ -382,5 +383,6 @@ def create_app(
     from phoenyra_ems.api.community import add_routes as add_community_routes
 
     add_community_routes(app, lambda request: request.app[FLEET].config.community)
+    add_vpp_routes(app)  # GET /api/v1/vpp
     app.on_shutdown.append(hub.close_all)
     return app

@@ -186,10 +186,14 @@ def site_status(
     offered: Flexibility | None = None,
     notes: tuple[str, ...] = (),
 ) -> VppSiteStatus:
-    """The site's VPP state at ``now``: the active event, what it commits to, and the deviation."""
+    """The site's VPP state at ``now``: the event in progress (None before its first interval and
+    after its end), what it commits to, and the deviation."""
     interval = committed(schedule, now)
-    if schedule is None or interval is None:
-        event_id = schedule.event_id if schedule is not None and not expired(schedule, now) else None
+    if schedule is None or interval is None:  # between two intervals the event is still on
+        started = schedule is not None and bool(schedule.intervals) and schedule.intervals[0].start <= now
+        event_id = (
+            schedule.event_id if schedule is not None and started and not expired(schedule, now) else None
+        )
         remaining = _remaining(schedule, now) if event_id is not None else None
         return VppSiteStatus(site_id, event_id, None, actual_kw, None, remaining, offered, notes)
     setpoint = interval.setpoint_kw
