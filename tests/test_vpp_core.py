@@ -26,7 +26,9 @@ from phoenyra_ems.models import PlantState, SiteMode
 from tests.conftest import make_site
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-LIMITS = SiteLimits(100.0, 50.0, 50.0, 0.95, 0.95, 10.0, 90.0, grid_import_max_kw=80.0, grid_export_max_kw=60.0)
+LIMITS = SiteLimits(
+    100.0, 50.0, 50.0, 0.95, 0.95, 10.0, 90.0, grid_import_max_kw=80.0, grid_export_max_kw=60.0
+)
 
 
 def schedule(*intervals: VppInterval, event: str = "ev1") -> VppSchedule:
@@ -40,7 +42,9 @@ def at(minutes: float) -> datetime:
 # --- priority in one decision ------------------------------------------------------------------
 
 
-def _decide(soc: float, sched: VppSchedule | None, mode: SiteMode = SiteMode.AUTO, load: float = 5.0) -> object:
+def _decide(
+    soc: float, sched: VppSchedule | None, mode: SiteMode = SiteMode.AUTO, load: float = 5.0
+) -> object:
     site = make_site(5020, ems=EmsSettings(price_source="none", strategies=["self_consumption"]))
     state = PlantState(site.site_id, T0, soc=soc, p_load=load, p_pv=0.0)
     intent = ControlIntent(mode=mode, manual_setpoint_kw=-3.0)
@@ -80,7 +84,9 @@ def test_capacity_limits_are_enforced_by_the_safety_layer() -> None:
     assert 20.0 - d.setpoint_kw <= 5.0 + 1e-6  # type: ignore[attr-defined]
     assert d.limits.grid_import_max_kw == 5.0  # type: ignore[attr-defined]
     # an export limit of 0 with a dispatch above the load: the setpoint stops at the load
-    sched = schedule(VppInterval(at(-1), at(10), setpoint_kw=site.bess.power_discharge_max_kw, export_limit_kw=0.0))
+    sched = schedule(
+        VppInterval(at(-1), at(10), setpoint_kw=site.bess.power_discharge_max_kw, export_limit_kw=0.0)
+    )
     d = _decide(50.0, sched, load=2.0)
     assert d.setpoint_kw == pytest.approx(2.0)  # type: ignore[attr-defined]
 
@@ -120,14 +126,18 @@ def test_the_plan_holds_the_committed_setpoint_and_plans_around_it() -> None:
     inputs = site_plan_inputs(site, T0, 900.0, np.full(n, 2.0), np.zeros(n), prices, n)
     limits = replace(LIMITS, grid_export_max_kw=None)
     sched = schedule(VppInterval(at(60), at(120), setpoint_kw=20.0, import_limit_kw=1.0))
-    plan = make_plan(constrain(inputs, sched), limits, site.grid_tariffs, 50.0, OptimiserSettings(horizon_h=4.0))
+    plan = make_plan(
+        constrain(inputs, sched), limits, site.grid_tariffs, 50.0, OptimiserSettings(horizon_h=4.0)
+    )
     assert plan.ok
     assert plan.battery_kw[4:8] == pytest.approx([20.0] * 4)
     assert (plan.grid_kw[4:8] <= 1.0 + 1e-6).all()
     assert constrain(inputs, sched).constraints_key != inputs.constraints_key
     # a setpoint the SoC cannot hold is followed as far as it goes (never an infeasible plan)
     drain = schedule(VppInterval(at(0), at(240), setpoint_kw=50.0))
-    plan = make_plan(constrain(inputs, drain), limits, site.grid_tariffs, 30.0, OptimiserSettings(horizon_h=4.0))
+    plan = make_plan(
+        constrain(inputs, drain), limits, site.grid_tariffs, 30.0, OptimiserSettings(horizon_h=4.0)
+    )
     assert plan.ok and plan.soc_pct.min() >= LIMITS.soc_min_pct - 1e-6
     assert plan.battery_kw[0] == pytest.approx(50.0)
 
@@ -187,7 +197,9 @@ fleets = st.lists(flex, min_size=1, max_size=8, unique_by=lambda f: f.site_id)
 
 @settings(max_examples=120, deadline=None)
 @given(fleets, st.floats(-3000, 3000))
-def test_split_never_exceeds_a_site_and_sums_to_the_request_when_feasible(sites: list[Flexibility], kw: float) -> None:
+def test_split_never_exceeds_a_site_and_sums_to_the_request_when_feasible(
+    sites: list[Flexibility], kw: float
+) -> None:
     split = split_setpoint(kw, sites)
     tol = 1e-6 * max(1.0, abs(kw))
     for s in sites:
@@ -208,5 +220,8 @@ def test_split_by_energy_and_rebalance_after_a_dropout() -> None:
     split = split_setpoint(40.0, [a, b])
     assert split.shares == {"a": pytest.approx(30.0), "b": pytest.approx(10.0)}  # by available energy
     assert split_setpoint(-40.0, [a, b]).shares == {"a": pytest.approx(-10.0), "b": pytest.approx(-30.0)}
-    assert split_setpoint(80.0, [a, b]).shares == {"a": pytest.approx(50.0), "b": pytest.approx(30.0)}  # capped
+    assert split_setpoint(80.0, [a, b]).shares == {
+        "a": pytest.approx(50.0),
+        "b": pytest.approx(30.0),
+    }  # capped
     assert split_setpoint(40.0, [b]).shares == {"b": pytest.approx(40.0)}  # a dropped out: b takes it all
