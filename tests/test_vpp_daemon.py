@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from phoenyra_ems.client import PhoenyraClient
 from phoenyra_ems.clock import SystemClock
 from phoenyra_ems.core.vpp import VppInterval, VppSchedule
 from phoenyra_ems.daemon import Daemon
@@ -153,3 +154,14 @@ async def test_fleet_split_rebalances_when_a_site_fails_mid_event(vpp_daemon: Ru
     assert [s["site_id"] for s in viewer["sites"]] == ["wien"] and viewer["aggregated"] is None
     assert state["vpp"]["active"] is True and state["vpp"]["committed_kw"] == pytest.approx(25.0)
     assert state["vpp"]["offered"]["max_discharge_kw"] > 0
+
+    # the typed client parses both
+    async with PhoenyraClient("127.0.0.1", rd.daemon.port or 0, token=rd.tokens["admin"]) as client:
+        overview = await client.vpp()
+        site_state = await client.state("linz")
+    assert overview.aggregated is not None and overview.aggregated.schedule is not None
+    assert overview.aggregated.schedule.intervals[0].setpoint_kw == 50.0
+    linz = next(s for s in overview.sites if s.site_id == "linz")
+    assert linz.schedule is not None and linz.schedule.state == "active" and linz.state is not None
+    assert site_state.vpp is not None and site_state.vpp.active and site_state.vpp.committed_kw == 25.0
+    assert site_state.vpp.offered is not None and site_state.vpp.offered.duration_s == 3600.0
