@@ -11,10 +11,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import jsonschema_rs
 import pytest
 
+from phoenyra_ems.api.openapi import SCHEMAS, openapi_document
 from phoenyra_ems.client import PhoenyraClient
 from phoenyra_ems.clock import SystemClock
 from phoenyra_ems.core.vpp import VppInterval, VppSchedule
@@ -64,6 +67,22 @@ def event(seconds: float, *, start_in: float = 0.0, event_id: str = "ev1", **pay
     return VppSchedule(
         event_id, "prog1", (VppInterval(start, start + timedelta(seconds=seconds), **payload),)
     )
+
+
+def json_schema(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema (``nullable``) as JSON Schema (jsonschema-rs comes with schemathesis)."""
+    if isinstance(schema, list):
+        return [json_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: json_schema(v) for k, v in schema.items() if k != "nullable"}
+    return {"anyOf": [out, {"type": "null"}]} if schema.get("nullable") else out
+
+
+def served_schema(path: str) -> dict[str, object]:
+    get = openapi_document()["paths"][path]["get"]
+    schema: dict[str, object] = get["responses"]["200"]["content"]["application/json"]["schema"]
+    return schema
 
 
 def device_kw(rd: RunningDaemon, site_id: str) -> float:
@@ -146,6 +165,9 @@ async def test_fleet_split_rebalances_when_a_site_fails_mid_event(vpp_daemon: Ru
             viewer = await response.json()
         async with session.get(f"{rd.url}/sites/wien/state", headers=headers) as response:
             state = await response.json()
+    for document in (body, viewer):  # as the OpenAPI document says (the fuzzer leaves this route out)
+        jsonschema_rs.validate(json_schema(served_schema("/api/v1/vpp")), document)
+    jsonschema_rs.validate(json_schema(SCHEMAS["State"]["properties"]["vpp"]), state["vpp"])
     assert body["aggregated"]["schedule"]["event_id"] == "ev1"
     assert sorted(body["aggregated"]["members"]) == ["linz", "wien"]
     sites = {s["site_id"]: s for s in body["sites"]}
