@@ -49,23 +49,54 @@ def split_setpoint(request_kw: float, sites: Sequence[Flexibility]) -> Split:
         s.site_id: max(0.0, s.available_energy_kwh if sign > 0 else s.headroom_energy_kwh) for s in sites
     }
     remaining = abs(request_kw)
-    active = {i for i, cap in caps.items() if cap > 0}
+    active = sorted(i for i, cap in caps.items() if cap > 0)  # sorted: the same split every run
     if math.fsum(caps[i] for i in active) <= remaining:  # not feasible (or exactly): all at their caps
         for i in active:
             shares[i] = sign * caps[i]
         return Split(request_kw, shares)
-    while active and remaining > 0:
-        w = {i: weights[i] if math.isfinite(weights[i]) else 0.0 for i in active}
-        total = math.fsum(w.values())
-        if total <= 0:  # no energy figure tells them apart: by power
-            w, total = {i: caps[i] for i in active}, math.fsum(caps[i] for i in active)
-        saturated = {i for i in active if remaining * (w[i] / total) >= caps[i]}
-        if not saturated:
-            for i in active:
-                shares[i] = sign * remaining * (w[i] / total)
+    top = max((w for w in weights.values() if math.isfinite(w)), default=0.0)
+    weights = {i: (w / top if top > 0 and math.isfinite(w) else 0.0) for i, w in weights.items()}
+    weighted = [i for i in active if weights[i] > 0]
+    remaining = _fill(weighted, caps, weights, remaining, shares, sign)
+    if remaining > 0:  # what the sites with energy cannot take: the others (none yet), by power
+        _fill([i for i in active if shares[i] == 0.0], caps, caps, remaining, shares, sign)
+    # Rounding (energies of very different magnitudes): what is still missing goes to spare capacity.
+    residual = abs(request_kw) - math.fsum(abs(v) for v in shares.values())
+    for i in sorted(active, key=lambda i: abs(shares[i]) - caps[i]):  # most spare first
+        if residual <= 0:
             break
-        for i in saturated:
-            shares[i] = sign * caps[i]
-            remaining -= caps[i]
-        active -= saturated
+        take = min(caps[i] - abs(shares[i]), residual)
+        if take > 0:
+            shares[i] += sign * take
+            residual -= take
     return Split(request_kw, shares)
+
+
+def _fill(
+    ids: list[str],
+    caps: dict[str, float],
+    weights: dict[str, float],
+    remaining: float,
+    shares: dict[str, float],
+    sign: float,
+) -> float:
+    """Water-filling of ``remaining`` over ``ids`` by ``weights``, each capped; what is left over.
+
+    In order of cap / weight: a site that saturates at the present level is set to its cap; the
+    first that does not ends the walk, and it and all after it share the rest by weight.
+    """
+    order = sorted(ids, key=lambda i: (caps[i] / weights[i], i))
+    total = math.fsum(weights[i] for i in order)
+    for k, site in enumerate(order):
+        if total <= 0 or remaining <= 0:
+            return max(remaining, 0.0)
+        if remaining * (weights[site] / total) < caps[site]:
+            given = 0.0
+            for i in order[k:]:  # min(): the order can break where a share underflows
+                share = min(caps[i], remaining * (weights[i] / total))
+                shares[i], given = sign * share, given + share
+            return max(remaining - given, 0.0)
+        shares[site] = sign * caps[site]
+        remaining -= caps[site]
+        total -= weights[site]
+    return max(remaining, 0.0)
