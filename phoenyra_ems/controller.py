@@ -51,6 +51,10 @@ from phoenyra_ems.models import (
     SiteStatus,
 )
 from phoenyra_ems.prices import NoPrices, PriceProvider
+from phoenyra_ems.site_vpp import SiteVpp
+
+if TYPE_CHECKING:
+    from phoenyra_ems.core.vpp import Flexibility, VppSchedule, VppSiteStatus
 
 if TYPE_CHECKING:
     from phoenyra_ems.core.optimiser.live import PlanHistory, ServiceForecast
@@ -158,6 +162,8 @@ class SiteController:
         self._stopping = asyncio.Event()
         self.phase_s = 0.0  # delay of the first cycle (the fleet staggers its sites)
         self.state = PlantState(site_id=site.site_id, timestamp=self.clock.now(), soc=0.0)
+        self.vpp = SiteVpp(site.site_id)  # committed VPP schedule, deviation, offer (docs/vpp.md)
+        self._derate = 1.0  # the last cycle's extra derate (offered flexibility)
 
     # --- operator commands -------------------------------------------------------------------
     def set_intent(self, intent: ControlIntent) -> None:
@@ -173,6 +179,30 @@ class SiteController:
             raise ValueError(errors)
         self.overrides = overrides
         self.effective_site = apply_overrides(self.site, overrides)
+
+    # --- VPP (docs/vpp.md "Control") -----------------------------------------------------------
+    def apply_vpp(self, schedule: VppSchedule | None) -> None:
+        """Follow ``schedule`` from the next cycle on (None: back to the site's own optimisation)."""
+        self.vpp.apply(schedule)
+
+    def vpp_flexibility(self, duration_s: float) -> Flexibility:
+        """What the site can deliver for ``duration_s`` from now (SoC, limits, grid, planned net load)."""
+        from phoenyra_ems.core.decision import decision_context
+
+        state, now = self.state, self.clock.now()
+        ctx = decision_context(
+            self.effective_site, state, now, self.site.ems.cycle_s, extra_derate=self._derate
+        )
+        net = [state.p_net_load]
+        inputs = getattr(self.optimiser, "plan", None)
+        if inputs is not None and inputs.ok:  # the plan's own net load over the duration
+            k = inputs.index_at(now)
+            if k is not None:
+                steps = max(1, int(duration_s // inputs.step_s) + 1)
+                net += [float(v) for v in (inputs.load_kw - inputs.pv_kw)[k : k + steps]]
+        return self.vpp.flexibility(
+            ctx.limits, state.soc, duration_s, soh_pct=state.soh, derate=ctx.derate, net_load_kw=tuple(net)
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -262,6 +292,9 @@ class SiteController:
                 state = await self._control(now, measured)
             except DeviceError as err:  # the setpoint write failed
                 state, safe_write = self._on_device_error(now, err)
+        if state.vpp is self.state.vpp:  # no decision this cycle (device trouble): report it anyway
+            self.vpp.schedule_at(now)
+            state = state.with_(vpp=self._vpp_observe(now, state.setpoint, state.mode, ("device",)))
         self.stats.cycles += 1
         self.stats.latencies_s.append(time.perf_counter() - started)
         await self._record(state)
@@ -317,7 +350,10 @@ class SiteController:
             extras={"room_temp_c": inputs.room_temp_c} if inputs.room_temp_c is not None else None,
         )
         self._net_load = step.recent_net_load_kw
+        self._derate = inputs.derate
         state = step.state
+        schedule = self.vpp.schedule_at(now)
+        step = replace(step, vpp=schedule)
         if self.plan_history is not None:
             self.plan_history.add(now, state.p_load, state.p_pv, state.p_grid, state.price)
             horizon_h = self.site.ems.planning_horizon_h
@@ -325,6 +361,10 @@ class SiteController:
             plan_inputs = self.plan_history.inputs(
                 now, self.prices.slots(now, horizon_h), self.prices.slot_hours, forecast, no_forecast
             )
+            if schedule is not None:
+                from phoenyra_ems.core.optimiser.vpp import constrain
+
+                plan_inputs = constrain(plan_inputs, schedule)
             step = replace(step, plan_inputs=plan_inputs)
             await self._plan(step)
         intent = step.intent
@@ -347,7 +387,19 @@ class SiteController:
             strategy_reason=decision.reason,
             status=SiteStatus.RUNNING,
             last_write=now if wrote else self.state.last_write,
+            vpp=self._vpp_observe(now, decision.setpoint_kw, intent.mode, decision.safety.clamped_by),
         )
+
+    def _vpp_observe(
+        self, now: datetime, setpoint: float, mode: SiteMode, clamped: tuple[str, ...]
+    ) -> VppSiteStatus:
+        """The VPP status after this cycle (offer for ``vpp.offer_duration_s``, deviation)."""
+        try:
+            offered = self.vpp_flexibility(self.vpp.offer_duration_s)
+        except Exception:  # an offer problem never stops control
+            LOG.exception("site %s: offered flexibility failed", self.site.site_id)
+            offered = None
+        return self.vpp.observe(now, setpoint, mode, clamped, offered)
 
     def _service_forecast(self, now: datetime) -> tuple[ServiceForecast | None, str]:
         """The forecast service's latest forecast for the plans, or None and why (docs/optimiser.md).

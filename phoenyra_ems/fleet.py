@@ -25,6 +25,8 @@ from phoenyra_ems.controller import SiteController
 from phoenyra_ems.core.aggregation import AggregatedState, aggregate
 from phoenyra_ems.core.decision import ControlIntent
 from phoenyra_ems.core.overrides import LimitOverrides, override_errors
+from phoenyra_ems.core.vpp import Flexibility, VppSchedule, VppSiteStatus
+from phoenyra_ems.fleet_vpp import FleetVpp
 from phoenyra_ems.models import Alarm, AlarmSeverity, PlantState, SiteStatus
 from phoenyra_ems.runtime import build_controller
 
@@ -102,6 +104,8 @@ class Fleet:
         self.factory: ControllerFactory = factory or (lambda site: build_controller(site, clock))
         self.slots: dict[str, SiteSlot] = {}
         self.listeners: list[StateListener] = []
+        self.vpp = FleetVpp(self)  # the VPP target (fleet_vpp.py): schedules, offers, fleet split
+        self.listeners.append(self.vpp.on_state)
 
     # --- queries -----------------------------------------------------------------------------
     def site_ids(self) -> list[str]:
@@ -264,3 +268,16 @@ class Fleet:
                 listener(state)
             except Exception:
                 LOG.exception("fleet listener failed")
+
+    # --- VPP target (phoenyra_ems.vpp.target; docs/vpp.md "Control") -------------------------
+    def apply_schedule(self, resource: str, schedule: VppSchedule | None) -> None:
+        """Commit ``resource`` (a site id or the aggregated resource) to ``schedule`` (None: withdraw)."""
+        self.vpp.apply_schedule(resource, schedule)
+
+    def flexibility(self, resource: str, duration_s: float) -> Flexibility:
+        """What ``resource`` can deliver for ``duration_s`` from now."""
+        return self.vpp.flexibility(resource, duration_s)
+
+    def status(self) -> list[VppSiteStatus]:
+        """Every VPP-enabled site's VPP state."""
+        return self.vpp.status()

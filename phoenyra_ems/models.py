@@ -17,6 +17,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # an annotation only: models stays below core in the layers
+    from phoenyra_ems.core.vpp import VppSiteStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,7 @@ class PlantState:
     last_write: datetime | None = None
     extras: dict[str, float] = field(default_factory=dict)
     energy: EnergyTotals | None = None  # kWh counters (None until the history file has been read)
+    vpp: VppSiteStatus | None = None  # the site's VPP state (site_vpp.py), None until its first cycle
 
     @property
     def p_net_load(self) -> float:

@@ -621,7 +621,7 @@ def test_the_client_imports_only_aiohttp_and_the_standard_library() -> None:
         "phoenyra_ems",
         *(
             f"phoenyra_ems.client{s}"
-            for s in ("", ".client", ".community", ".exceptions", ".models", ".version")
+            for s in ("", ".client", ".community", ".exceptions", ".models", ".version", ".vpp")
         ),
     }
     assert not {m.split(".")[0] for m in loaded} & {

@@ -39,6 +39,9 @@ SENSORS = {
     "status": ("enum", None, None, EntityCategory.DIAGNOSTIC),
     "active_alarms": (None, None, "measurement", EntityCategory.DIAGNOSTIC),
     "strategy_selection": ("enum", None, None, None),  # who chose: AI / scores / pinned … (selector)
+    "vpp_committed_power": ("power", "kW", "measurement", None),  # VPP (tests_ha/test_vpp_entities.py)
+    "vpp_offered_discharge": ("power", "kW", "measurement", None),
+    "vpp_offered_charge": ("power", "kW", "measurement", None),
 }
 EDGE_SENSOR = "sensor_config:humidity_outdoor"  # a source: modbus sensor of wien (the simulator's register)
 DISABLED_BY_DEFAULT = {"soh", "status"}
@@ -47,6 +50,7 @@ OTHERS = {
     "number": ["setpoint", "soc_reserve"],
     "switch": ["automatic_control"],
     "button": ["resync"],
+    "binary_sensor": ["vpp_event"],
 }
 
 

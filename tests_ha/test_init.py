@@ -35,7 +35,7 @@ async def test_unload_and_reload_are_clean(hass: HomeAssistant, shared_daemon: D
     await wait_for(lambda: new.ws_connected, what="WebSocket after reload")
     assert hass.states.get(soc_id).state != STATE_UNAVAILABLE
     entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
-    assert len(entities) == 2 * 22 + 1  # no duplicates after the reload (+1: wien's edge sensor)
+    assert len(entities) == 2 * 26 + 1  # no duplicates after the reload (+1: wien's edge sensor; 4 VPP)
 
     await unload(hass, entry)
     assert entry.state is ConfigEntryState.NOT_LOADED

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from homeassistant.helpers.typing import ConfigType
 
 PLATFORMS = [Platform.BUTTON, Platform.NUMBER, Platform.SELECT, Platform.SENSOR, Platform.SWITCH]
+PLATFORMS += [Platform.BINARY_SENSOR]  # VPP event active (vpp.py)
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 

@@ -209,11 +209,14 @@ PLAN_SENSORS: tuple[PhoenyraPlanSensorEntityDescription, ...] = (
 async def async_setup_entry(
     hass: HomeAssistant, entry: ConfigEntry, async_add_entities: AddEntitiesCallback
 ) -> None:
+    from .vpp import VPP_SENSORS  # VPP: committed power, offered flexibility (vpp.py)
+
     coordinator: PhoenyraCoordinator = hass.data[DOMAIN][entry.entry_id]
 
     def factory(coordinator: PhoenyraCoordinator, site_id: str) -> list[SensorEntity]:
         entities: list[SensorEntity] = [PhoenyraSensor(coordinator, site_id, d) for d in SENSORS]
         entities += [PhoenyraSensor(coordinator, site_id, d) for d in ENERGY_SENSORS]
+        entities += [PhoenyraSensor(coordinator, site_id, d) for d in VPP_SENSORS]
         if "optimiser" in coordinator.data.sites[site_id].site.strategies:
             entities += [PhoenyraPlanSensor(coordinator, site_id, d) for d in PLAN_SENSORS]
         return entities

@@ -18,6 +18,7 @@ from phoenyra_ems.api.login_limit import LoginLimiter
 from phoenyra_ems.api.openapi import openapi_document
 from phoenyra_ems.api.plans import current_plan, plan_body
 from phoenyra_ems.api.validation import parse_control, parse_history_query, parse_limits
+from phoenyra_ems.api.vpp import add_routes as add_vpp_routes
 from phoenyra_ems.api.ws import WebSocketHub
 from phoenyra_ems.auth.models import Principal
 from phoenyra_ems.auth.store import AuthStore
@@ -387,5 +388,6 @@ def create_app(
 
     PUBLIC.add(WEBHOOK_PATH)  # authenticated by the subscription's token, not an API key
     add_vpp_webhook(app)
+    add_vpp_routes(app)  # GET /api/v1/vpp
     app.on_shutdown.append(hub.close_all)
     return app

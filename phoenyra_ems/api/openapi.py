@@ -31,6 +31,36 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 
 NUM_LIST = {"type": "array", "items": NUM}
+FLEXIBILITY = {
+    **_obj(
+        {
+            "site_id": STR,
+            "max_discharge_kw": NUM,
+            "max_charge_kw": NUM,
+            "duration_s": NUM,
+            "available_energy_kwh": NUM,
+            "headroom_energy_kwh": NUM,
+        },
+        ["site_id", "max_discharge_kw", "max_charge_kw", "duration_s"],
+    ),
+    "nullable": True,
+}
+VPP_STATE = {  # the site state's ``vpp`` block; null before the site's first cycle
+    **_obj(
+        {
+            "active": {"type": "boolean"},
+            "event_id": NULLABLE_STR,
+            "committed_kw": NULLABLE_NUM,
+            "actual_kw": NULLABLE_NUM,
+            "deviation_kw": NULLABLE_NUM,
+            "remaining_s": NULLABLE_NUM,
+            "offered": FLEXIBILITY,
+            "notes": {"type": "array", "items": STR},
+        },
+        ["active", "event_id", "committed_kw", "deviation_kw", "remaining_s"],
+    ),
+    "nullable": True,
+}
 FORECAST = _obj(
     {
         "site_id": STR,
@@ -216,6 +246,7 @@ SCHEMAS: dict[str, Any] = {
                 ),
                 "nullable": True,
             },
+            "vpp": VPP_STATE,
         },
         ["site_id", "soc", "p_bess", "p_pv", "p_load", "p_grid", "mode", "status", "alarms"],
     ),
@@ -360,6 +391,9 @@ def openapi_document() -> dict[str, Any]:
     document["paths"].update(
         community_paths({"422": _json(_ref("Error"), "invalid request, with per-field errors")})
     )
+    from phoenyra_ems.api.vpp import vpp_paths
+
+    document["paths"].update(vpp_paths(ERRORS))
     return document
 
 

@@ -15,6 +15,7 @@ from phoenyra_ems.core.aggregation import AggregatedState
 from phoenyra_ems.core.decision import ControlIntent
 from phoenyra_ems.core.energy import EnergyTotals
 from phoenyra_ems.core.overrides import LimitOverrides
+from phoenyra_ems.core.vpp import Flexibility, VppInterval, VppSchedule, VppSiteStatus
 from phoenyra_ems.history.store import HistoryRecord
 from phoenyra_ems.models import Alarm, PlantState
 
@@ -70,6 +71,64 @@ def state_json(state: PlantState) -> JSON:
         "last_write": iso(state.last_write),
         "inputs": {key: _round(value, KW_DIGITS) for key, value in state.extras.items()},
         "energy": energy_json(state.energy),
+        "vpp": vpp_state_json(state.vpp),
+    }
+
+
+def flexibility_json(offer: Flexibility | None) -> JSON | None:
+    """What a site (or the aggregated resource) can deliver for ``duration_s`` from now."""
+    if offer is None:
+        return None
+    return {
+        "site_id": offer.site_id,
+        "max_discharge_kw": _round(offer.max_discharge_kw, KW_DIGITS),
+        "max_charge_kw": _round(offer.max_charge_kw, KW_DIGITS),
+        "duration_s": _round(offer.duration_s, 1),
+        "available_energy_kwh": _round(offer.available_energy_kwh, ENERGY_DIGITS),
+        "headroom_energy_kwh": _round(offer.headroom_energy_kwh, ENERGY_DIGITS),
+    }
+
+
+def vpp_state_json(status: VppSiteStatus | None) -> JSON | None:
+    """The site's VPP block: the active event, its committed power, the deviation, the offer."""
+    if status is None:
+        return None
+    return {
+        "active": status.event_id is not None,
+        "event_id": status.event_id,
+        "committed_kw": _opt_round(status.committed_kw, KW_DIGITS),
+        "actual_kw": _opt_round(status.actual_kw, KW_DIGITS),
+        "deviation_kw": _opt_round(status.deviation_kw, KW_DIGITS),
+        "remaining_s": _opt_round(status.remaining_s, 1),
+        "offered": flexibility_json(status.offered),
+        "notes": list(status.notes),
+    }
+
+
+def vpp_interval_json(interval: VppInterval) -> JSON:
+    return {
+        "start": iso(interval.start),
+        "end": iso(interval.end),
+        "setpoint_kw": _opt_round(interval.setpoint_kw, KW_DIGITS),
+        "import_limit_kw": _opt_round(interval.import_limit_kw, KW_DIGITS),
+        "export_limit_kw": _opt_round(interval.export_limit_kw, KW_DIGITS),
+        "price_eur_kwh": _opt_round(interval.price_eur_kwh, 5),
+    }
+
+
+def vpp_schedule_json(schedule: VppSchedule | None, now: datetime) -> JSON | None:
+    """A committed schedule; ``state`` is ``active`` (an interval covers now) or ``upcoming``."""
+    if schedule is None:
+        return None
+    first = schedule.intervals[0].start if schedule.intervals else None
+    return {
+        "event_id": schedule.event_id,
+        "program_id": schedule.program_id,
+        "resource": schedule.resource,
+        "state": "upcoming" if first is not None and now < first else "active",
+        "start": iso(first),
+        "end": iso(schedule.end),
+        "intervals": [vpp_interval_json(i) for i in schedule.intervals],
     }
 
 

@@ -76,8 +76,18 @@ from phoenyra_ems.client.models import (
     parse_event,
 )
 from phoenyra_ems.client.version import __version__
+from phoenyra_ems.client.vpp import (
+    VppAggregated,
+    VppDeviation,
+    VppFlexibility,
+    VppInterval,
+    VppOverview,
+    VppSchedule,
+    VppSite,
+    VppState,
+)
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (VPP names appended, kept apart for merges)
     "UNSET",
     "AbAdvantage",
     "AggregatedState",
@@ -141,4 +151,12 @@ __all__ = [
     "UnsubscribedEvent",
     "__version__",
     "parse_event",
+    "VppAggregated",
+    "VppDeviation",
+    "VppFlexibility",
+    "VppInterval",
+    "VppOverview",
+    "VppSchedule",
+    "VppSite",
+    "VppState",
 ]

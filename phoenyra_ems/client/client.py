@@ -55,6 +55,7 @@ from phoenyra_ems.client.models import (
     parse_event,
 )
 from phoenyra_ems.client.version import __version__
+from phoenyra_ems.client.vpp import VppOverview
 
 LOG = logging.getLogger(__name__)
 WS_CLOSE_TOKEN_REVOKED = 4001  # the daemon closes a socket whose token was revoked (docs/api.md)
@@ -278,6 +279,7 @@ class PhoenyraClient:
         """The site's current plan (``plan`` is None before the first one; ``enabled`` is False when
         ``optimiser`` is not among the site's strategies)."""
         return SitePlan.from_dict(await self._request("GET", "sites", site_id, "plan"))
+
     async def selector(self, site_id: str) -> SelectorStatus:
         """Who chooses the site's strategy (score / AI with confidence / pinned), the model, the A/B tally."""
         return SelectorStatus.from_dict(await self._request("GET", "sites", site_id, "selector"))
@@ -303,6 +305,12 @@ class PhoenyraClient:
     async def aggregated(self) -> AggregatedState:
         """The aggregate of all sites (admins only)."""
         return AggregatedState.from_dict(await self._request("GET", "sites", "aggregated"))
+
+    # --- VPP (docs/vpp.md) ----------------------------------------------------------------------
+    async def vpp(self) -> VppOverview:
+        """Programs, events, committed schedules, offered flexibility and deviations per site (the
+        aggregated resource for admins only)."""
+        return VppOverview.from_dict(await self._request("GET", "vpp"))
 
     # --- energy community (docs/community.md) ------------------------------------------------------
     async def community(self) -> CommunityState:

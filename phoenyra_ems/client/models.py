@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from phoenyra_ems.client.exceptions import PhoenyraInvalidResponseError
 
@@ -56,6 +56,9 @@ __all__ = [
     "UnsubscribedEvent",
     "parse_event",
 ]
+
+if TYPE_CHECKING:
+    from phoenyra_ems.client.vpp import VppState
 
 
 class Mode(StrEnum):
@@ -650,11 +653,15 @@ class SiteState:
     last_reading: datetime | None
     last_write: datetime | None
     energy: EnergyCounters | None = None  # None from a daemon without counters (or not yet known)
+    vpp: VppState | None = None  # the VPP block (client/vpp.py); None from older daemons / before a cycle
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "state") -> Self:
+        from phoenyra_ems.client.vpp import VppState
+
         d = _object(data, path)
         energy = d.get("energy")
+        vpp = d.get("vpp")
         return cls(
             site_id=_str(d, "site_id", path),
             timestamp=_time(d, "timestamp", path),
@@ -675,6 +682,7 @@ class SiteState:
             last_reading=_opt_time(d, "last_reading", path),
             last_write=_opt_time(d, "last_write", path),
             energy=None if energy is None else EnergyCounters.from_dict(energy, f"{path}.energy"),
+            vpp=None if vpp is None else VppState.from_dict(vpp, f"{path}.vpp"),
         )
 
 

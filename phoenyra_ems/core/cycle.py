@@ -29,6 +29,7 @@ from phoenyra_ems.models import Measurements, PlantState
 
 if TYPE_CHECKING:
     from phoenyra_ems.core.optimiser.plan import PlanInputs
+    from phoenyra_ems.core.vpp import VppSchedule
 
 NET_LOAD_WINDOW_S = 900.0  # what load balancing sees of the recent past
 MAX_NET_LOAD_SAMPLES = 3600
@@ -51,6 +52,7 @@ class CycleStep:
     recent_net_load_kw: tuple[float, ...]  # oldest first, ends with the present
     extra_derate: float = 1.0
     plan_inputs: PlanInputs | None = None
+    vpp: VppSchedule | None = None  # a committed VPP schedule (core/vpp_control.py)
 
 
 def fill_missing_powers(m: Measurements, previous: PlantState) -> Measurements:
@@ -120,6 +122,7 @@ def build_step(
         last_reading=now,
         extras=dict(extras or {}),
         energy=None,  # the counters are no input of a decision: the controller adds them to what it publishes
+        vpp=None,  # neither is the VPP status (the schedule itself is: CycleStep.vpp)
     )
     keep = net_load_samples(dt_s) - 1
     past = tuple(past_net_load_kw)[-keep:] if keep > 0 else ()
@@ -156,6 +159,7 @@ def decide_step(step: CycleStep, strategies: Sequence[Strategy], selection: Sele
         local_now=step.local_now,
         extra_derate=step.extra_derate,
         plan_inputs=step.plan_inputs,
+        vpp=step.vpp,
     )
 
 

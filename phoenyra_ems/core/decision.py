@@ -13,6 +13,8 @@ from phoenyra_ems.core.limits import SiteLimits, limits_at
 from phoenyra_ems.core.safety import SafetyInput, SafetyResult, enforce
 from phoenyra_ems.core.selection import SelectionState, select
 from phoenyra_ems.core.strategies.base import DecisionContext, PriceSlot, Strategy
+from phoenyra_ems.core.vpp import VppSchedule
+from phoenyra_ems.core.vpp_control import committed, vpp_command, vpp_limits
 from phoenyra_ems.models import PlantState, SiteMode
 
 if TYPE_CHECKING:
@@ -85,21 +87,28 @@ def decide(
     local_now: datetime | None = None,
     extra_derate: float = 1.0,
     plan_inputs: PlanInputs | None = None,
+    vpp: VppSchedule | None = None,
 ) -> Decision:
     """The setpoint for the next step. ``hold_s``: how long the device may hold it (≥ dt_s);
     ``extra_derate``: a further power multiplier (e.g. the battery room is too hot);
-    ``plan_inputs``: forecasts and prices for the optimiser strategy."""
+    ``plan_inputs``: forecasts and prices for the optimiser strategy;
+    ``vpp``: a committed VPP schedule (its active interval ranks above the strategies, below safety
+    and the operator's manual / standby modes: core/vpp_control.py)."""
     ctx = decision_context(
         site, state, now, dt_s, prices, slot_hours, recent_net_load_kw, local_now, extra_derate, plan_inputs
     )
-    limits, derate = ctx.limits, ctx.derate
+    interval = committed(vpp, now)
+    limits, derate = vpp_limits(ctx.limits, interval), ctx.derate
     scores: dict[str, float] = {}
+    dispatch = vpp_command(interval, vpp.event_id) if vpp is not None else None
     if intent.mode is SiteMode.STANDBY:
         command, name, reason = 0.0, "standby", "standby: battery idle"
     elif intent.mode is SiteMode.MANUAL and not intent.expired(now):
         command, name = intent.manual_setpoint_kw, "manual"
         until = f" until {intent.manual_expires:%H:%M:%S}" if intent.manual_expires else ""
         reason = f"manual setpoint {command:.1f} kW{until}"
+    elif dispatch is not None:
+        (command, reason), name = dispatch, "vpp"
     else:
         pool = [s for s in strategies if intent.strategy in (None, s.name)] or list(strategies)
         chosen = select(

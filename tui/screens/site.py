@@ -12,6 +12,7 @@ from tui.core.history import last_hour_series
 from tui.core.plan import plan_line, plan_series
 from tui.core.selector import selector_line
 from tui.core.store import ConsoleStore
+from tui.core.vpp import vpp_banner, vpp_panel
 from tui.screens.base import ConsoleScreen
 from tui.widgets.charts import PowerChart, SocChart
 from tui.widgets.plan_chart import PlanPowerChart, PlanSocChart
@@ -26,6 +27,9 @@ class SiteScreen(ConsoleScreen):
     SCREEN_TITLE = "Dashboard"
 
     def compose_body(self) -> ComposeResult:
+        banner = Static(id="vpp-banner")
+        banner.display = False  # while a VPP event is in progress
+        yield banner
         with Horizontal(id="site-top"):
             flow = PowerFlow(id="power-flow")
             flow.border_title = "Power flow"
@@ -40,6 +44,10 @@ class SiteScreen(ConsoleScreen):
         selector.display = False  # until the daemon tells who chooses (GET /selector)
         yield selector
         yield Static(id="plan-line")
+        vpp = Static(id="vpp-panel")
+        vpp.border_title = "VPP"
+        vpp.display = False  # for sites the daemon reports a VPP block for
+        yield vpp
         with Horizontal(id="site-charts"):
             yield PowerChart(id="power-chart")
             yield SocChart(id="soc-chart")
@@ -94,9 +102,22 @@ class SiteScreen(ConsoleScreen):
             alarm_text = "; ".join(f"{a.severity}: {a.code} ({a.message})" for a in state.alarms)
             alarms.update(f"Alarms: {alarm_text or 'none'}")
             alarms.set_class(bool(state.alarms), "-active")
+        self._draw_vpp(store)
         self._draw_selector(store)
         self._draw_charts(store)
         self._draw_plan(store)
+
+    def _draw_vpp(self, store: ConsoleStore) -> None:
+        """The event banner (an event in progress) and the VPP panel (a site with a VPP block)."""
+        site_id = store.current_site
+        state = store.states.get(site_id) if site_id else None
+        vpp = state.vpp if state is not None else None
+        for widget_id, text in (("#vpp-banner", vpp_banner(vpp)), ("#vpp-panel", vpp_panel(vpp))):
+            widget = self.query_one(widget_id, Static)
+            if widget.display != (text is not None):
+                widget.display = text is not None
+            if text is not None:
+                widget.update(text)
 
     def _draw_selector(self, store: ConsoleStore) -> None:
         """Who chose the strategy and the A/B tally; hidden until the daemon told (GET /selector)."""

@@ -91,6 +91,10 @@ class Problem:
     curtailment_max_kw: FloatArray | float | None = None  # per step, at most this (None: all PV)
     soft: bool = True  # penalised slack instead of infeasibility
     time_limit_s: float | None = None
+    # Per step a fixed battery power (+ discharge / - charge; NaN: free), e.g. a committed VPP
+    # setpoint, limited to the step's power bounds. Where it cannot be kept (SoC window) the solve
+    # is repeated with those steps only capped, and the message says so.
+    battery_fixed_kw: FloatArray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +385,25 @@ def _linprog(lp: _Lp, presolve: bool, time_limit_s: float | None) -> _Run:  # pr
     return _Run(0, str(res.message), np.asarray(res.x), duals)
 
 
+def _pin_battery(
+    fixed_kw: FloatArray | None, n: int, lay: _Layout, lower: FloatArray, upper: FloatArray
+) -> bool:
+    """Fix ``c``/``d`` (in place) where ``fixed_kw`` is a number; whether any step was fixed."""
+    if fixed_kw is None:
+        return False
+    fixed = np.asarray(fixed_kw, dtype=np.float64)
+    if fixed.shape != (n,):
+        raise ValueError(f"battery_fixed_kw must have {n} steps, got shape {fixed.shape}")
+    t = np.arange(n)
+    dis = t[np.isfinite(fixed) & (fixed >= 0)]
+    chg = t[np.isfinite(fixed) & (fixed < 0)]
+    d_val = np.minimum(fixed[dis], upper[lay.d + dis])
+    c_val = np.minimum(-fixed[chg], upper[lay.c + chg])
+    lower[lay.d + dis], upper[lay.d + dis], upper[lay.c + dis] = d_val, d_val, 0.0
+    lower[lay.c + chg], upper[lay.c + chg], upper[lay.d + chg] = c_val, c_val, 0.0
+    return bool(len(dis) + len(chg))
+
+
 PRESOLVE_FROM_STEPS = 2000
 """Presolve pays for the bound over a whole period; for a horizon it costs more than it saves."""
 
@@ -487,6 +510,7 @@ def _solve(p: Problem, started: float) -> Solution:
         lower[lay.p - 1] = max(lower[lay.p - 1], e_end)
     lower[lay.p : lay.lo] = reached[: lay.n_peak]
     upper[lay.p : lay.lo] = np.inf
+    pinned = _pin_battery(p.battery_fixed_kw, n, lay, lower, upper) if has_battery else False
 
     row_upper = np.concatenate([load - pv, np.zeros(n)])
     row_upper[n] = e_start
@@ -505,6 +529,12 @@ def _solve(p: Problem, started: float) -> Solution:
     run = _highs(lp, presolve, p.time_limit_s)
     if run.status in (2, 4):  # HiGHS's presolve can misjudge bounds near its tolerances: confirm
         run = _highs(lp, not presolve, p.time_limit_s)
+    relaxed = ""
+    if run.status == 2 and pinned:  # the fixed steps break the SoC window: keep them as caps only
+        lower[lay.c : lay.i] = 0.0
+        lp = _Lp(cost, lower, upper, matrix, row_lower, row_upper)
+        run = _highs(lp, presolve, p.time_limit_s)
+        relaxed = "; fixed battery steps relaxed to caps (SoC window)"
     if run.status != 0 or run.x is None:
         return _failed(
             n,
@@ -547,7 +577,7 @@ def _solve(p: Problem, started: float) -> Solution:
     objective = float(cost @ x) / scale
     return Solution(
         status="slack" if slack else "optimal",
-        message=f"optimal ({run.message})",
+        message=f"optimal ({run.message}){relaxed}",
         charge_kw=x[c0:d0],
         discharge_kw=x[d0 : lay.i],
         import_kw=x[lay.i : lay.x],

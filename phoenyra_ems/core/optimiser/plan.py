@@ -26,6 +26,7 @@ from phoenyra_ems.core.optimiser.model import (
     solve,
     terminal_value_eur_kwh,
 )
+from phoenyra_ems.core.vpp_control import feasible_setpoints
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -73,6 +74,11 @@ class PlanInputs:
     peak_reached_kw: float = 0.0  # this month's import peak so far (billed anyway)
     timezone: str = "UTC"
     source: str = ""  # where the forecasts come from (for the reason and the API)
+    # A committed VPP schedule on the plan's steps (core/optimiser/vpp.py): import caps, fixed
+    # battery power (NaN: free), and what they were made from (a change replans).
+    import_max_kw: FloatArray | None = None
+    battery_fixed_kw: FloatArray | None = None
+    constraints_key: tuple[object, ...] = ()
 
     @property
     def steps(self) -> int:
@@ -213,6 +219,20 @@ def make_plan(
         export[: len(raw)] = np.where(np.isnan(raw), now_cap, np.maximum(raw, 0.0))
         export[0] = min(export[0], now_cap)
     import_cap = limits.import_cap_kw
+    imports = np.full(n, math.inf if import_cap is None else import_cap)
+    if inputs.import_max_kw is not None:
+        raw = np.asarray(inputs.import_max_kw, dtype=np.float64)[:n]
+        imports[: len(raw)] = np.minimum(
+            imports[: len(raw)], np.where(np.isnan(raw), np.inf, np.maximum(raw, 0.0))
+        )
+    fixed: FloatArray | None = None
+    if inputs.battery_fixed_kw is not None:
+        raw = np.full(n, np.nan)
+        given = np.asarray(inputs.battery_fixed_kw, dtype=np.float64)[:n]
+        raw[: len(given)] = given
+        fixed = np.asarray(
+            feasible_setpoints(raw.tolist(), limits, soc_pct, inputs.step_s, soh_pct=soh_pct, derate=derate)
+        )
     months = inputs.month_index[:n] if inputs.month_index is not None else None
     if months is not None and len(months) < n:
         months = np.concatenate([months, np.full(n - len(months), months[-1] if len(months) else 0)])
@@ -233,7 +253,7 @@ def make_plan(
         soc_min_pct=limits.soc_min_pct,
         soc_max_pct=limits.soc_max_pct,
         soc_start_pct=soc_pct,
-        import_max_kw=math.inf if import_cap is None else import_cap,
+        import_max_kw=imports,
         export_max_kw=export,
         demand_charge_eur_kw_month=tariffs.demand_charge_eur_kw_month,
         month_index=months,
@@ -248,6 +268,7 @@ def make_plan(
         curtailment_max_kw=np.maximum(pv - export, 0.0),
         soft=True,
         time_limit_s=settings.time_limit_s,
+        battery_fixed_kw=fixed,
     )
     solution = solve(problem)
     return _plan(inputs, solution, problem, soc_pct, capacity)

@@ -55,7 +55,10 @@ class Optimiser:
         assert inputs is not None
         # The derate in steps of 10 %: a battery warming slowly does not replan every cycle.
         derate = round(ctx.derate, 1)
-        return (inputs.start, inputs.published_steps, inputs.source, ctx.limits, ctx.tariffs, derate)
+        return (
+            inputs.start, inputs.published_steps, inputs.source, ctx.limits, ctx.tariffs, derate,
+            inputs.constraints_key,
+        )  # fmt: skip
 
     def needs_plan(self, ctx: DecisionContext) -> bool:
         """Whether the present plan is stale (see module docstring)."""
