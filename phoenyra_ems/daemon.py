@@ -73,6 +73,7 @@ class Daemon:
         self.port: int | None = None
         self.announcer: Announcer | None = None
         self._community_task: asyncio.Task[None] | None = None
+        self._vpp_tasks: list[asyncio.Task[None]] = []  # the VEN connections (docs/vpp.md)
 
     @property
     def url(self) -> str:
@@ -169,6 +170,7 @@ class Daemon:
         self.port = int(addresses[0][1]) if addresses else self.config.api.port
         LOG.info("API listening on %s/api/v1 (%d sites)", self.url, len(self.fleet.slots))
         self._start_community_recorder()
+        self._start_vens(app)
         if self.config.api.zeroconf:
             api = self.config.api
             self.announcer = Announcer(self.instance_id, api.host, self.port, bool(api.tls_cert))
@@ -180,6 +182,18 @@ class Daemon:
 
         recorder = CommunityRecorder(lambda: self.config, self.clock)
         self._community_task = asyncio.create_task(recorder.run(), name="community-recorder")
+
+    def _start_vens(self, app: web.Application) -> None:
+        """One OpenADR 3 VEN (or plain-REST client) per VTN connection of the sites' ``vpp:`` blocks."""
+        from phoenyra_ems.vpp.runtime import start_vens
+        from phoenyra_ems.vpp.webhook import WEBHOOKS
+        from phoenyra_ems.vpp_bridge import FleetTarget, mapping_errors
+
+        for error in mapping_errors(self.config.sites):
+            LOG.error("VPP off: %s", error)
+            return
+        target = FleetTarget(self.fleet, self.config.sites)
+        self._vpp_tasks = [task for _, task in start_vens(self.config.sites, target, app[WEBHOOKS])]
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file and apply it; a bad file changes nothing and says why.
@@ -221,6 +235,10 @@ class Daemon:
 
     async def stop(self) -> None:
         """Stop serving, then put every battery in its safe state (bounded: each site's stop is)."""
+        for task in self._vpp_tasks:
+            task.cancel()
+        await asyncio.gather(*self._vpp_tasks, return_exceptions=True)
+        self._vpp_tasks = []
         if self._community_task is not None:
             self._community_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
