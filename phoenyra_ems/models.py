@@ -14,35 +14,21 @@ A battery setpoint uses the sign of ``p_bess``: positive discharges, negative ch
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from phoenyra_ems.core.energy import EnergyTotals
+from phoenyra_ems.enums import AlarmSeverity, SiteMode, SiteStatus
 
-
-class SiteMode(enum.StrEnum):
-    """How a site's setpoint is decided."""
-
-    AUTO = "auto"  # strategies decide
-    MANUAL = "manual"  # an operator setpoint with an expiry
-    STANDBY = "standby"  # 0 kW, battery idle
-
-
-class SiteStatus(enum.StrEnum):
-    """Health of a site's controller."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    SAFE = "safe"  # communication lost: setpoint forced to 0 kW
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-
-class AlarmSeverity(enum.StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
+__all__ = [
+    "Alarm",
+    "AlarmSeverity",
+    "Measurements",
+    "PlantState",
+    "SensorInputs",
+    "SiteMode",
+    "SiteStatus",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -617,9 +617,10 @@ def test_the_client_imports_only_aiohttp_and_the_standard_library() -> None:
     ours = {m for m in loaded if m.startswith("phoenyra_ems")}
     assert ours == {
         "phoenyra_ems",
+        "phoenyra_ems.enums",  # shared with the daemon, bundled into phoenyra-client (build_client.SHARED)
         *(
             f"phoenyra_ems.client{s}"
-            for s in ("", ".client", ".community", ".exceptions", ".models", ".version")
+            for s in ("", ".client", ".community", ".exceptions", ".models", ".version", ".wire")
         ),
     }
     assert not {m.split(".")[0] for m in loaded} & {

@@ -278,6 +278,7 @@ class PhoenyraClient:
         """The site's current plan (``plan`` is None before the first one; ``enabled`` is False when
         ``optimiser`` is not among the site's strategies)."""
         return SitePlan.from_dict(await self._request("GET", "sites", site_id, "plan"))
+
     async def selector(self, site_id: str) -> SelectorStatus:
         """Who chooses the site's strategy (score / AI with confidence / pinned), the model, the A/B tally."""
         return SelectorStatus.from_dict(await self._request("GET", "sites", site_id, "selector"))
