@@ -68,6 +68,6 @@ class PhoenyraInvalidResponseError(PhoenyraError):
     """The daemon answered with something the client cannot use: not JSON, a wrong shape, or a 5xx."""
 
 
-class PhoenyraUnavailableError(PhoenyraInvalidResponseError):
+class PhoenyraUnavailableError(PhoenyraError):
     """503: the site exists but is not running (its controller failed or is restarting), or the
     daemon cannot do this (``reload`` without a configuration file)."""
