@@ -305,7 +305,7 @@ class SitePlan(Wire):
     PATH: ClassVar[str] = "plan"
     site_id: str
     enabled: bool
-    plan: Plan | None
+    plan: Plan | None = field(metadata=spec(present=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,8 +430,8 @@ class SiteDetail(Wire):
     PATH: ClassVar[str] = "site"
     site: Site = field(metadata=spec(flatten=True))  # the site's own keys sit in this object
     state: SiteState
-    control: Control | None  # None while the site's controller is not running
-    limits: Limits | None
+    control: Control | None = None  # None (absent) while the site's controller is not running
+    limits: Limits | None = None
 
 
 @dataclass(frozen=True, slots=True)

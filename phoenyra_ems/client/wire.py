@@ -13,7 +13,8 @@ expected a finite number, got 'x'``). Unknown keys are ignored (a newer daemon m
 Per-field options (``field(metadata=...)``, build them with :func:`spec`): ``key`` (the JSON name
 when it differs), ``at`` (a key path into nested objects, e.g. ``("current", "strategy")``),
 ``flatten`` (a nested model whose keys sit in this object), ``digits`` (the server rounds the value
-to this many decimals), ``positive`` (> 0). Adding a model is writing the dataclass, nothing else.
+to this many decimals), ``positive`` (> 0), ``present`` (the key must be there, even when the
+value may be ``null``). Adding a model is writing the dataclass, nothing else.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ def spec(
     flatten: bool = False,
     digits: int | None = None,
     positive: bool = False,
+    present: bool = False,
 ) -> dict[str, Any]:
     """The metadata of a wire field (see the module docstring)."""
-    meta: dict[str, Any] = {}
+    meta: dict[str, Any] = {"present": True} if present else {}
     if key is not None or at is not None:
         meta["at"] = at or (key,)
     if flatten:
@@ -154,6 +156,7 @@ class _Field:
     flatten: bool
     digits: int | None
     positive: bool
+    present: bool
     has_default: bool
     default: Any  # a value or a zero-argument factory (see has_default)
 
@@ -179,6 +182,7 @@ def _wire_fields(cls: Any) -> tuple[_Field, ...]:
                 flatten=meta.get("flatten", False),
                 digits=meta.get("digits"),
                 positive=meta.get("positive", False),
+                present=meta.get("present", False),
                 has_default=f.default is not MISSING or f.default_factory is not MISSING,
                 default=_default(f),
             )
@@ -204,6 +208,8 @@ def parse(cls: type[_T], data: Any, path: str) -> _T:
             continue
         raw, where = _lookup(d, f.at, path)
         if raw is None:
+            if f.present and where is _ABSENT_PATH:
+                raise missing(f"{path}.{'.'.join(f.at)}")
             if f.has_default:
                 values[f.name] = f.default()
             elif f.nullable:
@@ -322,7 +328,7 @@ def schema(cls: type, ref: Any = None) -> JSON:
     nested: list[JSON] = []
     for f in wire_fields(cls):
         if f.flatten:
-            nested.append(schema(f.tp, ref))
+            nested.append((ref(f.tp) if ref is not None else None) or schema(f.tp, ref))
             continue
         prop = type_schema(f.tp, ref)
         if f.nullable:
