@@ -217,15 +217,7 @@ async def post_control(request: web.Request) -> web.Response:
     site, controller = _site(request, control=True)
     controller = _running(site, controller)
     body = await _body(request)
-    effective = controller.effective_site.bess
-    intent = parse_control(
-        body,
-        site,
-        effective.power_charge_max_kw,
-        effective.power_discharge_max_kw,
-        controller.clock.now(),
-        controller.intent.strategy,
-    )
+    intent = parse_control(body, controller)
     controller.set_intent(intent)
     ack = {"site_id": site.site_id, "accepted": True, "control": serialize.control_json(intent)}
     request.app[HUB].broadcast_ack(site.site_id, ack, principal(request).user)

@@ -10,6 +10,7 @@ from typing import Any
 from phoenyra_ems import __version__
 from phoenyra_ems.client import models as wire
 from phoenyra_ems.client.wire import schema as wire_schema
+from phoenyra_ems.enums import SiteMode
 
 NUM = {"type": "number"}
 NULLABLE_NUM = {"type": "number", "nullable": True}
@@ -141,16 +142,16 @@ SCHEMAS: dict[str, Any] = {
         },
         ["error"],
     ),
-    "Control": _obj(
+    "Control": _obj(  # without mode: a strategy-only update (mode, setpoint and expiry are kept)
         {
-            "mode": {"type": "string", "enum": ["auto", "manual", "standby"]},
+            "mode": {"type": "string", "enum": [m.value for m in SiteMode]},
             "strategy": {"type": "string", "nullable": True},
             "setpoint_kw": {"type": "number", "description": "manual mode only; + discharge, - charge"},
             "duration_s": {"type": "number", "minimum": 1, "maximum": 86400},
         },
-        ["mode"],
         extra=False,
-    ),
+    )
+    | {"minProperties": 1},
     "Limits": _obj(
         {
             "soc_reserve_pct": NULLABLE_NUM,

@@ -22,7 +22,7 @@ from phoenyra_ems.controller import SiteController
 from phoenyra_ems.core.aggregation import AggregatedState
 from phoenyra_ems.core.decision import ControlIntent
 from phoenyra_ems.core.energy import EnergyTotals
-from phoenyra_ems.core.overrides import LimitOverrides
+from phoenyra_ems.core.overrides import LimitOverrides, apply_overrides
 from phoenyra_ems.history.store import HistoryRecord
 from phoenyra_ems.models import Alarm, PlantState, SiteMode
 
@@ -85,6 +85,8 @@ def control_json(intent: ControlIntent) -> JSON:
 
 
 def limits_model(site: SiteConfig, overrides: LimitOverrides) -> wire.Limits:
+    """The operator limits and the limits in force (``apply_overrides``: the one computation)."""
+    effective = apply_overrides(site, overrides).bess
     return project(
         wire.Limits,
         overrides,
@@ -92,6 +94,9 @@ def limits_model(site: SiteConfig, overrides: LimitOverrides) -> wire.Limits:
         soc_max_pct=site.bess.soc_max_pct,
         hardware_power_charge_max_kw=site.bess.power_charge_max_kw,
         hardware_power_discharge_max_kw=site.bess.power_discharge_max_kw,
+        setpoint_min_kw=-effective.power_charge_max_kw + 0.0,
+        setpoint_max_kw=effective.power_discharge_max_kw,
+        effective_soc_min_pct=effective.soc_min_pct,
     )
 
 

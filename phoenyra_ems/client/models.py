@@ -157,6 +157,14 @@ class Site(Wire):
     device: Device
     strategies: tuple[str, ...]  # strategies this site may use (names for ``set_control``)
 
+    def setpoint_range(self, limits: Limits | None) -> tuple[float, float]:
+        """The manual setpoint range (kW) the daemon accepts, as it publishes it in ``limits``; the
+        hardware range while the site's controller is not running (no limits) or from a daemon that
+        does not publish it."""
+        if limits is None or limits.setpoint_min_kw is None or limits.setpoint_max_kw is None:
+            return -self.bess.power_charge_max_kw + 0.0, self.bess.power_discharge_max_kw
+        return limits.setpoint_min_kw, limits.setpoint_max_kw
+
 
 @dataclass(frozen=True, slots=True)
 class Alarm(Wire):
@@ -421,6 +429,11 @@ class Limits(Wire):
     power_discharge_max_kw: float | None
     hardware_power_charge_max_kw: float
     hardware_power_discharge_max_kw: float
+    # In force (hardware tightened by the operator's limits), as the daemon enforces them: a manual
+    # setpoint must lie in [setpoint_min_kw, setpoint_max_kw]. None from daemons that do not say.
+    setpoint_min_kw: float | None = None  # - the charge limit
+    setpoint_max_kw: float | None = None  # the discharge limit
+    effective_soc_min_pct: float | None = None  # the SoC floor: the minimum raised by the reserve
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,6 +445,10 @@ class SiteDetail(Wire):
     state: SiteState
     control: Control | None = None  # None (absent) while the site's controller is not running
     limits: Limits | None = None
+
+    def setpoint_range(self) -> tuple[float, float]:
+        """The manual setpoint range the daemon accepts now (see :meth:`Site.setpoint_range`)."""
+        return self.site.setpoint_range(self.limits)
 
 
 @dataclass(frozen=True, slots=True)
