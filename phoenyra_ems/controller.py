@@ -332,9 +332,10 @@ class SiteController:
         inputs = self._inputs()
         if inputs.grid_power_kw is not None:  # the external grid meter is the truth at the connection
             measured = replace(measured, p_grid_kw=inputs.grid_power_kw, p_load_kw=None)
-        if self.intent.expired(now):
+        in_force = self.intent.at(now)
+        if in_force is not self.intent:
             LOG.info("site %s: manual setpoint expired, back to auto", self.site.site_id)
-            self.set_intent(ControlIntent(strategy=self.intent.strategy))
+            self.set_intent(in_force)
         step = build_step(
             self.effective_site,
             self.state,

@@ -14,7 +14,6 @@ A battery setpoint uses the sign of ``p_bess``: positive discharges, negative ch
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -43,29 +42,17 @@ class EnergyTotals:
             min(since) if since else None,
         )
 
+from phoenyra_ems.enums import AlarmSeverity, SiteMode, SiteStatus
 
-class SiteMode(enum.StrEnum):
-    """How a site's setpoint is decided."""
-
-    AUTO = "auto"  # strategies decide
-    MANUAL = "manual"  # an operator setpoint with an expiry
-    STANDBY = "standby"  # 0 kW, battery idle
-
-
-class SiteStatus(enum.StrEnum):
-    """Health of a site's controller."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    SAFE = "safe"  # communication lost: setpoint forced to 0 kW
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-
-class AlarmSeverity(enum.StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
+__all__ = [
+    "Alarm",
+    "AlarmSeverity",
+    "Measurements",
+    "PlantState",
+    "SensorInputs",
+    "SiteMode",
+    "SiteStatus",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,9 @@ PACKAGE = "phoenyra_client"
 DISTRIBUTION = "phoenyra-client"
 
 _IMPORT = re.compile(r"^(\s*from )phoenyra_ems\.client(\.\w+)?( import )", re.MULTILINE)
+# Modules of the daemon package the client shares (standard library only), bundled beside it.
+SHARED = {"enums": REPO / "phoenyra_ems" / "enums.py"}
+_SHARED_IMPORT = re.compile(r"^(\s*from )phoenyra_ems\.(" + "|".join(SHARED) + r")( import )", re.MULTILINE)
 
 
 def client_version() -> str:
@@ -46,9 +49,10 @@ def client_version() -> str:
 
 
 def rewrite(source: str) -> str:
-    """``from phoenyra_ems.client.x import`` -> ``from .x import``; any other import of
-    ``phoenyra_ems`` is an error (the client must stand alone)."""
+    """``from phoenyra_ems.client.x import`` -> ``from .x import`` (likewise the :data:`SHARED`
+    modules); any other import of ``phoenyra_ems`` is an error (the client must stand alone)."""
     text = _IMPORT.sub(lambda m: f"{m.group(1)}.{(m.group(2) or '')[1:]}{m.group(3)}", source)
+    text = _SHARED_IMPORT.sub(lambda m: f"{m.group(1)}.{m.group(2)}{m.group(3)}", text)
     for line in text.splitlines():
         if re.match(r"\s*(from|import) phoenyra_ems\b", line):
             raise SystemExit(f"the client imports the daemon package: {line.strip()!r}")
@@ -58,6 +62,7 @@ def rewrite(source: str) -> str:
 def generate_package() -> dict[str, str]:
     """The generated ``phoenyra_client`` package: file name -> text."""
     files = {p.name: rewrite(p.read_text()) for p in sorted(SOURCE.glob("*.py"))}
+    files.update({f"{name}.py": rewrite(path.read_text()) for name, path in SHARED.items()})
     files["py.typed"] = ""
     return files
 

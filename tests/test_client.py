@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -93,7 +93,7 @@ async def test_every_read_method_returns_typed_models(running_daemon: RunningDae
         assert detail.state.site_id == "wien" and detail.state.mode is Mode.AUTO
         assert detail.control is not None and detail.control.mode is Mode.AUTO
         assert detail.control.setpoint_kw is None and detail.control.expires is None
-        assert detail.limits == Limits(10.0, 90.0, None, None, None, 100.0, 100.0)
+        assert detail.limits == Limits(10.0, 90.0, None, None, None, 100.0, 100.0, -100.0, 100.0, 10.0)
 
         state = await client.state("linz")
         assert isinstance(state, SiteState) and state.site_id == "linz"
@@ -178,7 +178,38 @@ async def test_set_limits_sends_only_what_is_given(running_daemon: RunningDaemon
         assert limits.power_discharge_max_kw == 30.0
         # None is sent as null: clears that one
         limits = await client.set_limits("wien", soc_reserve_pct=None, power_discharge_max_kw=None)
-        assert limits == Limits(10.0, 90.0, None, 50.0, None, 100.0, 100.0)
+        assert limits == Limits(10.0, 90.0, None, 50.0, None, 100.0, 100.0, -50.0, 100.0, 10.0)
+
+
+async def test_the_daemon_publishes_its_bounds_and_changes_the_strategy_alone(
+    running_daemon: RunningDaemon,
+) -> None:
+    """Clients display the setpoint range the daemon enforces, and pin a strategy without resending
+    (and so without restarting) a manual setpoint."""
+    await wait_running(running_daemon)
+    async with client_for(running_daemon, "admin") as client:
+        try:
+            await client.set_limits("wien", power_charge_max_kw=40, soc_reserve_pct=25)
+            detail = await client.site("wien")
+            assert detail.setpoint_range() == (-40.0, 100.0)  # hardware 100 kW, operator 40 kW charge
+            assert detail.limits is not None and detail.limits.effective_soc_min_pct == 25.0
+            with pytest.raises(PhoenyraInvalidRequestError) as refused:
+                await client.set_control("wien", Mode.MANUAL, setpoint_kw=-45.0)
+            assert refused.value.fields["setpoint_kw"] == "must be between -40 and 100 kW"
+
+            ack = await client.set_control("wien", Mode.MANUAL, setpoint_kw=-30.0, duration_s=600)
+            manual = ack.control
+            ack = await client.set_strategy("wien", "peak_shaving")
+            assert ack.control == replace(manual, strategy="peak_shaving")  # setpoint and expiry kept
+            ack = await client.set_control("wien", Mode.AUTO)  # no strategy sent: the daemon keeps its pin
+            assert ack.control.strategy == "peak_shaving"
+            assert (await client.set_strategy("wien", None)).control == replace(ack.control, strategy=None)
+            with pytest.raises(PhoenyraInvalidRequestError) as refused:
+                await client._request("POST", "sites", "wien", "control", body={"setpoint_kw": 1.0})
+            assert set(refused.value.fields) == {"mode"}
+        finally:
+            await client.set_limits("wien", power_charge_max_kw=None, soc_reserve_pct=None)
+            await client.set_control("wien", Mode.AUTO, strategy=None)
 
 
 # --- REST: errors -----------------------------------------------------------------------------------
@@ -619,9 +650,10 @@ def test_the_client_imports_only_aiohttp_and_the_standard_library() -> None:
     ours = {m for m in loaded if m.startswith("phoenyra_ems")}
     assert ours == {
         "phoenyra_ems",
+        "phoenyra_ems.enums",  # shared with the daemon, bundled into phoenyra-client (build_client.SHARED)
         *(
             f"phoenyra_ems.client{s}"
-            for s in ("", ".client", ".community", ".exceptions", ".models", ".version", ".vpp")
+            for s in ("", ".client", ".community", ".exceptions", ".models", ".version", ".vpp", ".wire")
         ),
     }
     assert not {m.split(".")[0] for m in loaded} & {

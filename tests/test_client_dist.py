@@ -28,7 +28,9 @@ def test_generated_client_imports_without_the_daemon_package(tmp_path: Path) -> 
     build_client = _build_client()
     build_client.write_tree(tmp_path)
     files = build_client.generate_package()
-    assert set(files) == {p.name for p in (REPO / "phoenyra_ems" / "client").glob("*.py")} | {"py.typed"}
+    shared = {f"{name}.py" for name in build_client.SHARED}
+    own = {p.name for p in (REPO / "phoenyra_ems" / "client").glob("*.py")}
+    assert set(files) == own | {"py.typed"} | shared
     assert all(
         "phoenyra_ems" not in line
         for text in files.values()
@@ -63,6 +65,7 @@ def test_rewrite_refuses_other_daemon_imports() -> None:
     build_client = _build_client()
     assert build_client.rewrite("from phoenyra_ems.client.models import X\n") == "from .models import X\n"
     assert build_client.rewrite("from phoenyra_ems.client import X\n") == "from . import X\n"
+    assert build_client.rewrite("from phoenyra_ems.enums import X\n") == "from .enums import X\n"
     try:
         build_client.rewrite("from phoenyra_ems.config import load\n")
     except SystemExit:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from phoenyra_ems.api.openapi import SCHEMAS, openapi_document
 from phoenyra_ems.client import PhoenyraClient
 from phoenyra_ems.clock import SystemClock
+from phoenyra_ems.config.vpp_model import VppConfig
 from phoenyra_ems.core.vpp import VppInterval, VppSchedule
 from phoenyra_ems.daemon import Daemon
 from phoenyra_ems.fleet_vpp import FLEET_RESOURCE, UnknownResource
@@ -33,6 +35,8 @@ from tests.daemon_fixtures import RunningDaemon, two_site_config
 async def vpp_daemon(tmp_path: Path) -> AsyncIterator[RunningDaemon]:
     """Two 200 kWh / 100 kW sites without PV or load, so every kW at the meter is the battery's."""
     config = two_site_config(tmp_path)
+    taking_part = VppConfig(enabled=True)  # no VTN here: the test is the VEN (calls the target)
+    config = replace(config, sites={i: replace(s, vpp=taking_part) for i, s in config.sites.items()})
     simulators = {
         i: BatterySimulator(simulator_config(s, pv_peak_kw=0.0, load_kind="none"), SystemClock())
         for i, s in config.sites.items()

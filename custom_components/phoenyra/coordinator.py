@@ -34,6 +34,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from phoenyra_client import (
     Control,
+    ControlAck,
     ControlAckEvent,
     Event,
     Info,
@@ -318,15 +319,21 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
         setpoint_kw: float | None = None,
         duration_s: float | None = None,
     ) -> None:
-        """Send a control request; with ``keep_strategy`` the pinned strategy is sent again (so the
-        request never depends on what the daemon does with an absent key); else ``strategy`` is sent
-        as given (``None`` unpins)."""
-        current = self.data.sites.get(site_id) if self.data else None
-        if strategy is None and keep_strategy and current is not None and current.control is not None:
-            strategy = current.control.strategy
-        ack = await self.client.set_control(
-            site_id, mode, strategy=strategy, setpoint_kw=setpoint_kw, duration_s=duration_s
-        )
+        """Send a control request; with ``keep_strategy`` no strategy is sent and the daemon keeps its
+        pin; else ``strategy`` is sent as given (``None`` unpins)."""
+        if keep_strategy:
+            ack = await self.client.set_control(site_id, mode, setpoint_kw=setpoint_kw, duration_s=duration_s)
+        else:
+            ack = await self.client.set_control(
+                site_id, mode, strategy=strategy, setpoint_kw=setpoint_kw, duration_s=duration_s
+            )
+        self._acknowledged(site_id, ack)
+
+    async def async_set_strategy(self, site_id: str, strategy: str | None) -> None:
+        """Pin a strategy (``None``: automatic selection); the daemon keeps mode and manual setpoint."""
+        self._acknowledged(site_id, await self.client.set_strategy(site_id, strategy))
+
+    def _acknowledged(self, site_id: str, ack: ControlAck) -> None:
         current = self.data.sites.get(site_id)
         if current is not None:  # optimistic until the next state push confirms it
             state = replace(current.state, mode=ack.control.mode)

@@ -65,23 +65,13 @@ class PhoenyraSetpointNumber(PhoenyraEntity, NumberEntity):
 
     @property
     def native_min_value(self) -> float:
-        data = self.coordinator.data.sites.get(self.site_id)
-        if data is None:
-            return 0.0
-        if data.limits is None:
-            return -data.site.bess.power_charge_max_kw
-        limit = data.limits.power_charge_max_kw
-        return -(limit if limit is not None else data.limits.hardware_power_charge_max_kw)
+        data = self.site_data  # the range the daemon publishes (hardware while not running)
+        return data.site.setpoint_range(data.limits)[0] if data is not None else 0.0
 
     @property
     def native_max_value(self) -> float:
-        data = self.coordinator.data.sites.get(self.site_id)
-        if data is None:
-            return 0.0
-        if data.limits is None:
-            return data.site.bess.power_discharge_max_kw
-        limit = data.limits.power_discharge_max_kw
-        return limit if limit is not None else data.limits.hardware_power_discharge_max_kw
+        data = self.site_data
+        return data.site.setpoint_range(data.limits)[1] if data is not None else 0.0
 
     @property
     def native_value(self) -> float | None:

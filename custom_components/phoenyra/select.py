@@ -93,15 +93,6 @@ class PhoenyraStrategySelect(PhoenyraEntity, SelectEntity):
 
     @phoenyra_exception_handler
     async def async_select_option(self, option: str) -> None:
-        data = self.coordinator.data.sites[self.site_id]
-        mode = data.state.mode
+        """A strategy-only update: the daemon keeps the mode and a manual setpoint with its expiry."""
         strategy = None if option == STRATEGY_AUTOMATIC else option
-        kwargs: dict[str, float] = {}
-        if mode is Mode.MANUAL:  # keep the manual setpoint; the strategy applies once back in auto
-            kwargs = {
-                "setpoint_kw": current_setpoint_kw(self.coordinator, self.site_id),
-                "duration_s": manual_duration_s(self.coordinator),
-            }
-        await self.coordinator.async_set_control(
-            self.site_id, mode, strategy=strategy, keep_strategy=False, **kwargs
-        )
+        await self.coordinator.async_set_strategy(self.site_id, strategy)

@@ -22,6 +22,8 @@ from phoenyra_ems.api.vpp import add_routes as add_vpp_routes
 from phoenyra_ems.api.ws import WebSocketHub
 from phoenyra_ems.auth.models import Principal
 from phoenyra_ems.auth.store import AuthStore
+from phoenyra_ems.client import models as wire
+from phoenyra_ems.client.wire import dump
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.controller import SiteController
 from phoenyra_ems.fleet import Fleet
@@ -216,15 +218,7 @@ async def post_control(request: web.Request) -> web.Response:
     site, controller = _site(request, control=True)
     controller = _running(site, controller)
     body = await _body(request)
-    effective = controller.effective_site.bess
-    intent = parse_control(
-        body,
-        site,
-        effective.power_charge_max_kw,
-        effective.power_discharge_max_kw,
-        controller.clock.now(),
-        controller.intent.strategy,
-    )
+    intent = parse_control(body, controller)
     controller.set_intent(intent)
     ack = {"site_id": site.site_id, "accepted": True, "control": serialize.control_json(intent)}
     request.app[HUB].broadcast_ack(site.site_id, ack, principal(request).user)
@@ -256,7 +250,7 @@ async def list_sensors(request: web.Request) -> web.Response:
     registry = request.app[SENSORS]
     snapshot = registry.snapshot() if registry is not None else {}
     visible = [
-        {"id": sid, **data}
+        dump(wire.Sensor(id=sid, **data))
         for sid, data in snapshot.items()
         if (data["site"] is None and who.is_admin)
         or (data["site"] is not None and who.can_read(data["site"]))
@@ -268,7 +262,9 @@ async def site_sensors(request: web.Request) -> web.Response:
     site, _ = _site(request)
     registry = request.app[SENSORS]
     snapshot = registry.snapshot() if registry is not None else {}
-    sensors = [{"id": sid, **data} for sid, data in snapshot.items() if data["site"] == site.site_id]
+    sensors = [
+        dump(wire.Sensor(id=sid, **data)) for sid, data in snapshot.items() if data["site"] == site.site_id
+    ]
     roles = registry.role_summary(site.site_id) if registry is not None else {}
     return _json({"site_id": site.site_id, "sensors": sensors, "roles": roles})
 
@@ -280,34 +276,17 @@ async def site_forecast(request: web.Request) -> web.Response:
         from phoenyra_ems.forecast.service import SiteForecaster  # pandas & co. only when used
 
         forecaster = next((a for a in controller.attachments if isinstance(a, SiteForecaster)), None)
-    body: dict[str, Any] = {
-        "site_id": site.site_id,
-        "enabled": forecaster is not None,
-        "forecast": None,
-        "last_fit": None,
-        "last_error": None,
-    }
+    latest = fit = error = None
     if forecaster is not None:
-        latest, fit = forecaster.latest, forecaster.last_fit
-        if latest is not None:
-            body["forecast"] = {
-                "made_at": latest.made_at.isoformat(),
-                "start": latest.start.isoformat(),
-                "step_s": latest.step_s,
-                "load_kw": [round(v, 4) for v in latest.load_kw],
-                "pv_kw": None if latest.pv_kw is None else [round(v, 4) for v in latest.pv_kw],
-                "pv_source": latest.pv_source,
-                "predict_ms": round(latest.predict_ms, 2),
-                "members": latest.members,
-            }
-        if fit is not None:
-            body["last_fit"] = {
-                "fitted_at": fit.fitted_at.isoformat(),
-                "rows": fit.rows,
-                "fit_s": round(fit.fit_s, 3),
-            }
-        body["last_error"] = forecaster.last_error
-    return _json(body)
+        latest, fit, error = forecaster.latest, forecaster.last_fit, forecaster.last_error
+    body = wire.SiteForecast(
+        site_id=site.site_id,
+        enabled=forecaster is not None,
+        forecast=None if latest is None else serialize.project(wire.Forecast, latest),
+        last_error=error,
+        last_fit=None if fit is None else serialize.project(wire.ForecastFit, fit),
+    )
+    return _json(dump(body))
 
 
 async def site_selector(request: web.Request) -> web.Response:

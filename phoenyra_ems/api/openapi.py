@@ -1,10 +1,16 @@
-"""The OpenAPI 3.0 document of /api/v1 (served at /api/v1/openapi.json, fuzzed by the tests)."""
+"""The OpenAPI 3.0 document of /api/v1 (served at /api/v1/openapi.json, fuzzed by the tests).
+
+Response schemas come from the wire models (``phoenyra_ems.client.models``); request bodies, errors
+and the parameters are written here."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from phoenyra_ems import __version__
+from phoenyra_ems.client import models as wire
+from phoenyra_ems.client.wire import schema as wire_schema
+from phoenyra_ems.enums import SiteMode
 
 NUM = {"type": "number"}
 NULLABLE_NUM = {"type": "number", "nullable": True}
@@ -61,37 +67,34 @@ VPP_STATE = {  # the site state's ``vpp`` block; null before the site's first cy
     ),
     "nullable": True,
 }
-FORECAST = _obj(
-    {
-        "site_id": STR,
-        "enabled": {"type": "boolean"},
-        "forecast": {
-            **_obj(
-                {
-                    "made_at": TIME,
-                    "start": TIME,
-                    "step_s": {"type": "integer"},
-                    "load_kw": NUM_LIST,
-                    "pv_kw": {**NUM_LIST, "nullable": True},
-                    "pv_source": NULLABLE_STR,
-                    "predict_ms": NUM,
-                    "members": {"type": "object", "additionalProperties": NUM_LIST},
-                },
-                ["made_at", "start", "step_s", "load_kw", "pv_kw"],
-            ),
-            "nullable": True,
-        },
-        "last_fit": {
-            **_obj(
-                {"fitted_at": TIME, "rows": {"type": "integer"}, "fit_s": NUM}, ["fitted_at", "rows", "fit_s"]
-            ),
-            "nullable": True,
-        },
-        "last_error": NULLABLE_STR,
-    },
-    ["site_id", "enabled", "forecast", "last_fit", "last_error"],
-)
+# Response shapes: derived from the wire models (the client's dataclasses), so that the document,
+# the daemon's serialisation and the client's parser cannot drift apart.
+COMPONENTS: dict[str, type] = {  # named schemas (components/schemas) and the model each describes
+    "Alarm": wire.Alarm,
+    "State": wire.SiteState,
+    "Site": wire.Site,
+    "LimitsState": wire.Limits,
+    "ControlState": wire.Control,
+    "HistorySample": wire.HistorySample,
+    "SiteDetail": wire.SiteDetail,
+    "ControlAck": wire.ControlAck,
+    "Aggregated": wire.AggregatedState,
+}
+_NAMES = {model: name for name, model in COMPONENTS.items()}
 
+
+def _model_ref(model: type) -> dict[str, str] | None:
+    name = _NAMES.get(model)
+    return None if name is None else _ref(name)
+
+
+def model_schema(model: type, named: bool = True) -> dict[str, Any]:
+    """The schema of a wire model; nested named models as ``$ref`` (``named=False``: this one inline)."""
+    return (_model_ref(model) if named else None) or wire_schema(model, _model_ref)
+
+
+FORECAST = model_schema(wire.SiteForecast)
+PLAN = model_schema(wire.SitePlan)
 NUM_MAP = {"type": "object", "additionalProperties": NUM}
 SELECTOR = _obj(
     {
@@ -144,46 +147,6 @@ SELECTOR = _obj(
     ["site_id", "mode", "ai_enabled", "trained", "trained_at", "samples", "current", "ab_test"],
 )
 
-PLAN_STEP = _obj(
-    {
-        "start": TIME,
-        "battery_kw": NUM,
-        "grid_kw": NUM,
-        "soc_pct": NUM,
-        "price_eur_mwh": NUM,
-        "pv_kw": NUM,
-        "load_kw": NUM,
-    },
-    ["start", "battery_kw", "grid_kw", "soc_pct", "price_eur_mwh", "pv_kw", "load_kw"],
-)
-PLAN = _obj(
-    {
-        "site_id": STR,
-        "enabled": {"type": "boolean"},
-        "plan": {
-            **_obj(
-                {
-                    "start": TIME,
-                    "step_s": NUM,
-                    "status": {"type": "string", "enum": ["optimal", "slack", "failed"]},
-                    "message": STR,
-                    "solve_ms": NUM,
-                    "source": STR,
-                    "slack": _obj(
-                        {"soc_kwh": NUM, "export_kw": NUM, "import_kw": NUM},
-                        ["soc_kwh", "export_kw", "import_kw"],
-                    ),
-                    "steps": {"type": "array", "items": PLAN_STEP},
-                    "reason": NULLABLE_STR,
-                },
-                ["start", "step_s", "status", "message", "solve_ms", "source", "slack", "steps"],
-            ),
-            "nullable": True,
-        },
-    },
-    ["site_id", "enabled", "plan"],
-)
-
 ERRORS = {
     "401": _json(_ref("Error"), "missing or invalid token"),
     "403": _json(_ref("Error"), "no access to this site or action"),
@@ -210,101 +173,16 @@ SCHEMAS: dict[str, Any] = {
         },
         ["error"],
     ),
-    "Alarm": _obj(
-        {"code": STR, "message": STR, "severity": STR, "since": TIME}, ["code", "message", "severity"]
-    ),
-    "State": _obj(
+    "Control": _obj(  # without mode: a strategy-only update (mode, setpoint and expiry are kept)
         {
-            "site_id": STR,
-            "timestamp": {"type": "string", "format": "date-time"},
-            "soc": NUM,
-            "soh": NUM,
-            "temp_c": NULLABLE_NUM,
-            "p_bess": NUM,
-            "p_pv": NUM,
-            "p_load": NUM,
-            "p_grid": NUM,
-            "price": NULLABLE_NUM,
-            "setpoint": NUM,
-            "strategy": NULLABLE_STR,
-            "strategy_reason": STR,
-            "mode": {"type": "string", "enum": ["auto", "manual", "standby"]},
-            "status": STR,
-            "alarms": {"type": "array", "items": _ref("Alarm")},
-            "last_reading": TIME,
-            "last_write": TIME,
-            "energy": {  # the site's energy counters; null until the history file has been read
-                **_obj(
-                    {
-                        "charged_kwh": NUM,
-                        "discharged_kwh": NUM,
-                        "imported_kwh": NUM,
-                        "exported_kwh": NUM,
-                        "since": TIME,
-                    },
-                    ["charged_kwh", "discharged_kwh", "imported_kwh", "exported_kwh"],
-                ),
-                "nullable": True,
-            },
-            "vpp": VPP_STATE,
-        },
-        ["site_id", "soc", "p_bess", "p_pv", "p_load", "p_grid", "mode", "status", "alarms"],
-    ),
-    "Site": _obj(
-        {
-            "id": STR,
-            "name": STR,
-            "status": STR,
-            "location": {"type": "object"},
-            "bess": {"type": "object"},
-            "device": {"type": "object"},
-            "strategies": {"type": "array", "items": STR},
-        },
-        ["id", "name", "status", "bess"],
-    ),
-    "LimitsState": _obj(
-        {
-            "soc_min_pct": NUM,
-            "soc_max_pct": NUM,
-            "soc_reserve_pct": NULLABLE_NUM,
-            "power_charge_max_kw": NULLABLE_NUM,
-            "power_discharge_max_kw": NULLABLE_NUM,
-            "hardware_power_charge_max_kw": NUM,
-            "hardware_power_discharge_max_kw": NUM,
-        },
-        ["soc_min_pct", "soc_max_pct", "hardware_power_charge_max_kw", "hardware_power_discharge_max_kw"],
-    ),
-    "ControlState": _obj(
-        {"mode": STR, "strategy": NULLABLE_STR, "setpoint_kw": NULLABLE_NUM, "expires": TIME}, ["mode"]
-    ),
-    "HistorySample": _obj(
-        {
-            "timestamp": {"type": "string", "format": "date-time"},
-            "soc": NULLABLE_NUM,
-            "soh": NULLABLE_NUM,
-            "temp_c": NULLABLE_NUM,
-            "p_bess": NULLABLE_NUM,
-            "p_pv": NULLABLE_NUM,
-            "p_load": NULLABLE_NUM,
-            "p_grid": NULLABLE_NUM,
-            "price": NULLABLE_NUM,
-            "setpoint": NULLABLE_NUM,
-            "strategy": NULLABLE_STR,
-            "mode": NULLABLE_STR,
-            "status": NULLABLE_STR,
-        },
-        ["timestamp"],
-    ),
-    "Control": _obj(
-        {
-            "mode": {"type": "string", "enum": ["auto", "manual", "standby"]},
+            "mode": {"type": "string", "enum": [m.value for m in SiteMode]},
             "strategy": {"type": "string", "nullable": True},
             "setpoint_kw": {"type": "number", "description": "manual mode only; + discharge, - charge"},
             "duration_s": {"type": "number", "minimum": 1, "maximum": 86400},
         },
-        ["mode"],
         extra=False,
-    ),
+    )
+    | {"minProperties": 1},
     "Limits": _obj(
         {
             "soc_reserve_pct": NULLABLE_NUM,
@@ -314,43 +192,12 @@ SCHEMAS: dict[str, Any] = {
         extra=False,
     )
     | {"minProperties": 1},
-    "SiteDetail": {
-        "allOf": [
-            {"$ref": "#/components/schemas/Site"},
-            _obj(
-                {"state": _ref("State"), "control": _ref("ControlState"), "limits": _ref("LimitsState")},
-                ["state"],
-            ),
-        ]
-    },
-    "ControlAck": _obj({"site_id": STR, "accepted": {"type": "boolean"}, "control": {"type": "object"}}),
-    "Aggregated": _obj(
-        {
-            "site_count": {"type": "integer"},
-            "total_capacity_kwh": NUM,
-            "soc_avg_pct": NULLABLE_NUM,
-            "p_bess": NUM,
-            "p_pv": NUM,
-            "p_load": NUM,
-            "p_grid": NUM,
-            "sites": {"type": "array", "items": _ref("State")},
-        },
-        ["site_count", "total_capacity_kwh", "sites"],
-    ),
+    **{name: model_schema(model, named=False) for name, model in COMPONENTS.items()},
 }
 
 
 ALARMS = _obj({"site_id": STR, "alarms": {"type": "array", "items": _ref("Alarm")}}, ["site_id", "alarms"])
-HISTORY = _obj(
-    {
-        "site_id": STR,
-        "from": STR,
-        "to": STR,
-        "step": NULLABLE_NUM,
-        "samples": {"type": "array", "items": _ref("HistorySample")},
-    },
-    ["site_id", "samples"],
-)
+HISTORY = model_schema(wire.History)
 
 
 ROLE_SUMMARY = {  # each role's aggregate by its configured method (docs/configuration.md)
@@ -365,23 +212,7 @@ ROLE_SUMMARY = {  # each role's aggregate by its configured method (docs/configu
         ["value", "method", "used", "dropped"],
     ),
 }
-SENSOR_LIST = {
-    "type": "array",
-    "items": _obj(
-        {
-            "id": STR,
-            "name": STR,
-            "value": NULLABLE_NUM,
-            "unit": NULLABLE_STR,
-            "age_s": NULLABLE_NUM,
-            "available": {"type": "boolean"},
-            "site": NULLABLE_STR,
-            "role": NULLABLE_STR,
-            "format": STR,
-        },
-        ["id", "name", "available", "format"],
-    ),
-}
+SENSOR_LIST = {"type": "array", "items": model_schema(wire.Sensor)}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -416,7 +247,7 @@ def _document() -> dict[str, Any]:
             "/api/v1/info": {
                 "get": {
                     "summary": "instance id, version, who you are",
-                    "responses": {"200": _json({"type": "object"}), **ERRORS},
+                    "responses": {"200": _json(model_schema(wire.Info)), **ERRORS},
                 }
             },
             "/api/v1/sites": {
@@ -445,7 +276,7 @@ def _document() -> dict[str, Any]:
                 "post": {
                     "summary": "re-read the configuration file (admins)",
                     "responses": {
-                        "200": _json({"type": "object"}),
+                        "200": _json(model_schema(wire.ReloadResult)),
                         **ERRORS,
                         "503": _json(_ref("Error"), "no config file"),
                     },

@@ -1,118 +1,103 @@
-"""JSON shapes of the API (the OpenAPI document in ``openapi.py`` describes the same).
+"""JSON shapes of the API, derived from the wire models (``phoenyra_ems.client.models``).
 
-Measured floats are rounded here, at the edge, so that ``52.300000000000004`` % is ``52.3``: powers
-(kW) to 3 decimals (1 W), SoC, SoH and temperatures to 2, prices (EUR/MWh) to 2; never ``-0.0``.
+The client's dataclasses are the one description of each shape: the client parses with them, the
+daemon fills them here (:func:`project` copies the fields of a domain object by name) and dumps them
+with ``wire.dump``, and ``openapi.py`` derives its schemas from them. Measured floats are rounded at
+the edge as each field's metadata says, so that ``52.300000000000004`` % is ``52.3``: powers (kW)
+to 3 decimals (1 W), SoC, SoH and temperatures to 2, prices (EUR/MWh) to 2; never ``-0.0``.
 """
 
 from __future__ import annotations
 
+import enum
+import typing
+from dataclasses import is_dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from phoenyra_ems.client import models as wire
+from phoenyra_ems.client.wire import dump, wire_fields
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.controller import SiteController
 from phoenyra_ems.core.aggregation import AggregatedState
 from phoenyra_ems.core.decision import ControlIntent
 from phoenyra_ems.core.energy import EnergyTotals
-from phoenyra_ems.core.overrides import LimitOverrides
+from phoenyra_ems.core.overrides import LimitOverrides, apply_overrides
 from phoenyra_ems.core.vpp import Flexibility, VppInterval, VppSchedule, VppSiteStatus
 from phoenyra_ems.history.store import HistoryRecord
-from phoenyra_ems.models import Alarm, PlantState
+from phoenyra_ems.models import Alarm, PlantState, SiteMode
 
 JSON = dict[str, Any]
+_W = TypeVar("_W")
 
 
-KW_DIGITS = 3
-PCT_DIGITS = 2  # % and °C
-PRICE_DIGITS = 2
-ENERGY_DIGITS = 4  # kWh: 0.1 Wh
+def project(model: type[_W], source: Any, **values: Any) -> _W:
+    """An instance of the wire ``model`` from ``source``'s attributes of the same names (``values``
+    given here win); nested wire models, tuples of them and enums are converted on the way."""
+    kwargs = {
+        f.name: _convert(f.tp, values[f.name] if f.name in values else getattr(source, f.name))
+        for f in wire_fields(model)
+    }
+    return model(**kwargs)
 
 
-def _round(value: float, digits: int) -> float:
-    return round(value, digits) + 0.0  # + 0.0: -0.0 becomes 0.0
-
-
-def _opt_round(value: float | None, digits: int) -> float | None:
-    return None if value is None else _round(value, digits)
+def _convert(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(tp, type) and is_dataclass(tp):
+        return value if isinstance(value, tp) else project(tp, value)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    if typing.get_origin(tp) is tuple:
+        return tuple(_convert(typing.get_args(tp)[0], v) for v in value)
+    return value
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def state_model(state: PlantState) -> wire.SiteState:
+    return project(wire.SiteState, state, inputs=state.extras, vpp=vpp_state_model(state.vpp))
+
+
 def alarm_json(alarm: Alarm) -> JSON:
-    return {
-        "code": alarm.code,
-        "message": alarm.message,
-        "severity": str(alarm.severity),
-        "since": iso(alarm.since),
-    }
+    return dump(project(wire.Alarm, alarm))
 
 
 def state_json(state: PlantState) -> JSON:
-    return {
-        "site_id": state.site_id,
-        "timestamp": iso(state.timestamp),
-        "soc": _round(state.soc, PCT_DIGITS),
-        "soh": _round(state.soh, PCT_DIGITS),
-        "temp_c": _opt_round(state.temp_c, PCT_DIGITS),
-        "p_bess": _round(state.p_bess, KW_DIGITS),
-        "p_pv": _round(state.p_pv, KW_DIGITS),
-        "p_load": _round(state.p_load, KW_DIGITS),
-        "p_grid": _round(state.p_grid, KW_DIGITS),
-        "price": _opt_round(state.price, PRICE_DIGITS),
-        "setpoint": _round(state.setpoint, KW_DIGITS),
-        "strategy": state.strategy,
-        "strategy_reason": state.strategy_reason,
-        "mode": str(state.mode),
-        "status": str(state.status),
-        "alarms": [alarm_json(a) for a in state.alarms],
-        "last_reading": iso(state.last_reading),
-        "last_write": iso(state.last_write),
-        "inputs": {key: _round(value, KW_DIGITS) for key, value in state.extras.items()},
-        "energy": energy_json(state.energy),
-        "vpp": vpp_state_json(state.vpp),
-    }
+    return dump(state_model(state))
 
 
 def flexibility_json(offer: Flexibility | None) -> JSON | None:
     """What a site (or the aggregated resource) can deliver for ``duration_s`` from now."""
-    if offer is None:
-        return None
-    return {
-        "site_id": offer.site_id,
-        "max_discharge_kw": _round(offer.max_discharge_kw, KW_DIGITS),
-        "max_charge_kw": _round(offer.max_charge_kw, KW_DIGITS),
-        "duration_s": _round(offer.duration_s, 1),
-        "available_energy_kwh": _round(offer.available_energy_kwh, ENERGY_DIGITS),
-        "headroom_energy_kwh": _round(offer.headroom_energy_kwh, ENERGY_DIGITS),
-    }
+    return None if offer is None else dump(project(wire.VppFlexibility, offer))
 
 
-def vpp_state_json(status: VppSiteStatus | None) -> JSON | None:
+def vpp_state_model(status: VppSiteStatus | None) -> wire.VppState | None:
     """The site's VPP block: the active event, its committed power, the deviation, the offer."""
     if status is None:
         return None
-    return {
-        "active": status.event_id is not None,
-        "event_id": status.event_id,
-        "committed_kw": _opt_round(status.committed_kw, KW_DIGITS),
-        "actual_kw": _opt_round(status.actual_kw, KW_DIGITS),
-        "deviation_kw": _opt_round(status.deviation_kw, KW_DIGITS),
-        "remaining_s": _opt_round(status.remaining_s, 1),
-        "offered": flexibility_json(status.offered),
-        "notes": list(status.notes),
-    }
+    return project(wire.VppState, status, active=status.event_id is not None)
+
+
+def vpp_state_json(status: VppSiteStatus | None) -> JSON | None:
+    model = vpp_state_model(status)
+    return None if model is None else dump(model)
+
+
+def _kw(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def vpp_interval_json(interval: VppInterval) -> JSON:
     return {
         "start": iso(interval.start),
         "end": iso(interval.end),
-        "setpoint_kw": _opt_round(interval.setpoint_kw, KW_DIGITS),
-        "import_limit_kw": _opt_round(interval.import_limit_kw, KW_DIGITS),
-        "export_limit_kw": _opt_round(interval.export_limit_kw, KW_DIGITS),
-        "price_eur_kwh": _opt_round(interval.price_eur_kwh, 5),
+        "setpoint_kw": _kw(interval.setpoint_kw),
+        "import_limit_kw": _kw(interval.import_limit_kw),
+        "export_limit_kw": _kw(interval.export_limit_kw),
+        "price_eur_kwh": _kw(interval.price_eur_kwh, 5),
     }
 
 
@@ -134,97 +119,72 @@ def vpp_schedule_json(schedule: VppSchedule | None, now: datetime) -> JSON | Non
 
 def energy_json(totals: EnergyTotals | None) -> JSON | None:
     """The site's energy counters (kWh since ``since``), ``None`` until the history file was read."""
-    if totals is None:
-        return None
-    return {
-        "charged_kwh": _round(totals.charged_kwh, ENERGY_DIGITS),
-        "discharged_kwh": _round(totals.discharged_kwh, ENERGY_DIGITS),
-        "imported_kwh": _round(totals.imported_kwh, ENERGY_DIGITS),
-        "exported_kwh": _round(totals.exported_kwh, ENERGY_DIGITS),
-        "since": iso(totals.since),
-    }
+    return None if totals is None else dump(project(wire.EnergyCounters, totals))
+
+
+def control_model(intent: ControlIntent) -> wire.Control:
+    manual = intent.mode == SiteMode.MANUAL
+    return wire.Control(
+        intent.mode, intent.strategy, intent.manual_setpoint_kw if manual else None, intent.manual_expires
+    )
 
 
 def control_json(intent: ControlIntent) -> JSON:
-    return {
-        "mode": str(intent.mode),
-        "strategy": intent.strategy,
-        "setpoint_kw": intent.manual_setpoint_kw if intent.mode == "manual" else None,
-        "expires": iso(intent.manual_expires),
-    }
+    return dump(control_model(intent))
+
+
+def limits_model(site: SiteConfig, overrides: LimitOverrides) -> wire.Limits:
+    """The operator limits and the limits in force (``apply_overrides``: the one computation)."""
+    effective = apply_overrides(site, overrides).bess
+    return project(
+        wire.Limits,
+        overrides,
+        soc_min_pct=site.bess.soc_min_pct,
+        soc_max_pct=site.bess.soc_max_pct,
+        hardware_power_charge_max_kw=site.bess.power_charge_max_kw,
+        hardware_power_discharge_max_kw=site.bess.power_discharge_max_kw,
+        setpoint_min_kw=-effective.power_charge_max_kw + 0.0,
+        setpoint_max_kw=effective.power_discharge_max_kw,
+        effective_soc_min_pct=effective.soc_min_pct,
+    )
 
 
 def limits_json(site: SiteConfig, overrides: LimitOverrides) -> JSON:
-    bess = site.bess
-    return {
-        "soc_min_pct": bess.soc_min_pct,
-        "soc_max_pct": bess.soc_max_pct,
-        "soc_reserve_pct": overrides.soc_reserve_pct,
-        "power_charge_max_kw": overrides.power_charge_max_kw,
-        "power_discharge_max_kw": overrides.power_discharge_max_kw,
-        "hardware_power_charge_max_kw": bess.power_charge_max_kw,
-        "hardware_power_discharge_max_kw": bess.power_discharge_max_kw,
-    }
+    return dump(limits_model(site, overrides))
+
+
+def site_model(site: SiteConfig, state: PlantState) -> wire.Site:
+    return project(
+        wire.Site,
+        site,
+        id=site.site_id,
+        status=state.status,
+        device=site.modbus,
+        strategies=tuple(site.ems.strategies),
+    )
 
 
 def site_json(site: SiteConfig, state: PlantState) -> JSON:
-    return {
-        "id": site.site_id,
-        "name": site.name,
-        "status": str(state.status),
-        "location": {
-            "city": site.location.city,
-            "latitude": site.location.latitude,
-            "longitude": site.location.longitude,
-            "timezone": site.location.timezone,
-        },
-        "bess": {
-            "energy_capacity_kwh": site.bess.energy_capacity_kwh,
-            "power_charge_max_kw": site.bess.power_charge_max_kw,
-            "power_discharge_max_kw": site.bess.power_discharge_max_kw,
-            "soc_min_pct": site.bess.soc_min_pct,
-            "soc_max_pct": site.bess.soc_max_pct,
-        },
-        "device": {"profile": site.modbus.profile, "host": site.modbus.host, "port": site.modbus.port},
-        "strategies": list(site.ems.strategies),
-    }
+    return dump(site_model(site, state))
 
 
 def site_detail_json(site: SiteConfig, state: PlantState, controller: SiteController | None) -> JSON:
-    detail = site_json(site, state)
-    detail["state"] = state_json(state)
-    if controller is not None:
-        detail["control"] = control_json(controller.intent)
-        detail["limits"] = limits_json(site, controller.overrides)
-    return detail
+    """The site with its state; ``control`` and ``limits`` only while its controller runs."""
+    detail = wire.SiteDetail(
+        site_model(site, state),
+        state_model(state),
+        None if controller is None else control_model(controller.intent),
+        None if controller is None else limits_model(site, controller.overrides),
+    )
+    body = dump(detail)
+    if controller is None:  # absent rather than null, as daemons always sent it
+        del body["control"], body["limits"]
+    return body
 
 
 def aggregated_json(agg: AggregatedState) -> JSON:
-    return {
-        "site_count": agg.site_count,
-        "total_capacity_kwh": agg.total_capacity_kwh,
-        "soc_avg_pct": _opt_round(agg.soc_avg_pct, PCT_DIGITS),
-        "p_bess": _round(agg.p_bess, KW_DIGITS),
-        "p_pv": _round(agg.p_pv, KW_DIGITS),
-        "p_load": _round(agg.p_load, KW_DIGITS),
-        "p_grid": _round(agg.p_grid, KW_DIGITS),
-        "sites": [state_json(s) for s in agg.sites],
-    }
+    return dump(project(wire.AggregatedState, agg, sites=tuple(state_model(s) for s in agg.sites)))
 
 
 def history_json(record: HistoryRecord) -> JSON:
-    return {
-        "timestamp": iso(record.time),
-        "soc": _round(record.soc, PCT_DIGITS),
-        "soh": _round(record.soh, PCT_DIGITS),
-        "temp_c": _opt_round(record.temp_c, PCT_DIGITS),
-        "p_bess": _round(record.p_bess, KW_DIGITS),
-        "p_pv": _round(record.p_pv, KW_DIGITS),
-        "p_load": _round(record.p_load, KW_DIGITS),
-        "p_grid": _round(record.p_grid, KW_DIGITS),
-        "price": _opt_round(record.price, PRICE_DIGITS),
-        "setpoint": _round(record.setpoint, KW_DIGITS),
-        "strategy": record.strategy,
-        "mode": record.mode,
-        "status": record.status,
-    }
+    return dump(project(wire.HistorySample, record, timestamp=record.time))

@@ -11,6 +11,7 @@ import voluptuous as vol
 
 from phoenyra_ems.api.errors import ApiError, invalid
 from phoenyra_ems.config.model import SiteConfig
+from phoenyra_ems.controller import SiteController
 from phoenyra_ems.core.decision import ControlIntent
 from phoenyra_ems.core.overrides import LimitOverrides, override_errors
 from phoenyra_ems.models import SiteMode
@@ -33,7 +34,7 @@ def _optional_number(value: Any) -> float | None:
 
 CONTROL = vol.Schema(
     {
-        vol.Required("mode"): vol.In([m.value for m in SiteMode], msg="must be auto, manual or standby"),
+        vol.Optional("mode"): vol.In([m.value for m in SiteMode], msg="must be auto, manual or standby"),
         vol.Optional("strategy"): vol.Any(None, str),
         vol.Optional("setpoint_kw"): _finite,
         vol.Optional("duration_s"): vol.All(_finite, vol.Range(min=1, max=MAX_MANUAL_DURATION_S)),
@@ -71,30 +72,40 @@ def _validate(schema: vol.Schema, body: Any) -> dict[str, Any]:
     return result
 
 
-def parse_control(
-    body: Any,
-    site: SiteConfig,
-    charge_max_kw: float,
-    discharge_max_kw: float,
-    now: datetime,
-    current_strategy: str | None = None,
-) -> ControlIntent:
-    """A control request → ControlIntent; every field error at once (422).
+def parse_control(body: Any, controller: SiteController) -> ControlIntent:
+    """A control request for ``controller``'s site → ControlIntent; every field error at once (422).
 
-    ``strategy`` not sent keeps the pinned strategy (``current_strategy``); ``null`` unpins it.
+    ``strategy`` not sent keeps the pinned strategy; ``null`` unpins it. Without ``mode`` the request
+    changes only the strategy: mode, manual setpoint and expiry stay as they are. A manual setpoint
+    must lie within the effective power limits (hardware tightened by the operator's).
     """
     data = _validate(CONTROL, body)
-    mode = SiteMode(data["mode"])
+    current, site = controller.intent, controller.site
+    if "mode" not in data:
+        if "strategy" not in data:
+            raise invalid({"mode": "required (or give only strategy to change the strategy alone)"})
+        extra: dict[str, str] = {
+            key: "only allowed with mode" for key in ("setpoint_kw", "duration_s") if key in data
+        }
+        if extra:
+            raise invalid(extra)
+    mode = SiteMode(data.get("mode", current.mode))
     fields: dict[str, str] = {}
-    strategy = data.get("strategy", current_strategy)
+    strategy = data.get("strategy", current.strategy)
     if strategy is not None and strategy not in site.ems.strategies:
         fields["strategy"] = f"must be one of {', '.join(site.ems.strategies)}"
+    if "mode" not in data:
+        if fields:
+            raise invalid(fields)
+        return replace(current, strategy=strategy)
+    bess = controller.effective_site.bess
+    low, high = -bess.power_charge_max_kw, bess.power_discharge_max_kw
     setpoint = data.get("setpoint_kw")
     if mode is SiteMode.MANUAL:
         if setpoint is None:
             fields["setpoint_kw"] = "required in manual mode"
-        elif not (-charge_max_kw <= setpoint <= discharge_max_kw):
-            fields["setpoint_kw"] = f"must be between {-charge_max_kw:g} and {discharge_max_kw:g} kW"
+        elif not (low <= setpoint <= high):
+            fields["setpoint_kw"] = f"must be between {low:g} and {high:g} kW"
     elif setpoint is not None:
         fields["setpoint_kw"] = "only allowed in manual mode"
     if "duration_s" in data and mode is not SiteMode.MANUAL:
@@ -103,7 +114,8 @@ def parse_control(
         raise invalid(fields)
     if mode is SiteMode.MANUAL:
         duration = data.get("duration_s", DEFAULT_MANUAL_DURATION_S)
-        return ControlIntent(mode, strategy, float(setpoint or 0.0), now + timedelta(seconds=duration))
+        expires = controller.clock.now() + timedelta(seconds=duration)
+        return ControlIntent(mode, strategy, float(setpoint or 0.0), expires)
     return ControlIntent(mode, strategy)
 
 

@@ -361,6 +361,12 @@ class PhoenyraClient:
             body["duration_s"] = duration_s
         return ControlAck.from_dict(await self._request("POST", "sites", site_id, "control", body=body))
 
+    async def set_strategy(self, site_id: str, strategy: str | None) -> ControlAck:
+        """Pin ``strategy`` (``None``: score-based selection) and change nothing else: the mode, a
+        manual setpoint and its expiry stay as the daemon has them (operators and admins)."""
+        body = {"strategy": strategy}
+        return ControlAck.from_dict(await self._request("POST", "sites", site_id, "control", body=body))
+
     async def set_limits(
         self,
         site_id: str,

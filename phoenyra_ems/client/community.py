@@ -1,6 +1,6 @@
 """Typed views of the energy community routes (``/api/v1/community``, docs/community.md).
 
-Parsed as strictly as :mod:`phoenyra_ems.client.models`: a field of the wrong type raises
+Wire models like :mod:`phoenyra_ems.client.models`, parsed as strictly: a field of the wrong type raises
 :class:`PhoenyraInvalidResponseError` naming it (``intervals[3].members.wien.received_kwh: ...``);
 unknown extra fields are ignored. Energies in kWh, amounts in EUR. A member's figures are present
 only where the token's user may see that member (admins see all).
@@ -8,24 +8,12 @@ only where the token's user may see that member (admins see all).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from phoenyra_ems.client.exceptions import PhoenyraInvalidResponseError
-from phoenyra_ems.client.models import (
-    _bool,
-    _field,
-    _int,
-    _list,
-    _num,
-    _object,
-    _opt_num,
-    _opt_str,
-    _str,
-    _time,
-)
+from phoenyra_ems.client.wire import Wire, parse, spec
 
 __all__ = [
     "CommunityAllocations",
@@ -41,15 +29,11 @@ __all__ = [
 ]
 
 
-def _members(data: Mapping[str, Any], key: str, path: str) -> dict[str, MemberInterval]:
-    value = _object(_field(data, key, path), f"{path}.{key}")
-    return {str(mid): MemberInterval.from_dict(v, f"{path}.{key}.{mid}") for mid, v in value.items()}
-
-
 @dataclass(frozen=True, slots=True)
-class MemberInterval:
+class MemberInterval(Wire):
     """One member's figures in one quarter-hour."""
 
+    PATH: ClassVar[str] = "member"
     consumption_kwh: float
     generation_kwh: float
     received_kwh: float  # from the community (the rest of its consumption came from the grid)
@@ -58,60 +42,31 @@ class MemberInterval:
     paid_eur: float
     earned_eur: float
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "member") -> Self:
-        d = _object(data, path)
-        return cls(
-            consumption_kwh=_num(d, "consumption_kwh", path),
-            generation_kwh=_num(d, "generation_kwh", path),
-            received_kwh=_num(d, "received_kwh", path),
-            provided_kwh=_num(d, "provided_kwh", path),
-            surplus_kwh=_num(d, "surplus_kwh", path),
-            paid_eur=_num(d, "paid_eur", path),
-            earned_eur=_num(d, "earned_eur", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class CommunityInterval:
+class CommunityInterval(Wire):
     """A recorded quarter-hour: its start (UTC), the internal price, the visible members' figures."""
 
+    PATH: ClassVar[str] = "interval"
     interval: datetime
     price_eur_kwh: float
     members: dict[str, MemberInterval]
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "interval") -> Self:
-        d = _object(data, path)
-        return cls(
-            interval=_time(d, "interval", path),
-            price_eur_kwh=_num(d, "price_eur_kwh", path),
-            members=_members(d, "members", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class CommunityPrice:
+class CommunityPrice(Wire):
+    PATH: ClassVar[str] = "price"
     mode: str  # fixed | dayahead
     fixed_eur_kwh: float
     dayahead_factor: float
     markup_eur_kwh: float
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "price") -> Self:
-        d = _object(data, path)
-        return cls(
-            mode=_str(d, "mode", path),
-            fixed_eur_kwh=_num(d, "fixed_eur_kwh", path),
-            dayahead_factor=_num(d, "dayahead_factor", path),
-            markup_eur_kwh=_num(d, "markup_eur_kwh", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class CommunityMember:
+class CommunityMember(Wire):
     """A member; ``site`` is one of our sites (None: an external metering point)."""
 
+    PATH: ClassVar[str] = "member"
     id: str
     name: str
     kind: str
@@ -120,52 +75,21 @@ class CommunityMember:
     share_pct: float | None
     participation_pct: float | None
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "member") -> Self:
-        d = _object(data, path)
-        return cls(
-            id=_str(d, "id", path),
-            name=_str(d, "name", path),
-            kind=_str(d, "kind", path),
-            site=_opt_str(d, "site", path),
-            visible=_bool(d, "visible", path),
-            share_pct=_opt_num(d, "share_pct", path),
-            participation_pct=_opt_num(d, "participation_pct", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class CommunityState:
+class CommunityState(Wire):
     """``GET /community``: configuration, members, ledger head and the latest recorded interval."""
 
+    PATH: ClassVar[str] = "community"
     id: str
     name: str
     key: str  # static | dynamic
     timezone: str
     price: CommunityPrice
     members: tuple[CommunityMember, ...]
-    ledger_records: int
-    ledger_head: str | None
+    ledger_records: int = field(metadata=spec(at=("ledger", "records")))
+    ledger_head: str | None = field(metadata=spec(at=("ledger", "head")))
     latest_interval: CommunityInterval | None
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "community") -> Self:
-        d = _object(data, path)
-        ledger = _object(_field(d, "ledger", path), f"{path}.ledger")
-        latest = d.get("latest_interval")
-        return cls(
-            id=_str(d, "id", path),
-            name=_str(d, "name", path),
-            key=_str(d, "key", path),
-            timezone=_str(d, "timezone", path),
-            price=CommunityPrice.from_dict(_field(d, "price", path), f"{path}.price"),
-            members=_list(d, "members", path, CommunityMember.from_dict),
-            ledger_records=_int(ledger, "records", f"{path}.ledger"),
-            ledger_head=_opt_str(ledger, "head", f"{path}.ledger"),
-            latest_interval=None
-            if latest is None
-            else CommunityInterval.from_dict(latest, f"{path}.latest_interval"),
-        )
 
     def member_for_site(self, site_id: str) -> CommunityMember | None:
         """The member that is our site ``site_id``, if it is one."""
@@ -173,21 +97,13 @@ class CommunityState:
 
 
 @dataclass(frozen=True, slots=True)
-class CommunityAllocations:
+class CommunityAllocations(Wire):
     """``GET /community/allocations``: recorded intervals with ``start <= interval < end``."""
 
-    start: datetime
-    end: datetime
+    PATH: ClassVar[str] = "allocations"
+    start: datetime = field(metadata=spec(key="from"))
+    end: datetime = field(metadata=spec(key="to"))
     intervals: tuple[CommunityInterval, ...]
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "allocations") -> Self:
-        d = _object(data, path)
-        return cls(
-            start=_time(d, "from", path),
-            end=_time(d, "to", path),
-            intervals=_list(d, "intervals", path, CommunityInterval.from_dict),
-        )
 
     def totals(self, member: str) -> MemberInterval | None:
         """The sum of ``member``'s figures over these intervals (None: no figures of it here)."""
@@ -199,9 +115,10 @@ class CommunityAllocations:
 
 
 @dataclass(frozen=True, slots=True)
-class MemberSettlement:
+class MemberSettlement(Wire):
     """A member's month: energies in kWh, amounts in EUR; ``net_eur > 0``: the member is paid."""
 
+    PATH: ClassVar[str] = "settlement"
     member: str
     month: str
     intervals: int
@@ -215,73 +132,41 @@ class MemberSettlement:
     earned_eur: float
     net_eur: float
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "settlement") -> Self:
-        d = _object(data, path)
-        return cls(
-            member=_str(d, "member", path),
-            month=_str(d, "month", path),
-            intervals=_int(d, "intervals", path),
-            consumption_kwh=_num(d, "consumption_kwh", path),
-            generation_kwh=_num(d, "generation_kwh", path),
-            received_kwh=_num(d, "received_kwh", path),
-            from_grid_kwh=_num(d, "from_grid_kwh", path),
-            provided_kwh=_num(d, "provided_kwh", path),
-            surplus_kwh=_num(d, "surplus_kwh", path),
-            paid_eur=_num(d, "paid_eur", path),
-            earned_eur=_num(d, "earned_eur", path),
-            net_eur=_num(d, "net_eur", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class CommunitySettlement:
+class CommunitySettlement(Wire):
     """``GET /community/settlements/{month}``: the settlement records of the visible members."""
 
+    PATH: ClassVar[str] = "settlement"
     month: str
     settled: bool  # False: the month is not settled yet (members is empty)
     members: tuple[MemberSettlement, ...]
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "settlement") -> Self:
-        d = _object(data, path)
-        return cls(
-            month=_str(d, "month", path),
-            settled=_bool(d, "settled", path),
-            members=_list(d, "members", path, MemberSettlement.from_dict),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class CommunityCheckpoint:
+class CommunityCheckpoint(Wire):
     """A signed tree head: ``body`` is the canonical JSON that ``signature`` (hex, Ed25519) signs."""
 
+    PATH: ClassVar[str] = "checkpoint"
     body: str
     signature: str
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "checkpoint") -> Self:
-        d = _object(data, path)
-        return cls(body=_str(d, "body", path), signature=_str(d, "signature", path))
-
 
 @dataclass(frozen=True, slots=True)
-class CommunityLedger:
+class CommunityLedger(Wire):
     """``GET /community/ledger``: record count, head hash, latest signed checkpoint."""
 
+    PATH: ClassVar[str] = "ledger"
     records: int
     head: str | None
     checkpoint: CommunityCheckpoint | None
 
     @classmethod
-    def from_dict(cls, data: Any, path: str = "ledger") -> Self:
-        d = _object(data, path)
-        cp = d.get("checkpoint")
-        records = _int(d, "records", path)
-        if records < 0:
-            raise PhoenyraInvalidResponseError(f"invalid response: {path}.records: negative ({records})")
-        return cls(
-            records=records,
-            head=_opt_str(d, "head", path),
-            checkpoint=None if cp is None else CommunityCheckpoint.from_dict(cp, f"{path}.checkpoint"),
-        )
+    def from_dict(cls, data: Any, path: str | None = None) -> Self:
+        path = cls.PATH if path is None else path
+        ledger = parse(cls, data, path)
+        if ledger.records < 0:
+            raise PhoenyraInvalidResponseError(
+                f"invalid response: {path}.records: negative ({ledger.records})"
+            )
+        return ledger

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "PhoenyraAuthError",
+    "PhoenyraCertificateError",
+    "PhoenyraConnectionError",
+    "PhoenyraConnectionTimeoutError",
+    "PhoenyraError",
+    "PhoenyraForbiddenError",
+    "PhoenyraInvalidRequestError",
+    "PhoenyraInvalidResponseError",
+    "PhoenyraNotFoundError",
+    "PhoenyraUnavailableError",
+]
+
 
 class PhoenyraError(Exception):
     """Base of every client error.

@@ -1,10 +1,13 @@
-"""Typed, validated views of the daemon's JSON (see docs/api.md).
+"""Typed, validated views of the daemon's JSON (see docs/api.md): the wire format, described once.
 
-Every model is a frozen dataclass built by ``from_dict``, which checks each field's type and raises
-:class:`PhoenyraInvalidResponseError` naming the field (``sites[1].bess.soc_min_pct: ...``) when
-the server sent something else. Unknown extra fields are ignored, so a newer daemon that adds
-fields still works with this client. Powers are in kW with one sign convention:
-``p_grid + p_pv + p_bess == p_load``, ``p_bess > 0`` discharges, ``p_grid > 0`` imports.
+Every model is a frozen dataclass; its fields are the JSON shape. The client parses responses with
+``Model.from_dict`` (:mod:`phoenyra_ems.client.wire`: each field's type is checked and a mismatch
+raises :class:`PhoenyraInvalidResponseError` naming the field, ``sites[1].bess.soc_min_pct: ...``);
+the daemon serialises with the same models (``wire.dump``) and derives its OpenAPI schemas from them
+(``wire.schema``). Unknown extra fields are ignored, so a newer daemon that adds fields still works
+with this client. Field metadata (``KW``, ``PCT`` …) says to how many decimals the daemon rounds.
+Powers are in kW with one sign convention: ``p_grid + p_pv + p_bess == p_load``, ``p_bess > 0``
+discharges, ``p_grid > 0`` imports.
 
 Only the standard library is used here (the client is installed into Home Assistant).
 """
@@ -13,14 +16,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from phoenyra_ems.client.exceptions import PhoenyraInvalidResponseError
+from phoenyra_ems.client.wire import (
+    KW,
+    KWH,
+    PCT,
+    PRICE,
+    Wire,
+    as_number,
+    as_object,
+    as_time,
+    fail,
+    missing,
+    parse_union,
+    spec,
+    value_of,
+)
+from phoenyra_ems.enums import AlarmSeverity, SiteMode, SiteStatus
 
 __all__ = [
+    "AbAdvantage",
     "AggregatedState",
     "Alarm",
     "AlarmEvent",
@@ -33,6 +52,8 @@ __all__ = [
     "EnergyCounters",
     "ErrorEvent",
     "Event",
+    "Forecast",
+    "ForecastFit",
     "History",
     "HistorySample",
     "Info",
@@ -46,8 +67,11 @@ __all__ = [
     "PlanStep",
     "ReloadResult",
     "Role",
+    "SelectorStatus",
+    "Sensor",
     "Site",
     "SiteDetail",
+    "SiteForecast",
     "SitePlan",
     "SiteState",
     "SiteStatus",
@@ -57,32 +81,7 @@ __all__ = [
     "parse_event",
 ]
 
-if TYPE_CHECKING:
-    from phoenyra_ems.client.vpp import VppState
-
-
-class Mode(StrEnum):
-    """How a site's setpoint is decided."""
-
-    AUTO = "auto"  # the strategies decide
-    MANUAL = "manual"  # an operator setpoint, with an expiry
-    STANDBY = "standby"  # 0 kW (grid limits still apply)
-
-
-class SiteStatus(StrEnum):
-    """Health of a site's controller."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    SAFE = "safe"  # the device does not answer: setpoint forced to 0 kW, reconnecting
-    FAILED = "failed"  # the controller could not start or died; retried by the daemon
-    STOPPED = "stopped"
-
-
-class AlarmSeverity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
+Mode = SiteMode  # how a site's setpoint is decided (the daemon's own enum, shared)
 
 
 class PlanStatus(StrEnum):
@@ -101,190 +100,55 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-# --- field readers: type checks with the JSON path in every error ----------------------------------
-_E = TypeVar("_E", bound=StrEnum)
-_T = TypeVar("_T")
-
-
-def _fail(path: str, expected: str, value: Any) -> PhoenyraInvalidResponseError:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return PhoenyraInvalidResponseError(f"invalid response: {path}: expected {expected}, got {shown}")
-
-
-def _object(data: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise _fail(path, "an object", data)
-    return data
-
-
-def _field(data: Mapping[str, Any], key: str, path: str) -> Any:
-    if key not in data:
-        raise PhoenyraInvalidResponseError(f"invalid response: {path}.{key}: missing")
-    return data[key]
-
-
-def _str(data: Mapping[str, Any], key: str, path: str) -> str:
-    value = _field(data, key, path)
-    if not isinstance(value, str):
-        raise _fail(f"{path}.{key}", "a string", value)
-    return value
-
-
-def _opt_str(data: Mapping[str, Any], key: str, path: str) -> str | None:
-    return None if data.get(key) is None else _str(data, key, path)
-
-
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(path, "a finite number", value)
-    return float(value)
-
-
-def _num(data: Mapping[str, Any], key: str, path: str) -> float:
-    return _number(_field(data, key, path), f"{path}.{key}")
-
-
-def _opt_num(data: Mapping[str, Any], key: str, path: str) -> float | None:
-    return None if data.get(key) is None else _num(data, key, path)
-
-
-def _int(data: Mapping[str, Any], key: str, path: str) -> int:
-    value = _field(data, key, path)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(f"{path}.{key}", "an integer", value)
-    return value
-
-
-def _bool(data: Mapping[str, Any], key: str, path: str) -> bool:
-    value = _field(data, key, path)
-    if not isinstance(value, bool):
-        raise _fail(f"{path}.{key}", "true or false", value)
-    return value
-
-
-def _parse_time(value: Any, path: str) -> datetime:
-    if not isinstance(value, str):
-        raise _fail(path, "an ISO 8601 date-time", value)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise _fail(path, "an ISO 8601 date-time", value) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)  # naive: UTC
-
-
-def _time(data: Mapping[str, Any], key: str, path: str) -> datetime:
-    return _parse_time(_field(data, key, path), f"{path}.{key}")
-
-
-def _opt_time(data: Mapping[str, Any], key: str, path: str) -> datetime | None:
-    return None if data.get(key) is None else _time(data, key, path)
-
-
-def _enum(data: Mapping[str, Any], key: str, path: str, enum: type[_E]) -> _E:
-    value = _field(data, key, path)
-    try:
-        return enum(value)
-    except ValueError:
-        choices = ", ".join(m.value for m in enum)
-        raise _fail(f"{path}.{key}", f"one of {choices}", value) from None
-
-
-def _list(data: Mapping[str, Any], key: str, path: str, item: Callable[[Any, str], _T]) -> tuple[_T, ...]:
-    value = _field(data, key, path)
-    if not isinstance(value, list):
-        raise _fail(f"{path}.{key}", "a list", value)
-    return tuple(item(element, f"{path}.{key}[{i}]") for i, element in enumerate(value))
-
-
-def _string_item(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise _fail(path, "a string", value)
-    return value
-
-
 # --- REST models ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class Info:
+class Info(Wire):
     """``GET /info``: this installation and who the token belongs to."""
 
+    PATH: ClassVar[str] = "info"
     instance_id: str  # stable per installation (Home Assistant's unique id)
     version: str
     user: str
     role: Role
     site_count: int  # sites this user may see
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "info") -> Self:
-        d = _object(data, path)
-        return cls(
-            instance_id=_str(d, "instance_id", path),
-            version=_str(d, "version", path),
-            user=_str(d, "user", path),
-            role=_enum(d, "role", path, Role),
-            site_count=_int(d, "site_count", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class Location:
+class Location(Wire):
+    PATH: ClassVar[str] = "location"
     city: str
     latitude: float | None
     longitude: float | None
     timezone: str  # IANA name
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "location") -> Self:
-        d = _object(data, path)
-        return cls(
-            city=_str(d, "city", path),
-            latitude=_opt_num(d, "latitude", path),
-            longitude=_opt_num(d, "longitude", path),
-            timezone=_str(d, "timezone", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class Bess:
+class Bess(Wire):
     """The configured (hardware) battery of a site."""
 
+    PATH: ClassVar[str] = "bess"
     energy_capacity_kwh: float
     power_charge_max_kw: float
     power_discharge_max_kw: float
     soc_min_pct: float
     soc_max_pct: float
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "bess") -> Self:
-        d = _object(data, path)
-        return cls(
-            energy_capacity_kwh=_num(d, "energy_capacity_kwh", path),
-            power_charge_max_kw=_num(d, "power_charge_max_kw", path),
-            power_discharge_max_kw=_num(d, "power_discharge_max_kw", path),
-            soc_min_pct=_num(d, "soc_min_pct", path),
-            soc_max_pct=_num(d, "soc_max_pct", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class Device:
+class Device(Wire):
     """The site's Modbus device: register-map profile and address."""
 
+    PATH: ClassVar[str] = "device"
     profile: str
     host: str
     port: int
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "device") -> Self:
-        d = _object(data, path)
-        return cls(profile=_str(d, "profile", path), host=_str(d, "host", path), port=_int(d, "port", path))
-
 
 @dataclass(frozen=True, slots=True)
-class Site:
+class Site(Wire):
     """One configured site (``GET /sites`` lists these)."""
 
+    PATH: ClassVar[str] = "site"
     id: str
     name: str
     status: SiteStatus
@@ -293,124 +157,96 @@ class Site:
     device: Device
     strategies: tuple[str, ...]  # strategies this site may use (names for ``set_control``)
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "site") -> Self:
-        d = _object(data, path)
-        return cls(
-            id=_str(d, "id", path),
-            name=_str(d, "name", path),
-            status=_enum(d, "status", path, SiteStatus),
-            location=Location.from_dict(_field(d, "location", path), f"{path}.location"),
-            bess=Bess.from_dict(_field(d, "bess", path), f"{path}.bess"),
-            device=Device.from_dict(_field(d, "device", path), f"{path}.device"),
-            strategies=_list(d, "strategies", path, _string_item),
-        )
+    def setpoint_range(self, limits: Limits | None) -> tuple[float, float]:
+        """The manual setpoint range (kW) the daemon accepts, as it publishes it in ``limits``; the
+        hardware range while the site's controller is not running (no limits) or from a daemon that
+        does not publish it."""
+        if limits is None or limits.setpoint_min_kw is None or limits.setpoint_max_kw is None:
+            return -self.bess.power_charge_max_kw + 0.0, self.bess.power_discharge_max_kw
+        return limits.setpoint_min_kw, limits.setpoint_max_kw
 
 
 @dataclass(frozen=True, slots=True)
-class Alarm:
+class Alarm(Wire):
     """An active condition an operator should see."""
 
+    PATH: ClassVar[str] = "alarm"
     code: str
     message: str
     severity: AlarmSeverity
     since: datetime | None
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "alarm") -> Self:
-        d = _object(data, path)
-        return cls(
-            code=_str(d, "code", path),
-            message=_str(d, "message", path),
-            severity=_enum(d, "severity", path, AlarmSeverity),
-            since=_opt_time(d, "since", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class Sensor:
+class Sensor(Wire):
     """An edge sensor discovered on MQTT (ESPHome, Tasmota, Phoenyra's own format)."""
 
+    PATH: ClassVar[str] = "sensor"
     id: str
     name: str
     value: float | None
     unit: str | None
-    age_s: float | None
-    available: bool
+    age_s: float | None = field(metadata=spec(digits=3))  # since its last reading was measured
+    available: bool  # not reported offline
     site: str | None  # None: discovered, not assigned to a site
     role: str | None
-    format: str
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "sensor") -> Self:
-        d = _object(data, path)
-        return cls(
-            id=_str(d, "id", path),
-            name=_str(d, "name", path),
-            value=_opt_num(d, "value", path),
-            unit=_opt_str(d, "unit", path),
-            age_s=_opt_num(d, "age_s", path),
-            available=_bool(d, "available", path),
-            site=_opt_str(d, "site", path),
-            role=_opt_str(d, "role", path),
-            format=_str(d, "format", path),
-        )
-
-
-def _number_item(value: Any, path: str) -> float:
-    return _number(value, path)
+    format: str  # discovery format: ha, tasmota, phoenyra
+    device: str | None = None
+    device_name: str | None = None
+    device_class: str | None = None
+    availability: str | None = None  # online | offline | unknown
+    fresh: bool | None = None  # available, has a value, no error, not older than its expiry
+    weight: float | None = None
+    state_topic: str | None = None
+    error: str | None = None  # e.g. an unsupported value template: the sensor never gets a value
 
 
 @dataclass(frozen=True, slots=True)
-class Forecast:
+class ForecastFit(Wire):
+    """When the site's forecaster was last fitted, on how many rows, in how long."""
+
+    fitted_at: datetime
+    rows: int
+    fit_s: float = field(metadata=spec(digits=3))
+
+
+_FORECAST_KW = spec(digits=4)
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast(Wire):
     """A site's latest load (and PV) forecast: one value per step from ``start``."""
 
+    PATH: ClassVar[str] = "forecast"
     made_at: datetime
     start: datetime
     step_s: int
-    load_kw: tuple[float, ...]
-    pv_kw: tuple[float, ...] | None
+    load_kw: tuple[float, ...] = field(metadata=_FORECAST_KW)
+    pv_kw: tuple[float, ...] | None = field(metadata=_FORECAST_KW)
     pv_source: str | None  # "weather" | "clear-sky fallback"
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "forecast") -> Self:
-        d = _object(data, path)
-        pv = d.get("pv_kw")
-        return cls(
-            made_at=_time(d, "made_at", path),
-            start=_time(d, "start", path),
-            step_s=_int(d, "step_s", path),
-            load_kw=_list(d, "load_kw", path, _number_item),
-            pv_kw=None if pv is None else _list(d, "pv_kw", path, _number_item),
-            pv_source=_opt_str(d, "pv_source", path),
-        )
+    predict_ms: float | None = field(default=None, metadata=spec(digits=2))
+    members: dict[str, tuple[float, ...]] = field(
+        default_factory=dict
+    )  # an ensemble's members' load forecasts
 
 
 @dataclass(frozen=True, slots=True)
-class SiteForecast:
+class SiteForecast(Wire):
     """``GET /sites/{id}/forecast``: whether the site forecasts, and its latest forecast if any."""
 
+    PATH: ClassVar[str] = "forecast"
     site_id: str
     enabled: bool
     forecast: Forecast | None
     last_error: str | None
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "forecast") -> Self:
-        d = _object(data, path)
-        latest = d.get("forecast")
-        return cls(
-            site_id=_str(d, "site_id", path),
-            enabled=_bool(d, "enabled", path),
-            forecast=None if latest is None else Forecast.from_dict(latest, f"{path}.forecast"),
-            last_error=_opt_str(d, "last_error", path),
-        )
+    last_fit: ForecastFit | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class PlanStep:
+class PlanStep(Wire):
     """One step of a plan; ``soc_pct`` is the planned SoC at the END of the step."""
 
+    PATH: ClassVar[str] = "step"
     start: datetime
     battery_kw: float  # + discharge / - charge
     grid_kw: float  # + import / - export
@@ -419,69 +255,31 @@ class PlanStep:
     pv_kw: float  # forecast
     load_kw: float  # forecast
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "step") -> Self:
-        d = _object(data, path)
-        return cls(
-            start=_time(d, "start", path),
-            battery_kw=_num(d, "battery_kw", path),
-            grid_kw=_num(d, "grid_kw", path),
-            soc_pct=_num(d, "soc_pct", path),
-            price_eur_mwh=_num(d, "price_eur_mwh", path),
-            pv_kw=_num(d, "pv_kw", path),
-            load_kw=_num(d, "load_kw", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class PlanSlack:
+class PlanSlack(Wire):
     """How far the plan had to leave a limit (0 when ``status`` is optimal)."""
 
+    PATH: ClassVar[str] = "slack"
     soc_kwh: float
     export_kw: float
     import_kw: float
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "slack") -> Self:
-        d = _object(data, path)
-        return cls(
-            soc_kwh=_num(d, "soc_kwh", path),
-            export_kw=_num(d, "export_kw", path),
-            import_kw=_num(d, "import_kw", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(Wire):
     """The optimiser's plan: one step per ``step_s`` from ``start`` (docs/optimiser.md)."""
 
+    PATH: ClassVar[str] = "plan"
     start: datetime
-    step_s: float
+    step_s: float = field(metadata=spec(positive=True))
     status: PlanStatus
     message: str
     solve_ms: float
     source: str  # where the forecasts came from ("history baselines", ...)
     slack: PlanSlack
     steps: tuple[PlanStep, ...]
-    reason: str | None  # what the plan does now, in words (None from daemons that do not say)
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "plan") -> Self:
-        d = _object(data, path)
-        step_s = _num(d, "step_s", path)
-        if step_s <= 0:
-            raise _fail(f"{path}.step_s", "a positive number", step_s)
-        return cls(
-            start=_time(d, "start", path),
-            step_s=step_s,
-            status=_enum(d, "status", path, PlanStatus),
-            message=_str(d, "message", path),
-            solve_ms=_num(d, "solve_ms", path),
-            source=_str(d, "source", path),
-            slack=PlanSlack.from_dict(_field(d, "slack", path), f"{path}.slack"),
-            steps=_list(d, "steps", path, PlanStep.from_dict),
-            reason=_opt_str(d, "reason", path),
-        )
+    reason: str | None = None  # what the plan does now, in words (None from daemons that do not say)
 
     @property
     def end(self) -> datetime:
@@ -508,208 +306,151 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
-class SitePlan:
+class SitePlan(Wire):
     """``GET /sites/{id}/plan``: whether the site plans (``optimiser`` among its strategies), and
     its current plan (``None`` until the first one)."""
 
+    PATH: ClassVar[str] = "plan"
     site_id: str
     enabled: bool
-    plan: Plan | None
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "plan") -> Self:
-        d = _object(data, path)
-        current = _field(d, "plan", path)
-        return cls(
-            site_id=_str(d, "site_id", path),
-            enabled=_bool(d, "enabled", path),
-            plan=None if current is None else Plan.from_dict(current, f"{path}.plan"),
-        )
+    plan: Plan | None = field(metadata=spec(present=True))
 
 
 @dataclass(frozen=True, slots=True)
-class EnergyCounters:
+class EnergyCounters(Wire):
     """A site's energy counters (kWh since ``since``), kept by the daemon across restarts; every
     counter only grows."""
 
-    charged_kwh: float
-    discharged_kwh: float
-    imported_kwh: float
-    exported_kwh: float
+    PATH: ClassVar[str] = "energy"
+    charged_kwh: float = field(metadata=KWH)
+    discharged_kwh: float = field(metadata=KWH)
+    imported_kwh: float = field(metadata=KWH)
+    exported_kwh: float = field(metadata=KWH)
     since: datetime | None
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "energy") -> Self:
-        d = _object(data, path)
-        return cls(
-            charged_kwh=_num(d, "charged_kwh", path),
-            discharged_kwh=_num(d, "discharged_kwh", path),
-            imported_kwh=_num(d, "imported_kwh", path),
-            exported_kwh=_num(d, "exported_kwh", path),
-            since=_opt_time(d, "since", path),
-        )
 
 
 @dataclass(frozen=True, slots=True)
-class AbAdvantage:
+class AbAdvantage(Wire):
     """The A/B test's value: the AI days' mean minus the score days' mean, EUR per day, with its
     95 % bootstrap interval (None while an arm has no whole day), valued by counterfactual replay."""
 
+    PATH: ClassVar[str] = "advantage"
     ai_days: int
     score_days: int
     eur_per_day: float | None
-    ci_low_eur: float | None
-    ci_high_eur: float | None
-    paired_eur_per_day: float | None
-    valued_at: datetime | None
+    ci_low_eur: float | None = None
+    ci_high_eur: float | None = None
+    paired_eur_per_day: float | None = None
+    valued_at: datetime | None = None
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "advantage") -> Self:
-        d = _object(data, path)
-        return cls(
-            ai_days=_int(d, "ai_days", path),
-            score_days=_int(d, "score_days", path),
-            eur_per_day=_opt_num(d, "eur_per_day", path),
-            ci_low_eur=_opt_num(d, "ci_low_eur", path),
-            ci_high_eur=_opt_num(d, "ci_high_eur", path),
-            paired_eur_per_day=_opt_num(d, "paired_eur_per_day", path),
-            valued_at=_opt_time(d, "valued_at", path),
-        )
+
+def _current(name: str) -> dict[str, Any]:
+    return spec(at=("current", name))
+
+
+def _ab(name: str) -> dict[str, Any]:
+    return spec(at=("ab_test", name))
 
 
 @dataclass(frozen=True, slots=True)
-class SelectorStatus:
-    """``GET /sites/{id}/selector``: who chooses the strategy (score / AI / pinned) and the A/B tally."""
+class SelectorStatus(Wire):
+    """``GET /sites/{id}/selector``: who chooses the strategy (score / AI / pinned) and the A/B tally.
 
+    The current choice (``current.*`` on the wire) and the A/B test (``ab_test.*``) are flattened."""
+
+    PATH: ClassVar[str] = "selector"
     site_id: str
     mode: str  # auto | score | ai | fixed
     ai_enabled: bool
     trained: bool
     trained_at: datetime | None
     samples: int
-    strategy: str | None  # the current choice (None: the score-based selection decides)
-    source: str | None  # ai | score | fixed; None before the first decision
-    confidence: float | None
-    feature_importances: dict[str, float]
-    ab_tally: dict[str, dict[str, float]]
-    ab_enabled: bool = False
-    ab_advantage: AbAdvantage | None = None  # None until the daemon valued finished A/B days
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "selector") -> Self:
-        d = _object(data, path)
-        current = d.get("current")
-        cur = None if current is None else _object(current, f"{path}.current")
-        importances = _object(d.get("feature_importances") or {}, f"{path}.feature_importances")
-        ab = _object(d.get("ab_test") or {}, f"{path}.ab_test")
-        tally = _object(ab.get("tally") or {}, f"{path}.ab_test.tally")
-        return cls(
-            site_id=_str(d, "site_id", path),
-            mode=_str(d, "mode", path),
-            ai_enabled=_bool(d, "ai_enabled", path),
-            trained=_bool(d, "trained", path),
-            trained_at=_opt_time(d, "trained_at", path),
-            samples=_int(d, "samples", path),
-            strategy=None if cur is None else _opt_str(cur, "strategy", f"{path}.current"),
-            source=None if cur is None else _str(cur, "source", f"{path}.current"),
-            confidence=None if cur is None else _opt_num(cur, "confidence", f"{path}.current"),
-            feature_importances={
-                str(k): _number(v, f"{path}.feature_importances.{k}") for k, v in importances.items()
-            },
-            ab_tally={
-                str(arm): {
-                    str(k): _number(v, f"{path}.ab_test.tally.{arm}.{k}")
-                    for k, v in _object(values, f"{path}.ab_test.tally.{arm}").items()
-                }
-                for arm, values in tally.items()
-            },
-            ab_enabled=bool(ab.get("enabled", False)),
-            ab_advantage=None
-            if ab.get("advantage") is None
-            else AbAdvantage.from_dict(ab["advantage"], f"{path}.ab_test.advantage"),
-        )
+    strategy: str | None = field(metadata=_current("strategy"))  # None: the score-based selection
+    source: str | None = field(metadata=_current("source"))  # ai | score | fixed; None before deciding
+    confidence: float | None = field(metadata=_current("confidence"))
+    feature_importances: dict[str, float] = field(default_factory=dict)
+    ab_tally: dict[str, dict[str, float]] = field(default_factory=dict, metadata=_ab("tally"))
+    ab_enabled: bool = field(default=False, metadata=_ab("enabled"))
+    ab_advantage: AbAdvantage | None = field(default=None, metadata=_ab("advantage"))  # until valued
+    label_counts: dict[str, int] = field(default_factory=dict)
+    reason: str | None = field(default=None, metadata=_current("reason"))
+    arm: str | None = field(default=None, metadata=_current("arm"))
+    window_start: datetime | None = field(default=None, metadata=_current("window_start"))
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class SiteState:
+class VppFlexibility(Wire):
+    """What a site (or the aggregated resource) can deliver for ``duration_s`` from now (docs/vpp.md)."""
+
+    PATH: ClassVar[str] = "offered"
+    site_id: str
+    max_discharge_kw: float = field(metadata=KW)
+    max_charge_kw: float = field(metadata=KW)
+    duration_s: float = field(metadata=spec(digits=1))
+    available_energy_kwh: float | None = field(metadata=KWH)
+    headroom_energy_kwh: float | None = field(metadata=KWH)
+
+
+@dataclass(frozen=True, slots=True)
+class VppState(Wire):
+    """A site's VPP block: the event in progress, its committed power and the deviation from it."""
+
+    PATH: ClassVar[str] = "vpp"
+    active: bool
+    event_id: str | None
+    committed_kw: float | None = field(metadata=KW)  # None: no setpoint now (no event, or limits only)
+    actual_kw: float | None = field(metadata=KW)  # the setpoint the site wrote
+    deviation_kw: float | None = field(metadata=KW)  # actual - committed
+    remaining_s: float | None = field(metadata=spec(digits=1))  # until the event's end
+    offered: VppFlexibility | None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SiteState(Wire):
     """A site's live state (one control cycle)."""
 
+    PATH: ClassVar[str] = "state"
     site_id: str
     timestamp: datetime
-    soc: float  # %
-    soh: float  # %
-    temp_c: float | None
-    p_bess: float  # kW, + discharge / - charge
-    p_pv: float  # kW, >= 0
-    p_load: float  # kW, >= 0
-    p_grid: float  # kW, + import / - export
-    price: float | None  # EUR/MWh, day-ahead price of the current interval
-    setpoint: float  # kW, the setpoint last written (sign of p_bess)
+    soc: float = field(metadata=PCT)  # %
+    soh: float = field(metadata=PCT)  # %
+    temp_c: float | None = field(metadata=PCT)
+    p_bess: float = field(metadata=KW)  # kW, + discharge / - charge
+    p_pv: float = field(metadata=KW)  # kW, >= 0
+    p_load: float = field(metadata=KW)  # kW, >= 0
+    p_grid: float = field(metadata=KW)  # kW, + import / - export
+    price: float | None = field(metadata=PRICE)  # EUR/MWh, day-ahead price of the current interval
+    setpoint: float = field(metadata=KW)  # kW, the setpoint last written (sign of p_bess)
     strategy: str | None
     strategy_reason: str
-    mode: Mode
+    mode: SiteMode
     status: SiteStatus
     alarms: tuple[Alarm, ...]
     last_reading: datetime | None
     last_write: datetime | None
     energy: EnergyCounters | None = None  # None from a daemon without counters (or not yet known)
-    vpp: VppState | None = None  # the VPP block (client/vpp.py); None from older daemons / before a cycle
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "state") -> Self:
-        from phoenyra_ems.client.vpp import VppState
-
-        d = _object(data, path)
-        energy = d.get("energy")
-        vpp = d.get("vpp")
-        return cls(
-            site_id=_str(d, "site_id", path),
-            timestamp=_time(d, "timestamp", path),
-            soc=_num(d, "soc", path),
-            soh=_num(d, "soh", path),
-            temp_c=_opt_num(d, "temp_c", path),
-            p_bess=_num(d, "p_bess", path),
-            p_pv=_num(d, "p_pv", path),
-            p_load=_num(d, "p_load", path),
-            p_grid=_num(d, "p_grid", path),
-            price=_opt_num(d, "price", path),
-            setpoint=_num(d, "setpoint", path),
-            strategy=_opt_str(d, "strategy", path),
-            strategy_reason=_str(d, "strategy_reason", path),
-            mode=_enum(d, "mode", path, Mode),
-            status=_enum(d, "status", path, SiteStatus),
-            alarms=_list(d, "alarms", path, Alarm.from_dict),
-            last_reading=_opt_time(d, "last_reading", path),
-            last_write=_opt_time(d, "last_write", path),
-            energy=None if energy is None else EnergyCounters.from_dict(energy, f"{path}.energy"),
-            vpp=None if vpp is None else VppState.from_dict(vpp, f"{path}.vpp"),
-        )
+    inputs: dict[str, float] = field(default_factory=dict, metadata=KW)  # edge-sensor inputs
+    vpp: VppState | None = None  # the VPP block (docs/vpp.md); None from older daemons / before a cycle
 
 
 @dataclass(frozen=True, slots=True)
-class Control:
+class Control(Wire):
     """What the operator asked for: mode, pinned strategy, manual setpoint and when it expires."""
 
-    mode: Mode
+    PATH: ClassVar[str] = "control"
+    mode: SiteMode
     strategy: str | None  # None: score-based selection
     setpoint_kw: float | None  # manual mode only
     expires: datetime | None  # manual mode only
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "control") -> Self:
-        d = _object(data, path)
-        return cls(
-            mode=_enum(d, "mode", path, Mode),
-            strategy=_opt_str(d, "strategy", path),
-            setpoint_kw=_opt_num(d, "setpoint_kw", path),
-            expires=_opt_time(d, "expires", path),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(Wire):
     """Operator limits (``None``: not set) inside the configured hardware limits."""
 
+    PATH: ClassVar[str] = "limits"
     soc_min_pct: float
     soc_max_pct: float
     soc_reserve_pct: float | None
@@ -717,153 +458,90 @@ class Limits:
     power_discharge_max_kw: float | None
     hardware_power_charge_max_kw: float
     hardware_power_discharge_max_kw: float
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "limits") -> Self:
-        d = _object(data, path)
-        return cls(
-            soc_min_pct=_num(d, "soc_min_pct", path),
-            soc_max_pct=_num(d, "soc_max_pct", path),
-            soc_reserve_pct=_opt_num(d, "soc_reserve_pct", path),
-            power_charge_max_kw=_opt_num(d, "power_charge_max_kw", path),
-            power_discharge_max_kw=_opt_num(d, "power_discharge_max_kw", path),
-            hardware_power_charge_max_kw=_num(d, "hardware_power_charge_max_kw", path),
-            hardware_power_discharge_max_kw=_num(d, "hardware_power_discharge_max_kw", path),
-        )
+    # In force (hardware tightened by the operator's limits), as the daemon enforces them: a manual
+    # setpoint must lie in [setpoint_min_kw, setpoint_max_kw]. None from daemons that do not say.
+    setpoint_min_kw: float | None = None  # - the charge limit
+    setpoint_max_kw: float | None = None  # the discharge limit
+    effective_soc_min_pct: float | None = None  # the SoC floor: the minimum raised by the reserve
 
 
 @dataclass(frozen=True, slots=True)
-class SiteDetail:
+class SiteDetail(Wire):
     """``GET /sites/{id}``: the site, its state, and (when its controller runs) control and limits."""
 
-    site: Site
+    PATH: ClassVar[str] = "site"
+    site: Site = field(metadata=spec(flatten=True))  # the site's own keys sit in this object
     state: SiteState
-    control: Control | None  # None while the site's controller is not running
-    limits: Limits | None
+    control: Control | None = None  # None (absent) while the site's controller is not running
+    limits: Limits | None = None
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "site") -> Self:
-        d = _object(data, path)
-        control = d.get("control")
-        limits = d.get("limits")
-        return cls(
-            site=Site.from_dict(d, path),
-            state=SiteState.from_dict(_field(d, "state", path), f"{path}.state"),
-            control=None if control is None else Control.from_dict(control, f"{path}.control"),
-            limits=None if limits is None else Limits.from_dict(limits, f"{path}.limits"),
-        )
+    def setpoint_range(self) -> tuple[float, float]:
+        """The manual setpoint range the daemon accepts now (see :meth:`Site.setpoint_range`)."""
+        return self.site.setpoint_range(self.limits)
 
 
 @dataclass(frozen=True, slots=True)
-class ControlAck:
+class ControlAck(Wire):
     """The answer to ``set_control``: the control as the daemon will apply it."""
 
+    PATH: ClassVar[str] = "ack"
     site_id: str
     accepted: bool
     control: Control
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "ack") -> Self:
-        d = _object(data, path)
-        return cls(
-            site_id=_str(d, "site_id", path),
-            accepted=_bool(d, "accepted", path),
-            control=Control.from_dict(_field(d, "control", path), f"{path}.control"),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class AggregatedState:
+class AggregatedState(Wire):
     """``GET /sites/aggregated`` (admins): sums over all sites with a reading."""
 
+    PATH: ClassVar[str] = "aggregated"
     site_count: int
     total_capacity_kwh: float
-    soc_avg_pct: float | None  # capacity-weighted; None when no site has a reading
-    p_bess: float
-    p_pv: float
-    p_load: float
-    p_grid: float
+    soc_avg_pct: float | None = field(metadata=PCT)  # capacity-weighted; None when no site has a reading
+    p_bess: float = field(metadata=KW)
+    p_pv: float = field(metadata=KW)
+    p_load: float = field(metadata=KW)
+    p_grid: float = field(metadata=KW)
     sites: tuple[SiteState, ...]
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "aggregated") -> Self:
-        d = _object(data, path)
-        return cls(
-            site_count=_int(d, "site_count", path),
-            total_capacity_kwh=_num(d, "total_capacity_kwh", path),
-            soc_avg_pct=_opt_num(d, "soc_avg_pct", path),
-            p_bess=_num(d, "p_bess", path),
-            p_pv=_num(d, "p_pv", path),
-            p_load=_num(d, "p_load", path),
-            p_grid=_num(d, "p_grid", path),
-            sites=_list(d, "sites", path, SiteState.from_dict),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class HistorySample:
+class HistorySample(Wire):
     """One recorded cycle, or the average over one ``step`` bucket (strategy/mode/status: the max)."""
 
+    PATH: ClassVar[str] = "sample"
     timestamp: datetime
-    soc: float
-    soh: float
-    temp_c: float | None
-    p_bess: float
-    p_pv: float
-    p_load: float
-    p_grid: float
-    price: float | None
-    setpoint: float
+    soc: float = field(metadata=PCT)
+    soh: float = field(metadata=PCT)
+    temp_c: float | None = field(metadata=PCT)
+    p_bess: float = field(metadata=KW)
+    p_pv: float = field(metadata=KW)
+    p_load: float = field(metadata=KW)
+    p_grid: float = field(metadata=KW)
+    price: float | None = field(metadata=PRICE)
+    setpoint: float = field(metadata=KW)
     strategy: str | None
-    mode: Mode
+    mode: SiteMode
     status: SiteStatus
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "sample") -> Self:
-        d = _object(data, path)
-        return cls(
-            timestamp=_time(d, "timestamp", path),
-            soc=_num(d, "soc", path),
-            soh=_num(d, "soh", path),
-            temp_c=_opt_num(d, "temp_c", path),
-            p_bess=_num(d, "p_bess", path),
-            p_pv=_num(d, "p_pv", path),
-            p_load=_num(d, "p_load", path),
-            p_grid=_num(d, "p_grid", path),
-            price=_opt_num(d, "price", path),
-            setpoint=_num(d, "setpoint", path),
-            strategy=_opt_str(d, "strategy", path),
-            mode=_enum(d, "mode", path, Mode),
-            status=_enum(d, "status", path, SiteStatus),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class History:
+class History(Wire):
     """``GET /sites/{id}/history``: samples with ``start <= timestamp < end``."""
 
+    PATH: ClassVar[str] = "history"
     site_id: str
-    start: datetime
-    end: datetime
-    step_s: float | None  # bucket width; None: every recorded cycle
+    start: datetime = field(metadata=spec(key="from"))
+    end: datetime = field(metadata=spec(key="to"))
+    step_s: float | None = field(metadata=spec(key="step"))  # bucket width; None: every recorded cycle
     samples: tuple[HistorySample, ...]
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "history") -> Self:
-        d = _object(data, path)
-        return cls(
-            site_id=_str(d, "site_id", path),
-            start=_time(d, "from", path),
-            end=_time(d, "to", path),
-            step_s=_opt_num(d, "step", path),
-            samples=_list(d, "samples", path, HistorySample.from_dict),
-        )
 
 
 @dataclass(frozen=True, slots=True)
-class ReloadResult:
+class ReloadResult(Wire):
     """``POST /reload`` (admins): what changed, or why the configuration file was refused."""
 
+    PATH: ClassVar[str] = "reload"
     reloaded: bool
     errors: tuple[str, ...] = ()
     added: tuple[str, ...] = ()
@@ -871,48 +549,32 @@ class ReloadResult:
     reloaded_sites: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "reload") -> Self:
-        d = _object(data, path)
-
-        def names(key: str) -> tuple[str, ...]:
-            return _list(d, key, path, _string_item) if key in d else ()
-
-        return cls(
-            reloaded=_bool(d, "reloaded", path),
-            errors=names("errors"),
-            added=names("added"),
-            removed=names("removed"),
-            reloaded_sites=names("reloaded_sites"),
-            unchanged=names("unchanged"),
-        )
-
 
 # --- WebSocket events -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class SubscribedEvent:
+class SubscribedEvent(Wire):
     """The sites this connection is subscribed to now (after a subscribe)."""
 
     sites: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class UnsubscribedEvent:
+class UnsubscribedEvent(Wire):
     """The sites just unsubscribed."""
 
     sites: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class StateEvent:
+class StateEvent(Wire):
     """A site's latest state (pushes are coalesced: at most ``api.ws_max_rate_hz`` per site)."""
 
     site_id: str
-    state: SiteState
+    state: SiteState = field(metadata=spec(key="data"))
 
 
 @dataclass(frozen=True, slots=True)
-class AlarmEvent:
+class AlarmEvent(Wire):
     """An alarm was raised (``active``) or cleared."""
 
     site_id: str
@@ -921,7 +583,7 @@ class AlarmEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class ControlAckEvent:
+class ControlAckEvent(Wire):
     """Someone's control request for a subscribed site was accepted."""
 
     site_id: str
@@ -930,15 +592,15 @@ class ControlAckEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class PlanEvent:
+class PlanEvent(Wire):
     """The site's optimiser made a new plan (the same shape as ``GET /sites/{id}/plan``)."""
 
     site_id: str
-    plan: SitePlan
+    plan: SitePlan = field(metadata=spec(key="data"))
 
 
 @dataclass(frozen=True, slots=True)
-class ErrorEvent:
+class ErrorEvent(Wire):
     """The server refused a message of ours (the connection stays open)."""
 
     code: str  # invalid_message, not_found, forbidden
@@ -948,6 +610,15 @@ class ErrorEvent:
 Event = (
     SubscribedEvent | UnsubscribedEvent | StateEvent | AlarmEvent | ControlAckEvent | PlanEvent | ErrorEvent
 )
+EVENTS: dict[str, type[Event]] = {
+    "state": StateEvent,
+    "alarm": AlarmEvent,
+    "control_ack": ControlAckEvent,
+    "plan": PlanEvent,
+    "subscribed": SubscribedEvent,
+    "unsubscribed": UnsubscribedEvent,
+    "error": ErrorEvent,
+}
 
 
 def parse_event(data: Any) -> Event | None:
@@ -955,35 +626,69 @@ def parse_event(data: Any) -> Event | None:
 
     Raises :class:`PhoenyraInvalidResponseError` for a known type with a wrong shape.
     """
-    d = _object(data, "event")
-    kind = d.get("type")
-    path = f"event[{kind}]"
-    if kind == "state":
-        return StateEvent(
-            _str(d, "site_id", path), SiteState.from_dict(_field(d, "data", path), f"{path}.data")
-        )
-    if kind == "alarm":
-        return AlarmEvent(
-            _str(d, "site_id", path),
-            Alarm.from_dict(_field(d, "alarm", path), f"{path}.alarm"),
-            _bool(d, "active", path),
-        )
-    if kind == "control_ack":
-        return ControlAckEvent(
-            _str(d, "site_id", path),
-            Control.from_dict(_field(d, "control", path), f"{path}.control"),
-            _str(d, "by", path),
-        )
-    if kind == "plan":
-        return PlanEvent(
-            _str(d, "site_id", path), SitePlan.from_dict(_field(d, "data", path), f"{path}.data")
-        )
-    if kind == "subscribed":
-        return SubscribedEvent(_list(d, "sites", path, _string_item))
-    if kind == "unsubscribed":
-        return UnsubscribedEvent(_list(d, "sites", path, _string_item))
-    if kind == "error":
-        return ErrorEvent(_str(d, "code", path), _str(d, "message", path))
-    if not isinstance(kind, str):
-        raise _fail(f"{path}.type", "a string", kind)
-    return None
+    return parse_union(EVENTS, data, "event")
+
+
+# --- readers for hand-written parsers (prefer a dataclass: it needs none of these) -------------------
+_T = TypeVar("_T")
+_fail = fail
+_object = as_object
+_number = as_number
+_parse_time = as_time
+
+
+def _field(data: Mapping[str, Any], key: str, path: str) -> Any:
+    if key not in data:
+        raise missing(f"{path}.{key}")
+    return data[key]
+
+
+def _read(tp: Any, data: Mapping[str, Any], key: str, path: str) -> Any:
+    return value_of(tp, _field(data, key, path), f"{path}.{key}")
+
+
+def _opt(tp: Any, data: Mapping[str, Any], key: str, path: str) -> Any:
+    return None if data.get(key) is None else _read(tp, data, key, path)
+
+
+def _str(data: Mapping[str, Any], key: str, path: str) -> str:
+    return str(_read(str, data, key, path))
+
+
+def _opt_str(data: Mapping[str, Any], key: str, path: str) -> str | None:
+    return _opt(str, data, key, path)  # type: ignore[no-any-return]
+
+
+def _num(data: Mapping[str, Any], key: str, path: str) -> float:
+    return float(_read(float, data, key, path))
+
+
+def _opt_num(data: Mapping[str, Any], key: str, path: str) -> float | None:
+    return _opt(float, data, key, path)  # type: ignore[no-any-return]
+
+
+def _int(data: Mapping[str, Any], key: str, path: str) -> int:
+    return int(_read(int, data, key, path))
+
+
+def _bool(data: Mapping[str, Any], key: str, path: str) -> bool:
+    return bool(_read(bool, data, key, path))
+
+
+def _time(data: Mapping[str, Any], key: str, path: str) -> datetime:
+    return _read(datetime, data, key, path)  # type: ignore[no-any-return]
+
+
+def _opt_time(data: Mapping[str, Any], key: str, path: str) -> datetime | None:
+    return _opt(datetime, data, key, path)  # type: ignore[no-any-return]
+
+
+def _list(data: Mapping[str, Any], key: str, path: str, item: Callable[[Any, str], _T]) -> tuple[_T, ...]:
+    value = _field(data, key, path)
+    if not isinstance(value, list):
+        raise fail(f"{path}.{key}", "a list", value)
+    return tuple(item(element, f"{path}.{key}[{i}]") for i, element in enumerate(value))
+
+
+def _string_item(value: Any, path: str) -> str:
+    return str(value_of(str, value, path))

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any, Self
 
 from phoenyra_ems.client.models import (
-    _bool,
+    VppFlexibility,
+    VppState,
     _field,
     _list,
     _num,
@@ -49,58 +50,6 @@ def _strings(data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
 
 def _objects(data: Mapping[str, Any], key: str, path: str) -> tuple[dict[str, Any], ...]:
     return _list(data, key, path, lambda v, p: dict(_object(v, p)))
-
-
-@dataclass(frozen=True, slots=True)
-class VppFlexibility:
-    """What a site (or the aggregated resource) can deliver for ``duration_s`` from now."""
-
-    site_id: str
-    max_discharge_kw: float
-    max_charge_kw: float
-    duration_s: float
-    available_energy_kwh: float | None
-    headroom_energy_kwh: float | None
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "offered") -> Self:
-        d = _object(data, path)
-        return cls(
-            site_id=_str(d, "site_id", path),
-            max_discharge_kw=_num(d, "max_discharge_kw", path),
-            max_charge_kw=_num(d, "max_charge_kw", path),
-            duration_s=_num(d, "duration_s", path),
-            available_energy_kwh=_opt_num(d, "available_energy_kwh", path),
-            headroom_energy_kwh=_opt_num(d, "headroom_energy_kwh", path),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class VppState:
-    """A site's VPP block: the event in progress, its committed power and the deviation from it."""
-
-    active: bool
-    event_id: str | None
-    committed_kw: float | None  # None: no setpoint now (no event, or capacity limits only)
-    actual_kw: float | None  # the setpoint the site wrote
-    deviation_kw: float | None  # actual - committed
-    remaining_s: float | None  # until the event's end
-    offered: VppFlexibility | None
-    notes: tuple[str, ...]
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "vpp") -> Self:
-        d = _object(data, path)
-        return cls(
-            active=_bool(d, "active", path),
-            event_id=_opt_str(d, "event_id", path),
-            committed_kw=_opt_num(d, "committed_kw", path),
-            actual_kw=_opt_num(d, "actual_kw", path),
-            deviation_kw=_opt_num(d, "deviation_kw", path),
-            remaining_s=_opt_num(d, "remaining_s", path),
-            offered=_opt(d, "offered", path, VppFlexibility.from_dict),
-            notes=_strings(d, "notes", path),
-        )
 
 
 @dataclass(frozen=True, slots=True)

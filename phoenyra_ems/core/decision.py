@@ -33,6 +33,11 @@ class ControlIntent:
     def expired(self, now: datetime) -> bool:
         return self.mode is SiteMode.MANUAL and self.manual_expires is not None and now >= self.manual_expires
 
+    def at(self, now: datetime) -> ControlIntent:
+        """The intent in force at ``now``: an expired manual setpoint is auto with the pinned strategy.
+        The one place the expiry rule lives: ``decide()`` acts on it, the controller adopts it."""
+        return ControlIntent(strategy=self.strategy) if self.expired(now) else self
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -99,11 +104,12 @@ def decide(
     )
     interval = committed(vpp, now)
     limits, derate = vpp_limits(ctx.limits, interval), ctx.derate
+    intent = intent.at(now)  # an expired manual setpoint: back to automatic control
     scores: dict[str, float] = {}
     dispatch = vpp_command(interval, vpp.event_id) if vpp is not None else None
     if intent.mode is SiteMode.STANDBY:
         command, name, reason = 0.0, "standby", "standby: battery idle"
-    elif intent.mode is SiteMode.MANUAL and not intent.expired(now):
+    elif intent.mode is SiteMode.MANUAL:
         command, name = intent.manual_setpoint_kw, "manual"
         until = f" until {intent.manual_expires:%H:%M:%S}" if intent.manual_expires else ""
         reason = f"manual setpoint {command:.1f} kW{until}"

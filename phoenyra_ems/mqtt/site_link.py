@@ -172,15 +172,7 @@ class SiteMqttLink:
             if controller is None:
                 raise ApiError(503, "unavailable", "site not running")
             control = {k: v for k, v in body.items() if k != "id" and k not in AUTH_FIELDS}
-            bess = controller.effective_site.bess
-            intent = parse_control(
-                control,
-                self.site,
-                bess.power_charge_max_kw,
-                bess.power_discharge_max_kw,
-                controller.clock.now(),
-                controller.intent.strategy,
-            )
+            intent = parse_control(control, controller)
         except ApiError as err:
             ack: dict[str, Any] = {"id": request_id, "accepted": False, "reason": err.message}
             if err.fields:

@@ -106,8 +106,8 @@ def fixed_store(role: Role = Role.ADMIN, phase: Phase = Phase.CONNECTED) -> Cons
     wien = make_site("wien", "Wien", 5020)
     linz = make_site("linz", "Linz", 5021, capacity=100, power=50)
     store.set_sites([wien, linz])
-    limits_w = Limits(10, 90, 20, None, 80, 100, 100)
-    limits_l = Limits(10, 90, None, None, None, 50, 50)
+    limits_w = Limits(10, 90, 20, None, 80, 100, 100, -100, 80, 20)  # as the daemon publishes them
+    limits_l = Limits(10, 90, None, None, None, 50, 50, -50, 50, 10)
     state_w = make_state("wien", 54.2, -20.0, 80.1, 61.3)
     alarm = Alarm("peak_cap", "import near the 80 kW cap", AlarmSeverity.WARNING, NOW)
     state_l = make_state(

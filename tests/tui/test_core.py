@@ -144,7 +144,7 @@ def test_power_bounds_take_the_operator_limits() -> None:
     site = make_site("wien", "Wien", 5020)
     state = make_state("wien", 50, 0, 0, 10)
     control = Control(Mode.AUTO, None, None, None)
-    detail = SiteDetail(site, state, control, Limits(10, 90, None, 40, None, 100, 100))
+    detail = SiteDetail(site, state, control, Limits(10, 90, None, 40, None, 100, 100, -40, 100, 10))
     assert power_bounds(detail) == PowerBounds(40, 100)
     assert power_bounds(SiteDetail(site, state, None, None)) == PowerBounds(100, 100)
 

@@ -1,4 +1,4 @@
-"""The control form: bounds from the site's limits, parsing, validation and the texts shown.
+"""The control form: the bounds the daemon publishes, parsing, validation and the texts shown.
 
 Everything the operator types is checked here before the confirmation modal; the daemon checks it
 again and its refusal (``PhoenyraInvalidRequestError.fields``) is shown as it comes.
@@ -29,18 +29,9 @@ class PowerBounds:
 
 
 def power_bounds(detail: SiteDetail) -> PowerBounds:
-    """The setpoint range the daemon accepts: hardware limits tightened by the operator limits."""
-    limits = detail.limits
-    if limits is None:
-        return PowerBounds(detail.site.bess.power_charge_max_kw, detail.site.bess.power_discharge_max_kw)
-
-    def effective(hardware: float, operator: float | None) -> float:
-        return hardware if operator is None else min(hardware, operator)
-
-    return PowerBounds(
-        effective(limits.hardware_power_charge_max_kw, limits.power_charge_max_kw),
-        effective(limits.hardware_power_discharge_max_kw, limits.power_discharge_max_kw),
-    )
+    """The setpoint range the daemon accepts, as it publishes it (``SiteDetail.setpoint_range``)."""
+    low, high = detail.setpoint_range()
+    return PowerBounds(-low + 0.0, high)
 
 
 @dataclass(frozen=True, slots=True)
