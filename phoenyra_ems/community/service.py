@@ -23,6 +23,7 @@ from phoenyra_ems.core.community.allocation import (
     allocate,
     internal_price_eur_kwh,
 )
+from phoenyra_ems.core.community.export_value import UPTAKE_DAYS, CommunityExportValue, uptake_profile
 from phoenyra_ems.core.community.settlement import MEMBER_FIGURES, MemberSettlement, settle
 
 FIELDS = MEMBER_FIGURES
@@ -196,3 +197,36 @@ def settle_month_readonly(
 
 def _rounded(data: dict[str, object]) -> dict[str, object]:
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in data.items()}
+
+
+def export_values(
+    community: CommunityConfig, ledger: Ledger, now: datetime, days: int = UPTAKE_DAYS
+) -> dict[str, CommunityExportValue]:
+    """Per site member (by site id): its community terms for the optimiser — the price rule and its
+    uptake by local quarter-hour over the last ``days`` days of interval records."""
+    since = iso(int(now.timestamp()) - days * 86400)
+    sites = {mid: m for mid, m in community.members.items() if m.site is not None}
+    rows: dict[str, list[tuple[str, float, float]]] = {mid: [] for mid in sites}
+    for record in ledger.records("WHERE kind = 'interval' AND period >= ?", (since,)):
+        data = record.data
+        names = data["fields"]
+        at_p, at_g = names.index("provided_kwh"), names.index("generation_kwh")
+        for mid, values in data["members"].items():
+            if mid in rows:
+                rows[mid].append((data["interval"], float(values[at_p]), float(values[at_g])))
+    price = community.price
+    out = {}
+    for mid, member in sites.items():
+        uptake, seen = uptake_profile(rows[mid], community.timezone, member.participation_pct / 100.0)
+        out[str(member.site)] = CommunityExportValue(
+            community_id=community.community_id,
+            member=mid,
+            uptake=uptake,
+            timezone=community.timezone,
+            mode=price.mode,
+            fixed_eur_kwh=price.fixed_eur_kwh,
+            dayahead_factor=price.dayahead_factor,
+            markup_eur_kwh=price.markup_eur_kwh,
+            days=seen,
+        )
+    return out
