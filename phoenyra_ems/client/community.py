@@ -9,7 +9,7 @@ only where the token's user may see that member (admins see all).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Self
 
@@ -147,12 +147,20 @@ class CommunityState:
     ledger_records: int
     ledger_head: str | None
     latest_interval: CommunityInterval | None
+    # The visible members' figures summed over the recorded intervals of the community's local day
+    # and month so far (absent from older daemons: empty)
+    date: str | None = None  # YYYY-MM-DD, the community's local day
+    today: dict[str, MemberInterval] = field(default_factory=dict)
+    month: str | None = None  # YYYY-MM
+    month_to_date: dict[str, MemberInterval] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "community") -> Self:
         d = _object(data, path)
         ledger = _object(_field(d, "ledger", path), f"{path}.ledger")
         latest = d.get("latest_interval")
+        today = _object(d.get("today", {}), f"{path}.today")
+        month = _object(d.get("month", {}), f"{path}.month")
         return cls(
             id=_str(d, "id", path),
             name=_str(d, "name", path),
@@ -165,6 +173,10 @@ class CommunityState:
             latest_interval=None
             if latest is None
             else CommunityInterval.from_dict(latest, f"{path}.latest_interval"),
+            date=_opt_str(today, "date", f"{path}.today"),
+            today=_members(today, "members", f"{path}.today") if "members" in today else {},
+            month=_opt_str(month, "month", f"{path}.month"),
+            month_to_date=_members(month, "members", f"{path}.month") if "members" in month else {},
         )
 
     def member_for_site(self, site_id: str) -> CommunityMember | None:
