@@ -13,11 +13,13 @@ Rows:
 - no battery; ``self_consumption`` (what the simulated meters assume);
 - ``optimiser``, plans valuing export at the feed-in tariff only;
 - ``optimiser + community``: plans valuing export at
-  ``feed-in + uptake × (internal − feed-in)``, the uptake per local quarter-hour measured as the
-  daemon measures it — over the 7 days before each day, from the ledger that the plain optimiser's
-  run would have written (first day: no records, uptake 0);
-- ``optimiser + community (known uptake)``: the same with each day's actual uptake (an upper bound
-  on what a better uptake forecast could add).
+  ``feed-in + uptake × (internal − feed-in)``, the *marginal* uptake per local quarter-hour
+  measured as the daemon measures it — over the 7 days before each day, from the ledger that the
+  plain optimiser's run would have written (first day: no records, uptake 0);
+- ``… (average uptake)``: the same with the average uptake (provided / generation offered) — the
+  first design, kept as the comparison that rejected it;
+- ``… (known uptake)``: the marginal uptake of each day itself (what a perfect uptake forecast
+  could add).
 
     .venv/bin/python bench/community_optimiser.py [--month 2024-06] [--step 15min|1h]
 """
@@ -42,7 +44,7 @@ from phoenyra_ems.community.meters import interval_starts, iso, member_meter, mo
 from phoenyra_ems.config.loader import load_config
 from phoenyra_ems.config.model import EmsConfig, SiteConfig
 from phoenyra_ems.core.community.allocation import MemberMeter, allocate, internal_price_eur_kwh
-from phoenyra_ems.core.community.export_value import CommunityExportValue, uptake_profile
+from phoenyra_ems.core.community.export_value import CommunityExportValue, marginal_uptake, uptake_profile
 from phoenyra_ems.core.optimiser.plan import PlanInputs
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "community" / "ems-community.yaml"
@@ -87,19 +89,28 @@ class CommunityBill:
             for ts in starts
         ])  # fmt: skip
 
-    def allocate(self, grid_kw: np.ndarray) -> list[tuple[str, float, float, float, float]]:
-        """Per quarter-hour: (interval, received, provided, generation offered, consumption) of Wien."""
+    def meters(self, grid_kw: np.ndarray) -> list[list[MemberMeter]]:
+        """Per quarter-hour every member's offered energy (participation applied), Wien's from ``grid_kw``."""
         h = 0.25
+        factors = self.community.participation()
         out = []
-        shares, factors = self.community.shares(), self.community.participation()
         for k, ts in enumerate(self.starts):
-            g = float(np.mean(grid_kw[k : k + 1]))
-            meters = [MemberMeter(MEMBER, max(g, 0.0) * h, max(-g, 0.0) * h)]
-            meters += [MemberMeter(mid, *meter.get(ts, (0.0, 0.0))) for mid, meter in self.others.items()]
-            mine = allocate(meters, self.community.key, self.internal[k], shares, factors).members[0]
-            out.append(
-                (iso(ts), mine.received_kwh, mine.provided_kwh, mine.generation_kwh, mine.consumption_kwh)
-            )
+            g = float(grid_kw[k])
+            raw = [MemberMeter(MEMBER, max(g, 0.0) * h, max(-g, 0.0) * h)]
+            raw += [MemberMeter(mid, *meter.get(ts, (0.0, 0.0))) for mid, meter in self.others.items()]
+            out.append([
+                MemberMeter(m.member, m.consumption_kwh * (f := factors[m.member]), m.generation_kwh * f)
+                for m in raw
+            ])  # fmt: skip
+        return out
+
+    def allocate(self, grid_kw: np.ndarray) -> list[tuple[float, float]]:
+        """Per quarter-hour: (received, provided) of Wien."""
+        shares = self.community.shares()
+        out = []
+        for k, meters in enumerate(self.meters(grid_kw)):
+            mine = allocate(meters, self.community.key, self.internal[k], shares).members[0]
+            out.append((mine.received_kwh, mine.provided_kwh))
         return out
 
     def bill(self, site: SiteConfig, data: BacktestData, run: RunResult) -> dict[str, float]:
@@ -108,8 +119,8 @@ class CommunityBill:
         grid = run.grid_kw
         h = data.step_h
         imported, exported = np.maximum(grid, 0.0) * h, np.maximum(-grid, 0.0) * h
-        received = np.array([r[1] for r in rows])
-        provided = np.array([r[2] for r in rows])
+        received = np.array([r[0] for r in rows])
+        provided = np.array([r[1] for r in rows])
         energy = float(
             np.sum((imported - received) * buy / 1000 + received * self.internal)
             - np.sum((exported - provided) * sell / 1000 + provided * self.internal)
@@ -142,21 +153,27 @@ def with_terms(
 
 
 def daily_terms(
-    config: EmsConfig, rows: list[tuple[str, float, float, float, float]], per_day: int, known: bool
+    config: EmsConfig, bill: CommunityBill, grid_kw: np.ndarray, per_day: int, known: bool, average: bool
 ) -> list[CommunityExportValue]:
-    """Uptake per day: from the 7 days before (as the daemon measures it), or the day itself."""
+    """Uptake per day: from the 7 days before (as the daemon measures it), or the day itself; the
+    marginal uptake (what the daemon uses) or the average (provided / generation offered)."""
     community = config.community
     assert community is not None
     price, member = community.price, community.members[MEMBER]
+    shares = community.shares() if community.key == "static" else None
+    rows: list[tuple[str, float]] = []
+    for ts, meters in zip(bill.starts, bill.meters(grid_kw), strict=True):
+        if average:
+            mine = allocate(meters, community.key, 0.0, shares).members[0]
+            share = mine.provided_kwh / mine.generation_kwh if mine.generation_kwh > 1e-9 else 0.0
+        else:
+            share = marginal_uptake(meters, MEMBER, community.key, shares)
+        rows.append((iso(ts), share))
     out = []
     for day in range(len(rows) // per_day):
-        window = (
-            rows[day * per_day : (day + 1) * per_day]
-            if known
-            else rows[max(0, day - 7) * per_day : day * per_day]
-        )
+        first, last = (day, day + 1) if known else (max(0, day - 7), day)
         uptake, seen = uptake_profile(
-            [(r[0], r[2], r[3]) for r in window], community.timezone, member.participation_pct / 100
+            rows[first * per_day : last * per_day], community.timezone, member.participation_pct / 100
         )
         out.append(CommunityExportValue(
             community.community_id, MEMBER, uptake, community.timezone, price.mode, price.fixed_eur_kwh,
@@ -195,9 +212,13 @@ def main() -> None:
         "optimiser",
         lambda: replay(site, data, "optimiser", plan_inputs=BacktestForecasts(site, data, horizon)),
     )
-    rows = bill.allocate(plain.grid_kw)
-    for label, known in (("optimiser + community", False), ("optimiser + community (known uptake)", True)):
-        terms = daily_terms(config, rows, per_day, known)
+    variants = (
+        ("optimiser + community (average uptake)", False, True),
+        ("optimiser + community", False, False),
+        ("optimiser + community (known uptake)", True, False),
+    )
+    for label, known, average in variants:
+        terms = daily_terms(config, bill, plain.grid_kw, per_day, known, average)
         forecasts = with_terms(BacktestForecasts(site, data, horizon), terms, per_day)
         run(label, lambda f=forecasts: replay(site, data, "optimiser", plan_inputs=f))  # type: ignore[misc]
 

@@ -23,7 +23,12 @@ from phoenyra_ems.core.community.allocation import (
     allocate,
     internal_price_eur_kwh,
 )
-from phoenyra_ems.core.community.export_value import UPTAKE_DAYS, CommunityExportValue, uptake_profile
+from phoenyra_ems.core.community.export_value import (
+    UPTAKE_DAYS,
+    CommunityExportValue,
+    marginal_uptake,
+    uptake_profile,
+)
 from phoenyra_ems.core.community.settlement import MEMBER_FIGURES, MemberSettlement, settle
 
 FIELDS = MEMBER_FIGURES
@@ -203,17 +208,18 @@ def export_values(
     community: CommunityConfig, ledger: Ledger, now: datetime, days: int = UPTAKE_DAYS
 ) -> dict[str, CommunityExportValue]:
     """Per site member (by site id): its community terms for the optimiser — the price rule and its
-    uptake by local quarter-hour over the last ``days`` days of interval records."""
+    marginal uptake by local quarter-hour over the last ``days`` days of interval records."""
     since = iso(int(now.timestamp()) - days * 86400)
     sites = {mid: m for mid, m in community.members.items() if m.site is not None}
-    rows: dict[str, list[tuple[str, float, float]]] = {mid: [] for mid in sites}
+    rows: dict[str, list[tuple[str, float]]] = {mid: [] for mid in sites}
+    shares = community.shares() if community.key == "static" else None
     for record in ledger.records("WHERE kind = 'interval' AND period >= ?", (since,)):
         data = record.data
         names = data["fields"]
-        at_p, at_g = names.index("provided_kwh"), names.index("generation_kwh")
-        for mid, values in data["members"].items():
-            if mid in rows:
-                rows[mid].append((data["interval"], float(values[at_p]), float(values[at_g])))
+        at_c, at_g = names.index("consumption_kwh"), names.index("generation_kwh")
+        meters = [MemberMeter(mid, float(v[at_c]), float(v[at_g])) for mid, v in data["members"].items()]
+        for mid in rows:
+            rows[mid].append((data["interval"], marginal_uptake(meters, mid, data["key"], shares)))
     price = community.price
     out = {}
     for mid, member in sites.items():

@@ -14,9 +14,11 @@ from phoenyra_ems.clock import AcceleratedClock
 from phoenyra_ems.community.recorder import CommunityRecorder
 from phoenyra_ems.config.community_model import CommunityConfig, CommunityMember, CommunityPrice, LedgerConfig
 from phoenyra_ems.config.model import EmsConfig, EmsSettings, GridTariffConfig
+from phoenyra_ems.core.community.allocation import MemberMeter
 from phoenyra_ems.core.community.export_value import (
     CommunityExportValue,
     export_value_eur_mwh,
+    marginal_uptake,
     uptake_profile,
 )
 from phoenyra_ems.core.limits import SiteLimits
@@ -44,18 +46,36 @@ def test_the_shared_part_is_worth_the_internal_price_the_rest_the_feed_in_price(
     assert value == pytest.approx([50.0, 85.0, 120.0, 50.0])  # unknown internal price: feed-in
 
 
-def test_uptake_is_provided_over_offered_per_local_quarter_hour_times_participation() -> None:
+def test_the_marginal_uptake_is_what_the_community_takes_of_one_more_kwh() -> None:
+    flats, farm = MemberMeter("flats", 2.0, 0.0), MemberMeter("farm", 0.0, 6.0)
+    # the community's consumption is not covered: all of it is taken
+    assert marginal_uptake([flats, MemberMeter("wien", 0.0, 1.0)], "wien", "dynamic") == pytest.approx(1.0)
+    # the farm covers it already: one more kWh only displaces the farm's share, C/G x (1 - g/G)
+    shared = [flats, farm, MemberMeter("wien", 0.0, 2.0)]
+    assert marginal_uptake(shared, "wien", "dynamic") == pytest.approx(0.25 * 0.75, abs=1e-3)
+    assert marginal_uptake([flats, farm], "wien", "dynamic") == pytest.approx(2 / 6, abs=1e-3)  # fed in 0
+    # static key, flats may take 40 % of the generation: capped by its 2 kWh, as above; else 40 %
+    assert marginal_uptake(shared, "wien", "static", {"flats": 0.4}) == pytest.approx(0.1875, abs=1e-3)
+    assert marginal_uptake(
+        [flats, MemberMeter("wien", 0, 1)], "wien", "static", {"flats": 0.4}
+    ) == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="step_kwh"):
+        marginal_uptake(shared, "wien", "dynamic", step_kwh=0.0)
+
+
+def test_uptake_is_the_mean_per_local_quarter_hour_times_participation() -> None:
     rows = [  # 10:00 UTC = 12:00 in Vienna (summer time): slot 48
-        ("2024-06-10T10:00:00Z", 1.0, 2.0),
-        ("2024-06-11T10:00:00Z", 2.0, 2.0),
-        ("2024-06-11T10:15:00Z", 0.0, 0.0),  # fed in nothing: no evidence, 0
+        ("2024-06-10T10:00:00Z", 0.5),
+        ("2024-06-11T10:00:00Z", 1.0),
+        ("2024-06-11T10:15:00Z", 0.0),
     ]
     uptake, days = uptake_profile(rows, "Europe/Vienna", participation=0.8)
     assert days == 2 and len(uptake) == 96
-    assert uptake[48] == pytest.approx(0.8 * 3.0 / 4.0) and uptake[49] == 0.0 and sum(uptake) == uptake[48]
+    assert uptake[48] == pytest.approx(0.8 * 0.75) and uptake[49] == 0.0 and sum(uptake) == uptake[48]
     terms = CommunityExportValue("eeg", "wien", uptake, mode="dayahead", markup_eur_kwh=0.04)
     assert terms.uptake_at([datetime(2024, 6, 20, 10, 5, tzinfo=UTC)]) == pytest.approx([0.6])
     assert terms.internal_eur_mwh(np.array([100.0, np.nan])) == pytest.approx([140.0, 120.0])
+    assert CommunityExportValue("eeg", "wien", ()).uptake_at([START]) == pytest.approx([0.0])
 
 
 def _inputs(uptake: float | None) -> PlanInputs:
@@ -109,7 +129,7 @@ async def test_the_recorder_hands_each_member_site_its_uptake_from_the_ledger(tm
         ts = (t0 + timedelta(minutes=minute)).timestamp()
         await store.append(HistoryRecord(ts, 50, 100, None, 0, 4, 0, -4, None, 0, None, "auto", "running"))
     await store.close()
-    (tmp_path / "flats.csv").write_text(  # takes all of the first quarter-hour, a quarter of the second
+    (tmp_path / "flats.csv").write_text(  # needs more than Wien's export, then less
         "timestamp_utc,consumption_kwh\n2024-06-12T10:00:00Z,2.0\n2024-06-12T10:15:00Z,0.25\n"
     )
     community = CommunityConfig(
@@ -127,5 +147,6 @@ async def test_the_recorder_hands_each_member_site_its_uptake_from_the_ledger(tm
     assert sum(r.appended for r in runs) == 2
     terms = handed[-1]["wien"]
     assert terms.member == "wien" and terms.days == 1 and terms.fixed_eur_kwh == 0.15
-    assert terms.uptake[48] == pytest.approx(1.0) and terms.uptake[49] == pytest.approx(0.25)
-    assert sum(terms.uptake) == pytest.approx(1.25)
+    # 12:00 local: one more kWh would have been taken; 12:15: the flats were covered already
+    assert terms.uptake[48] == pytest.approx(1.0) and terms.uptake[49] == pytest.approx(0.0)
+    assert sum(terms.uptake) == pytest.approx(1.0)

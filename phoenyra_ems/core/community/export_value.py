@@ -3,8 +3,13 @@
 A kWh a member site feeds in is either *provided* to other members (paid at the community's internal
 price) or *surplus* (sold at the site's feed-in tariff). Which part is shared in a future
 quarter-hour is not known when the optimiser plans; the expected part is the member's recent
-*uptake* at that time of day: over the last days in the ledger, ``provided / generation`` per
-quarter-hour of the local day (0 where it fed in nothing: no evidence, the plain feed-in value).
+*marginal uptake* at that time of day: for every interval of the last days in the ledger, the
+allocation is run again with a little more generation offered by the member, and the share of it
+that the community would have taken (its provided energy's increase) is averaged per quarter-hour
+of the local day. Marginal, not average: where another producer (a farm's PV) already covers the
+community's consumption, one more kWh only displaces that producer's share — the community takes
+``C/G × (1 − g/G)`` of it under the dynamic key, far less than the average ``C/G`` (measured in
+``bench/community_optimiser.py``: valuing export at the average made the bill worse).
 
 The optimiser then values export at step ``t`` at
 ``sell_t + uptake_t × (internal_t − sell_t)`` (EUR/MWh), a per-step price the model already takes
@@ -13,13 +18,15 @@ The optimiser then values export at step ``t`` at
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
+
+from phoenyra_ems.core.community.allocation import MemberMeter, allocate
 
 FloatArray = NDArray[np.float64]
 SLOTS_PER_DAY = 96  # quarter-hours of a local day
@@ -69,31 +76,57 @@ def _slot(local: datetime) -> int:
     return (local.hour * 60 + local.minute) // 15 % SLOTS_PER_DAY
 
 
-def uptake_profile(
-    rows: Iterable[tuple[str, float, float]], timezone: str, participation: float = 1.0
-) -> tuple[tuple[float, ...], int]:
-    """``(interval start ISO UTC, provided kWh, generation offered kWh)`` rows -> (uptake per local
-    quarter-hour, days seen).
+def marginal_uptake(
+    meters: Sequence[MemberMeter],
+    member: str,
+    key: str,
+    shares: Mapping[str, float] | None = None,
+    step_kwh: float = 0.01,
+) -> float:
+    """The share of ``step_kwh`` more generation offered by ``member`` that the community takes in
+    this interval (``meters``: every member's offered energy, after participation)."""
+    if step_kwh <= 0:
+        raise ValueError("step_kwh must be > 0")
 
-    The ledger holds the generation *offered* (after the participation factor ``p``), so of each kWh
-    the site exports ``p × provided / offered`` is shared.
+    def provided(readings: Sequence[MemberMeter]) -> float:
+        result = allocate(readings, key, 0.0, shares)
+        return next((m.provided_kwh for m in result.members if m.member == member), 0.0)
+
+    more = [
+        MemberMeter(m.member, m.consumption_kwh, m.generation_kwh + (step_kwh if m.member == member else 0.0))
+        for m in meters
+    ]
+    if all(m.member != member for m in meters):
+        more.append(MemberMeter(member, 0.0, step_kwh))
+    share = (provided(more) - provided(meters)) / step_kwh
+    return min(max(share, 0.0), 1.0)
+
+
+def uptake_profile(
+    rows: Iterable[tuple[str, float]], timezone: str, participation: float = 1.0
+) -> tuple[tuple[float, ...], int]:
+    """``(interval start ISO UTC, marginal uptake)`` rows -> (mean uptake per local quarter-hour,
+    days seen); quarter-hours without rows: 0.
+
+    Of each further kWh the site exports it offers ``participation`` kWh to this community, so the
+    uptake is scaled by it.
     """
     zone = ZoneInfo(timezone)
-    provided = np.zeros(SLOTS_PER_DAY)
-    offered = np.zeros(SLOTS_PER_DAY)
+    sums = np.zeros(SLOTS_PER_DAY)
+    counts = np.zeros(SLOTS_PER_DAY)
     days: set[str] = set()
-    for interval, shared, generation in rows:
+    for interval, share in rows:
         when = datetime.fromisoformat(interval.replace("Z", "+00:00"))
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         local = when.astimezone(zone)
         days.add(local.date().isoformat())
         k = _slot(local)
-        provided[k] += max(shared, 0.0)
-        offered[k] += max(generation, 0.0)
-    share = np.divide(provided, offered, out=np.zeros(SLOTS_PER_DAY), where=offered > 1e-9)
+        sums[k] += min(max(share, 0.0), 1.0)
+        counts[k] += 1
+    mean = np.divide(sums, counts, out=np.zeros(SLOTS_PER_DAY), where=counts > 0)
     factor = min(max(participation, 0.0), 1.0)
-    return tuple(float(v) for v in np.clip(share * factor, 0.0, 1.0)), len(days)
+    return tuple(float(v) for v in np.clip(mean * factor, 0.0, 1.0)), len(days)
 
 
 def export_value_eur_mwh(
