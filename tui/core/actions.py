@@ -58,6 +58,7 @@ SCREENS: dict[str, str] = {
     "control": "Control panel",
     "sensors": "Sensors",
     "history": "History",
+    "community": "Energy community",
 }
 
 
@@ -68,6 +69,7 @@ def default_actions() -> ActionRegistry:
         ActionSpec("show_control", "show('control')", "Control", "Screens"),
         ActionSpec("show_sensors", "show('sensors')", "Sensors", "Screens"),
         ActionSpec("show_history", "show('history')", "History", "Screens"),
+        ActionSpec("show_community", "show('community')", "Community", "Screens"),
         ActionSpec("pick_site", "pick_site", "Sites", "Sites"),
         *(ActionSpec(f"site_{n}", f"switch_site({n})", f"Site {n}", "Sites") for n in range(1, 10)),
         ActionSpec("refresh", "refresh_data", "Refresh", "General", help="refresh now / retry the daemon"),

@@ -28,6 +28,7 @@ DEFAULT_KEYS: dict[str, str] = {
     "show_control": "c",
     "show_sensors": "s",
     "show_history": "h",
+    "show_community": "e",
     "pick_site": "p",
     **{f"site_{n}": str(n) for n in range(1, 10)},
     "refresh": "r",
