@@ -13,13 +13,14 @@ Rows:
 - no battery; ``self_consumption`` (what the simulated meters assume);
 - ``optimiser``, plans valuing export at the feed-in tariff only;
 - ``optimiser + community``: plans valuing export at
-  ``feed-in + uptake × (internal − feed-in)``, the *marginal* uptake per local quarter-hour
-  measured as the daemon measures it — over the 7 days before each day, from the ledger that the
-  plain optimiser's run would have written (first day: no records, uptake 0);
-- ``… (average uptake)``: the same with the average uptake (provided / generation offered) — the
-  first design, kept as the comparison that rejected it;
-- ``… (known uptake)``: the marginal uptake of each day itself (what a perfect uptake forecast
-  could add).
+  ``feed-in + uptake × (internal − feed-in)``, the uptake per local quarter-hour measured as the
+  daemon measures it — the share the community would have taken of a quarter-hour of the battery's
+  full power exported on top, over the 7 days before each day, from the ledger that the plain
+  optimiser's run would have written (first day: no records, uptake 0);
+- ``… (average uptake)``: the average uptake (provided / generation offered) instead;
+- ``… (uptake of 10 Wh)``: the marginal uptake of a tiny extra export instead (a linear plan then
+  exports far beyond what the community takes);
+- ``… (known uptake)``: each day's own uptake (what a perfect uptake forecast could add).
 
     .venv/bin/python bench/community_optimiser.py [--month 2024-06] [--step 15min|1h]
 """
@@ -153,10 +154,17 @@ def with_terms(
 
 
 def daily_terms(
-    config: EmsConfig, bill: CommunityBill, grid_kw: np.ndarray, per_day: int, known: bool, average: bool
+    config: EmsConfig,
+    bill: CommunityBill,
+    grid_kw: np.ndarray,
+    per_day: int,
+    known: bool,
+    average: bool,
+    step_kwh: float,
 ) -> list[CommunityExportValue]:
     """Uptake per day: from the 7 days before (as the daemon measures it), or the day itself; the
-    marginal uptake (what the daemon uses) or the average (provided / generation offered)."""
+    uptake of ``step_kwh`` more export (what the daemon uses) or the average (provided / generation
+    offered)."""
     community = config.community
     assert community is not None
     price, member = community.price, community.members[MEMBER]
@@ -167,7 +175,7 @@ def daily_terms(
             mine = allocate(meters, community.key, 0.0, shares).members[0]
             share = mine.provided_kwh / mine.generation_kwh if mine.generation_kwh > 1e-9 else 0.0
         else:
-            share = marginal_uptake(meters, MEMBER, community.key, shares)
+            share = marginal_uptake(meters, MEMBER, community.key, shares, step_kwh)
         rows.append((iso(ts), share))
     out = []
     for day in range(len(rows) // per_day):
@@ -212,13 +220,15 @@ def main() -> None:
         "optimiser",
         lambda: replay(site, data, "optimiser", plan_inputs=BacktestForecasts(site, data, horizon)),
     )
+    battery_step = site.bess.power_discharge_max_kw * 0.25  # the most the battery adds in 15 min
     variants = (
-        ("optimiser + community (average uptake)", False, True),
-        ("optimiser + community", False, False),
-        ("optimiser + community (known uptake)", True, False),
+        ("optimiser + community (average uptake)", False, True, battery_step),
+        ("optimiser + community (uptake of 10 Wh)", False, False, 0.01),
+        ("optimiser + community", False, False, battery_step),
+        ("optimiser + community (known uptake)", True, False, battery_step),
     )
-    for label, known, average in variants:
-        terms = daily_terms(config, bill, plain.grid_kw, per_day, known, average)
+    for label, known, average, step_kwh in variants:
+        terms = daily_terms(config, bill, plain.grid_kw, per_day, known, average, step_kwh)
         forecasts = with_terms(BacktestForecasts(site, data, horizon), terms, per_day)
         run(label, lambda f=forecasts: replay(site, data, "optimiser", plan_inputs=f))  # type: ignore[misc]
 

@@ -43,7 +43,9 @@ def _record(
     with ledger_for(community) as ledger:
         for month in months:
             runs.append(allocate_month(config, community, ledger, month, source, now=now))
-        values = export_values(community, ledger, now)
+        # the uptake of what the battery can add in a quarter-hour (a plan moves that much, not 10 Wh)
+        steps = {sid: site.bess.power_discharge_max_kw * STEP_S / 3600 for sid, site in config.sites.items()}
+        values = export_values(community, ledger, now, steps)
     return runs, values
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -205,10 +205,16 @@ def _rounded(data: dict[str, object]) -> dict[str, object]:
 
 
 def export_values(
-    community: CommunityConfig, ledger: Ledger, now: datetime, days: int = UPTAKE_DAYS
+    community: CommunityConfig,
+    ledger: Ledger,
+    now: datetime,
+    step_kwh: Mapping[str, float] | None = None,
+    days: int = UPTAKE_DAYS,
 ) -> dict[str, CommunityExportValue]:
     """Per site member (by site id): its community terms for the optimiser — the price rule and its
-    marginal uptake by local quarter-hour over the last ``days`` days of interval records."""
+    uptake by local quarter-hour over the last ``days`` days of interval records: the share the
+    community would have taken of ``step_kwh[site]`` more export (default: a quarter-hour of the
+    battery's full power, which the caller passes; 0.01 kWh where none is given)."""
     since = iso(int(now.timestamp()) - days * 86400)
     sites = {mid: m for mid, m in community.members.items() if m.site is not None}
     rows: dict[str, list[tuple[str, float]]] = {mid: [] for mid in sites}
@@ -218,8 +224,11 @@ def export_values(
         names = data["fields"]
         at_c, at_g = names.index("consumption_kwh"), names.index("generation_kwh")
         meters = [MemberMeter(mid, float(v[at_c]), float(v[at_g])) for mid, v in data["members"].items()]
-        for mid in rows:
-            rows[mid].append((data["interval"], marginal_uptake(meters, mid, data["key"], shares)))
+        for mid, member in sites.items():
+            step = max((step_kwh or {}).get(str(member.site), 0.01), 0.01) * member.participation_pct / 100
+            rows[mid].append(
+                (data["interval"], marginal_uptake(meters, mid, data["key"], shares, max(step, 1e-6)))
+            )
     price = community.price
     out = {}
     for mid, member in sites.items():

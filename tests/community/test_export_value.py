@@ -13,7 +13,7 @@ import pytest
 from phoenyra_ems.clock import AcceleratedClock
 from phoenyra_ems.community.recorder import CommunityRecorder
 from phoenyra_ems.config.community_model import CommunityConfig, CommunityMember, CommunityPrice, LedgerConfig
-from phoenyra_ems.config.model import EmsConfig, EmsSettings, GridTariffConfig
+from phoenyra_ems.config.model import BessConfig, EmsConfig, EmsSettings, GridTariffConfig
 from phoenyra_ems.core.community.allocation import MemberMeter
 from phoenyra_ems.core.community.export_value import (
     CommunityExportValue,
@@ -50,6 +50,10 @@ def test_the_marginal_uptake_is_what_the_community_takes_of_one_more_kwh() -> No
     flats, farm = MemberMeter("flats", 2.0, 0.0), MemberMeter("farm", 0.0, 6.0)
     # the community's consumption is not covered: all of it is taken
     assert marginal_uptake([flats, MemberMeter("wien", 0.0, 1.0)], "wien", "dynamic") == pytest.approx(1.0)
+    # ... but only up to what is still uncovered: of 4 kWh more, the 1 kWh the flats still need
+    assert marginal_uptake([flats, MemberMeter("wien", 0.0, 1.0)], "wien", "dynamic", 4.0) == pytest.approx(
+        0.25
+    )
     # the farm covers it already: one more kWh only displaces the farm's share, C/G x (1 - g/G)
     shared = [flats, farm, MemberMeter("wien", 0.0, 2.0)]
     assert marginal_uptake(shared, "wien", "dynamic") == pytest.approx(0.25 * 0.75, abs=1e-3)
@@ -122,7 +126,10 @@ def test_the_live_plan_inputs_carry_the_community_terms_and_say_so() -> None:
 
 async def test_the_recorder_hands_each_member_site_its_uptake_from_the_ledger(tmp_path: Path) -> None:
     t0 = datetime(2024, 6, 12, 10, 0, tzinfo=UTC)
-    site = make_site(free_port(), ems=EmsSettings(history_dir=str(tmp_path)))
+    # a 4 kW battery: the uptake asked for is that of 1 kWh more export per quarter-hour
+    site = make_site(
+        free_port(), ems=EmsSettings(history_dir=str(tmp_path)), bess=BessConfig(8, 4, 4, 0.95, 0.95, 10, 90)
+    )
     store = HistoryStore(database_path(tmp_path, "wien"))
     await store.open()
     for minute in range(30):  # 4 kW exported for half an hour: 1 kWh per quarter-hour
@@ -147,6 +154,6 @@ async def test_the_recorder_hands_each_member_site_its_uptake_from_the_ledger(tm
     assert sum(r.appended for r in runs) == 2
     terms = handed[-1]["wien"]
     assert terms.member == "wien" and terms.days == 1 and terms.fixed_eur_kwh == 0.15
-    # 12:00 local: one more kWh would have been taken; 12:15: the flats were covered already
+    # 12:00 local: one more kWh would have been taken (2 kWh needed); 12:15: the flats were covered
     assert terms.uptake[48] == pytest.approx(1.0) and terms.uptake[49] == pytest.approx(0.0)
     assert sum(terms.uptake) == pytest.approx(1.0)
