@@ -51,9 +51,9 @@ def test_the_marginal_uptake_is_what_the_community_takes_of_one_more_kwh() -> No
     # the community's consumption is not covered: all of it is taken
     assert marginal_uptake([flats, MemberMeter("wien", 0.0, 1.0)], "wien", "dynamic") == pytest.approx(1.0)
     # ... but only up to what is still uncovered: of 4 kWh more, the 1 kWh the flats still need
-    assert marginal_uptake([flats, MemberMeter("wien", 0.0, 1.0)], "wien", "dynamic", 4.0) == pytest.approx(
-        0.25
-    )
+    assert marginal_uptake(
+        [flats, MemberMeter("wien", 0.0, 1.0)], "wien", "dynamic", step_kwh=4.0
+    ) == pytest.approx(0.25)
     # the farm covers it already: one more kWh only displaces the farm's share, C/G x (1 - g/G)
     shared = [flats, farm, MemberMeter("wien", 0.0, 2.0)]
     assert marginal_uptake(shared, "wien", "dynamic") == pytest.approx(0.25 * 0.75, abs=1e-3)
