@@ -22,7 +22,7 @@ Rows:
   exports far beyond what the community takes);
 - ``… (known uptake)``: each day's own uptake (what a perfect uptake forecast could add).
 
-    .venv/bin/python bench/community_optimiser.py [--month 2024-06] [--step 15min|1h]
+    .venv/bin/python bench/community_optimiser.py [--month 2024-06] [--config FILE]
 """
 
 from __future__ import annotations

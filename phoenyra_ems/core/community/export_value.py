@@ -3,13 +3,14 @@
 A kWh a member site feeds in is either *provided* to other members (paid at the community's internal
 price) or *surplus* (sold at the site's feed-in tariff). Which part is shared in a future
 quarter-hour is not known when the optimiser plans; the expected part is the member's recent
-*marginal uptake* at that time of day: for every interval of the last days in the ledger, the
-allocation is run again with a little more generation offered by the member, and the share of it
-that the community would have taken (its provided energy's increase) is averaged per quarter-hour
-of the local day. Marginal, not average: where another producer (a farm's PV) already covers the
-community's consumption, one more kWh only displaces that producer's share — the community takes
-``C/G × (1 − g/G)`` of it under the dynamic key, far less than the average ``C/G`` (measured in
-``bench/community_optimiser.py``: valuing export at the average made the bill worse).
+*uptake* at that time of day: for every interval of the last days in the ledger, the allocation is
+run again with more generation offered by the member — as much as its battery can add in a
+quarter-hour — and the share of that the community would have taken (its provided energy's
+increase) is averaged per quarter-hour of the local day. Not the average share (provided /
+generation): where another producer already covers the community, one more kWh only displaces
+that producer's share. Not the uptake of a tiny extra kWh either: the plan is linear, and a
+marginal uptake of 1 (a consumer whose need is not covered) would make it export the whole
+battery where the community takes a few kWh (``bench/community_optimiser.py`` measures all three).
 
 The optimiser then values export at step ``t`` at
 ``sell_t + uptake_t × (internal_t − sell_t)`` (EUR/MWh), a per-step price the model already takes
