@@ -180,7 +180,7 @@ class Daemon:
         """Record the community's ended quarter-hours live (docs/community.md); a no-op without one."""
         from phoenyra_ems.community.recorder import CommunityRecorder
 
-        recorder = CommunityRecorder(lambda: self.config, self.clock)
+        recorder = CommunityRecorder(lambda: self.config, self.clock, on_values=self._community_values)
         self._community_task = asyncio.create_task(recorder.run(), name="community-recorder")
 
     def _start_vens(self, app: web.Application) -> None:
@@ -194,6 +194,13 @@ class Daemon:
             return
         target = FleetTarget(self.fleet, self.config.sites)
         self._vpp_tasks = [task for _, task in start_vens(self.config.sites, target, app[WEBHOOKS])]
+
+    def _community_values(self, values: dict[str, Any]) -> None:
+        """Hand each member site's community export terms to its optimiser (docs/community.md)."""
+        for site_id in self.fleet.site_ids():
+            controller = self.fleet.controller(site_id)
+            if controller is not None and controller.plan_history is not None:
+                controller.plan_history.community = values.get(site_id)
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file and apply it; a bad file changes nothing and says why.

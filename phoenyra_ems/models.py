@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from phoenyra_ems.enums import AlarmSeverity, SiteMode, SiteStatus
+
 if TYPE_CHECKING:  # an annotation only: models stays below core in the layers
     from phoenyra_ems.core.vpp import VppSiteStatus
 
@@ -42,7 +44,6 @@ class EnergyTotals:
             min(since) if since else None,
         )
 
-from phoenyra_ems.enums import AlarmSeverity, SiteMode, SiteStatus
 
 __all__ = [
     "Alarm",

@@ -23,6 +23,7 @@ from tui.core.keymap import Keymap
 from tui.core.settings import THEMES, Settings, SettingsError, resolve_settings
 from tui.core.store import ConsoleStore
 from tui.screens.base import ConsoleScreen, bindings
+from tui.screens.community import CommunityScreen
 from tui.screens.control import ControlScreen
 from tui.screens.fleet import FleetScreen
 from tui.screens.help import HelpScreen
@@ -46,6 +47,7 @@ class PhoenyraConsole(App[int]):
         "control": ControlScreen,
         "sensors": SensorsScreen,
         "history": HistoryScreen,
+        "community": CommunityScreen,
     }
 
     def __init__(

@@ -11,6 +11,8 @@
 - Sites with ``optimiser`` among their strategies: the plan is read with every poll
   (``client.plan``) and replaced by every ``plan`` push; kept in ``plans`` beside the data (the
   plan sensors read it).
+- The energy community (``client.community``, when the daemon has one): read with every poll and
+  kept in ``community`` (the community sensors of member sites read it).
 - Energy counters come from the daemon (``state.energy``: it integrates every control cycle and
   keeps the totals in its history database), so nothing is counted or stored here.
 """
@@ -33,6 +35,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from phoenyra_client import (
+    CommunityState,
     Control,
     ControlAck,
     ControlAckEvent,
@@ -124,6 +127,7 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
         self.client = client_from_entry(hass, entry.data)
         self.plans: dict[str, SitePlan] = {}  # sites that plan: the latest plan (plan sensors)
         self.selectors: dict[str, SelectorStatus] = {}  # who chooses each site's strategy, the A/B test
+        self.community: CommunityState | None = None  # the daemon's energy community, if it has one
         self.ws_connected = False
         self._ws_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -160,6 +164,7 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
         )
         await self._async_update_plans(data)
         await self._async_update_selectors(data)
+        await self._async_update_community()
         old_ids = set(self.data.sites) if self.data is not None else None
         # the ids the entities were created with (the entry's unique id is the daemon's instance id)
         self._remove_stale_devices(self.config_entry.unique_id or info.instance_id, set(data.sites))
@@ -197,6 +202,19 @@ class PhoenyraCoordinator(DataUpdateCoordinator[PhoenyraData]):
             except PhoenyraError as err:
                 LOGGER.debug("no selector status for site %s: %s", site_id, err)
         self.selectors = selectors
+
+    async def _async_update_community(self) -> None:
+        """The energy community (``GET /community``): None when the daemon has none (404) or it
+        cannot be read now (the community sensors become unavailable, the update goes on)."""
+        try:
+            self.community = await self.client.community()
+        except PhoenyraAuthError as err:
+            raise ConfigEntryAuthFailed(str(err)) from err
+        except PhoenyraNotFoundError:
+            self.community = None
+        except PhoenyraError as err:
+            LOGGER.debug("community state not readable: %s", err)
+            self.community = None
 
     @callback
     def _remove_stale_devices(self, instance_id: str, site_ids: set[str]) -> None:

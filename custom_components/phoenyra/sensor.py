@@ -2,7 +2,8 @@
 sites that plan (``optimiser`` among their strategies) the plan's battery power now and SoC at the
 end of today; and one entity per edge sensor of the site (discovered on MQTT, or listed in the
 daemon's configuration with an MQTT topic or a Modbus register), added as they appear; who chose
-the strategy (AI / scores / pinned / fixed …) and, with an A/B test, the AI's advantage in EUR."""
+the strategy (AI / scores / pinned / fixed …) and, with an A/B test, the AI's advantage in EUR; for
+energy-community members the community's figures (community.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 from phoenyra_client import Control, EnergyCounters, Mode, Plan, SelectorStatus, Sensor, SiteStatus
 
+from .community import async_add_community_sensors
 from .const import DOMAIN, ENERGY_KEYS
 from .coordinator import PhoenyraCoordinator, SiteData
 from .entity import PhoenyraEntity, async_add_site_entities
@@ -224,6 +226,7 @@ async def async_setup_entry(
     async_add_site_entities(coordinator, entry, async_add_entities, factory)
     async_add_edge_sensors(coordinator, entry, async_add_entities)
     async_add_selector_sensors(coordinator, entry, async_add_entities)
+    async_add_community_sensors(coordinator, entry, async_add_entities)
 
 
 # --- edge sensors ---------------------------------------------------------------------------------

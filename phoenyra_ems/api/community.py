@@ -102,8 +102,53 @@ def _range(request: web.Request, community: CommunityConfig) -> tuple[str, str]:
     return start.astimezone(UTC).strftime(fmt), end.astimezone(UTC).strftime(fmt)
 
 
+def _sums(bodies: list[tuple[str, str]], since: str) -> tuple[dict[str, dict[str, float]], ...]:
+    """Per member, its figures summed over ``bodies`` (period, body): (from ``since`` on, all)."""
+    today: dict[str, dict[str, float]] = {}
+    month: dict[str, dict[str, float]] = {}
+    for period, body in bodies:
+        data = json.loads(body)["data"]
+        fields = data["fields"]
+        for mid, values in data["members"].items():
+            for target in (month, today) if period >= since else (month,):
+                sums = target.setdefault(mid, dict.fromkeys(fields, 0.0))
+                for name, value in zip(fields, values, strict=True):
+                    sums[name] = sums.get(name, 0.0) + float(value)
+    return today, month
+
+
+def _rounded(sums: dict[str, dict[str, float]], members: set[str]) -> dict[str, dict[str, float]]:
+    return {
+        mid: {name: round(value, 6 if name.endswith("_eur") else 4) for name, value in figures.items()}
+        for mid, figures in sorted(sums.items())
+        if mid in members
+    }
+
+
 def add_routes(app: web.Application, config: Config) -> None:
     """The community routes on ``app``; ``config`` gives the current community (it changes on reload)."""
+
+    cache: dict[str, Any] = {}  # the latest totals, by (ledger, head, local day)
+
+    async def totals(community: CommunityConfig, head: int) -> dict[str, Any]:
+        """Today's and this month's figures per member so far (the community's local day and month)."""
+        tz = ZoneInfo(community.timezone)
+        today = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        first = today.replace(day=1)
+        key = (community.ledger.path, community.community_id, head, today)
+        if cache.get("key") != key:
+            fmt = "%Y-%m-%dT%H:%M:%SZ"
+            since, start = (t.astimezone(UTC).strftime(fmt) for t in (today, first))
+            rows = await _rows(
+                community,
+                "SELECT period, body FROM records WHERE kind = 'interval' AND period >= ? ORDER BY period",
+                (start,),
+            )
+            day, month = await asyncio.to_thread(_sums, rows, since)
+            cache.update(
+                key=key, day=day, month=month, date=today.date().isoformat(), ym=first.strftime("%Y-%m")
+            )
+        return cache
 
     async def state(request: web.Request) -> web.Response:
         community = _community(request, config)
@@ -113,6 +158,7 @@ def add_routes(app: web.Application, config: Config) -> None:
         last = await _rows(
             community, "SELECT body FROM records WHERE kind = 'interval' ORDER BY seq DESC LIMIT 1"
         )
+        sums = await totals(community, head[0][0] if head else -1)
         return web.json_response(
             {
                 "id": community.community_id,
@@ -139,6 +185,8 @@ def add_routes(app: web.Application, config: Config) -> None:
                 ],
                 "ledger": {"records": head[0][0] + 1 if head else 0, "head": head[0][1] if head else None},
                 "latest_interval": _interval_json(last[0][0], seen) if last else None,
+                "today": {"date": sums["date"], "members": _rounded(sums["day"], seen)},
+                "month": {"month": sums["ym"], "members": _rounded(sums["month"], seen)},
             },
             dumps=_dumps,
         )

@@ -38,6 +38,8 @@ def community_paths(invalid: dict[str, Any]) -> dict[str, Any]:
                                 "members": {"type": "array", "items": {"type": "object"}},
                                 "ledger": _obj({"records": NUM, "head": NULLABLE_STR}),
                                 "latest_interval": {**INTERVAL, "nullable": True},
+                                "today": _obj({"date": STR, "members": {"type": "object"}}),
+                                "month": _obj({"month": STR, "members": {"type": "object"}}),
                             },
                             ["id", "members", "ledger"],
                         )

@@ -52,6 +52,7 @@ class RunResult:
     plan_stats: dict[str, float] = field(default_factory=dict)  # optimiser: replans, slack, solve ms
     strategy_share: dict[str, float] = field(default_factory=dict)
     cumulative_cost_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    grid_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per step, + import / - export
 
     @property
     def cost_eur(self) -> float:
@@ -263,6 +264,7 @@ def replay(
         plan_stats=plan_stats,
         strategy_share={str(k): float(v) for k, v in shares.items()},
         cumulative_cost_eur=np.cumsum(costs),
+        grid_kw=grid,
     )
 
 
@@ -290,4 +292,5 @@ def no_battery(site: SiteConfig, data: BacktestData) -> RunResult:
         capacity_kwh=site.bess.energy_capacity_kwh,
         soc_end_pct=float("nan"),
         cumulative_cost_eur=np.cumsum(costs),
+        grid_kw=grid,
     )

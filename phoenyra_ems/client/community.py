@@ -90,6 +90,14 @@ class CommunityState(Wire):
     ledger_records: int = field(metadata=spec(at=("ledger", "records")))
     ledger_head: str | None = field(metadata=spec(at=("ledger", "head")))
     latest_interval: CommunityInterval | None
+    # The visible members' figures summed over the recorded intervals of the community's local day
+    # and month so far (absent from older daemons: empty)
+    date: str | None = field(default=None, metadata=spec(at=("today", "date")))  # YYYY-MM-DD, local
+    today: dict[str, MemberInterval] = field(default_factory=dict, metadata=spec(at=("today", "members")))
+    month: str | None = field(default=None, metadata=spec(at=("month", "month")))  # YYYY-MM
+    month_to_date: dict[str, MemberInterval] = field(
+        default_factory=dict, metadata=spec(at=("month", "members"))
+    )
 
     def member_for_site(self, site_id: str) -> CommunityMember | None:
         """The member that is our site ``site_id``, if it is one."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,12 @@ from phoenyra_ems.core.community.allocation import (
     MemberMeter,
     allocate,
     internal_price_eur_kwh,
+)
+from phoenyra_ems.core.community.export_value import (
+    UPTAKE_DAYS,
+    CommunityExportValue,
+    marginal_uptake,
+    uptake_profile,
 )
 from phoenyra_ems.core.community.settlement import MEMBER_FIGURES, MemberSettlement, settle
 
@@ -196,3 +202,46 @@ def settle_month_readonly(
 
 def _rounded(data: dict[str, object]) -> dict[str, object]:
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in data.items()}
+
+
+def export_values(
+    community: CommunityConfig,
+    ledger: Ledger,
+    now: datetime,
+    step_kwh: Mapping[str, float] | None = None,
+    days: int = UPTAKE_DAYS,
+) -> dict[str, CommunityExportValue]:
+    """Per site member (by site id): its community terms for the optimiser — the price rule and its
+    uptake by local quarter-hour over the last ``days`` days of interval records: the share the
+    community would have taken of ``step_kwh[site]`` more export (default: a quarter-hour of the
+    battery's full power, which the caller passes; 0.01 kWh where none is given)."""
+    since = iso(int(now.timestamp()) - days * 86400)
+    sites = {mid: m for mid, m in community.members.items() if m.site is not None}
+    rows: dict[str, list[tuple[str, float]]] = {mid: [] for mid in sites}
+    shares = community.shares() if community.key == "static" else None
+    for record in ledger.records("WHERE kind = 'interval' AND period >= ?", (since,)):
+        data = record.data
+        names = data["fields"]
+        at_c, at_g = names.index("consumption_kwh"), names.index("generation_kwh")
+        meters = [MemberMeter(mid, float(v[at_c]), float(v[at_g])) for mid, v in data["members"].items()]
+        for mid, member in sites.items():
+            step = max((step_kwh or {}).get(str(member.site), 0.01), 0.01) * member.participation_pct / 100
+            rows[mid].append(
+                (data["interval"], marginal_uptake(meters, mid, data["key"], shares, max(step, 1e-6)))
+            )
+    price = community.price
+    out = {}
+    for mid, member in sites.items():
+        uptake, seen = uptake_profile(rows[mid], community.timezone, member.participation_pct / 100.0)
+        out[str(member.site)] = CommunityExportValue(
+            community_id=community.community_id,
+            member=mid,
+            uptake=uptake,
+            timezone=community.timezone,
+            mode=price.mode,
+            fixed_eur_kwh=price.fixed_eur_kwh,
+            dayahead_factor=price.dayahead_factor,
+            markup_eur_kwh=price.markup_eur_kwh,
+            days=seen,
+        )
+    return out

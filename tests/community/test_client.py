@@ -171,3 +171,37 @@ def test_a_wrong_shape_names_the_field() -> None:
     }
     with pytest.raises(PhoenyraInvalidResponseError, match=r"latest_interval\.members\.wien\.received_kwh"):
         CommunityState.from_dict(body)
+
+
+async def test_today_and_month_to_date_sum_the_members_recorded_intervals(tmp_path: Path) -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    config = _community(tmp_path)  # June 2024: neither today nor this month
+    midnight = datetime.now(ZoneInfo(config.timezone)).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = midnight.replace(day=1)
+    starts = {first - timedelta(minutes=15), first, midnight, midnight + timedelta(minutes=15)}
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    members = {"wien": [2, 0, 1.5, 0, 0, 0.15, 0], "bauernhof": [0, 5, 0, 1.5, 3.5, 0, 0.15]}
+    with Ledger(config.ledger.path, "eeg", config.ledger.key_dir) as ledger:
+        ledger.append(
+            ("interval", period, period[:7], None,
+             {"interval": period, "price_eur_kwh": 0.1, "fields": list(FIELDS), "members": members})
+            for period in sorted(t.astimezone(UTC).strftime(fmt) for t in starts)
+        )  # fmt: skip
+    app = web.Application(middlewares=[token_auth])
+    add_routes(app, lambda request: config)
+    async with TestServer(app) as server:
+        async with PhoenyraClient(server.host, server.port, token="wien", retries=0) as client:
+            state = await client.community()
+        async with PhoenyraClient(server.host, server.port, token="admin", retries=0) as client:
+            admin = await client.community()
+    this_month = len(starts) - 1  # the quarter-hour before the 1st belongs to last month
+    assert state.date == midnight.date().isoformat() and state.month == first.strftime("%Y-%m")
+    assert set(state.today) == {"wien"} and set(state.month_to_date) == {"wien"}  # only its own
+    assert state.today["wien"].received_kwh == pytest.approx(3.0)
+    assert state.month_to_date["wien"].received_kwh == pytest.approx(1.5 * this_month)
+    assert state.month_to_date["wien"].paid_eur == pytest.approx(0.15 * this_month)
+    assert set(admin.today) == {"wien", "bauernhof"}
+    assert admin.today["bauernhof"].provided_kwh == pytest.approx(3.0)
+    assert admin.month_to_date["bauernhof"].earned_eur == pytest.approx(0.15 * this_month)

@@ -51,6 +51,8 @@ def _intervals(path: Path) -> dict[str, dict[str, list[float]]]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         rows = db.execute("SELECT period, body FROM records WHERE kind = 'interval'").fetchall()
+    except sqlite3.OperationalError:  # the recorder is creating the file at this moment
+        return {}
     finally:
         db.close()
     return {period: json.loads(body)["data"]["members"] for period, body in rows}

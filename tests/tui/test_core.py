@@ -58,6 +58,7 @@ CORE_MODULES = [
     "tui.core.settings",
     "tui.core.store",
     "tui.core.selector",
+    "tui.core.community",
 ]
 
 

@@ -62,6 +62,7 @@ SCREENS: dict[str, str] = {
     "control": "Control panel",
     "sensors": "Sensors",
     "history": "History",
+    "community": "Energy community",
 }
 
 
@@ -72,6 +73,7 @@ def default_actions() -> ActionRegistry:
         ActionSpec("show_control", "show('control')", "Control", "Screens", keys="c", footer=True),
         ActionSpec("show_sensors", "show('sensors')", "Sensors", "Screens", keys="s"),
         ActionSpec("show_history", "show('history')", "History", "Screens", keys="h", footer=True),
+        ActionSpec("show_community", "show('community')", "Community", "Screens", keys="e"),
         ActionSpec("pick_site", "pick_site", "Sites", "Sites", keys="p", footer=True),
         *(
             ActionSpec(f"site_{n}", f"switch_site({n})", f"Site {n}", "Sites", keys=str(n))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
-from phoenyra_ems.client import Sensor
+from phoenyra_ems.client import CommunityState, PhoenyraNotFoundError, Sensor
 from tui.core.control import ControlRequest
 from tui.core.store import ChartPoint, ConsoleStore, ControlOutcome
 
@@ -35,6 +35,9 @@ class Backend(Protocol):
     async def sensors(self, site_id: str) -> list[Sensor]:
         """The site's edge sensors (MQTT discovery; none when the daemon has it switched off)."""
 
+    async def community(self) -> CommunityState:
+        """The energy community (``PhoenyraNotFoundError`` when the daemon has none)."""
+
 
 class StaticBackend:
     """A backend over a hand-filled store: nothing changes unless the caller changes it."""
@@ -45,9 +48,11 @@ class StaticBackend:
         history: dict[tuple[str, date], Sequence[ChartPoint]] | None = None,
         outcome: ControlOutcome | None = None,
         sensors: dict[str, list[Sensor]] | None = None,
+        community: CommunityState | None = None,
     ) -> None:
         self.store = store
         self.site_sensors = dict(sensors or {})
+        self.community_state = community
         self.history = dict(history or {})
         self.outcome = outcome or ControlOutcome(True, "accepted")
         self.sent: list[ControlRequest] = []
@@ -75,3 +80,8 @@ class StaticBackend:
 
     async def sensors(self, site_id: str) -> list[Sensor]:
         return list(self.site_sensors.get(site_id, ()))
+
+    async def community(self) -> CommunityState:
+        if self.community_state is None:
+            raise PhoenyraNotFoundError("no community is configured", status=404, code="not_found")
+        return self.community_state

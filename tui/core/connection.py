@@ -19,6 +19,7 @@ from typing import Any
 
 from phoenyra_ems.client import (
     AlarmEvent,
+    CommunityState,
     ControlAckEvent,
     ErrorEvent,
     Event,
@@ -282,6 +283,9 @@ class ConnectionManager:
 
     async def sensors(self, site_id: str) -> list[Sensor]:
         return await self.client.sensors(site_id)
+
+    async def community(self) -> CommunityState:
+        return await self.client.community()
 
     async def stop(self) -> None:
         self._stopping = True

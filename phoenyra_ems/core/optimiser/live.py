@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from phoenyra_ems.config.model import SiteConfig
+from phoenyra_ems.core.community.export_value import CommunityExportValue
 from phoenyra_ems.core.optimiser.forecast import extend_prices, profile
 from phoenyra_ems.core.optimiser.plan import PlanInputs, site_plan_inputs
 from phoenyra_ems.core.strategies.base import PriceSlot
@@ -90,6 +91,9 @@ class PlanHistory:
         # Replan phase (s): a new step's inputs only from step start + phase on; until then the
         # previous step's (a fleet staggers its sites' boundary solves, docs/optimiser.md "Fleet").
         self.phase_s = 0.0
+        # The site's energy-community terms (set by the daemon's community recorder after each
+        # recording): its export is valued at the internal price where the community takes it.
+        self.community: CommunityExportValue | None = None
 
     @property
     def inputs_start(self) -> datetime | None:
@@ -138,7 +142,7 @@ class PlanHistory:
         held = self._inputs
         if held is not None and held.start < start and (now - start).total_seconds() < self.phase_s:
             return held  # this site's turn comes at start + phase: follow the previous plan until then
-        key = (start, None if forecast is None else forecast.made_at, no_forecast)
+        key = (start, None if forecast is None else forecast.made_at, no_forecast, self.community)
         if self._inputs is not None and self._key == key:
             return self._inputs
         n = self.horizon
@@ -151,6 +155,11 @@ class PlanHistory:
         source = BASELINES + (f" ({no_forecast})" if no_forecast else "")
         if forecast is not None:
             source = self._with_forecast(forecast, times, count, load, pv, prices)
+        if self.community is not None:
+            source += (
+                f"; export: community {self.community.community_id} takes "
+                f"{100 * self.community.mean_uptake:.0f} % ({self.community.days} days)"
+            )
         self._key = key
         self._inputs = site_plan_inputs(
             self.site,
@@ -162,6 +171,7 @@ class PlanHistory:
             count,
             peak_reached_kw=self.peak_kw,
             source=source,
+            community=self.community,
         )
         return self._inputs
 

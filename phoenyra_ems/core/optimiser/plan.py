@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phoenyra_ems.config.model import EmsSettings, GridTariffConfig, SiteConfig
+from phoenyra_ems.core.community.export_value import CommunityExportValue, export_value_eur_mwh
 from phoenyra_ems.core.limits import SiteLimits, feedin_limit_varies, limits_at
 from phoenyra_ems.core.optimiser.model import (
     MIN_CAPACITY_KWH,
@@ -79,6 +80,10 @@ class PlanInputs:
     import_max_kw: FloatArray | None = None
     battery_fixed_kw: FloatArray | None = None
     constraints_key: tuple[object, ...] = ()
+    # A member of an energy community (core/community/export_value.py): per step, its internal
+    # price (EUR/MWh) and the expected shared part of an exported kWh; None: not a member.
+    community_eur_mwh: FloatArray | None = None
+    community_uptake: FloatArray | None = None
 
     @property
     def steps(self) -> int:
@@ -149,8 +154,10 @@ def site_plan_inputs(
     export_max_kw: FloatArray | None = None,
     peak_reached_kw: float = 0.0,
     source: str = "",
+    community: CommunityExportValue | None = None,
 ) -> PlanInputs:
-    """PlanInputs with the site's feed-in rules and months read in its local time."""
+    """PlanInputs with the site's feed-in rules and months read in its local time; ``community``:
+    the site's community terms (export valued at the internal price where it is shared)."""
     zone = ZoneInfo(site.location.timezone)
     n = len(load_kw)
     times = [(start + timedelta(seconds=step_s * k)).astimezone(zone) for k in range(n)]
@@ -175,6 +182,8 @@ def site_plan_inputs(
         peak_reached_kw=peak_reached_kw,
         timezone=site.location.timezone,
         source=source,
+        community_eur_mwh=None if community is None else community.internal_eur_mwh(price_eur_mwh),
+        community_uptake=None if community is None else community.uptake_at(times),
     )
 
 
@@ -211,6 +220,10 @@ def make_plan(
     load, pv = np.maximum(_clean(inputs.load_kw, n), 0.0), np.maximum(_clean(inputs.pv_kw, n), 0.0)
     day_ahead = _clean(inputs.price_eur_mwh, n)
     buy, sell = tariff_series(tariffs, day_ahead)
+    if inputs.community_eur_mwh is not None and inputs.community_uptake is not None:
+        sell = export_value_eur_mwh(
+            sell, _clean(inputs.community_eur_mwh, n), np.clip(_clean(inputs.community_uptake, n), 0.0, 1.0)
+        )
     derate = min(max(derate, 0.0), 1.0) if math.isfinite(derate) else 0.0
     now_cap = math.inf if limits.grid_export_max_kw is None else limits.grid_export_max_kw
     export = np.full(n, now_cap)
