@@ -59,6 +59,7 @@ CORE_MODULES = [
     "tui.core.store",
     "tui.core.selector",
     "tui.core.community",
+    "tui.core.vpp",
 ]
 
 
