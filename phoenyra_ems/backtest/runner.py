@@ -200,6 +200,8 @@ def run_backtest(
         )
     ai_result = None
     if ai_selection is not None:
+        # the optimiser is the AI's default arm only where the backtest runs it (docs/ai-selection.md)
+        ai_selection = replace(ai_selection, optimiser=ai_selection.optimiser and optimiser)
         ai_result = run_ai_selection(
             site, data, ai_selection, soc_start_pct=SOC_START_PCT, progress=reporter(AI_SELECTION)
         )
