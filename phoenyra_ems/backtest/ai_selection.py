@@ -307,7 +307,7 @@ class WalkForward:
         if self.selector is None:
             self.current = self._last_best(i) if i >= self.first_train else self.default_arm
         else:
-            if due:
+            if due and self.settings.switch_confidence <= 1.0:  # above 1: the default arm only
                 self._train(i, state)
             self.current, confidence = self._model_choice(features)
         if self.default_arm is not None and self.current == self.default_arm:

@@ -10,6 +10,10 @@ common continuation strategy (so that energy bought now for later shows its late
 the same way for all: minus the grid bill, minus the demand charge of a new monthly peak, plus the
 change of stored energy at :func:`~phoenyra_ems.backtest.replay.storage_value_eur_kwh`.
 
+The optimiser may be in the pool: pinned, it plans at every step from the forecasts made then
+(``plan_forecasts``, as the backtest's optimiser row); :meth:`WindowReplayer.value_of_path` values a
+window already played (e.g. by the walk-forward's own run) the same way without replaying it.
+
 The label is the best strategy; every strategy's value is kept so that regret can be computed.
 Features (:class:`~phoenyra_ems.core.ai_selection.SelectorFeatures`) use only what was known at the
 window's start: published prices and forecasts from history before it.
