@@ -35,14 +35,17 @@ no grid is run (settings chosen elsewhere, e.g. on the first household's H1).
 from __future__ import annotations
 
 import argparse
+import pickle
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from phoenyra_ems.backtest.ai_selection import (
     WalkForwardResult,
     WalkForwardSettings,
     run_ai_selection,
     switch_choice,
+    switching_gain,
     training_targets,
 )
 from phoenyra_ems.backtest.counterfactual import Labelled, with_pool
@@ -76,6 +79,8 @@ def main() -> None:
     parser.add_argument("--household", choices=["konstanz", "other"], default="konstanz")
     parser.add_argument("--margin", type=float, help="switch margin EUR (skips the grid)")
     parser.add_argument("--confidence", type=float, help="switch confidence (skips the grid)")
+    parser.add_argument("--validation", type=float, default=14.0, help="validation days (with --margin)")
+    parser.add_argument("--later-grid", action="store_true", help="also print the grid over the whole period")
     args = parser.parse_args()
     if args.optimiser:
         optimiser_holdout(args)
@@ -216,35 +221,54 @@ def other_household(step: str, start: str, end: str) -> tuple[SiteConfig, Backte
 
 
 def offline(
-    labels: list[Labelled], step_h: float, until: int, margin: float, confidences: tuple[float, ...]
+    labels: list[Labelled],
+    step_h: float,
+    until: int,
+    margin: float,
+    confidences: tuple[float, ...],
+    gated: bool = False,
 ) -> dict[float, tuple[float, float]]:
     """Per switch confidence: the gain (EUR) against the optimiser over the windows before ``until``
-    and the switches per day, walk-forward on the labels (each training on the past only)."""
+    and the switches per day, walk-forward on the labels (each training on the past only).
+    ``gated``: switching only while it paid over the last ``validation_days`` of labels for a model
+    trained before them (as ``WalkForward._validate``)."""
     s = WalkForwardSettings()
     window, tail = max(1, round(s.window_h / step_h)), round(s.tail_h / step_h)
     per_day = 24.0 / step_h
     first, retrain = round(s.training_data_days * per_day), round(s.retrain_interval_days * per_day)
+    n_val = round(s.validation_days * 24.0 / s.window_h)
     selector = AIStrategySelector(min_samples=s.min_samples)
     pool = tuple(labels[0].values)
     gains = dict.fromkeys(confidences, 0.0)
     switches = dict.fromkeys(confidences, 0)
     previous = dict.fromkeys(confidences, OPTIMISER)
+    allowed = dict.fromkeys(confidences, not gated)
     trained_at: int | None = None
     tested = 0
     for x in labels:
         i = x.start.index
-        if i >= until:
+        if until and i >= until:
             break
         if i < first:
             continue
         if trained_at is None or i - trained_at >= retrain:
             past = [y for y in labels if y.start.index + window + tail <= i]
+            if gated:
+                older, recent = past[:-n_val], past[-n_val:]
+                if len(older) >= s.min_samples and len(recent) == n_val:
+                    check = AIStrategySelector(min_samples=s.min_samples)
+                    names, weights = training_targets(older, OPTIMISER, margin)
+                    check.fit([y.features for y in older], names, _now(), weights)
+                    for c in confidences:
+                        allowed[c] = switching_gain(check, recent, OPTIMISER, c) > 0
+                else:
+                    allowed = dict.fromkeys(confidences, False)
             names, weights = training_targets(past, OPTIMISER, margin)
             selector.fit([y.features for y in past], names, _now(), weights)
             trained_at = i
         tested += 1
         for c in confidences:
-            choice, _ = switch_choice(selector, x.features, pool, OPTIMISER, c)
+            choice, _ = switch_choice(selector, x.features, pool, OPTIMISER, c if allowed[c] else NEVER)
             gains[c] += x.values[choice] - x.values[OPTIMISER]
             switches[c] += choice != previous[c]
             previous[c] = choice
@@ -296,29 +320,53 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
     later = _slice(data, k)
     print(f"{data.description}: {len(data)} steps, split at step {k} ({args.holdout})", flush=True)
     started = time.perf_counter()
-    alone = run_ai_selection(site, data, WalkForwardSettings(switch_confidence=NEVER), name="optimiser alone")
+    cache = Path(f"/tmp/phoenyra_ai_bench_{args.household}_{args.step}_{args.start}_{args.end}.pkl")
+    if cache.exists():  # the first pass of an earlier run (same code, same data)
+        alone = pickle.loads(cache.read_bytes())
+    else:
+        never = WalkForwardSettings(switch_confidence=NEVER)
+        alone = run_ai_selection(site, data, never, name="optimiser alone")
+        cache.write_bytes(pickle.dumps(alone))
     print(f"optimiser alone + labels of every window: {time.perf_counter() - started:.0f} s", flush=True)
     _report("optimiser alone", alone, k, site, data, later)
+    validation = args.validation
     if args.margin is not None and args.confidence is not None:
         margin, confidence = args.margin, args.confidence
     else:
         print(f"grid on the labels before {args.holdout} (gain against the optimiser, switches/day):")
         grid = []
-        for m in MARGINS:
-            t = time.perf_counter()
-            for c, (gain, per_day) in offline(alone.labels, data.step_h, k, m, CONFIDENCES).items():
-                grid.append((gain, -per_day, m, c))
-                print(f"  margin {m:.2f} EUR confidence {c:.1f}: {gain:+7.2f} EUR, {per_day:.2f}/day")
-            print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
+        for gated in (False, True):
+            for m in MARGINS:
+                t = time.perf_counter()
+                found = offline(alone.labels, data.step_h, k, m, CONFIDENCES, gated)
+                for c, (gain, per_day) in found.items():
+                    grid.append((gain, -per_day, m, c, gated))
+                    print(
+                        f"  {'gated' if gated else 'ungated'} margin {m:.2f} EUR confidence {c:.1f}: "
+                        f"{gain:+7.2f} EUR, {per_day:.2f}/day"
+                    )
+                print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
         best = max(grid)
         margin, confidence = (best[2], best[3]) if best[0] > 0 else (0.0, NEVER)
-    print(f"chosen: margin {margin} EUR, confidence {confidence}", flush=True)
-    if confidence < NEVER:
+        validation = WalkForwardSettings().validation_days if best[4] else 0.0
+        print(f"best on the labels before {args.holdout}: {best}")
+        if args.later_grid:  # the same grid on the later windows (hindsight: for the record only)
+            for gated in (False, True):
+                for m in MARGINS:
+                    res = offline(alone.labels, data.step_h, 0, m, CONFIDENCES, gated)
+                    print(f"  whole period {'gated' if gated else 'ungated'} margin {m:.2f}: {res}")
+    print(f"chosen: margin {margin} EUR, confidence {confidence}, validation {validation} d", flush=True)
+    runs = [("ai_selection, shipped defaults", WalkForwardSettings())]
+    chosen = WalkForwardSettings(
+        switch_margin_eur=margin, switch_confidence=confidence, validation_days=validation
+    )
+    if confidence < NEVER and chosen != runs[0][1]:
+        runs.append(("ai_selection, chosen", chosen))
+    for label, settings in runs:
         started = time.perf_counter()
-        settings = WalkForwardSettings(switch_margin_eur=margin, switch_confidence=confidence)
-        chosen = run_ai_selection(site, data, settings)
-        print(f"ai_selection walk-forward: {time.perf_counter() - started:.0f} s")
-        _report("ai_selection (optimiser default arm)", chosen, k, site, data, later)
+        result = run_ai_selection(site, data, settings)
+        print(f"{label} walk-forward: {time.perf_counter() - started:.0f} s")
+        _report(label, result, k, site, data, later)
     pool = with_pool(site, [n for n in site.ems.strategies if n != OPTIMISER])
     for name, strategy in (("self_consumption alone", "self_consumption"), ("score selection", None)):
         chooser = _SocAt(strategy, k)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -47,6 +48,9 @@ LAST_BEST_DAYS = 7.0
 # (bench/ai_selection.py --holdout 2024-07-01 --optimiser; docs/ai-selection.md).
 DEFAULT_SWITCH_MARGIN_EUR = 0.02
 DEFAULT_SWITCH_CONFIDENCE = 0.6
+DEFAULT_VALIDATION_DAYS = 14.0
+_NEVER = 2.0  # a confidence no probability reaches
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class WalkForwardSettings:
     optimiser: bool = True  # the optimiser in the pool, as the default arm (module docstring)
     switch_margin_eur: float = DEFAULT_SWITCH_MARGIN_EUR  # leave the default arm only for more than this
     switch_confidence: float = DEFAULT_SWITCH_CONFIDENCE  # ... and with at least this probability
+    # ... and only while switching paid on the last days of labels for a model trained before them
+    validation_days: float = DEFAULT_VALIDATION_DAYS  # 0: no such check
 
     @classmethod
     def from_site(cls, site: SiteConfig, **overrides: Any) -> WalkForwardSettings:
@@ -107,6 +113,7 @@ class WalkForwardResult:
     ai_share: float = 0.0  # windows decided by the model, of the test period
     importances: dict[str, float] = field(default_factory=dict)
     optimiser_replays: int = 0  # windows whose optimiser value needed a counterfactual replay
+    validations: list[tuple[int, float]] = field(default_factory=list)  # (step, EUR switching gained)
 
     def regret_line(self) -> str:
         n = len(self.regret_eur)
@@ -120,7 +127,14 @@ class WalkForwardResult:
             f"{100 * self.ai_share:.0f} % of windows, "
             f"{self.trainings} trainings ({self.train_s:.1f} s), labelling {self.label_s:.1f} s"
             + (f" ({self.optimiser_replays} optimiser replays)" if self.default_arm else "")
+            + self._validation_part()
         )
+
+    def _validation_part(self) -> str:
+        if not self.validations:
+            return ""
+        on = sum(gain > 0 for _, gain in self.validations)
+        return f"; switching allowed after {on} of {len(self.validations)} validations"
 
     def _default_part(self) -> str:
         if self.default_arm is None or not len(self.default_regret_eur):
@@ -143,6 +157,22 @@ def training_targets(
         names.append(other if gain > margin_eur else default)
         weights.append(abs(gain))
     return names, weights
+
+
+def switching_gain(
+    selector: AIStrategySelector,
+    labels: list[Labelled],
+    default: str,
+    confidence_needed: float,
+) -> float:
+    """What following ``selector`` (leaving ``default`` where it is confident) gained against the
+    default arm over ``labels``, in EUR (each window from its recorded start state)."""
+    gain = 0.0
+    for x in labels:
+        pool = tuple(x.values)
+        choice, _ = switch_choice(selector, x.features, pool, default, confidence_needed)
+        gain += x.values[choice] - x.values[default]
+    return gain
 
 
 def switch_choice(
@@ -207,6 +237,9 @@ class WalkForward:
         self.train_s = self.label_s = 0.0
         self.current: str | None = None
         self.optimiser_replays = 0
+        # switching allowed (the validation before each training), and the gains it measured
+        self.switching = settings.validation_days <= 0
+        self.validations: list[tuple[int, float]] = []
         # The default arm's own run, per window it ran: its value (module docstring).
         self.known: dict[int, float] = {}
         self._path: tuple[WindowStart, float, float] | None = None  # window start, cost, peak so far
@@ -265,12 +298,36 @@ class WalkForward:
         if self.selector is None:
             return
         started = time.perf_counter()
+        if self.default_arm is not None and self.settings.validation_days > 0:
+            self.switching, gain = self._validate()
+            self.validations.append((i, gain))
         labels, weights = training_targets(self.labels, self.default_arm, self.settings.switch_margin_eur)
         features = [x.features for x in self.labels]
         if self.selector.fit(features, labels, now.timestamp, weights if self.settings.weighted else None):
             self.trainings += 1
             self.trained_on.append(len(labels))
         self.train_s += time.perf_counter() - started
+
+    def _validate(self) -> tuple[bool, float]:
+        """Whether leaving the default arm paid: a model trained without the last
+        ``validation_days`` of labels, followed over them (out of sample); off without enough."""
+        s = self.settings
+        n = round(s.validation_days * 24.0 / s.window_h)
+        older, recent = self.labels[:-n], self.labels[-n:]
+        if len(older) < s.min_samples or len(recent) < n:
+            return False, 0.0
+        assert self.selector is not None and self.default_arm is not None
+        check = AIStrategySelector(
+            n_estimators=s.n_estimators,
+            max_depth=s.max_depth,
+            seed=s.seed,
+            min_samples=s.min_samples,
+            kind=self.selector.kind,
+        )
+        names, weights = training_targets(older, self.default_arm, s.switch_margin_eur)
+        check.fit([x.features for x in older], names, _EPOCH, weights if s.weighted else None)
+        gain = switching_gain(check, recent, self.default_arm, s.switch_confidence)
+        return gain > 0.0, gain
 
     def _last_best(self, i: int) -> str | None:
         self._label_until(i)
@@ -286,9 +343,8 @@ class WalkForward:
             pool, stickiness = self.replayer.pool, self.settings.stickiness
             choice = self.selector.choose(features, pool, self.current, stickiness)
             return choice.strategy, choice.confidence
-        return switch_choice(
-            self.selector, features, self.replayer.pool, self.default_arm, self.settings.switch_confidence
-        )
+        needed = self.settings.switch_confidence if self.switching else _NEVER
+        return switch_choice(self.selector, features, self.replayer.pool, self.default_arm, needed)
 
     def __call__(self, i: int, state: PlantState, peak_kw: float, last: Decision | None) -> str | None:
         if self.default_arm is not None:
@@ -383,4 +439,5 @@ def run_ai_selection(
         ai_share=ai_share,
         importances=chooser.selector.feature_importances() if chooser.selector else {},
         optimiser_replays=chooser.optimiser_replays,
+        validations=chooser.validations,
     )
