@@ -16,6 +16,7 @@ from phoenyra_ems.backtest.ai_selection import (
     WalkForwardSettings,
     run_ai_selection,
     switch_choice,
+    switching_gain,
     training_targets,
 )
 from phoenyra_ems.backtest.counterfactual import Labelled, WindowStart, with_pool
@@ -78,6 +79,7 @@ def test_windows_the_optimiser_ran_are_valued_as_a_counterfactual_replay_values_
         tail_h=2.0,
         switch_margin_eur=0.0,
         switch_confidence=0.0,  # switch whenever the model names another strategy
+        validation_days=0.0,  # ... without first checking that switching paid
     )
     plans = BacktestForecasts(site, days, site.ems.planning_horizon_h)
     chooser = WalkForward(site, days, settings, plans)
@@ -91,14 +93,28 @@ def test_windows_the_optimiser_ran_are_valued_as_a_counterfactual_replay_values_
         assert chooser.replayer.value(start, "optimiser") == pytest.approx(known, abs=1e-9)
 
 
+def test_switching_gain_counts_what_leaving_the_optimiser_won_and_lost() -> None:
+    selector = AIStrategySelector(n_estimators=5, min_samples=10)
+    rows = [features(s) for s in range(0, 100, 5)]
+    selector.fit(rows, ["arbitrage" if f.soc_pct >= 50 else "optimiser" for f in rows], NOW)
+    high = Labelled(WindowStart(0, 90.0), features(90.0), {"optimiser": 1.0, "arbitrage": 0.7})
+    low = Labelled(WindowStart(1, 10.0), features(10.0), {"optimiser": 1.0, "arbitrage": 3.0})
+    # at 90 % SoC it leaves the optimiser and loses 0.3; at 10 % it stays (and misses 2.0: no gain)
+    assert switching_gain(selector, [high, low], "optimiser", 0.6) == pytest.approx(-0.3)
+    assert switching_gain(selector, [high, low], "optimiser", 1.01) == 0.0
+
+
 def test_a_selector_that_never_leaves_the_optimiser_earns_what_the_optimiser_earns(
     site: SiteConfig, days: BacktestData
 ) -> None:
+    # trained, ready to switch at any confidence, but its switching was never validated (one day
+    # of labels, fewer than min_samples before the 14-day validation span): the optimiser runs
     settings = WalkForwardSettings(
-        training_data_days=1, min_samples=10, n_estimators=5, tail_h=2.0, switch_confidence=2.0
+        training_data_days=1, min_samples=10, n_estimators=5, tail_h=2.0, switch_confidence=0.0
     )
     result = run_ai_selection(site, days, settings)
     alone = replay_optimiser(site, days)
+    assert result.trainings >= 1 and result.validations and not any(g > 0 for _, g in result.validations)
     assert result.run.cost_eur == pytest.approx(alone.cost_eur, abs=1e-9)
     assert result.run.switches == 0
     assert result.default_arm == "optimiser"
