@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--confidence", type=float, help="switch confidence (skips the grid)")
     parser.add_argument("--validation", type=float, default=14.0, help="validation days (with --margin)")
     parser.add_argument("--later-grid", action="store_true", help="also print the grid over the whole period")
+    parser.add_argument("--grid-only", action="store_true", help="stop after the grid")
+    parser.add_argument("--gated-only", action="store_true", help="the grid with the validation gate only")
     args = parser.parse_args()
     if args.optimiser:
         optimiser_holdout(args)
@@ -335,7 +337,7 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
     else:
         print(f"grid on the labels before {args.holdout} (gain against the optimiser, switches/day):")
         grid = []
-        for gated in (False, True):
+        for gated in (True,) if args.gated_only else (False, True):
             for m in MARGINS:
                 t = time.perf_counter()
                 found = offline(alone.labels, data.step_h, k, m, CONFIDENCES, gated)
@@ -349,7 +351,9 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
         best = max(grid)
         margin, confidence = (best[2], best[3]) if best[0] > 0 else (0.0, NEVER)
         validation = WalkForwardSettings().validation_days if best[4] else 0.0
-        print(f"best on the labels before {args.holdout}: {best}")
+        print(f"best on the labels before {args.holdout}: {best}", flush=True)
+        if args.grid_only:
+            return
         if args.later_grid:  # the same grid on the later windows (hindsight: for the record only)
             for gated in (False, True):
                 for m in MARGINS:

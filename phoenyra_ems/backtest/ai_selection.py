@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -44,8 +44,9 @@ from phoenyra_ems.models import PlantState
 
 AI_SELECTION = "ai_selection"
 LAST_BEST_DAYS = 7.0
-# Leaving the optimiser (the default arm): chosen on 2024 H1 of the household at 1 h
-# (bench/ai_selection.py --holdout 2024-07-01 --optimiser; docs/ai-selection.md).
+# Leaving the optimiser (the default arm). On 2024 H1 of the household (1 h) no margin/confidence
+# made switching pay without the validation gate (bench/ai_selection.py --optimiser --holdout
+# 2024-07-01; docs/ai-selection.md): the gate decides whether the model may switch at all.
 DEFAULT_SWITCH_MARGIN_EUR = 0.02
 DEFAULT_SWITCH_CONFIDENCE = 0.6
 DEFAULT_VALIDATION_DAYS = 14.0
@@ -118,7 +119,8 @@ class WalkForwardResult:
     def regret_line(self) -> str:
         n = len(self.regret_eur)
         if not n:
-            return f"{self.run.name}: never trained (too little history)"
+            who = f"the {self.default_arm} decided" if self.default_arm else "the score selection decided"
+            return f"{self.run.name}: never trained (too little history): {who}"
         return (
             f"{self.run.name}: regret against the hindsight-best strategy per window: mean "
             f"{self.regret_eur.mean():.4f} EUR, p95 {np.percentile(self.regret_eur, 95):.4f}, total "
@@ -380,9 +382,11 @@ def run_ai_selection(
     name: str = AI_SELECTION,
     soc_start_pct: float = 50.0,
     progress: Callable[[int], None] | None = None,
+    default_run: RunResult | None = None,
 ) -> WalkForwardResult:
     """Replay with the walk-forward AI selection over the site's pool (the optimiser as the default
-    arm when ``settings.optimiser``)."""
+    arm when ``settings.optimiser``). ``default_run``: the optimiser's own replay of ``data``, taken
+    as the row when the period is too short to train (the row is then that run, not a second one)."""
     settings = settings or WalkForwardSettings()
     names = [n for n in site.ems.strategies if n != OPTIMISER]
     if settings.optimiser:
@@ -392,6 +396,17 @@ def run_ai_selection(
     if settings.optimiser:
         plans = BacktestForecasts(site, data, site.ems.planning_horizon_h)
     chooser = WalkForward(site, data, settings, plans)
+    if chooser.never_trains and chooser.default_arm is not None and default_run is not None:
+        if progress is not None:
+            progress(len(data))
+        return WalkForwardResult(
+            run=replace(default_run, name=name),
+            windows=[],
+            labels=[],
+            regret_eur=np.zeros(0),
+            score_regret_eur=np.zeros(0),
+            default_arm=chooser.default_arm,
+        )
     run = replay(
         site,
         data,
