@@ -16,22 +16,47 @@ baselines) run the whole period walk-forward, and the period from that day on is
 bound of that period alone) beside the whole period.
 
     .venv/bin/python bench/ai_selection.py --holdout 2024-07-01
+
+``--optimiser``: the optimiser in the pool as the default arm. One walk-forward run with switching
+off is the optimiser alone and labels every window (its own run values the optimiser's windows);
+the switch margin (EUR) × confidence grid is then evaluated on those labels before ``--holdout``
+(walk-forward trainings on the past only, gain against the optimiser per window from the same start
+state), the best is chosen and run walk-forward over the whole period, reported after the holdout
+day and over the whole period with the regret per window. ``--household other``: a second household
+(VDI 4657 single-family house, 4.5 MWh/a, 2019 load on 2023's days, the Konstanz PV of 2016 at
+6 kWp, AT day-ahead 2023), built from the repo's data; with ``--margin``/``--confidence`` given,
+no grid is run (settings chosen elsewhere, e.g. on the first household's H1).
+
+    .venv/bin/python bench/ai_selection.py --optimiser --holdout 2024-07-01 [--step 15min]
+    .venv/bin/python bench/ai_selection.py --optimiser --household other --holdout 2023-07-01 \
+        --from 2023-01-01 --to 2024-01-01 --margin 0.02 --confidence 0.6
 """
 
 from __future__ import annotations
 
 import argparse
+import pickle
 import time
 from dataclasses import replace
+from pathlib import Path
 
-from phoenyra_ems.backtest.ai_selection import WalkForwardSettings, run_ai_selection
-from phoenyra_ems.backtest.counterfactual import with_pool
-from phoenyra_ems.backtest.data import BacktestData, household_2024
+from phoenyra_ems.backtest.ai_selection import (
+    WalkForwardResult,
+    WalkForwardSettings,
+    run_ai_selection,
+    switch_choice,
+    switching_gain,
+    training_targets,
+)
+from phoenyra_ems.backtest.counterfactual import Labelled, with_pool
+from phoenyra_ems.backtest.data import BacktestData, from_csv, household_2024
 from phoenyra_ems.backtest.optimum import solve_optimum
 from phoenyra_ems.backtest.replay import RunResult, no_battery, replay, storage_value_eur_kwh
 from phoenyra_ems.backtest.runner import household_site, optimum_input
-from phoenyra_ems.config.model import SiteConfig
+from phoenyra_ems.config.model import ForecastConfig, SiteConfig
+from phoenyra_ems.core.ai_selection import AIStrategySelector
 from phoenyra_ems.core.strategies import OPTIMISER
+from phoenyra_ems.series import DATA_DIR
 
 VARIANTS = {
     "rf": WalkForwardSettings(),
@@ -50,7 +75,18 @@ def main() -> None:
     parser.add_argument("--to", dest="end", default="2025-01-01")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--holdout", help="choose the settings before this day, report from it on")
+    parser.add_argument("--optimiser", action="store_true", help="the optimiser in the pool (default arm)")
+    parser.add_argument("--household", choices=["konstanz", "other"], default="konstanz")
+    parser.add_argument("--margin", type=float, help="switch margin EUR (skips the grid)")
+    parser.add_argument("--confidence", type=float, help="switch confidence (skips the grid)")
+    parser.add_argument("--validation", type=float, default=14.0, help="validation days (with --margin)")
+    parser.add_argument("--later-grid", action="store_true", help="also print the grid over the whole period")
+    parser.add_argument("--grid-only", action="store_true", help="stop after the grid")
+    parser.add_argument("--gated-only", action="store_true", help="the grid with the validation gate only")
     args = parser.parse_args()
+    if args.optimiser:
+        optimiser_holdout(args)
+        return
     if args.holdout:
         holdout(args.step, args.start, args.end, args.holdout)
         return
@@ -155,6 +191,197 @@ def holdout(step: str, start: str, end: str, split: str) -> None:
             f"  switches/day (whole) {run.switches_per_day:.2f}  SoC at the split {soc_k:.0f} %"
         )
     print(f"  (no battery: later {base_l:.2f} EUR, whole {base_y:.2f} EUR)")
+
+
+# --- the optimiser in the pool ----------------------------------------------------------------------
+MARGINS = (0.0, 0.02, 0.05)
+CONFIDENCES = (0.5, 0.6, 0.7, 0.8)
+NEVER = 2.0  # a switch confidence no probability reaches: the optimiser alone
+
+
+def other_household(step: str, start: str, end: str) -> tuple[SiteConfig, BacktestData]:
+    """The second household of docs/backtest.md, built from the repo's data into /tmp."""
+    import pandas as pd
+
+    load = pd.read_csv(DATA_DIR / "load_household_vdi4657_efh_2019_15min.csv", index_col=0, parse_dates=True)
+    load.index = load.index + pd.DateOffset(years=4)
+    kw = load["load_w_per_mwh_a"] * 4.5 / 1000.0
+    house = pd.read_csv(DATA_DIR / "household_konstanz_2016_hourly.csv", index_col=0, parse_dates=True)
+    house.index = house.index + pd.DateOffset(years=7)
+    pv = house["pv_kw"][~house.index.duplicated()] * 0.6
+    prices = pd.read_csv(DATA_DIR / "prices_at_de_lu_dayahead_2023_hourly.csv", index_col=0, parse_dates=True)
+    frame = pd.DataFrame({"load_kw": kw})
+    frame["pv_kw"] = pv.reindex(frame.index, method="ffill")
+    frame["price_eur_per_mwh"] = prices["price_at_eur_per_mwh"].reindex(frame.index, method="ffill")
+    frame.index.name = "timestamp_utc"
+    path = "/tmp/phoenyra_other_household_2023.csv"
+    frame = frame.interpolate(limit_direction="both")  # the PV record's gaps, bridged as household_2024 does
+    frame.to_csv(path, date_format="%Y-%m-%dT%H:%M:%SZ")
+    site = household_site()
+    site = replace(site, site_id="other", forecast=ForecastConfig(pv_peak_power_kw=6.0))
+    return site, from_csv(path, step, start, end, timezone=site.location.timezone)
+
+
+def offline(
+    labels: list[Labelled],
+    step_h: float,
+    until: int,
+    margin: float,
+    confidences: tuple[float, ...],
+    gated: bool = False,
+) -> dict[float, tuple[float, float]]:
+    """Per switch confidence: the gain (EUR) against the optimiser over the windows before ``until``
+    and the switches per day, walk-forward on the labels (each training on the past only).
+    ``gated``: switching only while it paid over the last ``validation_days`` of labels for a model
+    trained before them (as ``WalkForward._validate``)."""
+    s = WalkForwardSettings()
+    window, tail = max(1, round(s.window_h / step_h)), round(s.tail_h / step_h)
+    per_day = 24.0 / step_h
+    first, retrain = round(s.training_data_days * per_day), round(s.retrain_interval_days * per_day)
+    n_val = round(s.validation_days * 24.0 / s.window_h)
+    selector = AIStrategySelector(min_samples=s.min_samples)
+    pool = tuple(labels[0].values)
+    gains = dict.fromkeys(confidences, 0.0)
+    switches = dict.fromkeys(confidences, 0)
+    previous = dict.fromkeys(confidences, OPTIMISER)
+    allowed = dict.fromkeys(confidences, not gated)
+    trained_at: int | None = None
+    tested = 0
+    for x in labels:
+        i = x.start.index
+        if until and i >= until:
+            break
+        if i < first:
+            continue
+        if trained_at is None or i - trained_at >= retrain:
+            past = [y for y in labels if y.start.index + window + tail <= i]
+            if gated:
+                older, recent = past[:-n_val], past[-n_val:]
+                if len(older) >= s.min_samples and len(recent) == n_val:
+                    check = AIStrategySelector(min_samples=s.min_samples)
+                    names, weights = training_targets(older, OPTIMISER, margin)
+                    check.fit([y.features for y in older], names, _now(), weights)
+                    for c in confidences:
+                        allowed[c] = switching_gain(check, recent, OPTIMISER, c) > 0
+                else:
+                    allowed = dict.fromkeys(confidences, False)
+            names, weights = training_targets(past, OPTIMISER, margin)
+            selector.fit([y.features for y in past], names, _now(), weights)
+            trained_at = i
+        tested += 1
+        for c in confidences:
+            choice, _ = switch_choice(selector, x.features, pool, OPTIMISER, c if allowed[c] else NEVER)
+            gains[c] += x.values[choice] - x.values[OPTIMISER]
+            switches[c] += choice != previous[c]
+            previous[c] = choice
+    days = tested * window * step_h / 24.0
+    return {c: (gains[c], switches[c] / days if days else 0.0) for c in confidences}
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _report(
+    name: str, result: WalkForwardResult, k: int, site: SiteConfig, data: BacktestData, later: BacktestData
+) -> None:
+    base_y, bound_y = _bound(site, data)
+    base_l, bound_l = _bound(site, later)
+    run = result.run
+    soc_k = next(w.start.soc_pct for w in result.windows if w.start.index == k)
+    later_share = 100 * (base_l - _later_cost(site, run, soc_k, k, later)) / bound_l
+    windows = result.windows[-len(result.regret_eur) :]
+    tested = list(zip(windows, result.regret_eur, strict=True))
+    later_regret = [r for w, r in tested if w.start.index >= k]
+    later_default = [
+        r
+        for w, r in zip(result.windows[-len(result.regret_eur) :], result.default_regret_eur, strict=False)
+        if w.start.index >= k
+    ]
+    print(
+        f"  {name:<34} later {later_share:5.1f} %  whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %  "
+        f"switches/day {run.switches_per_day:.2f}  regret later {sum(later_regret):.2f} EUR "
+        f"(optimiser alone {sum(later_default):.2f}) over {len(later_regret)} windows, "
+        f"mean {sum(later_regret) / max(1, len(later_regret)):.4f}"
+    )
+    print(f"    {result.regret_line()}")
+    print(f"    shares {', '.join(f'{k_} {v:.3f}' for k_, v in run.strategy_share.items())}")
+
+
+def optimiser_holdout(args: argparse.Namespace) -> None:
+    if args.household == "other":
+        site, data = other_household(args.step, args.start, args.end)
+        _, early = other_household(args.step, args.start, args.holdout)
+    else:
+        site = household_site()
+        data = household_2024(args.step, args.start, args.end)
+        early = household_2024(args.step, args.start, args.holdout)
+    k = len(early)
+    later = _slice(data, k)
+    print(f"{data.description}: {len(data)} steps, split at step {k} ({args.holdout})", flush=True)
+    started = time.perf_counter()
+    cache = Path(f"/tmp/phoenyra_ai_bench_{args.household}_{args.step}_{args.start}_{args.end}.pkl")
+    if cache.exists():  # the first pass of an earlier run (same code, same data)
+        alone = pickle.loads(cache.read_bytes())
+    else:
+        never = WalkForwardSettings(switch_confidence=NEVER)
+        alone = run_ai_selection(site, data, never, name="optimiser alone")
+        cache.write_bytes(pickle.dumps(alone))
+    print(f"optimiser alone + labels of every window: {time.perf_counter() - started:.0f} s", flush=True)
+    _report("optimiser alone", alone, k, site, data, later)
+    validation = args.validation
+    if args.margin is not None and args.confidence is not None:
+        margin, confidence = args.margin, args.confidence
+    else:
+        print(f"grid on the labels before {args.holdout} (gain against the optimiser, switches/day):")
+        grid = []
+        for gated in (True,) if args.gated_only else (False, True):
+            for m in MARGINS:
+                t = time.perf_counter()
+                found = offline(alone.labels, data.step_h, k, m, CONFIDENCES, gated)
+                for c, (gain, per_day) in found.items():
+                    grid.append((gain, -per_day, m, c, gated))
+                    print(
+                        f"  {'gated' if gated else 'ungated'} margin {m:.2f} EUR confidence {c:.1f}: "
+                        f"{gain:+7.2f} EUR, {per_day:.2f}/day"
+                    )
+                print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
+        best = max(grid)
+        margin, confidence = (best[2], best[3]) if best[0] > 0 else (0.0, NEVER)
+        validation = WalkForwardSettings().validation_days if best[4] else 0.0
+        print(f"best on the labels before {args.holdout}: {best}", flush=True)
+        if args.grid_only:
+            return
+        if args.later_grid:  # the same grid on the later windows (hindsight: for the record only)
+            for gated in (False, True):
+                for m in MARGINS:
+                    res = offline(alone.labels, data.step_h, 0, m, CONFIDENCES, gated)
+                    print(f"  whole period {'gated' if gated else 'ungated'} margin {m:.2f}: {res}")
+    print(f"chosen: margin {margin} EUR, confidence {confidence}, validation {validation} d", flush=True)
+    runs = [("ai_selection, shipped defaults", WalkForwardSettings())]
+    chosen = WalkForwardSettings(
+        switch_margin_eur=margin, switch_confidence=confidence, validation_days=validation
+    )
+    if confidence < NEVER and chosen != runs[0][1]:
+        runs.append(("ai_selection, chosen", chosen))
+    for label, settings in runs:
+        started = time.perf_counter()
+        result = run_ai_selection(site, data, settings)
+        print(f"{label} walk-forward: {time.perf_counter() - started:.0f} s")
+        _report(label, result, k, site, data, later)
+    pool = with_pool(site, [n for n in site.ems.strategies if n != OPTIMISER])
+    for name, strategy in (("self_consumption alone", "self_consumption"), ("score selection", None)):
+        chooser = _SocAt(strategy, k)
+        run = replay(pool, data, None, name=name, choose=chooser)
+        base_y, bound_y = _bound(site, data)
+        base_l, bound_l = _bound(site, later)
+        later_share = 100 * (base_l - _later_cost(site, run, chooser.soc, k, later)) / bound_l
+        print(
+            f"  {name:<34} later {later_share:5.1f} %  "
+            f"whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %  switches/day {run.switches_per_day:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,13 @@ Before (per-window labels from scratch, no shared continuation): run this file f
 commit 0fdc71b.
 
     .venv/bin/python bench/selector.py [--days 30,90,365] [--trees 100]
+
+``--optimiser-windows N``: what the optimiser in the pool adds to labelling. Its counterfactual
+value of one 1-h window (4 plans over 48 h at 15 min, from the recorded state) timed over N windows
+spread over the year, against valuing a window the walk-forward's own run played (its grid cost is
+known; only the shared continuation is computed), and both extrapolated to a year's 8,784 windows.
+
+    .venv/bin/python bench/selector.py --days 365 --optimiser-windows 200
 """
 
 from __future__ import annotations
@@ -63,7 +70,11 @@ def main() -> None:
     )
     parser.add_argument("--days", default="30,90,365")
     parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--optimiser-windows", type=int, default=0)
     args = parser.parse_args()
+    if args.optimiser_windows:
+        optimiser_windows(args.optimiser_windows)
+        return
     print(
         f"{'history':>10} {'labels':<7}{'windows':>9}{'new':>9}{'label s':>10}{'fit s':>8}{'total s':>9}"
         f"{'goal':>8}"
@@ -92,6 +103,35 @@ def main() -> None:
         f"{percentile(flat, 50):.3f} ms, p99 {percentile(flat, 99):.3f} ms (goal < 1 ms); "
         f"scikit-learn predict_proba median {percentile(sk, 50):.3f} ms"
     )
+
+
+def optimiser_windows(count: int) -> None:
+    from phoenyra_ems.backtest.counterfactual import WindowReplayer, WindowStart, with_pool
+    from phoenyra_ems.core.battery import BatteryState
+
+    data = _data(366)
+    site = with_pool(household_site(), [*household_site().ems.strategies, "optimiser"])
+    replayer = WindowReplayer(site, data, 4, tail_steps=96)
+    starts = np.linspace(14 * 96, len(data) - 200, count).astype(int) // 4 * 4
+    timed: dict[str, list[float]] = {"optimiser": [], "self_consumption": [], "from the run": []}
+    for i in starts:
+        start = WindowStart(int(i), 50.0)
+        for name in ("optimiser", "self_consumption"):
+            started = time.perf_counter()
+            replayer.value(start, name)
+            timed[name].append(1000 * (time.perf_counter() - started))
+        started = time.perf_counter()
+        replayer.value_of_path(start, 0.1, 0.0, BatteryState(soc_pct=60.0), 0.0)
+        timed["from the run"].append(1000 * (time.perf_counter() - started))
+    windows = 8784
+    print(f"per 1-h window at 15 min ({count} windows over 2024; 24-h continuation):")
+    for name, values in timed.items():
+        mean = float(np.mean(values))
+        print(
+            f"  {name:<18} mean {mean:7.2f} ms  p95 {percentile(values, 95):7.2f} ms  "
+            f"a year's windows {mean * windows / 1000:6.1f} s  a week's {mean * 192 / 1000:5.1f} s"
+        )
+    print(f"  optimiser plans solved: {replayer.strategies['optimiser'].replans}")  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -150,6 +150,7 @@ def test_walk_forward_row_trains_on_the_past_and_reports_regret(site: SiteConfig
         n_estimators=5,
         min_confidence=0.0,
         tail_h=2.0,
+        optimiser=False,  # the rule-based pool with the score fallback (the optimiser arm: its own tests)
     )
     result = run_ai_selection(site, days, settings)
     assert result.trainings >= 3
@@ -167,7 +168,7 @@ def test_last_best_baseline_pins_the_best_strategy_of_the_past_week(
     site: SiteConfig, days: BacktestData
 ) -> None:
     result = run_ai_selection(
-        site, days, WalkForwardSettings(training_data_days=2, kind="last_best", tail_h=2.0)
+        site, days, WalkForwardSettings(training_data_days=2, kind="last_best", tail_h=2.0, optimiser=False)
     )
     chosen = {w.choice for w in result.windows[48:]}
     assert chosen and None not in chosen and chosen <= set(POOL)

@@ -7,13 +7,20 @@ replay, :mod:`phoenyra_ems.backtest.counterfactual`) and trains, and again every
 ``retrain_interval_days`` — on the past only. Until trained, or when not confident, the score-based
 selection decides. ``baseline="last_best"``: no model, always the strategy with the most value over
 the last 7 days of labelled windows (the simplest strong baseline).
+
+With the optimiser in the pool (``optimiser=True``, the default) it is the **default arm**: it runs
+until the model is trained and whenever the model is not confident, and a window's label is another
+strategy only where that one beat the optimiser by more than ``switch_margin_eur`` (money
+hysteresis). The windows the replay itself ran the optimiser are valued from that run (no second
+LP per step); only the windows another strategy ran replay the optimiser counterfactually.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -26,15 +33,25 @@ from phoenyra_ems.backtest.counterfactual import (
     with_pool,
 )
 from phoenyra_ems.backtest.data import BacktestData
+from phoenyra_ems.backtest.forecasts import BacktestForecasts
 from phoenyra_ems.backtest.replay import RunResult, replay
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import DEFAULT_STICKINESS, AIStrategySelector, SelectorFeatures
+from phoenyra_ems.core.battery import BatteryState, step
 from phoenyra_ems.core.decision import Decision
 from phoenyra_ems.core.strategies import OPTIMISER
 from phoenyra_ems.models import PlantState
 
 AI_SELECTION = "ai_selection"
 LAST_BEST_DAYS = 7.0
+# Leaving the optimiser (the default arm): on 2024 H1 of the household (1 h) no margin/confidence
+# made switching pay without the validation gate; with it, margin 0.05 EUR and confidence 0.7 were
+# best (+0.92 EUR over H1; bench/ai_selection.py --optimiser --holdout 2024-07-01 --gated-only).
+DEFAULT_SWITCH_MARGIN_EUR = 0.05
+DEFAULT_SWITCH_CONFIDENCE = 0.7
+DEFAULT_VALIDATION_DAYS = 14.0
+_NEVER = 2.0  # a confidence no probability reaches
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,11 @@ class WalkForwardSettings:
     seed: int = 42
     weighted: bool = True  # weight each window by its spread (best − worst value): what a choice matters
     stickiness: float = DEFAULT_STICKINESS  # keep the incumbent while its probability is this close
+    optimiser: bool = True  # the optimiser in the pool, as the default arm (module docstring)
+    switch_margin_eur: float = DEFAULT_SWITCH_MARGIN_EUR  # leave the default arm only for more than this
+    switch_confidence: float = DEFAULT_SWITCH_CONFIDENCE  # ... and with at least this probability
+    # ... and only while switching paid on the last days of labels for a model trained before them
+    validation_days: float = DEFAULT_VALIDATION_DAYS  # 0: no such check
 
     @classmethod
     def from_site(cls, site: SiteConfig, **overrides: Any) -> WalkForwardSettings:
@@ -83,35 +105,116 @@ class WalkForwardResult:
     labels: list[Labelled]
     regret_eur: np.ndarray  # per window of the test period (after the first training)
     score_regret_eur: np.ndarray  # the score-based selection's regret over the same windows
-    trainings: int
-    trained_on: list[int]
-    train_s: float
-    label_s: float
-    ai_share: float  # windows decided by the model, of the test period
+    default_arm: str | None = None  # the optimiser when in the pool
+    default_regret_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))  # always the default arm
+    trainings: int = 0
+    trained_on: list[int] = field(default_factory=list)
+    train_s: float = 0.0
+    label_s: float = 0.0
+    ai_share: float = 0.0  # windows decided by the model, of the test period
     importances: dict[str, float] = field(default_factory=dict)
+    optimiser_replays: int = 0  # windows whose optimiser value needed a counterfactual replay
+    validations: list[tuple[int, float]] = field(default_factory=list)  # (step, EUR switching gained)
 
     def regret_line(self) -> str:
         n = len(self.regret_eur)
         if not n:
-            return f"{self.run.name}: never trained (too little history)"
+            who = f"the {self.default_arm} decided" if self.default_arm else "the score selection decided"
+            return f"{self.run.name}: never trained (too little history): {who}"
         return (
             f"{self.run.name}: regret against the hindsight-best strategy per window: mean "
             f"{self.regret_eur.mean():.4f} EUR, p95 {np.percentile(self.regret_eur, 95):.4f}, total "
             f"{self.regret_eur.sum():.2f} EUR over {n} windows (score selection: total "
-            f"{self.score_regret_eur.sum():.2f}); model decided {100 * self.ai_share:.0f} % of windows, "
+            f"{self.score_regret_eur.sum():.2f}{self._default_part()}); model decided "
+            f"{100 * self.ai_share:.0f} % of windows, "
             f"{self.trainings} trainings ({self.train_s:.1f} s), labelling {self.label_s:.1f} s"
+            + (f" ({self.optimiser_replays} optimiser replays)" if self.default_arm else "")
+            + self._validation_part()
         )
+
+    def _validation_part(self) -> str:
+        if not self.validations:
+            return ""
+        on = sum(gain > 0 for _, gain in self.validations)
+        return f"; switching allowed after {on} of {len(self.validations)} validations"
+
+    def _default_part(self) -> str:
+        if self.default_arm is None or not len(self.default_regret_eur):
+            return ""
+        return f", {self.default_arm} alone: total {self.default_regret_eur.sum():.2f}"
+
+
+def training_targets(
+    labels: list[Labelled], default: str | None, margin_eur: float
+) -> tuple[list[str], list[float]]:
+    """Training labels and weights. Without a default arm: the best strategy, weighted by the
+    window's spread. With one: another strategy only where it beat the default arm by more than
+    ``margin_eur`` (money hysteresis), weighted by what switching (or not) gained or lost."""
+    if default is None:
+        return [x.best for x in labels], [x.spread for x in labels]
+    names, weights = [], []
+    for x in labels:
+        other, value = max(((k, v) for k, v in x.values.items() if k != default), key=lambda kv: kv[1])
+        gain = value - x.values[default]
+        names.append(other if gain > margin_eur else default)
+        weights.append(abs(gain))
+    return names, weights
+
+
+def switching_gain(
+    selector: AIStrategySelector,
+    labels: list[Labelled],
+    default: str,
+    confidence_needed: float,
+) -> float:
+    """What following ``selector`` (leaving ``default`` where it is confident) gained against the
+    default arm over ``labels``, in EUR (each window from its recorded start state)."""
+    gain = 0.0
+    for x in labels:
+        pool = tuple(x.values)
+        choice, _ = switch_choice(selector, x.features, pool, default, confidence_needed)
+        gain += x.values[choice] - x.values[default]
+    return gain
+
+
+def switch_choice(
+    selector: AIStrategySelector,
+    features: SelectorFeatures,
+    pool: tuple[str, ...],
+    default: str,
+    confidence_needed: float,
+) -> tuple[str, float | None]:
+    """The default arm, unless the trained model names another strategy with at least
+    ``confidence_needed``; the confidence is None while untrained (the default arm decides)."""
+    if not selector.trained:
+        return default, None
+    proba = {k: v for k, v in selector.probabilities(features).items() if k in pool}
+    if not proba:
+        return default, None
+    best, confidence = max(proba.items(), key=lambda kv: kv[1])
+    if best != default and confidence >= confidence_needed:
+        return best, confidence
+    return default, proba.get(default, 1.0 - confidence)
 
 
 class WalkForward:
     """The replay's chooser: features at each window start, walk-forward training, a pinned choice."""
 
-    def __init__(self, site: SiteConfig, data: BacktestData, settings: WalkForwardSettings) -> None:
+    def __init__(
+        self,
+        site: SiteConfig,
+        data: BacktestData,
+        settings: WalkForwardSettings,
+        plan_forecasts: BacktestForecasts | None = None,
+    ) -> None:
         self.settings = settings
         step_h = data.step_h
         self.window = max(1, round(settings.window_h / step_h))
         tail = round(settings.tail_h / step_h)
-        self.replayer = WindowReplayer(site, data, self.window, tail_steps=tail)
+        self.replayer = WindowReplayer(
+            site, data, self.window, tail_steps=tail, plan_forecasts=plan_forecasts
+        )
+        self.default_arm = OPTIMISER if OPTIMISER in self.replayer.pool else None
         self.lag = self.window + tail  # a window can be labelled once its data lies in the past
         per_day = 24.0 / step_h
         self.first_train = round(settings.training_data_days * per_day)
@@ -135,14 +238,60 @@ class WalkForward:
         self.trained_on: list[int] = []  # windows labelled at each training (all complete by then)
         self.train_s = self.label_s = 0.0
         self.current: str | None = None
+        self.optimiser_replays = 0
+        # switching allowed (the validation before each training), and the gains it measured
+        self.switching = settings.validation_days <= 0
+        self.validations: list[tuple[int, float]] = []
+        # The default arm's own run, per window it ran: its value (module docstring).
+        self.known: dict[int, float] = {}
+        self._path: tuple[WindowStart, float, float] | None = None  # window start, cost, peak so far
+        self._previous: tuple[int, BatteryState] | None = None
+        self.model = self.replayer.model
+        self.data = data
 
+    # --- the default arm's run, noted as it happens ---------------------------------------------
+    def _note_step(self, i: int, state: PlantState, last: Decision | None) -> None:
+        """Book step i−1 (its decision is ``last``) to the default arm's window in progress."""
+        previous, self._previous = self._previous, (i, BatteryState(soc_pct=state.soc, soh_pct=state.soh))
+        if self._path is None or previous is None or last is None or previous[0] != i - 1:
+            return
+        j, battery = i - 1, previous[1]
+        _, delivered = step(self.model, battery, last.setpoint_kw, self.replayer.dt_s)
+        g = float(self.data.load_kw[j] - self.data.pv_kw[j]) - delivered
+        cap = last.limits.grid_export_max_kw
+        if cap is not None and g < -cap:
+            g = -cap
+        r = self.replayer
+        start, cost, peak = self._path
+        cost += (g * r.buy[j] if g > 0 else g * r.sell[j]) * r.step_h / 1000.0
+        if r.month[j] == r.month[start.index]:
+            peak = max(peak, g)
+        self._path = (start, cost, peak)
+
+    def _close_path(self, state: PlantState) -> None:
+        """At a window's end: the default arm's window is valued from its own run."""
+        if self._path is None:
+            return
+        start, cost, peak = self._path
+        self._path = None
+        battery = BatteryState(soc_pct=state.soc, soh_pct=state.soh)
+        self.known[start.index] = self.replayer.value_of_path(start, cost, peak, battery, state.setpoint)
+
+    # --- labels and training ---------------------------------------------------------------------
     def _label_until(self, i: int) -> None:
         started = time.perf_counter()
         while len(self.labels) < len(self.windows):
             record = self.windows[len(self.labels)]
             if record.start.index + self.lag > i:
                 break
-            self.labels.append(self.replayer.label(record.start, record.features))
+            known = {}
+            if self.default_arm is not None:
+                value = self.known.get(record.start.index)
+                if value is None:
+                    self.optimiser_replays += 1
+                else:
+                    known[self.default_arm] = value
+            self.labels.append(self.replayer.label(record.start, record.features, known))
         self.label_s += time.perf_counter() - started
 
     def _train(self, i: int, now: PlantState) -> None:
@@ -151,23 +300,62 @@ class WalkForward:
         if self.selector is None:
             return
         started = time.perf_counter()
-        weights = [x.spread for x in self.labels] if self.settings.weighted else None
-        labels = [x.best for x in self.labels]
-        if self.selector.fit([x.features for x in self.labels], labels, now.timestamp, weights):
+        if self.default_arm is not None and self.settings.validation_days > 0:
+            self.switching, gain = self._validate()
+            self.validations.append((i, gain))
+        labels, weights = training_targets(self.labels, self.default_arm, self.settings.switch_margin_eur)
+        features = [x.features for x in self.labels]
+        if self.selector.fit(features, labels, now.timestamp, weights if self.settings.weighted else None):
             self.trainings += 1
             self.trained_on.append(len(labels))
         self.train_s += time.perf_counter() - started
+
+    def _validate(self) -> tuple[bool, float]:
+        """Whether leaving the default arm paid: a model trained without the last
+        ``validation_days`` of labels, followed over them (out of sample); off without enough."""
+        s = self.settings
+        n = round(s.validation_days * 24.0 / s.window_h)
+        older, recent = self.labels[:-n], self.labels[-n:]
+        if len(older) < s.min_samples or len(recent) < n:
+            return False, 0.0
+        assert self.selector is not None and self.default_arm is not None
+        check = AIStrategySelector(
+            n_estimators=s.n_estimators,
+            max_depth=s.max_depth,
+            seed=s.seed,
+            min_samples=s.min_samples,
+            kind=self.selector.kind,
+        )
+        names, weights = training_targets(older, self.default_arm, s.switch_margin_eur)
+        check.fit([x.features for x in older], names, _EPOCH, weights if s.weighted else None)
+        gain = switching_gain(check, recent, self.default_arm, s.switch_confidence)
+        return gain > 0.0, gain
 
     def _last_best(self, i: int) -> str | None:
         self._label_until(i)
         recent = self.labels[-self.last_best_windows :]
         if not recent:
-            return None
+            return self.default_arm
         totals = {name: sum(x.values[name] for x in recent) for name in recent[0].values}
         return max(totals.items(), key=lambda kv: kv[1])[0]
 
+    def _model_choice(self, features: SelectorFeatures) -> tuple[str | None, float | None]:
+        assert self.selector is not None
+        if self.default_arm is None:
+            pool, stickiness = self.replayer.pool, self.settings.stickiness
+            choice = self.selector.choose(features, pool, self.current, stickiness)
+            return choice.strategy, choice.confidence
+        needed = self.settings.switch_confidence if self.switching else _NEVER
+        return switch_choice(self.selector, features, self.replayer.pool, self.default_arm, needed)
+
     def __call__(self, i: int, state: PlantState, peak_kw: float, last: Decision | None) -> str | None:
-        if i % self.window or self.never_trains:
+        if self.default_arm is not None:
+            self._note_step(i, state, last)
+        if i % self.window:
+            return self.current
+        self._close_path(state)
+        if self.never_trains:
+            self.current = self.default_arm
             return self.current
         score = last.scores.get(last.strategy, 0.0) if last is not None else 0.0
         start = WindowStart(i, state.soc, state.soh, state.setpoint, peak_kw)
@@ -175,14 +363,13 @@ class WalkForward:
         due = i >= self.first_train and (self.trained_at is None or i - self.trained_at >= self.retrain)
         confidence: float | None = None
         if self.selector is None:
-            self.current = self._last_best(i) if i >= self.first_train else None
+            self.current = self._last_best(i) if i >= self.first_train else self.default_arm
         else:
-            if due:
+            if due and self.settings.switch_confidence <= 1.0:  # above 1: the default arm only
                 self._train(i, state)
-            choice = self.selector.choose(
-                features, self.replayer.pool, self.current, self.settings.stickiness
-            )
-            self.current, confidence = choice.strategy, choice.confidence
+            self.current, confidence = self._model_choice(features)
+        if self.default_arm is not None and self.current == self.default_arm:
+            self._path = (start, 0.0, peak_kw)
         self.windows.append(WindowRecord(start, features, self.current, confidence))
         return self.current
 
@@ -195,25 +382,61 @@ def run_ai_selection(
     name: str = AI_SELECTION,
     soc_start_pct: float = 50.0,
     progress: Callable[[int], None] | None = None,
+    default_run: RunResult | None = None,
 ) -> WalkForwardResult:
-    """Replay with the walk-forward AI selection over the site's pool (the optimiser left out)."""
+    """Replay with the walk-forward AI selection over the site's pool (the optimiser as the default
+    arm when ``settings.optimiser``). ``default_run``: the optimiser's own replay of ``data``, taken
+    as the row when the period is too short to train (the row is then that run, not a second one)."""
     settings = settings or WalkForwardSettings()
-    site = with_pool(site, [n for n in site.ems.strategies if n != OPTIMISER])
-    chooser = WalkForward(site, data, settings)
-    run = replay(site, data, None, name=name, soc_start_pct=soc_start_pct, progress=progress, choose=chooser)
+    names = [n for n in site.ems.strategies if n != OPTIMISER]
+    if settings.optimiser:
+        names.append(OPTIMISER)
+    site = with_pool(site, names)
+    plans = None
+    if settings.optimiser:
+        plans = BacktestForecasts(site, data, site.ems.planning_horizon_h)
+    chooser = WalkForward(site, data, settings, plans)
+    if chooser.never_trains and chooser.default_arm is not None and default_run is not None:
+        if progress is not None:
+            progress(len(data))
+        return WalkForwardResult(
+            run=replace(default_run, name=name),
+            windows=[],
+            labels=[],
+            regret_eur=np.zeros(0),
+            score_regret_eur=np.zeros(0),
+            default_arm=chooser.default_arm,
+        )
+    run = replay(
+        site,
+        data,
+        None,
+        name=name,
+        soc_start_pct=soc_start_pct,
+        progress=progress,
+        choose=chooser,
+        plan_inputs=plans,
+    )
+    if chooser._path is not None:  # the last window ends with the data: value it by replay
+        chooser._path = None
     if chooser.first_train < len(data):  # the test period's windows, for the regret
         chooser._label_until(len(data) + chooser.lag)
     pairs = zip(chooser.windows, chooser.labels, strict=False)
     tested = [(w, x) for w, x in pairs if w.start.index >= chooser.first_train]
     replayer = chooser.replayer
-    regret, score_regret = [], []
+    default = chooser.default_arm
+    regret, score_regret, default_regret = [], [], []
     for window, labelled in tested:
         best = labelled.values[labelled.best]
         score_value = replayer.value(window.start, None)
         used = labelled.values[window.choice] if window.choice is not None else score_value
         regret.append(best - used)
         score_regret.append(best - score_value)
+        if default is not None:
+            default_regret.append(best - labelled.values[default])
     ai_share = float(np.mean([w.choice is not None for w, _ in tested])) if tested else 0.0
+    if default is not None:
+        ai_share = float(np.mean([w.confidence is not None for w, _ in tested])) if tested else 0.0
     if chooser.selector is None:
         ai_share = 1.0 if tested else 0.0
     return WalkForwardResult(
@@ -222,10 +445,14 @@ def run_ai_selection(
         labels=chooser.labels,
         regret_eur=np.array(regret),
         score_regret_eur=np.array(score_regret),
+        default_arm=default,
+        default_regret_eur=np.array(default_regret),
         trainings=chooser.trainings,
         trained_on=chooser.trained_on,
         train_s=chooser.train_s,
         label_s=chooser.label_s,
         ai_share=ai_share,
         importances=chooser.selector.feature_importances() if chooser.selector else {},
+        optimiser_replays=chooser.optimiser_replays,
+        validations=chooser.validations,
     )

@@ -10,6 +10,10 @@ common continuation strategy (so that energy bought now for later shows its late
 the same way for all: minus the grid bill, minus the demand charge of a new monthly peak, plus the
 change of stored energy at :func:`~phoenyra_ems.backtest.replay.storage_value_eur_kwh`.
 
+The optimiser may be in the pool: pinned, it plans at every step from the forecasts made then
+(``plan_forecasts``, as the backtest's optimiser row); :meth:`WindowReplayer.value_of_path` values a
+window already played (e.g. by the walk-forward's own run) the same way without replaying it.
+
 The label is the best strategy; every strategy's value is kept so that regret can be computed.
 Features (:class:`~phoenyra_ems.core.ai_selection.SelectorFeatures`) use only what was known at the
 window's start: published prices and forecasts from history before it.
@@ -33,6 +37,7 @@ from phoenyra_ems.core.decision import ControlIntent, Decision, decide, decision
 from phoenyra_ems.core.safety import SafetyInput, enforce
 from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import OPTIMISER, PriceSlot, Strategy, build_strategies
+from phoenyra_ems.core.strategies.optimiser import Optimiser
 from phoenyra_ems.models import PlantState, SiteMode
 
 # (step, battery, last setpoint, previous decision) -> the strategy to pin for this step, or None
@@ -106,11 +111,21 @@ class WindowReplayer:
         *,
         tail_steps: int = 0,
         continuation: str = "self_consumption",
+        plan_forecasts: BacktestForecasts | None = None,
     ) -> None:
-        names = [n for n in (pool or site.ems.strategies) if n != OPTIMISER]
+        names = list(dict.fromkeys(pool or site.ems.strategies))
         self.site, self.data, self.window_steps, self.tail_steps = site, data, window_steps, tail_steps
         self.pool = tuple(names)
         self.strategies: dict[str, Strategy] = {s.name: s for s in build_strategies(names, site.ems)}
+        # The score-based selection (value(None)) chooses among the rule-based strategies, as the
+        # backtest's "selection" row does; the optimiser is a candidate only when pinned.
+        self.rule_based = [s for name, s in self.strategies.items() if name != OPTIMISER] or [
+            build_strategies(["self_consumption"], site.ems)[0]
+        ]
+        # The optimiser's plans: forecasts made before each plan (as the backtest's optimiser row).
+        self.plans: BacktestForecasts | None = None
+        if OPTIMISER in self.strategies:
+            self.plans = plan_forecasts or BacktestForecasts(site, data, site.ems.planning_horizon_h)
         self.continuation = build_strategies([continuation], site.ems)[0]
         bess = site.bess
         self.model = BatteryModel(
@@ -175,7 +190,10 @@ class WindowReplayer:
         end = min(n, window_end + self.tail_steps)
         battery = BatteryState(soc_pct=start.soc_pct, soh_pct=start.soh_pct)
         setpoint = start.setpoint_kw
-        pool = list(self.strategies.values())
+        pool = list(self.strategies.values()) if strategy is not None else self.rule_based
+        optimiser = self.strategies.get(OPTIMISER)
+        if isinstance(optimiser, Optimiser):
+            optimiser.plan = None  # a fresh replay: no plan carried over from another window
         selection = SelectionState()
         lo = max(0, i0 - self.net_window)
         net = [float(data.load_kw[k] - data.pv_kw[k]) for k in range(lo, i0)]
@@ -186,9 +204,12 @@ class WindowReplayer:
         last: Decision | None = None
         shared = self.tail_steps > 0 and self.continuation.name in MEMO_CONTINUATIONS
         for j in range(i0, window_end if shared else end):
+            plan_inputs = None
             if j < window_end:
                 pinned = strategy(j, battery, setpoint, last) if callable(strategy) else strategy
                 strategies, intent = pool, ControlIntent(mode=SiteMode.AUTO, strategy=pinned)
+                if pinned == OPTIMISER and self.plans is not None:
+                    plan_inputs = self.plans(j, new_peak)
             else:
                 strategies, intent = [self.continuation], ControlIntent(mode=SiteMode.AUTO)
             load, pv = float(data.load_kw[j]), float(data.pv_kw[j])
@@ -217,6 +238,7 @@ class WindowReplayer:
                 recent_net_load_kw=tuple(net[-self.net_window :]),
                 hold_s=self.dt_s,
                 local_now=self.local[j],
+                plan_inputs=plan_inputs,
             )
             selection, last = decision.selection, decision
             battery, delivered = step(self.model, battery, decision.setpoint_kw, self.dt_s)
@@ -229,15 +251,33 @@ class WindowReplayer:
             if self.month[j] == month0:
                 new_peak = max(new_peak, g)
             net.append(load - pv)
+        if not shared:
+            return self._valued(start, cost, new_peak, battery.soc_pct)
+        return self.value_of_path(start, cost, new_peak, battery, setpoint)
+
+    def value_of_path(
+        self, start: WindowStart, cost: float, peak_kw: float, battery: BatteryState, setpoint_kw: float
+    ) -> float:
+        """The value of a window already played (its grid cost, its highest grid power in the month
+        and the state at its end), with the shared continuation after it: the same valuation as
+        :meth:`value`. The walk-forward uses it for the windows its own replay ran the default arm
+        (the optimiser), so those need no second LP per step."""
+        window_end = min(len(self.data), start.index + self.window_steps)
+        end = min(len(self.data), window_end + self.tail_steps)
         soc_end = battery.soc_pct
-        if shared and window_end < end:
-            month_stop = int(self.month_stop[i0])
-            tail_cost, tail_peak, soc_end = self._tail(window_end, end, battery, setpoint, month_stop)
+        if window_end < end:
+            month_stop = int(self.month_stop[start.index])
+            tail_cost, tail_peak, soc_end = self._tail(window_end, end, battery, setpoint_kw, month_stop)
             cost += tail_cost
-            new_peak = max(new_peak, tail_peak)
+            peak_kw = max(peak_kw, tail_peak)
+        return self._valued(start, cost, peak_kw, soc_end)
+
+    def _valued(self, start: WindowStart, cost: float, peak_kw: float, soc_end: float) -> float:
         capacity = self.model.capacity_kwh * start.soh_pct / 100.0
         stored = (soc_end - start.soc_pct) / 100.0 * capacity
-        demand = (new_peak - peak) * site.grid_tariffs.demand_charge_eur_kw_month
+        demand = (max(peak_kw, start.month_peak_kw) - start.month_peak_kw) * (
+            self.site.grid_tariffs.demand_charge_eur_kw_month
+        )
         return -cost - demand + stored * self.storage_value
 
     # --- the shared continuation -------------------------------------------------------------
@@ -320,8 +360,16 @@ class WindowReplayer:
         trajectory.soc.append(battery.soc_pct)
         trajectory.battery, trajectory.setpoint = battery, safe.setpoint_kw
 
-    def label(self, start: WindowStart, features: SelectorFeatures) -> Labelled:
-        return Labelled(start, features, {name: self.value(start, name) for name in self.pool})
+    def label(
+        self, start: WindowStart, features: SelectorFeatures, known: dict[str, float] | None = None
+    ) -> Labelled:
+        """Every strategy's value; ``known``: values already measured (e.g. the replay's own run)."""
+        known = known or {}
+        return Labelled(
+            start,
+            features,
+            {name: known[name] if name in known else self.value(start, name) for name in self.pool},
+        )
 
 
 def with_pool(site: SiteConfig, pool: Sequence[str]) -> SiteConfig:

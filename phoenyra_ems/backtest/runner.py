@@ -198,16 +198,25 @@ def run_backtest(
                 progress=reporter(label),
             )
         )
-    ai_result = None
-    if ai_selection is not None:
-        ai_result = run_ai_selection(
-            site, data, ai_selection, soc_start_pct=SOC_START_PCT, progress=reporter(AI_SELECTION)
-        )
-        runs.append(ai_result.run)
+    optimiser_runs = []
     if optimiser:
         for perfect in (False, True):
             label = OPTIMISER_PERFECT if perfect else OPTIMISER
-            runs.append(replay_optimiser(site, data, perfect=perfect, progress=reporter(label)))
+            optimiser_runs.append(replay_optimiser(site, data, perfect=perfect, progress=reporter(label)))
+    ai_result = None
+    if ai_selection is not None:
+        # the optimiser is the AI's default arm only where the backtest runs it (docs/ai-selection.md)
+        ai_selection = replace(ai_selection, optimiser=ai_selection.optimiser and optimiser)
+        ai_result = run_ai_selection(
+            site,
+            data,
+            ai_selection,
+            soc_start_pct=SOC_START_PCT,
+            progress=reporter(AI_SELECTION),
+            default_run=optimiser_runs[0] if optimiser_runs else None,
+        )
+        runs.append(ai_result.run)
+    runs.extend(optimiser_runs)
     bound_input = optimum_input(site, data)
     optimum = solve_optimum(bound_input)
     no_curtailment = None
