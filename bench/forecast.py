@@ -107,13 +107,13 @@ def ensemble_with_members(
 
 
 def load_set_quality(
-    chosen: LoadSet, season: str, prophet: bool, save: str | None = None
+    chosen: LoadSet, season: str, prophet: bool, save: str | None = None, days: int | None = None
 ) -> dict[str, float | str]:
     data = chosen.load()
     first, last = getattr(chosen, season)
     origins = [
         pd.Timestamp(day.date(), tz=chosen.timezone).tz_convert("UTC") for day in pd.date_range(first, last)
-    ]
+    ][:days]
     steps = int(pd.Timedelta(hours=48) / (data.index[1] - data.index[0]))
     started = time.perf_counter()
     evaluation = ensemble_with_members(data, origins, steps, chosen.timezone, chosen.country)
@@ -155,11 +155,11 @@ def load_set_quality(
     return row
 
 
-def load_sets(names: str, seasons: str, prophet: bool, save: str | None) -> None:
+def load_sets(names: str, seasons: str, prophet: bool, save: str | None, days: int | None) -> None:
     chosen = [s for s in LOAD_SETS if names == "all" or s.name in names.split(",")]
     print("load data sets (tuned on vdi_efh winter; goals: ≥ +15 % winter, ≥ +10 % summer, ≥ −1 % vs best)")
     rows = [
-        load_set_quality(data_set, season, prophet, save)
+        load_set_quality(data_set, season, prophet, save, days)
         for data_set in chosen
         for season in seasons.split(",")
     ]
@@ -218,6 +218,9 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--load-sets", default="", help="'all' or comma-separated names of LOAD_SETS")
     parser.add_argument("--save", help="--load-sets: a directory for each row's forecast errors (.npz)")
+    parser.add_argument(
+        "--season-days", type=int, help="--load-sets: only the first N origin days of each window (of 42)"
+    )
     parser.add_argument("--seasons", default="winter,summer", help="--load-sets: winter, summer or both")
     parser.add_argument("--no-prophet", action="store_true", help="--load-sets without the Prophet row")
     args = parser.parse_args()
@@ -225,7 +228,7 @@ def main() -> None:
     pd.set_option("display.width", 120)
     quality([t for t in args.targets.split(",") if t], args.days)
     if args.load_sets:
-        load_sets(args.load_sets, args.seasons, not args.no_prophet, args.save)
+        load_sets(args.load_sets, args.seasons, not args.no_prophet, args.save, args.season_days)
     if not args.no_speed:
         speed()
 
