@@ -1,8 +1,9 @@
 """Ensemble with weights that follow each member's recent error per horizon (not fixed shares).
 
 ``fit`` holds back the last ``validation_days`` of the history, fits every member on what comes
-before and forecasts each held-back day from the same time of day (rolling origin, the *anchors*);
-then refits the members on the whole history. With ``weighting="recent"`` (the default) the weights
+before (refitted every ``validation_refit_days`` inside them, as the members are refitted live) and
+forecasts each held-back day from the same time of day (rolling origin, the *anchors*); then refits
+the members on the whole history. With ``weighting="recent"`` (the default) the weights
 are not frozen there: every prediction first forecasts from the anchors that have passed since
 (one per day, cached, so it costs one forecast per member and day), scores every member over the
 last ``recent_days`` anchors per horizon bucket, and weights the members by inverse recent MAE² —
@@ -13,7 +14,9 @@ So the mix follows the regime (season, holidays, a new heat pump) between refits
 weightings (``lad``: the non-negative combination summing to 1 that minimises the absolute error on
 the validation days; ``nnls``; ``inverse_mae``) stay available. A member that cannot fit (too little
 history, a solver failure) or fails to predict drops out and the others' weights are renormalised:
-the ensemble answers as long as one member does.
+the ensemble answers as long as one member does. ``predict_quantiles``: the P10/P90 band of a member
+that has one (gradient boosting with ``quantiles``), calibrated on the anchors' recent out-of-sample
+errors (``conformal.py``).
 """
 
 from __future__ import annotations
