@@ -198,7 +198,7 @@ def speed(repeats: int = 20) -> None:
             cpu_times.append(1000 * (time.process_time() - cpu))
         what = "with P10/P90 (3 gbm models)" if bands else "the daemon's (no bands)"
         print(
-            f"  ensemble {what}, fit (4 members fitted twice: weight learning + final) {fit_s:.1f} s wall, "
+            f"  ensemble {what}, fit (gbm fitted 4 times: 3 validation folds + final) {fit_s:.1f} s wall, "
             f"{fit_cpu:.1f} s CPU (goal < {GOAL_FIT_S:.0f} s; wall > CPU when the cores are shared)"
         )
         print(
