@@ -167,6 +167,7 @@ def load_sets(names: str, seasons: str, prophet: bool, save: str | None, days: i
         "\n| data set | season | origins | persistence MAE kW | best member | ensemble skill | vs best "
         "| Prophet | P10–P90 raw | calibrated |"
     )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['set']} | {r['season']} | {r['origins']} | {r['persistence_mae']:.4f} | {r['best']} "
