@@ -23,17 +23,16 @@ import argparse
 import logging
 import statistics
 import time
-from collections.abc import Callable
-from typing import ClassVar
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from phoenyra_ems.forecast.base import Forecaster
+from phoenyra_ems.forecast.base import TARGET
 from phoenyra_ems.forecast.command import format_table
 from phoenyra_ems.forecast.datasets import LOAD_SETS, LoadSet, vdi_household_load
+from phoenyra_ems.forecast.ensemble import Ensemble
 from phoenyra_ems.forecast.evaluation import Evaluation, rolling_origin
-from phoenyra_ems.forecast.gbm import GradientBoostingForecaster
 from phoenyra_ems.forecast.models import ensemble_of, load_members
 from phoenyra_ems.forecast.suites import evaluate, load_factories
 
@@ -64,54 +63,71 @@ def quality(targets: list[str], days: int) -> None:
         print(f"({time.perf_counter() - started:.0f} s)\n")
 
 
-class Band:
-    """P10 or P90 of gradient boosting's quantile models; one fit serves both names."""
+def ensemble_with_members(
+    data: pd.DataFrame, origins: list[pd.Timestamp], steps: int, timezone: str, country: str | None
+) -> Evaluation:
+    """The daemon's load ensemble (gbm with P10/P90) and each of its members, rolling origin, refit
+    weekly: the members' rows are the ensemble's own members (fitted on the same history as a
+    stand-alone model would be, deterministic), so each refit costs one ensemble fit, not two."""
+    evaluation = Evaluation(steps, pd.Timedelta(data.index[1] - data.index[0]), origins)
+    names = [*load_members(timezone, country), "ensemble"]
+    errors: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    bands: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {"gbm": ([], []), "ensemble": ([], [])}
+    target = data[TARGET].to_numpy(dtype=float)
+    model: Ensemble | None = None
+    fitted_at: pd.Timestamp | None = None
+    for origin in origins:
+        cut = int(data.index.searchsorted(origin))
+        past = data.iloc[:cut]
+        truth = np.full(steps, np.nan)
+        known = target[cut : cut + steps]
+        truth[: len(known)] = known
+        if model is None or fitted_at is None or origin - fitted_at >= pd.Timedelta(days=7):
+            model = ensemble_of(load_members(timezone, country, bands=True))
+            model.fit(past)
+            fitted_at = origin
+        errors["ensemble"].append(model.predict(past, steps) - truth)
+        low, high = sorted(model.predict_quantiles(past, steps).items())
+        bands["ensemble"][0].append(low[1] - truth)
+        bands["ensemble"][1].append(high[1] - truth)
+        active = {m.name: m for m in model.active}
+        for name in names[:-1]:
+            if name not in active:
+                errors[name].append(np.full(steps, np.nan))
+            elif name == "gbm":
+                central, raw = active[name].predict_with_bands(past, steps)  # type: ignore[attr-defined]
+                errors[name].append(central - truth)
+                bands["gbm"][0].append(raw[min(raw)] - truth)
+                bands["gbm"][1].append(raw[max(raw)] - truth)
+            else:
+                errors[name].append(np.asarray(active[name].predict(past, steps), dtype=float) - truth)
+    evaluation.errors = {name: np.vstack(rows) for name, rows in errors.items()}
+    evaluation.bands = {name: (np.vstack(lo), np.vstack(hi)) for name, (lo, hi) in bands.items() if lo}
+    return evaluation
 
-    min_history_days = 14.0
-    _fitted: ClassVar[dict[tuple[str, pd.Timestamp], GradientBoostingForecaster]] = {}
 
-    def __init__(self, quantile: float, timezone: str, country: str | None) -> None:
-        self.quantile, self.timezone, self.country = quantile, timezone, country
-        self.name = f"gbm_p{round(100 * quantile)}"
-
-    def fit(self, history: pd.DataFrame) -> None:
-        key = (self.timezone, pd.Timestamp(history.index[-1]))
-        if key not in Band._fitted:
-            model = GradientBoostingForecaster(
-                "gbm_band", timezone=self.timezone, country=self.country, quantiles=(0.1, 0.9), max_iter=100
-            )
-            model.fit(history)
-            Band._fitted = {key: model}  # only the latest: the other band is fitted on the same history
-        self.model = Band._fitted[key]
-
-    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
-        return self.model.predict_quantiles(history, steps, exog)[self.quantile]
-
-
-def coverage(evaluation: Evaluation) -> float:
-    """Share of actual values inside the P10–P90 band (errors are forecast − actual)."""
-    low, high = evaluation.errors["gbm_p10"], evaluation.errors["gbm_p90"]
-    ok = np.isfinite(low) & np.isfinite(high)
-    return float(np.mean((low[ok] <= 0) & (high[ok] >= 0)))
-
-
-def load_set_quality(chosen: LoadSet, season: str, prophet: bool) -> dict[str, float | str]:
+def load_set_quality(
+    chosen: LoadSet, season: str, prophet: bool, save: str | None = None, days: int | None = None
+) -> dict[str, float | str]:
     data = chosen.load()
     first, last = getattr(chosen, season)
     origins = [
         pd.Timestamp(day.date(), tz=chosen.timezone).tz_convert("UTC") for day in pd.date_range(first, last)
-    ]
-    factories: dict[str, Callable[[], Forecaster]] = dict(load_factories(chosen.timezone, chosen.country))
-    if not prophet:
-        factories.pop("prophet")
-    for q in (0.1, 0.9):
-        factories[f"gbm_p{round(100 * q)}"] = lambda q=q: Band(q, chosen.timezone, chosen.country)
+    ][:days]
     steps = int(pd.Timedelta(hours=48) / (data.index[1] - data.index[0]))
     started = time.perf_counter()
-    evaluation = rolling_origin(factories, data, origins, steps)
-    members = [
-        n for n in evaluation.errors if n not in ("ensemble", "persistence", "prophet", "gbm_p10", "gbm_p90")
-    ]
+    evaluation = ensemble_with_members(data, origins, steps, chosen.timezone, chosen.country)
+    if prophet:
+        factories = load_factories(chosen.timezone, chosen.country)
+        evaluation.errors["prophet"] = rolling_origin(
+            {"prophet": factories["prophet"]}, data, origins, steps
+        ).errors["prophet"]
+    if save:  # the forecast errors (forecast − actual, origin x step) for later analysis
+        arrays = dict(evaluation.errors)
+        arrays.update({f"{n}_low": b[0] for n, b in evaluation.bands.items()})
+        arrays.update({f"{n}_high": b[1] for n, b in evaluation.bands.items()})
+        np.savez(Path(save) / f"{chosen.name}_{season}.npz", **arrays)  # type: ignore[arg-type]
+    members = [n for n in evaluation.errors if n not in ("ensemble", "persistence", "prophet")]
     best = min(members, key=evaluation.mae)
     row: dict[str, float | str] = {
         "set": chosen.name,
@@ -124,29 +140,40 @@ def load_set_quality(chosen: LoadSet, season: str, prophet: bool) -> dict[str, f
         "ensemble_skill": evaluation.skill("ensemble"),
         "vs_best": 1 - evaluation.mae("ensemble") / evaluation.mae(best),
         "prophet_skill": evaluation.skill("prophet") if "prophet" in evaluation.errors else float("nan"),
-        "coverage": coverage(evaluation),
+        "coverage_raw": evaluation.coverage("gbm"),
+        "coverage": evaluation.coverage("ensemble"),
         "seconds": time.perf_counter() - started,
     }
-    others = ", ".join(
-        f"{n} {evaluation.skill(n):+.1%}"
-        for n in evaluation.errors
-        if n not in ("persistence", "gbm_p10", "gbm_p90")
-    )
+    others = ", ".join(f"{n} {evaluation.skill(n):+.1%}" for n in evaluation.errors if n != "persistence")
     print(
         f"{chosen.name:<18} {season:<6} {row['origins']}: persistence MAE {row['persistence_mae']:.4f}; "
         f"ensemble {row['ensemble_skill']:+.1%} (vs best member {best} {row['vs_best']:+.1%}); "
-        f"P10–P90 coverage {row['coverage']:.1%}; all: {others} ({row['seconds']:.0f} s)",
+        f"P10–P90 coverage {row['coverage']:.1%} (uncalibrated {row['coverage_raw']:.1%}); all: {others} "
+        f"({row['seconds']:.0f} s)",
         flush=True,
     )
     return row
 
 
-def load_sets(names: str, prophet: bool) -> None:
+def load_sets(names: str, seasons: str, prophet: bool, save: str | None, days: int | None) -> None:
     chosen = [s for s in LOAD_SETS if names == "all" or s.name in names.split(",")]
     print("load data sets (tuned on vdi_efh winter; goals: ≥ +15 % winter, ≥ +10 % summer, ≥ −1 % vs best)")
-    for data_set in chosen:
-        for season in ("winter", "summer"):
-            load_set_quality(data_set, season, prophet)
+    rows = [
+        load_set_quality(data_set, season, prophet, save, days)
+        for data_set in chosen
+        for season in seasons.split(",")
+    ]
+    print(
+        "\n| data set | season | origins | persistence MAE kW | best member | ensemble skill | vs best "
+        "| Prophet | P10–P90 raw | calibrated |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['set']} | {r['season']} | {r['origins']} | {r['persistence_mae']:.4f} | {r['best']} "
+            f"{r['best_skill']:+.1%} | {r['ensemble_skill']:+.1%} | {r['vs_best']:+.1%} | "
+            f"{r['prophet_skill']:+.1%} | {r['coverage_raw']:.1%} | {r['coverage']:.1%} |"
+        )
 
 
 def speed(repeats: int = 20) -> None:
@@ -155,28 +182,32 @@ def speed(repeats: int = 20) -> None:
         f"fit: VDI 4657 single-family house, {len(history)} rows of 15-min load "
         f"({history.index[0]:%Y-%m-%d} → {history.index[-1]:%Y-%m-%d})"
     )
-    model = ensemble_of(load_members("Europe/Berlin", "DE"))
-    started, cpu = time.perf_counter(), time.process_time()
-    model.fit(history)
-    fit_s, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
-    steps = 192
-    times, cpu_times = [], []
-    for k in range(repeats):
-        past = history.iloc[: len(history) - 96 * (k + 1)]
+    for bands in (False, True):
+        model = ensemble_of(load_members("Europe/Berlin", "DE", bands=bands))
         started, cpu = time.perf_counter(), time.process_time()
-        model.predict(past, steps)
-        times.append(1000 * (time.perf_counter() - started))
-        cpu_times.append(1000 * (time.process_time() - cpu))
-    print(
-        f"  ensemble fit (4 members fitted twice: weight learning + final) {fit_s:.1f} s wall, "
-        f"{fit_cpu:.1f} s CPU (goal < {GOAL_FIT_S:.0f} s; wall > CPU when the cores are shared)"
-    )
-    print(
-        f"  predict 48 h = {steps} steps: median {statistics.median(times):.1f} ms wall "
-        f"({statistics.median(cpu_times):.1f} ms CPU), max {max(times):.1f} ms "
-        f"(goal < {GOAL_PREDICT_MS:.0f} ms)"
-    )
-    print(f"  learned weights per horizon quarter: {model.member_weights()}")
+        model.fit(history)
+        fit_s, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
+        steps = 192
+        times, cpu_times = [], []
+        for k in range(repeats):
+            past = history.iloc[: len(history) - 96 * (repeats - k)]
+            started, cpu = time.perf_counter(), time.process_time()
+            model.predict(past, steps)
+            if bands:
+                model.predict_quantiles(past, steps)
+            times.append(1000 * (time.perf_counter() - started))
+            cpu_times.append(1000 * (time.process_time() - cpu))
+        what = "with P10/P90 (3 gbm models)" if bands else "the daemon's (no bands)"
+        print(
+            f"  ensemble {what}, fit (gbm fitted 4 times: 3 validation folds + final) {fit_s:.1f} s wall, "
+            f"{fit_cpu:.1f} s CPU (goal < {GOAL_FIT_S:.0f} s; wall > CPU when the cores are shared)"
+        )
+        print(
+            f"  predict 48 h = {steps} steps{' + calibrated band' if bands else ''}: median "
+            f"{statistics.median(times):.1f} ms wall ({statistics.median(cpu_times):.1f} ms CPU), "
+            f"max {max(times):.1f} ms (goal < {GOAL_PREDICT_MS:.0f} ms)"
+        )
+        print(f"  weights per horizon quarter: {model.member_weights()}")
 
 
 def main() -> None:
@@ -187,13 +218,18 @@ def main() -> None:
     parser.add_argument("--targets", default="load,pv,price")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--load-sets", default="", help="'all' or comma-separated names of LOAD_SETS")
+    parser.add_argument("--save", help="--load-sets: a directory for each row's forecast errors (.npz)")
+    parser.add_argument(
+        "--season-days", type=int, help="--load-sets: only the first N origin days of each window (of 42)"
+    )
+    parser.add_argument("--seasons", default="winter,summer", help="--load-sets: winter, summer or both")
     parser.add_argument("--no-prophet", action="store_true", help="--load-sets without the Prophet row")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     pd.set_option("display.width", 120)
     quality([t for t in args.targets.split(",") if t], args.days)
     if args.load_sets:
-        load_sets(args.load_sets, not args.no_prophet)
+        load_sets(args.load_sets, args.seasons, not args.no_prophet, args.save, args.season_days)
     if not args.no_speed:
         speed()
 

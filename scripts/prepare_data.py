@@ -83,6 +83,27 @@ def _forecasting_data(src: Path, dst: Path) -> None:
         dst / "load_household_vdi4657_efh_2019_15min.csv",
         {"w_efh_w_per_mwh_a": "load_w_per_mwh_a"},
     )
+    # Issue 19: every load data set of the forecast evaluation (docs/forecasting.md).
+    _cut(
+        src / "load_households_vdi4657_ref_15min_2019.csv",
+        dst / "load_households_vdi4657_flat_efhwp_2019_15min.csv",
+        {"w_w_w_per_mwh_a": "flat_w_per_mwh_a", "w_efh_wp050_w_per_mwh_a": "efh_heat_pump_w_per_mwh_a"},
+    )
+    _cut(
+        src / "load_ci_furniture_store_offices_15min_2015.csv",
+        dst / "load_ci_office_small_2015_15min.csv",
+        {"office_small_w_per_mwh_a": "office_small_w_per_mwh_a"},
+    )
+    _cut(
+        src / "load_ci_furniture_store_offices_15min_2015.csv",
+        dst / "load_ci_furniture_store_2015_15min.csv",
+        {"g_mh_furniture_store_w_per_mwh_a": "furniture_store_w_per_mwh_a"},
+    )
+    _cut(
+        src / "load_ci_electroplating_15min_2017.csv",
+        dst / "load_ci_electroplating_2017_15min.csv",
+        {"g_g_electroplating_w_per_mwh_a": "electroplating_w_per_mwh_a"},
+    )
 
 
 if __name__ == "__main__":

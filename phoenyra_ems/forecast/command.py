@@ -56,13 +56,17 @@ def format_table(title: str, unit: str, evaluation: Evaluation) -> str:
     lines = [
         title,
         f"{'model':<14}{'MAE':>10}{'RMSE':>10}{'nMAE':>8}{'skill':>8}{'fit s':>8}{'predict ms':>12}"
+        + (f"{'P10-P90':>9}" if evaluation.bands else "")
         + f"   ({unit})",
     ]
     for row in evaluation.table():
+        band = f"{row['coverage']:>9.1%}" if evaluation.bands and row["model"] in evaluation.bands else ""
         lines.append(
             f"{row['model']!s:<14}{row['mae']:>10.3f}{row['rmse']:>10.3f}{row['nmae']:>8.3f}"
-            f"{row['skill']:>8.1%}{row['fit_s']:>8.2f}{row['predict_ms']:>12.1f}"
+            f"{row['skill']:>8.1%}{row['fit_s']:>8.2f}{row['predict_ms']:>12.1f}{band}"
         )
+    if evaluation.bands:
+        lines.append("P10-P90: share of actual values inside the band (80 % nominal; ensemble: calibrated)")
     return "\n".join(lines)
 
 

@@ -91,6 +91,8 @@ def prices(zone: str = "at") -> pd.DataFrame:
 VDI_MORE_FILE = "load_households_vdi4657_flat_efhwp_2019_15min.csv"
 TOOL_FILE = "load_ci_tool_manufacturer_2018_15min.csv"
 OFFICE_FILE = "load_ci_office_small_2015_15min.csv"
+FURNITURE_FILE = "load_ci_furniture_store_2015_15min.csv"
+ELECTROPLATING_FILE = "load_ci_electroplating_2017_15min.csv"
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ LOAD_READERS: dict[str, Callable[[], pd.DataFrame]] = {
     "konstanz": konstanz_load,
     "tool_manufacturer": lambda: _normalised(TOOL_FILE, "g_mv_tool_manufacturer_w_per_mwh_a", 1000.0),
     "office_small": lambda: _normalised(OFFICE_FILE, "office_small_w_per_mwh_a", 100.0),
+    "furniture_store": lambda: _normalised(FURNITURE_FILE, "furniture_store_w_per_mwh_a", 200.0),
+    "electroplating": lambda: _normalised(ELECTROPLATING_FILE, "electroplating_w_per_mwh_a", 1000.0),
 }
 
 # Tuned on vdi_efh in winter only; every other (set, season) is reported as it comes.
@@ -170,5 +174,21 @@ LOAD_SETS = (
         "DE",
         ("2015-11-09", "2015-12-20"),
         ("2015-06-08", "2015-07-19"),
+    ),
+    LoadSet(
+        "furniture_store",
+        "furniture store, 15 min, 200 MWh/a",
+        "Europe/Berlin",
+        "DE",
+        ("2015-11-09", "2015-12-20"),
+        ("2015-06-08", "2015-07-19"),
+    ),
+    LoadSet(
+        "electroplating",
+        "electroplating plant, 15 min, 1 GWh/a",
+        "Europe/Berlin",
+        "DE",
+        ("2017-11-06", "2017-12-17"),
+        ("2017-06-05", "2017-07-16"),
     ),
 )

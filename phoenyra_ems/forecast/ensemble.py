@@ -1,8 +1,9 @@
 """Ensemble with weights that follow each member's recent error per horizon (not fixed shares).
 
 ``fit`` holds back the last ``validation_days`` of the history, fits every member on what comes
-before and forecasts each held-back day from the same time of day (rolling origin, the *anchors*);
-then refits the members on the whole history. With ``weighting="recent"`` (the default) the weights
+before (refitted every ``validation_refit_days`` inside them, as the members are refitted live) and
+forecasts each held-back day from the same time of day (rolling origin, the *anchors*); then refits
+the members on the whole history. With ``weighting="recent"`` (the default) the weights
 are not frozen there: every prediction first forecasts from the anchors that have passed since
 (one per day, cached, so it costs one forecast per member and day), scores every member over the
 last ``recent_days`` anchors per horizon bucket, and weights the members by inverse recent MAE² —
@@ -13,7 +14,9 @@ So the mix follows the regime (season, holidays, a new heat pump) between refits
 weightings (``lad``: the non-negative combination summing to 1 that minimises the absolute error on
 the validation days; ``nnls``; ``inverse_mae``) stay available. A member that cannot fit (too little
 history, a solver failure) or fails to predict drops out and the others' weights are renormalised:
-the ensemble answers as long as one member does.
+the ensemble answers as long as one member does. ``predict_quantiles``: the P10/P90 band of a member
+that has one (gradient boosting with ``quantiles``), calibrated on the anchors' recent out-of-sample
+errors (``conformal.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from phoenyra_ems.forecast.base import (
     step_of,
     steps_per_day,
 )
+from phoenyra_ems.forecast.conformal import calibrate
 
 
 def _nnls_weights(x: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -95,6 +99,19 @@ def recent_skill_weights(
     return weights
 
 
+def _member_forecasts(
+    member: Forecaster, past: pd.DataFrame, horizon: int, exog: pd.DataFrame | None
+) -> dict[str, np.ndarray]:
+    """A member's forecast, and its quantile bands (``"<name>@<q>"``) when it has any."""
+    with_bands = getattr(member, "predict_with_bands", None)
+    if with_bands is None or not getattr(member, "quantiles", ()):
+        return {member.name: np.asarray(member.predict(past, horizon, exog), dtype=float)}
+    central, bands = with_bands(past, horizon, exog)
+    out = {member.name: np.asarray(central, dtype=float)}
+    out.update({f"{member.name}@{q}": np.asarray(b, dtype=float) for q, b in bands.items()})
+    return out
+
+
 def _fit_members(members: Sequence[Forecaster], history: pd.DataFrame, stage: str) -> list[Forecaster]:
     fitted = []
     for member in members:
@@ -127,10 +144,12 @@ class Ensemble:
         min_skill: float = 0.0,
         margin: float = 0.05,
         combiner: str = "inverse_mae",
+        validation_refit_days: int | None = 7,
     ) -> None:
         if weighting not in WEIGHTINGS and weighting != RECENT:
             raise ValueError(f"weighting must be one of {sorted([*WEIGHTINGS, RECENT])}")
         self.recent_days = recent_days
+        self.validation_refit_days = validation_refit_days  # None: one fit before the held-back days
         self.power = power
         self.min_skill = min_skill
         self.margin = margin  # a member more than this worse than the recent best gets no weight
@@ -186,13 +205,20 @@ class Ensemble:
         split = len(history) - self.validation_days * per_day
         # Origins at the held-back days' first step, each forecast scored over the horizon.
         origins = [o for o in range(split, len(history) - per_day + 1, per_day)]
-        train = history.iloc[:split]
-        fitted = _fit_members(self.members, train, "weight learning")
+        fitted = _fit_members(self.members, history.iloc[:split], "weight learning")
         if not fitted:
             return
+        # The members are refitted every ``validation_refit_days`` inside the held-back days, as they
+        # are live: an anchor forecast by a model 3 weeks older than the one that will serve made
+        # gradient boosting look worse than it is after each refit (the ensemble 2 % behind it).
+        step_days = self.validation_refit_days or self.validation_days
+        refits = set(range(split, len(history), max(1, step_days) * per_day)) - {split}
         predictions: dict[str, list[np.ndarray]] = {m.name: [] for m in fitted}
+        bands: list[dict[str, np.ndarray]] = []  # per origin: the quantile bands of members with any
         truths = []
         for origin in origins:
+            if origin in refits:
+                fitted = _fit_members(fitted, history.iloc[:origin], "weight learning") or fitted
             past = history.iloc[:origin]
             truth = history[TARGET].to_numpy(dtype=float)[origin : origin + horizon]
             truth = np.concatenate([truth, np.full(horizon - len(truth), np.nan)])
@@ -201,16 +227,25 @@ class Ensemble:
             # horizon; in validation the recorded values stand in for them.
             ahead = history.iloc[origin : origin + horizon].drop(columns=[TARGET])
             exog = ahead if len(ahead.columns) else None
-            for member in fitted:
+            bands.append({})
+            for name in predictions:
+                member = next((m for m in fitted if m.name == name), None)
                 try:
-                    predictions[member.name].append(member.predict(past, horizon, exog))
+                    if member is None:
+                        raise ForecastError("failed to refit")
+                    forecasts = _member_forecasts(member, past, horizon, exog)
                 except Exception as err:
-                    LOGGER.warning("forecast member %s failed in validation: %s", member.name, err)
-                    predictions[member.name].append(np.full(horizon, np.nan))
+                    LOGGER.warning("forecast member %s failed in validation: %s", name, err)
+                    forecasts = {name: np.full(horizon, np.nan)}
+                predictions[name].append(forecasts.pop(name))
+                bands[-1].update(forecasts)
         y = np.vstack(truths)
-        names = [m.name for m in fitted]
+        names = list(predictions)
         for number, origin in enumerate(origins):
-            self._anchors[pd.Timestamp(history.index[origin])] = {n: predictions[n][number] for n in names}
+            self._anchors[pd.Timestamp(history.index[origin])] = {
+                **{n: predictions[n][number] for n in names},
+                **bands[number],
+            }
         if origins:
             self._next_anchor = pd.Timestamp(history.index[origins[-1]]) + self._day
         stacked = np.stack([np.vstack(predictions[n]) for n in names], axis=-1)  # origin, step, member
@@ -296,7 +331,7 @@ class Ensemble:
             forecasts = {}
             for member in self.active:
                 try:
-                    forecasts[member.name] = np.asarray(member.predict(past, horizon, exog), dtype=float)
+                    forecasts.update(_member_forecasts(member, past, horizon, exog))
                 except Exception as err:
                     LOGGER.debug("forecast member %s failed at anchor %s: %s", member.name, anchor, err)
             self._anchors[anchor] = forecasts
@@ -356,6 +391,59 @@ class Ensemble:
                 weights[:, b] = weights[:, b - 1] if b > 0 else np.ones(len(names)) / len(names)
         self._weights_key = key
         return {name: weights[i] for i, name in enumerate(names)}
+
+    def predict_quantiles(
+        self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None
+    ) -> dict[float, np.ndarray]:
+        """P10/P90 (the quantiles of the first member that has bands, e.g. ``gbm``), each side moved by
+        the conformal offset of its recent out-of-sample errors per horizon bucket (``conformal.py``).
+        ``{}`` when no member has bands; the raw bands until an anchor has been scored."""
+        member = next(
+            (m for m in self.active if getattr(m, "quantiles", ()) and hasattr(m, "predict_with_bands")), None
+        )
+        if member is None:
+            return {}
+        _, raw = member.predict_with_bands(history, steps, exog)
+        if len(raw) != 2:
+            return dict(raw)
+        (q_low, low), (q_high, high) = sorted(raw.items())
+        horizon = self.horizon_steps or 2 * steps_per_day(step_of(pd.DatetimeIndex(history.index)))
+        if self.weighting == RECENT:
+            self._follow_anchors(history, horizon)
+        excess = self._band_excess(history, f"{member.name}@{q_low}", f"{member.name}@{q_high}")
+        buckets = self._bucket(steps, horizon)
+        out_low, out_high = low.copy(), high.copy()
+        for b in range(self.horizon_buckets):
+            sel = buckets == b
+            if sel.any() and b in excess:
+                out_low[sel], out_high[sel] = calibrate(
+                    low[sel], high[sel], excess[b][0], excess[b][1], q_low, q_high
+                )
+        return {q_low: out_low, q_high: out_high}
+
+    def _band_excess(
+        self, history: pd.DataFrame, low_key: str, high_key: str
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per horizon bucket: how far the actual values lay below the lower / above the upper band
+        of the anchors in the last ``recent_days`` (only the steps already observed)."""
+        index = pd.DatetimeIndex(history.index)
+        last = pd.Timestamp(index[-1])
+        y = history[TARGET].to_numpy(dtype=float)
+        lows: dict[int, list[np.ndarray]] = {}
+        highs: dict[int, list[np.ndarray]] = {}
+        for anchor in sorted(self._anchors):
+            forecasts = self._anchors[anchor]
+            if not last - self.recent_days * self._day <= anchor <= last or low_key not in forecasts:
+                continue
+            pos = int(index.searchsorted(anchor))
+            truth = y[pos : pos + len(forecasts[low_key])]
+            n = len(truth)
+            buckets = self._bucket(n, len(forecasts[low_key]))
+            for b in np.unique(buckets):
+                sel = buckets == b
+                lows.setdefault(int(b), []).append(forecasts[low_key][:n][sel] - truth[sel])
+                highs.setdefault(int(b), []).append(truth[sel] - forecasts[high_key][:n][sel])
+        return {b: (np.concatenate(lows[b]), np.concatenate(highs[b])) for b in lows}
 
     def member_weights(self) -> dict[str, list[float]]:
         return {name: [round(float(w), 3) for w in weights] for name, weights in self.weights.items()}

@@ -25,6 +25,8 @@ class Evaluation:
     actual_mean_abs: float = float("nan")
     fit_s: dict[str, float] = field(default_factory=dict)  # longest fit of each model
     predict_ms: dict[str, float] = field(default_factory=dict)  # median prediction time
+    # P10/P90 of the models that have a band: (lower − actual, upper − actual) per origin and step
+    bands: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def mae(self, name: str) -> float:
         return float(np.nanmean(np.abs(self.errors[name])))
@@ -38,6 +40,14 @@ class Evaluation:
     def skill(self, name: str, baseline: str = BASELINE) -> float:
         """1 − MAE / MAE of the baseline: 0.2 = 20 % better than persistence."""
         return 1.0 - self.mae(name) / self.mae(baseline) if baseline in self.errors else float("nan")
+
+    def coverage(self, name: str) -> float:
+        """Share of the actual values inside the model's band (P10–P90: 0.8 nominal); NaN: no band."""
+        if name not in self.bands:
+            return float("nan")
+        low, high = self.bands[name]
+        ok = np.isfinite(low) & np.isfinite(high)
+        return float(np.mean((low[ok] <= 0) & (high[ok] >= 0))) if ok.any() else float("nan")
 
     def mae_by_hour(self, name: str) -> np.ndarray:
         """MAE per hour of horizon (steps grouped into hours)."""
@@ -57,6 +67,7 @@ class Evaluation:
                 "skill": self.skill(name),
                 "fit_s": self.fit_s.get(name, float("nan")),
                 "predict_ms": self.predict_ms.get(name, float("nan")),
+                "coverage": self.coverage(name),
             }
             for name in self.errors
         ]
@@ -108,6 +119,8 @@ def rolling_origin(
         model: Forecaster | None = None
         fitted_at: pd.Timestamp | None = None
         rows, fit_times, predict_times = [], [], []
+        lows: list[np.ndarray] = []
+        highs: list[np.ndarray] = []
         for number, (origin, first, cut) in enumerate(zip(origins, firsts, cuts, strict=True)):
             past = data.iloc[first:cut]
             if model is None or fitted_at is None or origin - fitted_at >= refit:
@@ -121,6 +134,7 @@ def rolling_origin(
                 fit_times.append(time.perf_counter() - started)
                 fitted_at = origin
             predicted = np.full(horizon_steps, np.nan)
+            band = None
             if model is not None:
                 exog = data.iloc[cut : cut + horizon_steps][list(exog_columns)] if exog_columns else None
                 started = time.perf_counter()
@@ -129,12 +143,38 @@ def rolling_origin(
                 except Exception as err:
                     LOGGER.warning("%s failed to predict at %s: %s", name, origin, err)
                 predict_times.append(time.perf_counter() - started)
+                band = _band(model, past, horizon_steps, exog, name)
+            if band is not None:
+                lows.append(band[0] - truths[number])
+                highs.append(band[1] - truths[number])
+            elif lows:
+                lows.append(np.full(horizon_steps, np.nan))
+                highs.append(np.full(horizon_steps, np.nan))
             rows.append(predicted - truths[number])
             if progress is not None:
                 progress(number + 1, len(origins))
         evaluation.errors[name] = np.vstack(rows)
+        if lows:
+            evaluation.bands[name] = (np.vstack(lows), np.vstack(highs))
         evaluation.fit_s[name] = max(fit_times) if fit_times else float("nan")
         evaluation.predict_ms[name] = (
             1000 * float(np.median(predict_times)) if predict_times else float("nan")
         )
     return evaluation
+
+
+def _band(
+    model: Forecaster, past: pd.DataFrame, steps: int, exog: pd.DataFrame | None, name: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The lowest and highest quantile forecast of a model that has them (gbm with bands, the ensemble)."""
+    quantiles = getattr(model, "predict_quantiles", None)
+    if quantiles is None:
+        return None
+    try:
+        bands = quantiles(past, steps, exog)
+    except Exception as err:
+        LOGGER.warning("%s failed to predict its band: %s", name, err)
+        return None
+    if len(bands) < 2:
+        return None
+    return np.asarray(bands[min(bands)], dtype=float), np.asarray(bands[max(bands)], dtype=float)

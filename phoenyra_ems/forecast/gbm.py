@@ -100,6 +100,7 @@ class GradientBoostingForecaster:
         max_iter: int = 200,
         random_state: int = 0,
         quantiles: tuple[float, ...] = (),
+        band_max_iter: int = 100,
     ) -> None:
         self.name = name
         self.horizon_steps = horizon_steps
@@ -116,7 +117,9 @@ class GradientBoostingForecaster:
         self._model = self._regressor(loss, quantile, max_iter, random_state)
         # Extra quantile models of the same family (P10/P90): the forecast's error corridor.
         self.quantiles = quantiles
-        self._bands = {q: self._regressor("quantile", q, max_iter, random_state) for q in quantiles}
+        # Fewer rounds than the median model: the bands are calibrated on recent residuals anyway
+        # (conformal.py), and they must not double the fit time.
+        self._bands = {q: self._regressor("quantile", q, band_max_iter, random_state) for q in quantiles}
         self._fitted = False
 
     @staticmethod
@@ -192,6 +195,12 @@ class GradientBoostingForecaster:
         """The quantile forecasts of ``quantiles`` (e.g. P10, P90), each sorted against the others."""
         _, bands = self._predict(history, steps, exog)
         return bands
+
+    def predict_with_bands(
+        self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+        """The forecast and its quantile bands from one feature frame (no band models: ``{}``)."""
+        return self._predict(history, steps, exog)
 
     def _predict(
         self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None

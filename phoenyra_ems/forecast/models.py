@@ -11,21 +11,29 @@ from phoenyra_ems.forecast.ensemble import Ensemble
 from phoenyra_ems.forecast.gbm import GradientBoostingForecaster
 from phoenyra_ems.forecast.prophet_model import ProphetForecaster
 
+BANDS = (0.1, 0.9)  # P10/P90: the forecast's error corridor
+
 
 def load_members(
-    timezone: str, country: str | None, exog: tuple[str, ...] = (), *, prophet: bool = False
+    timezone: str,
+    country: str | None,
+    exog: tuple[str, ...] = (),
+    *,
+    prophet: bool = False,
+    bands: bool = False,
 ) -> dict[str, Callable[[], Forecaster]]:
     """Factories of the load models (fresh, unfitted instances): the daemon's ensemble members.
 
     Prophet is not a default member: it lost to the 7-day profile and to gradient boosting on every
-    load data set measured (docs/forecasting.md); ``prophet=True`` adds it.
+    load data set measured (docs/forecasting.md); ``prophet=True`` adds it. ``bands=True`` fits
+    gradient boosting's P10/P90 models beside it (the ensemble calibrates them: ``predict_quantiles``).
     """
     members: dict[str, Callable[[], Forecaster]] = {
         "persistence": Persistence,
         "week_ago": SameWeekdayLastWeek,
         "profile_7d": lambda: RecentProfile(7),
         "gbm": lambda: GradientBoostingForecaster(
-            "gbm", exog_columns=exog, timezone=timezone, country=country
+            "gbm", exog_columns=exog, timezone=timezone, country=country, quantiles=BANDS if bands else ()
         ),
     }
     if prophet:

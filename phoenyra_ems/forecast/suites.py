@@ -45,9 +45,10 @@ def _with_ensemble(
 
 
 def load_factories(timezone: str, country: str | None) -> dict[str, Callable[[], Forecaster]]:
-    """The daemon's load ensemble, its members, and Prophet scored beside them."""
+    """The daemon's load ensemble, its members, and Prophet scored beside them; gradient boosting
+    with its P10/P90 band (raw in the ``gbm`` row, conformally calibrated in the ``ensemble`` row)."""
     prophet = load_members(timezone, country, prophet=True)["prophet"]
-    return _with_ensemble(lambda: load_members(timezone, country), {"prophet": prophet})
+    return _with_ensemble(lambda: load_members(timezone, country, bands=True), {"prophet": prophet})
 
 
 def suite(target: str) -> Suite:

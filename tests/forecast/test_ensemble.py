@@ -305,3 +305,42 @@ def test_when_the_only_weighted_member_fails_the_others_answer_with_equal_weight
         assert np.isfinite(predicted).all()
         assert (predicted >= others.min(axis=0) - 1e-9).all()
         assert (predicted <= others.max(axis=0) + 1e-9).all()
+
+
+class Ageing:
+    """Good right after a fit, worse by ``per_day`` (noise std, kW) for every day since: a model that
+    learns the recent regime (gradient boosting in the autumn)."""
+
+    name = "ageing"
+    min_history_days = 1.0
+
+    def __init__(self, data: pd.DataFrame, per_day: float) -> None:
+        self.data, self.per_day = data, per_day
+        self.fitted_until: pd.Timestamp | None = None
+
+    def fit(self, history: pd.DataFrame) -> None:
+        self.fitted_until = history.index[-1]
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        assert self.fitted_until is not None
+        times = future_index(history, steps)
+        age = (times[0] - self.fitted_until) / pd.Timedelta(days=1)
+        rng = np.random.default_rng(len(history))
+        truth = self.data["y"].reindex(times).to_numpy()
+        return np.asarray(truth + rng.normal(0.0, self.per_day * age, steps))
+
+
+@pytest.mark.parametrize("refit_days, favoured", [(7, "ageing"), (None, "steady")])
+def test_validation_refits_members_as_live_so_a_fresh_model_is_not_judged_stale(
+    refit_days: int | None, favoured: str
+) -> None:
+    """Refitted weekly inside the held-back days (as the evaluation and the daemon refit), a model
+    that is good when fresh keeps the weight; judged by forecasts 3 weeks after its fit it loses it."""
+    data = synthetic_load(49)
+    steady = NoisyOracle("steady", data, data.index[-1], before=0.3, after=0.3)
+    ensemble = Ensemble(
+        [steady, Ageing(data, 0.04)], validation_days=21, recent_days=21, validation_refit_days=refit_days
+    )
+    ensemble.fit(data)
+    weights = ensemble.member_weights()
+    assert min(weights[favoured]) > 0.5, weights
