@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,28 @@ async def test_an_event_on_the_vtn_moves_the_battery_within_the_response_time(
     assert state.strategy == "vpp" and state.vpp is not None and state.vpp.committed_kw == -25.0
     # the VEN reports the actuals the event's descriptors ask for
     await wait_for(lambda: vtn.objects["reports"], timeout=10.0)
+
+
+async def test_an_afrr_like_setpoint_changing_every_4_s_is_followed_within_two_cycles(
+    vtn_and_daemon: tuple[TestVtn, RunningDaemon],
+) -> None:
+    vtn, rd = vtn_and_daemon
+    program = next(iter(vtn.objects["programs"].values()))
+    await wait_for(lambda: vtn.objects["subscriptions"], timeout=10.0)
+    setpoints = [-20.0, 30.0, -10.0, 40.0]
+    start = datetime.now(UTC) + timedelta(seconds=1.5)  # pushed before its first interval begins
+    event = dispatch_event(program["id"], 0.0, start=start, resource="wien", reports=False)
+    event["intervalPeriod"]["duration"] = "PT4S"
+    event["intervals"] = [
+        {"id": i, "payloads": [{"type": "DISPATCH_SETPOINT", "values": [kw]}]}
+        for i, kw in enumerate(setpoints)
+    ]
+    vtn.add("events", event)
+    cycle_s = rd.daemon.config.sites["wien"].ems.cycle_s
+    reached: list[float] = []
+    for i, kw in enumerate(setpoints):
+        begins = start + timedelta(seconds=4 * i)
+        await wait_for(lambda kw=kw: abs(rd.simulators["wien"].model.setpoint_kw - kw) < 0.1, timeout=8.0)
+        reached.append((datetime.now(UTC) - begins).total_seconds())
+    # each step on the device within two control cycles of its start (plus the Modbus round trip)
+    assert max(reached) < 2 * cycle_s + 0.3, reached
