@@ -16,6 +16,7 @@ rule and selection rows (their figures do not depend on the optimiser; saves mos
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from phoenyra_ems.backtest.data import household_2024
@@ -33,15 +34,35 @@ def main() -> None:
     parser.add_argument("--to", dest="end", help="end local day, exclusive")
     parser.add_argument("--forecast-service", action="store_true")
     parser.add_argument("--only-optimiser", action="store_true")
+    parser.add_argument(
+        "--only-service",
+        action="store_true",
+        help="only self_consumption and the forecast service row (the other optimiser rows left out)",
+    )
     parser.add_argument("--strategies", help="comma-separated rule rows (default: the site's)")
     args = parser.parse_args()
     site = household_site()
     data = household_2024(args.step, args.start, args.end, site.location.timezone)
     strategies = tuple(args.strategies.split(",")) if args.strategies else None
-    if args.only_optimiser:
+    if args.only_optimiser or args.only_service:
         strategies = ("self_consumption",)
     started = time.perf_counter()
-    report = run_backtest(site, data, strategies, forecast_service=args.forecast_service)
+    shown: dict[str, int] = {}
+
+    def progress(label: str, i: int) -> None:  # a line per 5 % of each row, on stderr
+        tenth = 20 * i // len(data)
+        if shown.get(label) != tenth:
+            shown[label] = tenth
+            print(f"{time.strftime('%H:%M:%S')} {label}: {5 * tenth} %", file=sys.stderr, flush=True)
+
+    report = run_backtest(
+        site,
+        data,
+        strategies,
+        progress,
+        optimiser=not args.only_service,
+        forecast_service=args.forecast_service or args.only_service,
+    )
     elapsed = time.perf_counter() - started
     print(table(report))
     print(
