@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from phoenyra_ems.forecast.base import TARGET, require_history, step_of, steps_per_day
 
 PRICE_DAYS = 7
-PRICE_DECAY = 0.5
+PRICE_DECAY = 1.0  # chosen by money on 2024 H1 (docs/optimiser.md): the flat 7-day mean
 
 
 def price_profile(

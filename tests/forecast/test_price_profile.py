@@ -51,6 +51,6 @@ def test_the_service_serves_published_prices_then_the_profile() -> None:
     assert prices is not None and len(prices) == 36
     assert prices[:14] == tuple(500.0 + k for k in range(14))
     # beyond: 00:00 UTC onwards; the last known day mixes the recorded hours and the published ones
-    assert prices[14] == pytest.approx((0.0 + 0.5 * 0.0) / 1.5)
-    assert prices[24 + 0] == pytest.approx((500.0 + 0.5 * 10.0 + 0.25 * 10.0) / 1.75)  # 10:00 next day
+    assert prices[14] == pytest.approx(0.0)
+    assert prices[24 + 0] == pytest.approx((500.0 + 10.0 + 10.0) / 3)  # 10:00 next day: 3 known days
     assert price_series(recorded * np.nan, (), 1.0, start, 36) is None
