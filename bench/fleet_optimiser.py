@@ -148,7 +148,7 @@ async def measure(
     label = ("optimiser" + override) if optimise else "no optimiser"
     run = Run(label, n)
     clock = AnchoredClock(time.time(), SIM_START.timestamp(), speed)
-    sims = SimulatorProcess(n, timeout_s=30 + n * 0.1, clock=clock)
+    sims = SimulatorProcess(n, timeout_s=max(30 + n * 0.1, SIM_TIMEOUT_S[0]), clock=clock)
     cycle_s = speed * cycle_real_s
     base = EmsSettings(cycle_s=cycle_s, planning_step_s=STEP_S)
     if optimise:
@@ -230,6 +230,9 @@ async def measure(
     return run
 
 
+SIM_TIMEOUT_S = [0.0]  # --sim-timeout (default: 30 s + 0.1 s per site)
+
+
 def ms(values: list[float], pct: float) -> float:
     return percentile(values, pct) * 1e3
 
@@ -306,7 +309,11 @@ def main() -> None:
         "--stagger", type=float, default=None, help="also run with this replan spread (sim s; 0: none)"
     )
     parser.add_argument("--only-optimiser", action="store_true", help="skip the run without the optimiser")
+    parser.add_argument(
+        "--sim-timeout", type=float, default=0.0, help="s the simulators may take to come up (loaded machine)"
+    )
     args = parser.parse_args()
+    SIM_TIMEOUT_S[0] = args.sim_timeout
     logging.basicConfig(level=logging.CRITICAL)
     asyncio.run(main_async(args))
 

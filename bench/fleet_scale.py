@@ -201,9 +201,9 @@ class SimulatorProcess:
         reader.start()
         reader.join(timeout_s)
         if not line or line[0].strip() != READY:
-            self.stop()
-            self.stderr.seek(0)
+            self.stderr.seek(0)  # read before stop() closes it
             stderr = self.stderr.read().strip()
+            self.stop()
             last = stderr.splitlines()[-1] if stderr else "no output"
             raise RuntimeError(f"simulator process did not come up in {timeout_s:.0f} s: {last}")
 

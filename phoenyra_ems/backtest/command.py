@@ -55,6 +55,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="leave out the walk-forward ai_selection row (trains after strategy.ai_selection."
         "training_data_days, default 30)",
     )
+    parser.add_argument(
+        "--forecast-service",
+        action="store_true",
+        help="add the row 'optimiser (forecast service)': plans from the daemon's forecast service walked "
+        "forward (load ensemble and pvlib PV refitted weekly, forecasts hourly from the data before "
+        "them, the price profile beyond publication); slow: minutes at 1 h, tens of minutes at 15 min",
+    )
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -96,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"backtest: unknown strategy {', '.join(sorted(unknown))}", file=sys.stderr)
         return 1
-    runs = len(strategies or site.ems.strategies) + 2
+    runs = len(strategies or site.ems.strategies) + 2 + int(args.forecast_service)
     bar = tqdm(total=runs * len(data), unit="step", disable=args.no_progress, file=sys.stderr)
     done: dict[str, int] = {}
 
@@ -113,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         from phoenyra_ems.backtest.ai_selection import WalkForwardSettings
 
         ai = None if args.no_ai_selection else WalkForwardSettings.from_site(site)
-        report = run_backtest(site, data, strategies, progress, ai_selection=ai)
+        report = run_backtest(
+            site, data, strategies, progress, ai_selection=ai, forecast_service=args.forecast_service
+        )
     except (ValueError, RuntimeError) as err:  # the bound's LP: infeasible limits, bad data
         bar.close()
         print(f"backtest: {err}", file=sys.stderr)

@@ -11,10 +11,15 @@ the history baseline: fitted on the data before the plan time, refitted every ``
 service's schedule; weekly keeps a household year affordable), a forecast made at the start of each
 hour from the data before it and used by that hour's plans (the first step's load stays the last
 observed step: the present). Until it has the history it needs the baseline stands in.
+``pv_model``: the same for PV (the service's pvlib model). ``ForecastSettings.price_forecast``:
+beyond publication the service's price profile (:mod:`phoenyra_ems.forecast.price_profile`) from
+the prices known at the plan time instead of the last known day. :func:`service_forecasts` puts the
+three together: what a site with ``forecast.enabled`` plans from.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +33,7 @@ from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.optimiser.forecast import extend_prices, profile, scale_to_today
 from phoenyra_ems.core.optimiser.plan import PlanInputs
 from phoenyra_ems.forecast.base import LOGGER, TARGET, Forecaster
+from phoenyra_ems.forecast.price_profile import PRICE_DAYS, PRICE_DECAY, price_profile
 
 LOAD_PROFILE_DAYS = 7
 PV_PROFILE_DAYS = 3
@@ -42,6 +48,9 @@ class ForecastSettings:
     refit_days: float = 7.0  # a load_model is refitted this often on the data before the plan
     train_days: float = 365.0  # ... on at most this much of it
     predict_every_h: float = 1.0  # a load_model forecast is made at the start of each such block
+    price_forecast: bool = False  # beyond publication: the price profile, not the last known day
+    price_days: int = PRICE_DAYS
+    price_decay: float = PRICE_DECAY
 
 
 @dataclass
@@ -73,18 +82,28 @@ class BacktestForecasts:
         perfect: bool = False,
         settings: ForecastSettings | None = None,
         load_model: Callable[[], Forecaster] | None = None,
+        pv_model: Callable[[], Forecaster] | None = None,
     ) -> None:
         self.site, self.data, self.perfect = site, data, perfect
-        self.load_model = load_model
+        self.load_model, self.pv_model = load_model, pv_model
         self.stats = ModelStats()
-        self._model: Forecaster | None = None
-        self._fitted_i = -(10**9)
-        self._cached: tuple[int, np.ndarray] | None = None
-        self._frame = pd.DataFrame({TARGET: data.load_kw}, index=data.index)
+        self.pv_stats = ModelStats()
         self.settings = settings or ForecastSettings()
         self.step_h = data.step_h
         self.per_day = round(24 / self.step_h)
         self.horizon = max(1, round(horizon_h / self.step_h))
+        self._load: _WalkForward | None = None
+        self._pv: _WalkForward | None = None
+        if load_model is not None:
+            frame = pd.DataFrame({TARGET: data.load_kw}, index=data.index)
+            self._load = _WalkForward(
+                load_model, frame, self.per_day, self.horizon, self.settings, self.stats, "load"
+            )
+        if pv_model is not None:
+            frame = pd.DataFrame({TARGET: data.pv_kw}, index=data.index)
+            self._pv = _WalkForward(
+                pv_model, frame, self.per_day, self.horizon, self.settings, self.pv_stats, "PV"
+            )
         local = data.index.tz_convert(site.location.timezone)
         self.known_end = known_ends(data.index, local)
         caps = export_caps(site, data)
@@ -95,6 +114,8 @@ class BacktestForecasts:
         self.starts = [t.to_pydatetime() for t in data.index]
         minutes = np.asarray(local.hour * 60 + local.minute)
         self.step_of_day = np.minimum(minutes // round(self.step_h * 60), self.per_day - 1)
+        self.price_abs_error = 0.0  # beyond publication, against the actual prices
+        self.price_errors = 0
 
     def __call__(self, i: int, peak_reached_kw: float = 0.0) -> PlanInputs:
         data, n_data = self.data, len(self.data)
@@ -123,13 +144,27 @@ class BacktestForecasts:
                 pv = scale_to_today(
                     pv, data.pv_kw[day_start:i], expected, self.per_day - into_day, self.per_day
                 )
+            modelled_pv = self._pv.series(i, n) if self._pv is not None else None
+            if modelled_pv is not None:
+                pv = modelled_pv
             if s.nowcast and i > 0:
                 load[0] = data.load_kw[i - 1]
             end = int(self.known_end[i])
-            past = data.price_eur_mwh[max(0, i - 2 * self.per_day) : i]
-            prices = extend_prices(past, data.price_eur_mwh[i:end], n, self.per_day)
             published = min(end - i, n)
-            source = "history baselines" if self.load_model is None else "forecast service models"
+            if s.price_forecast:
+                known = data.price_eur_mwh[max(0, end - s.price_days * self.per_day) : end]
+                beyond = price_profile(known, self.per_day, n - published, s.price_days, s.price_decay)
+                prices = np.concatenate([data.price_eur_mwh[i : i + published], beyond])
+            else:
+                past = data.price_eur_mwh[max(0, i - 2 * self.per_day) : i]
+                prices = extend_prices(past, data.price_eur_mwh[i:end], n, self.per_day)
+            actual = data.price_eur_mwh[i + published : i + n]
+            self.price_abs_error += float(np.abs(prices[published : published + len(actual)] - actual).sum())
+            self.price_errors += len(actual)
+            with_models = self.load_model is not None or self.pv_model is not None
+            source = "forecast service models" if with_models else "history baselines"
+            if s.price_forecast:
+                source += "; prices: published, price forecast beyond"
         months = self.months[i : i + n]
         return PlanInputs(
             start=self.starts[i],
@@ -145,48 +180,128 @@ class BacktestForecasts:
             source=source,
         )
 
+    @property
+    def price_mae(self) -> float:
+        """Mean absolute error (EUR/MWh) of the plans' prices beyond publication."""
+        return self.price_abs_error / self.price_errors if self.price_errors else float("nan")
+
     def _model_load(self, i: int, n: int) -> np.ndarray | None:
         """The load model's forecast for steps ``i .. i+n`` from the data before the block's start."""
-        s = self.settings
-        block = max(1, round(s.predict_every_h / self.step_h))
+        assert self._load is not None
+        return self._load.series(i, n)
+
+
+class _WalkForward:
+    """One forecaster of one series, walked forward: fitted on the data before each refit, a forecast
+    made at the start of each block from the data before it (what the daemon's service does)."""
+
+    def __init__(
+        self,
+        factory: Callable[[], Forecaster],
+        frame: pd.DataFrame,
+        per_day: int,
+        horizon: int,
+        settings: ForecastSettings,
+        stats: ModelStats,
+        what: str,
+    ) -> None:
+        self.factory, self.frame, self.per_day, self.horizon = factory, frame, per_day, horizon
+        self.settings, self.stats, self.what = settings, stats, what
+        self.actual = frame[TARGET].to_numpy(dtype=float)
+        self.model: Forecaster | None = None
+        self.fitted_i = -(10**9)
+        self.cached: tuple[int, np.ndarray] | None = None
+
+    def series(self, i: int, n: int) -> np.ndarray | None:
+        s, per_day, index = self.settings, self.per_day, self.frame.index
+        block = max(1, round(s.predict_every_h * per_day / 24))
         start = i - i % block
-        if start < 15 * self.per_day:  # the models need two whole weeks; the baseline until then
+        if start < 15 * per_day:  # the models need two whole weeks; the baseline until then
             return None
-        if i - self._fitted_i >= round(s.refit_days * self.per_day) or self._model is None:
-            assert self.load_model is not None
-            self._fitted_i = start
-            self._model = self.load_model()
+        if i - self.fitted_i >= round(s.refit_days * per_day) or self.model is None:
+            self.fitted_i = start
+            self.model = self.factory()
             began = time.perf_counter()
             try:
-                self._model.fit(self._frame.iloc[max(0, start - round(s.train_days * self.per_day)) : start])
+                self.model.fit(self.frame.iloc[max(0, start - round(s.train_days * per_day)) : start])
             except Exception as err:  # a model that cannot fit: the baseline plans, the run goes on
-                self.stats.failures.append(f"{self.data.index[start]}: {err}")
-                LOGGER.warning("backtest load model failed to fit at %s: %s", self.data.index[start], err)
-                self._model = None
-                self._fitted_i = start - round((s.refit_days - 1) * self.per_day)  # again in a day
+                self.stats.failures.append(f"{index[start]}: {err}")
+                LOGGER.warning("backtest %s model failed to fit at %s: %s", self.what, index[start], err)
+                self.model = None
+                self.fitted_i = start - round((s.refit_days - 1) * per_day)  # again in a day
             self.stats.fits += 1
             self.stats.fit_s += time.perf_counter() - began
-            self._cached = None
-        if self._model is None:
+            self.cached = None
+        if self.model is None:
             return None
-        if self._cached is None or self._cached[0] != start:
+        if self.cached is None or self.cached[0] != start:
             steps = self.horizon + block
-            past = self._frame.iloc[max(0, start - 21 * self.per_day) : start]
+            past = self.frame.iloc[max(0, start - 21 * per_day) : start]
             began = time.perf_counter()
             try:
-                forecast = np.asarray(self._model.predict(past, steps), dtype=float)
+                forecast = np.asarray(self.model.predict(past, steps), dtype=float)
             except Exception as err:
-                LOGGER.warning("backtest load model failed to predict at %s: %s", self.data.index[start], err)
+                LOGGER.warning("backtest %s model failed to predict at %s: %s", self.what, index[start], err)
                 return None
             self.stats.predictions += 1
             self.stats.predict_s += time.perf_counter() - began
             forecast = np.where(np.isfinite(forecast), np.maximum(forecast, 0.0), 0.0)
-            self._cached = (start, forecast)
-            day = min(self.per_day, len(self.data) - start)  # score the next 24 h as they come
-            self.stats.abs_error_sum += float(
-                np.abs(forecast[:day] - self.data.load_kw[start : start + day]).sum()
-            )
+            self.cached = (start, forecast)
+            day = min(per_day, len(self.actual) - start)  # score the next 24 h as they come
+            self.stats.abs_error_sum += float(np.abs(forecast[:day] - self.actual[start : start + day]).sum())
             self.stats.error_count += day
-        offset = i - self._cached[0]
-        out: np.ndarray = self._cached[1][offset : offset + n].copy()
+        offset = i - self.cached[0]
+        out: np.ndarray = self.cached[1][offset : offset + n].copy()
         return out
+
+
+class _ClearSkyPv:
+    """The service's PV model as it runs without a weather service (no weather archive to replay):
+    clear sky x the ratio observed over the last three days; its per-forecast warning left out."""
+
+    def __init__(self, model: Forecaster) -> None:
+        self.model = model
+        self.name, self.min_history_days = model.name, model.min_history_days
+
+    def fit(self, history: pd.DataFrame) -> None:
+        self.model.fit(history)
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        previous = LOGGER.level
+        LOGGER.setLevel(logging.ERROR)
+        try:
+            return self.model.predict(history, steps, exog)
+        finally:
+            LOGGER.setLevel(previous)
+
+
+def service_forecasts(
+    site: SiteConfig, data: BacktestData, horizon_h: float, *, pv: bool = True, prices: bool = True
+) -> BacktestForecasts:
+    """The daemon's forecast service walked forward: the load ensemble, the pvlib PV model (``pv``;
+    the site needs coordinates and a PV peak) and the price profile beyond publication (``prices``)."""
+    from phoenyra_ems.forecast.calendar_features import country_for
+    from phoenyra_ems.forecast.models import ensemble_of, load_members
+    from phoenyra_ems.forecast.pv import PvForecaster
+
+    zone = site.location.timezone
+
+    def load() -> Forecaster:
+        return ensemble_of(load_members(zone, country_for(zone)), name=f"{site.site_id} load")
+
+    pv_model: Callable[[], Forecaster] | None = None
+    if pv and PvForecaster.for_site(site) is not None:
+
+        def pv_model() -> Forecaster:
+            model = PvForecaster.for_site(site)
+            assert model is not None
+            return _ClearSkyPv(model)
+
+    return BacktestForecasts(
+        site,
+        data,
+        horizon_h,
+        settings=ForecastSettings(price_forecast=prices),
+        load_model=load,
+        pv_model=pv_model,
+    )

@@ -49,6 +49,7 @@ def table(report: BacktestReport) -> str:
         *_no_curtailment_lines(report),
         f"hard-limit violations in the replays: {violations}",
         *plan_lines,
+        *report.notes,
         *([report.ai_selection.regret_line()] if report.ai_selection is not None else []),
         "costs include the change of stored energy valued at the period's mean purchase price",
     ]

@@ -14,7 +14,7 @@ from phoenyra_ems.backtest.ai_selection import (
     run_ai_selection,
 )
 from phoenyra_ems.backtest.data import BacktestData
-from phoenyra_ems.backtest.forecasts import BacktestForecasts
+from phoenyra_ems.backtest.forecasts import BacktestForecasts, service_forecasts
 from phoenyra_ems.backtest.optimum import OptimumInput, OptimumResult, solve_optimum
 from phoenyra_ems.backtest.replay import (
     RunResult,
@@ -76,6 +76,7 @@ class BacktestReport:
     # The bound if PV could not be curtailed for price (as in the replays); None with an export cap.
     no_curtailment_cost_eur: float | None = None
     ai_selection: WalkForwardResult | None = None  # the walk-forward AI row's regret and trainings
+    notes: tuple[str, ...] = ()  # e.g. the forecast service's fits and errors
 
     @property
     def bound_saving_eur(self) -> float:
@@ -135,6 +136,7 @@ def tariff_problem(site: SiteConfig, data: BacktestData) -> str | None:
 
 OPTIMISER = "optimiser"
 OPTIMISER_PERFECT = "optimiser (perfect forecasts)"
+OPTIMISER_SERVICE = "optimiser (forecast service)"
 
 
 def replay_optimiser(
@@ -160,6 +162,16 @@ def replay_optimiser(
     )
 
 
+def forecast_line(inputs: BacktestForecasts) -> str:
+    """What the forecast service's models cost and how far off they were (day ahead)."""
+    load, pv = inputs.stats, inputs.pv_stats
+    text = (
+        f"load ensemble {load.fits} fits ({load.fit_s:.0f} s), MAE {load.mae_kw:.3f} kW"
+        f"; PV model {pv.fits} fits, MAE {pv.mae_kw:.3f} kW"
+    )
+    return text + f"; prices beyond publication MAE {inputs.price_mae:.1f} EUR/MWh"
+
+
 def run_backtest(
     site: SiteConfig,
     data: BacktestData,
@@ -167,10 +179,12 @@ def run_backtest(
     progress: Callable[[str, int], None] | None = None,
     optimiser: bool = True,
     ai_selection: WalkForwardSettings | None = None,
+    forecast_service: bool = False,
 ) -> BacktestReport:
     """Every strategy alone, the selection over ``strategies`` (default: the site's), the optimiser
-    with realistic and with perfect forecasts (``optimiser``), the walk-forward AI selection
-    (``ai_selection``, docs/ai-selection.md), then the bound."""
+    with realistic and with perfect forecasts (``optimiser``), planning from the daemon's forecast
+    service walked forward (``forecast_service``), the walk-forward AI selection (``ai_selection``,
+    docs/ai-selection.md), then the bound."""
     names = tuple(n for n in (strategies or site.ems.strategies) if n != OPTIMISER)
     site = replace(
         site,
@@ -182,6 +196,7 @@ def run_backtest(
     )
     baseline = no_battery(site, data)
     runs = []
+    notes: list[str] = []
 
     def reporter(label: str) -> Callable[[int], None] | None:
         return None if progress is None else (lambda i: progress(label, i))
@@ -217,9 +232,18 @@ def run_backtest(
         )
         runs.append(ai_result.run)
     runs.extend(optimiser_runs)
+    if forecast_service:
+        inputs = service_forecasts(site, data, site.ems.planning_horizon_h)
+        run = replay_optimiser(
+            site, data, name=OPTIMISER_SERVICE, progress=reporter(OPTIMISER_SERVICE), forecasts=inputs
+        )
+        runs.append(run)
+        notes.append(f"{OPTIMISER_SERVICE}: {forecast_line(inputs)}")
     bound_input = optimum_input(site, data)
     optimum = solve_optimum(bound_input)
     no_curtailment = None
     if bound_input.export_max_kw is None and optimum.curtailed_kw.max(initial=0.0) > 1e-6:
         no_curtailment = solve_optimum(replace(bound_input, curtailment=False)).cost_eur
-    return BacktestReport(site, data, baseline, runs, optimum, optimum.cost_eur, no_curtailment, ai_result)
+    return BacktestReport(
+        site, data, baseline, runs, optimum, optimum.cost_eur, no_curtailment, ai_result, tuple(notes)
+    )

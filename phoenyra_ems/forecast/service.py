@@ -68,6 +68,8 @@ class SiteForecast:
     pv_source: str | None  # "weather" | "clear-sky fallback"
     predict_ms: float
     members: dict[str, list[float]] = field(default_factory=dict)
+    # Day-ahead prices per step: the published ones, then the price profile (None: no prices known).
+    price_eur_mwh: tuple[float, ...] | None = None
 
 
 def _limit_threads() -> None:
@@ -295,10 +297,14 @@ class SiteForecaster:
             from phoenyra_ems.forecast.weather import fetch_weather
 
             weather = await fetch_weather(self.weather, *where, int(config.horizon_h) + 1)
-        self.latest = await asyncio.to_thread(self._predict_sync, history, weather, now)
+        prices = getattr(self._controller, "prices", None)  # the controller's provider (published prices)
+        published = None if prices is None else (prices.slots(now, config.horizon_h), prices.slot_hours)
+        self.latest = await asyncio.to_thread(self._predict_sync, history, weather, now, published)
         return self.latest
 
-    def _predict_sync(self, history: pd.DataFrame, weather: Any, now: datetime) -> SiteForecast:
+    def _predict_sync(
+        self, history: pd.DataFrame, weather: Any, now: datetime, published: tuple[Any, float] | None = None
+    ) -> SiteForecast:
         from phoenyra_ems.forecast.pv import weather_frame
 
         assert self.models is not None
@@ -317,6 +323,8 @@ class SiteForecaster:
             )
             pv_source = pv_model.last_source
         start = history.index[-1] + pd.Timedelta(seconds=self.site.forecast.step_s)
+        slots, slot_hours = published or ((), 1.0)
+        price = price_series(history["price"], slots, slot_hours, start.to_pydatetime(), steps)
         return SiteForecast(
             self.site.site_id,
             now,
@@ -327,4 +335,27 @@ class SiteForecaster:
             pv_source,
             1000 * (time.perf_counter() - started),
             self.models["load"].member_weights(),
+            price,
         )
+
+
+def price_series(
+    recorded: pd.Series, slots: Any, slot_hours: float, start: datetime, steps: int
+) -> tuple[float, ...] | None:
+    """``steps`` day-ahead prices from ``start``: the published slots, then the price profile of the
+    recorded and published prices (docs/optimiser.md, "Price forecast"); None without any price."""
+    from phoenyra_ems.core.optimiser.live import prices_on_steps
+    from phoenyra_ems.forecast.price_profile import PRICE_DAYS, price_profile
+
+    step = recorded.index[1] - recorded.index[0] if len(recorded) > 1 else pd.Timedelta(minutes=15)
+    step_s = step.total_seconds()
+    per_day = round(86400.0 / step_s)
+    times = [start + timedelta(seconds=step_s * k) for k in range(steps)]
+    known = prices_on_steps(slots, slot_hours, times)
+    count = int(np.argmax(~np.isfinite(known))) if not np.isfinite(known).all() else steps
+    past = recorded.to_numpy(dtype=float)[-PRICE_DAYS * per_day :]
+    history = np.concatenate([past, known[:count]])
+    if not np.isfinite(history).any():
+        return None
+    beyond = price_profile(history, per_day, steps - count)
+    return tuple(float(v) for v in np.concatenate([known[:count], beyond]))

@@ -52,3 +52,22 @@ def test_the_load_model_sees_only_the_past_and_is_refitted_weekly() -> None:
     assert Spy.fits == [index[15 * DAY - 1], index[22 * DAY - 1]]
     assert len(Spy.predictions) == len(index) - DAY - 15 * DAY  # one per hour
     assert forecasts.stats.fits == 2 and forecasts.stats.mae_kw > 0
+
+
+def test_prices_beyond_publication_come_from_the_profile_of_the_known_prices() -> None:
+    index = pd.date_range("2024-03-01", periods=10 * DAY, freq="1h", tz="UTC")
+    days = np.repeat(np.arange(10, dtype=float) * 10.0, DAY)  # each day's price: 10 x its number
+    data = BacktestData(index, np.ones(len(index)), np.zeros(len(index)), days, "price data")
+    settings = ForecastSettings(price_forecast=True, price_days=2, price_decay=0.5)
+    forecasts = BacktestForecasts(household_site(), data, 48.0, settings=settings)
+    i = 5 * DAY + 1  # 02:00 in Vienna: published until local midnight
+    inputs = forecasts(i)
+    p = inputs.published_steps
+    assert np.array_equal(inputs.price_eur_mwh[:p], days[i : i + p])
+    beyond = inputs.price_eur_mwh[p:]
+    plain = BacktestForecasts(household_site(), data, 48.0)(i)
+    assert np.array_equal(plain.price_eur_mwh[p : p + DAY], days[i + p - DAY : i + p])  # the last known day
+    assert np.all((beyond >= days[i - 2 * DAY]) & (beyond <= days[i]))  # a profile of the last 2 days
+    assert beyond.mean() < plain.price_eur_mwh[p:].mean() and beyond.mean() > days[i - DAY]
+    assert inputs.source.endswith("price forecast beyond")
+    assert forecasts.price_mae > 0

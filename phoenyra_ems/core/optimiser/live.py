@@ -149,7 +149,7 @@ class PlanHistory:
         load = profile(np.asarray(self.load, dtype=np.float64), self.per_day, n, LOAD_DAYS)
         pv = profile(np.asarray(self.pv, dtype=np.float64), self.per_day, n, PV_DAYS)
         times = [start + timedelta(seconds=self.step_s * k) for k in range(n)]
-        known = _prices_on_steps(published, slot_hours, times)
+        known = prices_on_steps(published, slot_hours, times)
         count = int(np.argmax(~np.isfinite(known))) if not np.isfinite(known).all() else n
         prices = extend_prices(np.asarray(self.price, dtype=np.float64), known[:count], n, self.per_day)
         source = BASELINES + (f" ({no_forecast})" if no_forecast else "")
@@ -214,7 +214,7 @@ def _hours(label: str, steps: int, total: int, step_h: float, rest: str) -> str:
     return f"{label} {steps * step_h:g} h" + (f", {rest} beyond" if steps < total else "")
 
 
-def _prices_on_steps(slots: Sequence[PriceSlot], slot_hours: float, times: list[datetime]) -> np.ndarray:
+def prices_on_steps(slots: Sequence[PriceSlot], slot_hours: float, times: list[datetime]) -> np.ndarray:
     """The published price of each step (NaN where none is published)."""
     out = np.full(len(times), np.nan)
     if not slots:
