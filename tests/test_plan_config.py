@@ -293,6 +293,8 @@ async def test_the_plans_sensors_in_a_daemon_mqtt_on_the_sensors_broker_modbus_b
             await simulator.stop()
         for broker in (a, b):
             broker.kill()
+
+
 def test_plan_3_1_strategy_block_loads_as_written() -> None:
     path = PLAN / "plan_3_1_strategy.yaml"
     result = check_config(path)

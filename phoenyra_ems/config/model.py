@@ -204,9 +204,7 @@ class StrategySelectionConfig:
 
     @property
     def uses_ai(self) -> bool:
-        return self.selection_mode == "ai" or (
-            self.selection_mode == "auto" and self.ai_selection.enabled
-        )
+        return self.selection_mode == "ai" or (self.selection_mode == "auto" and self.ai_selection.enabled)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ MEMBER_FIGURES = (
     "earned_eur",
 )
 
+
 def settle(community: str, member: str, month: str, rows: Iterable[MemberAllocation]) -> MemberSettlement:
     """Totals of one member's allocations over a month (energies in kWh, amounts in EUR)."""
     n = 0
