@@ -421,9 +421,10 @@ async def test_broker_restart_telemetry_resumes_and_sensors_are_still_known(mqtt
 async def test_fuzzed_commands_never_raise_and_never_apply(payload: bytes) -> None:
     site = make_site(1, mqtt=MqttConfig(command_key=COMMAND_KEY))
     link = SiteMqttLink(site, wall_clock=lambda: FUZZ_NOW)
+    site_config = site  # a class body cannot read an enclosing name it also assigns
 
-    class Recorder:  # execute() reads effective_site, clock and intent; applies through set_intent
-        effective_site = site
+    class Recorder:  # execute() reads site, effective_site, clock and intent; applies through set_intent
+        site = effective_site = site_config
         clock = SystemClock()
         intent = ControlIntent()
 
