@@ -88,7 +88,10 @@ test-core: install broker prism
 	$(BIN)/ruff format --check phoenyra_ems tui custom_components tests tests_ha bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q -p no:cacheprovider -n 2
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --deselect tests/tui/test_snapshots.py
+	# the snapshots in a fresh process of their own: an earlier chart test in the same process can
+	# leave plotext state that shifts an axis label by a row (order-dependent, seen under xdist)
+	$(BIN)/pytest -q -p no:cacheprovider tests/tui/test_snapshots.py
 
 ## test-ha-install: install the integration as Home Assistant does (HACS copy + pip, release zip)
 test-ha-install: install dist $(HA_STAMP)

@@ -27,11 +27,15 @@ def console(
 
 
 async def settle(pilot: Pilot[int]) -> None:
+    """Render, let the layout settle (a chart sized before the last relayout draws other axis
+    ticks: seen under a parallel test run), then render again on the final sizes."""
     await pilot.pause(0.2)
     app = pilot.app
     assert isinstance(app, PhoenyraConsole)
-    app.render_now()
-    await pilot.pause(0.1)
+    for _ in range(2):
+        app.render_now()
+        await pilot.pause(0.2)
+        await pilot.wait_for_scheduled_animations()
 
 
 @pytest.mark.parametrize("size", SIZES)
