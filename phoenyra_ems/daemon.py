@@ -189,8 +189,10 @@ class Daemon:
         from phoenyra_ems.vpp.webhook import WEBHOOKS
         from phoenyra_ems.vpp_bridge import FleetTarget, mapping_errors
 
-        for error in mapping_errors(self.config.sites):
+        errors = mapping_errors(self.config.sites)
+        for error in errors:
             LOG.error("VPP off: %s", error)
+        if errors:
             return
         target = FleetTarget(self.fleet, self.config.sites)
         self._vpp_tasks = [task for _, task in start_vens(self.config.sites, target, app[WEBHOOKS])]

@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.vpp import Flexibility, VppInterval, VppSchedule, VppSiteStatus
 from phoenyra_ems.core.vpp_split import split_setpoint
 from phoenyra_ems.models import PlantState, SiteStatus
@@ -38,10 +39,9 @@ class UnknownResource(KeyError):
     """A VPP resource that is neither a VPP-enabled site nor the aggregated resource."""
 
 
-def vpp_enabled(config: object) -> bool:
-    """Whether a site takes part in VPP (``vpp.enabled``; without a ``vpp`` section: yes)."""
-    section = getattr(config, "vpp", None)
-    return True if section is None else bool(getattr(section, "enabled", False))
+def vpp_enabled(config: SiteConfig) -> bool:
+    """Whether a site takes part in VPP (its ``vpp.enabled``)."""
+    return config.vpp.enabled
 
 
 class FleetVpp:

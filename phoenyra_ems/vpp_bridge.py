@@ -1,4 +1,4 @@
-"""The daemon's VEN resources mapped onto the fleet's VPP target (docs/vpp.md, "Resources").
+"""The daemon's VEN resources mapped onto the fleet's VPP target (docs/vpp.md, "Resources and the fleet").
 
 A VEN resource is a site's ``vpp.site_id`` (default: the site id). A resource shared by one site
 is that site; a resource shared by several sites is the fleet's aggregated resource, which the
