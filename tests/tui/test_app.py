@@ -265,10 +265,13 @@ async def test_the_focused_field_is_clearly_visible(theme: str) -> None:
         for field in ("#setpoint", "#mode"):
             widget = app.screen.query_one(field)
             widget.focus()
-            await pilot.pause(0.1)
+            label = widget.parent.query_one(".field-label") if widget.parent else None
+            assert label is not None, field
+            # styles follow the focus a frame later (slower on a loaded machine): wait, do not sleep
+            await wait_for(
+                pilot, lambda label=label: bool(label.rich_style.bold), what=f"{field}'s label in bold"
+            )
             other = app.screen.query_one("#duration")
             focused, unfocused = widget.background_colors[1], other.background_colors[1]
             distance = sum(abs(a - b) for a, b in zip(focused.rgb, unfocused.rgb, strict=True))
             assert distance >= 120, (field, focused, unfocused)  # not 234 vs 235
-            label = widget.parent.query_one(".field-label") if widget.parent else None
-            assert label is not None and label.rich_style.bold, field  # and its label stands out
