@@ -84,7 +84,15 @@ def add_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
     def where(p: argparse.ArgumentParser) -> None:
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("-c", "--config", help="the configuration file (its community.ledger)")
-        group.add_argument("--ledger", help="the ledger file itself")
+        group.add_argument("--ledger", help="the ledger file itself (SQLite)")
+        group.add_argument(
+            "--dsn",
+            help="a PostgreSQL ledger: postgresql://user@host:port/database (the password from "
+            "PGPASSWORD or ~/.pgpass, never in the DSN)",
+        )
+        p.add_argument(
+            "--community", help="with --dsn: the community's id (needed when the database holds several)"
+        )
 
     verify = lsub.add_parser(
         "verify",
@@ -142,14 +150,14 @@ def add_parsers(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from phoenyra_ems.community.keys import KeyFileError
-    from phoenyra_ems.community.ledger import LedgerError
     from phoenyra_ems.community.meters import MeterError
+    from phoenyra_ems.community.store import errors
 
     try:
         if args.command == "community":
             return _community(args)
         return _ledger(args)
-    except (LedgerError, MeterError, KeyFileError) as err:
+    except (MeterError, KeyFileError, *errors()) as err:
         return _err(f"phoenyra-ems {args.command}: {err}")
 
 
@@ -166,13 +174,18 @@ def _config(path: str):  # type: ignore[no-untyped-def]
 def _community(args: argparse.Namespace) -> int:
     from phoenyra_ems.community import report, service
     from phoenyra_ems.community.meters import month_bounds
+    from phoenyra_ems.community.store import LedgerMissing
 
     config, community = _config(args.config)
     if community is None:
         return 1
     month_bounds(args.month, community.timezone)  # a bad month is refused before anything is written
     cid = community.community_id
-    with service.ledger_for(community, writable=args.community_command in ("allocate", "settle")) as ledger:
+    try:
+        ledger = service.ledger_for(community, writable=args.community_command in ("allocate", "settle"))
+    except LedgerMissing:
+        return _err(f"{cid}: no intervals of {args.month} in the ledger (run: community settle)")
+    with ledger:
         if args.community_command in ("allocate", "settle"):
             run = service.allocate_month(
                 config, community, ledger, args.month, args.source, allow_missing=args.allow_missing
@@ -236,21 +249,73 @@ def _reconcile(args: argparse.Namespace, rows: list[Any]) -> int:
     return 1
 
 
-def _open_ledger(args: argparse.Namespace, writable: bool = False):  # type: ignore[no-untyped-def]
-    from phoenyra_ems.community import service
-    from phoenyra_ems.community.ledger import Ledger, LedgerError
+def _store(args: argparse.Namespace, writable: bool = False):  # type: ignore[no-untyped-def]
+    """(store, community id) from --ledger, --dsn [--community] or the configuration; None if the
+    configuration did not load (its errors are printed)."""
+    import sqlite3
+
+    from phoenyra_ems.community.store import LedgerError, LedgerMissing, open_store
+    from phoenyra_ems.community.store_sqlite import SqliteStore
 
     if getattr(args, "ledger", None):
-        path = Path(args.ledger)
-        if not path.exists():
-            raise LedgerError(f"{path}: no such ledger")
-        return Ledger.existing(path)
+        store = SqliteStore(args.ledger, read_only=True)
+        try:
+            found = store.communities()
+        except sqlite3.Error as err:
+            store.close()
+            raise LedgerError(f"{args.ledger}: not a ledger ({err})") from None
+        if not found:
+            store.close()
+            raise LedgerError(f"{args.ledger}: the ledger is empty")
+        return store, found[0]
+    if getattr(args, "dsn", None):
+        return _postgres(args.dsn, args.community)
     _, community = _config(args.config)
     if community is None:
         return None
-    if not writable and not Path(community.ledger.path).exists():
-        raise LedgerError(f"{community.ledger.path}: no such ledger (run: community settle)")
-    return service.ledger_for(community, writable)
+    try:
+        return open_store(community.ledger, community.community_id, read_only=not writable), (
+            community.community_id
+        )
+    except LedgerMissing as err:
+        raise LedgerMissing(f"{err} (run: community settle)") from None
+
+
+def _postgres(dsn: str, community: str | None):  # type: ignore[no-untyped-def]
+    import voluptuous as vol
+
+    from phoenyra_ems.community.store import LedgerError, LedgerMissing
+    from phoenyra_ems.community.store_postgres import PostgresStore
+    from phoenyra_ems.config.community_schema import dsn as valid_dsn
+
+    try:
+        valid_dsn(dsn)
+    except vol.Invalid as err:
+        raise LedgerError(f"--dsn: {err.msg}") from None
+    store = PostgresStore(dsn, community or "", read_only=True)
+    found = store.communities()
+    if community is None and len(found) == 1:
+        store.community = found[0]
+    elif community not in found:
+        store.close()
+        there = f"communities there: {', '.join(found)}" if found else "it holds no ledger"
+        if community is None:
+            raise LedgerError(f"{dsn}: several ledgers: choose one with --community ({there})")
+        raise LedgerMissing(f"{dsn}: no ledger of community {community!r} ({there})")
+    return store, store.community
+
+
+def _open_ledger(args: argparse.Namespace, writable: bool = False):  # type: ignore[no-untyped-def]
+    from phoenyra_ems.community import service
+    from phoenyra_ems.community.ledger import Ledger
+
+    if getattr(args, "config", None) and writable:
+        _, community = _config(args.config)
+        return None if community is None else service.ledger_for(community, writable)
+    found = _store(args)
+    if found is None:
+        return None
+    return Ledger(*found)
 
 
 def _ledger(args: argparse.Namespace) -> int:
@@ -300,17 +365,17 @@ def _ledger(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from phoenyra_ems.community import keys
-    from phoenyra_ems.community.verify import verify_ledger
+    from phoenyra_ems.community.verify import verify_store
 
     pinned = [keys.load_public(p) for p in args.public_key]
-    if args.ledger:
-        path = Path(args.ledger)
-    else:
-        _, community = _config(args.config)
-        if community is None:
-            return 1
-        path = Path(community.ledger.path)
-    verdict = verify_ledger(path, pinned)
+    found = _store(args)
+    if found is None:
+        return 1
+    store, _ = found
+    try:
+        verdict = verify_store(store, pinned)
+    finally:
+        store.close()
     if verdict.ok:
         print(
             f"OK: {verdict.records} records, {verdict.checkpoints} checkpoints, "

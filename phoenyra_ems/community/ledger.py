@@ -1,4 +1,4 @@
-"""The community ledger: append-only SQLite, hash-chained, Ed25519-signed, Merkle checkpoints.
+"""The community ledger: append-only, hash-chained, Ed25519-signed, Merkle checkpoints.
 
 Every record is one canonical JSON ``body`` (sorted keys, no spaces) holding its sequence number,
 kind, community, period, the previous record's hash and the signing key's id. Its hash is the
@@ -8,15 +8,18 @@ self-signed; a rotation is signed by the outgoing key), ``interval`` (one per in
 community), ``settlement`` (one per member and month). Checkpoints are signed tree heads
 (tree size, root) kept beside the records.
 
-Triggers refuse UPDATE and DELETE; ``verify`` finds what an attacker editing the file directly does.
+The rows live in a store (:mod:`.store`): a SQLite file by default, PostgreSQL for fleets. Both
+refuse UPDATE and DELETE; ``verify`` finds what an attacker editing the rows directly does. Every
+write runs under the store's write lock and starts from the head as stored, so two processes
+appending to one ledger take turns and never fork the chain.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,32 +28,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from phoenyra_ems.community import keys
+from phoenyra_ems.community.store import LedgerError, LedgerStore, Select
+from phoenyra_ems.community.store_sqlite import SCHEMA, SqliteStore
 from phoenyra_ems.core.community.merkle import CompactRange, MerkleTree, leaf_hash
 
+__all__ = ["SCHEMA", "Checkpoint", "Ledger", "LedgerError", "Record", "Verdict", "canonical"]
+
 GENESIS_PREV = "0" * 64
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, community TEXT NOT NULL, period TEXT NOT NULL,
-    month TEXT NOT NULL, member TEXT, body TEXT NOT NULL, hash TEXT NOT NULL, signature TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS records_month ON records (month, kind);
-CREATE INDEX IF NOT EXISTS records_period ON records (kind, period);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    tree_size INTEGER PRIMARY KEY, body TEXT NOT NULL, signature TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
-    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
-    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
-    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
-    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-"""
-
-
-class LedgerError(Exception):
-    """The ledger cannot be opened or written (names the file)."""
 
 
 def canonical(value: Any) -> str:
@@ -115,46 +99,50 @@ def _now() -> str:
 
 
 class Ledger:
-    """One community's ledger file. Writing needs the private key (``key_dir``); reading does not."""
+    """One community's ledger. Writing needs the private key (``key_dir``); reading does not.
+
+    ``store``: a SQLite file's path, or an open :class:`~.store.LedgerStore` (closed with the ledger).
+    """
 
     def __init__(
-        self, path: str | Path, community: str, key_dir: str | Path | None = None, checkpoint_every: int = 96
+        self,
+        store: str | Path | LedgerStore,
+        community: str,
+        key_dir: str | Path | None = None,
+        checkpoint_every: int = 96,
     ) -> None:
-        self.path = Path(path)
+        self.store: LedgerStore = SqliteStore(store) if isinstance(store, str | Path) else store
         self.community = community
         self.key_dir = Path(key_dir) if key_dir is not None else None
         self.checkpoint_every = checkpoint_every
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path)
-            self.db.executescript(SCHEMA)
-        except (sqlite3.Error, OSError) as err:
-            raise LedgerError(f"{self.path}: cannot open the ledger ({err})") from None
-        with contextlib.suppress(OSError):  # someone else's copy, opened to read: left as it is
-            self.path.chmod(0o600)
         self._key: Ed25519PrivateKey | None = None
         self._key_id = ""
-        head = self.db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        self._size = 0 if head is None else head[0] + 1
-        self._head = GENESIS_PREV if head is None else head[1]
+        self._size = 0
+        self._head = GENESIS_PREV
         self._range: CompactRange | None = None
+        self._sync()
 
     @classmethod
     def existing(cls, path: str | Path) -> Ledger:
         """An existing ledger file, read-only (its community read from its records)."""
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        store = SqliteStore(path, read_only=True)
         try:
-            row = db.execute("SELECT community FROM records ORDER BY seq LIMIT 1").fetchone()
+            found = store.communities()
         except sqlite3.Error as err:
+            store.close()
             raise LedgerError(f"{path}: not a ledger ({err})") from None
-        finally:
-            db.close()
-        if row is None:
+        if not found:
+            store.close()
             raise LedgerError(f"{path}: the ledger is empty")
-        return cls(path, row[0])
+        return cls(store, found[0])
+
+    @property
+    def where(self) -> str:
+        """The file, or the database and community (for messages)."""
+        return self.store.where
 
     def close(self) -> None:
-        self.db.close()
+        self.store.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -172,10 +160,19 @@ class Ledger:
     def head(self) -> str:
         return self._head
 
+    def _sync(self) -> bool:
+        """The head as stored (another process may have appended); True if it moved."""
+        head = self.store.head()
+        size, digest = (0, GENESIS_PREV) if head is None else (head[0] + 1, head[1])
+        moved = (size, digest) != (self._size, self._head)
+        self._size, self._head = size, digest
+        if moved:
+            self._range = None
+        return moved
+
     def key_history(self) -> list[dict[str, Any]]:
         """The key records' data, oldest first: key_id, public_key (hex), previous, time."""
-        rows = self.db.execute("SELECT body FROM records WHERE kind = 'key' ORDER BY seq").fetchall()
-        return [json.loads(r[0])["data"] for r in rows]
+        return [json.loads(r[6])["data"] for r in self.store.select(Select(kind="key"))]
 
     def current_public_key(self) -> Ed25519PublicKey | None:
         history = self.key_history()
@@ -188,7 +185,7 @@ class Ledger:
         if self._key is not None:
             return self._key, self._key_id
         if self.key_dir is None:
-            raise LedgerError(f"{self.path}: no key directory given: this ledger is opened read-only")
+            raise LedgerError(f"{self.where}: no key directory given: this ledger is opened read-only")
         try:
             key = keys.load_private(self.key_dir)
         except keys.KeyFileError as err:
@@ -196,9 +193,6 @@ class Ledger:
         current = self.current_public_key()
         if key is None and current is None:
             key = keys.new_private(self.key_dir)
-            self._key, self._key_id = key, keys.key_id(key.public_key())
-            self._append_one("key", self._key_id, "", None, self._key_record(key, None), commit=True)
-            return self._key, self._key_id
         if key is None:
             raise LedgerError(
                 f"{self.key_dir / keys.PRIVATE_FILE}: missing; the ledger's records are signed with key "
@@ -209,10 +203,27 @@ class Ledger:
                 f"{self.key_dir / keys.PRIVATE_FILE}: key {keys.key_id(key.public_key())} is not the "
                 f"ledger's current key {keys.key_id(current)}"
             )
+        if current is None:  # a new ledger (or a key prepared in advance): the key is introduced now
+            with self._writing():
+                if self.store.head() is None:  # not introduced by another writer meanwhile
+                    self._key, self._key_id = key, keys.key_id(key.public_key())
+                    self._append_one("key", self._key_id, "", None, self._key_record(key, None))
+            if self._key is None:
+                return self._signer()  # check the key against the one the other writer introduced
         self._key, self._key_id = key, keys.key_id(key.public_key())
-        if current is None:  # a key prepared in advance: introduced now
-            self._append_one("key", self._key_id, "", None, self._key_record(key, None), commit=True)
         return self._key, self._key_id
+
+    @contextmanager
+    def _writing(self) -> Iterator[bool]:
+        """A write transaction under the store's lock, from the stored head; yields whether the head
+        moved since this ledger last saw it (another process appended). Rolled back on error."""
+        try:
+            with self.store.write():
+                yield self._sync()
+        except BaseException:
+            self._sync()
+            self._range = None
+            raise
 
     @staticmethod
     def _key_record(key: Ed25519PrivateKey, previous: str | None) -> dict[str, Any]:
@@ -225,13 +236,7 @@ class Ledger:
         }
 
     def _append_one(
-        self,
-        kind: str,
-        period: str,
-        month: str,
-        member: str | None,
-        data: dict[str, Any],
-        commit: bool = False,
+        self, kind: str, period: str, month: str, member: str | None, data: dict[str, Any]
     ) -> Record:
         key, kid = self._key, self._key_id
         assert key is not None
@@ -260,60 +265,51 @@ class Ledger:
             digest.hex(),
             key.sign(digest).hex(),
         )
-        self.db.execute(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.seq, kind, self.community, period, month, member, body, record.hash, record.signature),
+        self.store.insert_record(
+            (record.seq, kind, self.community, period, month, member, body, record.hash, record.signature)
         )
         self._size += 1
         self._head = record.hash
         if self._range is not None:
             self._range.append(digest)
-        if commit:
-            self.db.commit()
         return record
 
     def append(self, entries: Iterable[tuple[str, str, str, str | None, dict[str, Any]]]) -> list[Record]:
-        """Append (kind, period, month, member, data) entries in one transaction; checkpoints as due."""
+        """Append (kind, period, month, member, data) entries in one transaction; checkpoints as due.
+
+        An interval another writer recorded meanwhile (same period) is skipped, not recorded twice.
+        """
         self._signer()
         out: list[Record] = []
-        last_cp = self.last_checkpoint()
-        since = self._size - (last_cp.tree_size if last_cp else 0)
-        try:
+        with self._writing() as moved:
+            last_cp = self.store.last_checkpoint()
+            since = self._size - (last_cp[0] if last_cp else 0)
             for kind, period, month, member, data in entries:
+                if moved and kind == "interval" and self.store.has_period(kind, period):
+                    continue
                 out.append(self._append_one(kind, period, month, member, data))
                 since += 1
                 if since >= self.checkpoint_every:
                     self._checkpoint()
                     since = 0
-            self.db.commit()
-        except BaseException:
-            self.db.rollback()
-            self._reload_head()
-            raise
         return out
-
-    def _reload_head(self) -> None:
-        head = self.db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        self._size = 0 if head is None else head[0] + 1
-        self._head = GENESIS_PREV if head is None else head[1]
-        self._range = None
 
     def rotate_key(self) -> str:
         """A new key, introduced by a record the outgoing key signs; returns the new key id."""
         old, old_id = self._signer()
         assert self.key_dir is not None
-        new = keys.new_private(self.key_dir)
-        self._append_one("key", keys.key_id(new.public_key()), "", None, self._key_record(new, old_id))
-        del old
-        self._key, self._key_id = new, keys.key_id(new.public_key())
-        self._checkpoint()
-        self.db.commit()
+        with self._writing():
+            new = keys.new_private(self.key_dir)
+            self._append_one("key", keys.key_id(new.public_key()), "", None, self._key_record(new, old_id))
+            del old
+            self._key, self._key_id = new, keys.key_id(new.public_key())
+            self._checkpoint()
         return self._key_id
 
     def _leaf_range(self) -> CompactRange:
         if self._range is None or self._range.size != self._size:
             compact = CompactRange()
-            for (h,) in self.db.execute("SELECT hash FROM records ORDER BY seq"):
+            for h in self.store.hashes():
                 compact.append(bytes.fromhex(h))
             self._range = compact
         return self._range
@@ -332,46 +328,52 @@ class Ledger:
             }
         )
         cp = Checkpoint(self._size, root, body, key.sign(body.encode()).hex())
-        self.db.execute(
-            "INSERT OR IGNORE INTO checkpoints VALUES (?, ?, ?)", (cp.tree_size, body, cp.signature)
-        )
+        self.store.insert_checkpoint((cp.tree_size, body, cp.signature))
         return cp
 
     def checkpoint(self) -> Checkpoint:
         """A signed tree head over every record so far (the existing one if nothing was added)."""
+        self._sync()
         last = self.last_checkpoint()
         if last is not None and last.tree_size == self._size:
-            return last
-        cp = self._checkpoint()
-        self.db.commit()
-        return cp
+            return last  # (no key needed)
+        self._signer()
+        with self._writing():
+            last = self.last_checkpoint()
+            if last is not None and last.tree_size == self._size:
+                return last
+            return self._checkpoint()
 
     # --- reading ---------------------------------------------------------------------------
 
-    def records(self, where: str = "", params: tuple[Any, ...] = ()) -> Iterator[Record]:
-        sql = "SELECT seq, kind, community, period, month, member, body, hash, signature FROM records"
-        for row in self.db.execute(f"{sql} {where} ORDER BY seq", params):
+    def records(
+        self,
+        kind: str | None = None,
+        month: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        member: str | None = None,
+    ) -> Iterator[Record]:
+        """The records (in order) whose columns match every given value; ``since <= period < until``."""
+        for row in self.store.select(Select(kind, month, since, until, member)):
             yield Record(*row)
 
     def checkpoints(self) -> list[Checkpoint]:
-        rows = self.db.execute("SELECT tree_size, body, signature FROM checkpoints ORDER BY tree_size")
-        return [Checkpoint(size, json.loads(body).get("root", ""), body, sig) for size, body, sig in rows]
+        return [_checkpoint(*row) for row in self.store.checkpoints()]
 
     def last_checkpoint(self) -> Checkpoint | None:
-        row = self.db.execute(
-            "SELECT tree_size, body, signature FROM checkpoints ORDER BY tree_size DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else Checkpoint(row[0], json.loads(row[1]).get("root", ""), row[1], row[2])
+        row = self.store.last_checkpoint()
+        return None if row is None else _checkpoint(*row)
 
     def has_interval(self, period: str) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM records WHERE kind = 'interval' AND period = ? LIMIT 1", (period,)
-        ).fetchone()
-        return row is not None
+        return self.store.has_period("interval", period)
 
     def leaf_hashes(self, size: int) -> list[bytes]:
-        rows = self.db.execute("SELECT hash FROM records WHERE seq < ? ORDER BY seq", (size,))
-        return [bytes.fromhex(h) for (h,) in rows]
+        return [bytes.fromhex(h) for h in self.store.hashes(size)]
 
     def tree(self, size: int) -> MerkleTree:
         return MerkleTree(self.leaf_hashes(size))
+
+
+def _checkpoint(size: int, body: str, signature: str) -> Checkpoint:
+    return Checkpoint(size, json.loads(body).get("root", ""), body, signature)

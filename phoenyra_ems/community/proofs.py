@@ -16,26 +16,25 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from phoenyra_ems.community import keys
-from phoenyra_ems.community.ledger import Ledger, LedgerError
+from phoenyra_ems.community.ledger import Ledger, LedgerError, Record
 from phoenyra_ems.core.community.merkle import leaf_hash, verify_inclusion
 
 FORMAT = "phoenyra-ledger-proof/1"
 
 
-def member_records_where(member: str, month: str) -> tuple[str, tuple[str, ...]]:
-    """SQL selecting the member's interval and settlement records of a month."""
-    return (
-        "WHERE month = ? AND ((kind = 'interval' AND body LIKE ?) OR (kind = 'settlement' AND member = ?))",
-        (month, f'%"{member}":%', member),
-    )
+def member_records(ledger: Ledger, member: str, month: str) -> list[Record]:
+    """The member's interval and settlement records of a month, in order."""
+    return [
+        r
+        for r in ledger.records(month=month)
+        if (r.kind == "settlement" and r.member == member)
+        or (r.kind == "interval" and f'"{member}":' in r.body and member in r.data["members"])
+    ]
 
 
 def prove(ledger: Ledger, member: str, month: str) -> dict[str, Any]:
     """The member's records of ``month`` with inclusion proofs against the latest checkpoint."""
-    where, params = member_records_where(member, month)
-    records = [
-        r for r in ledger.records(where, params) if r.kind == "settlement" or member in r.data["members"]
-    ]
+    records = member_records(ledger, member, month)
     if not records:
         raise LedgerError(f"no records of member {member!r} in {month}")
     checkpoint = ledger.last_checkpoint()

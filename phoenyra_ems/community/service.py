@@ -15,6 +15,7 @@ from phoenyra_ems.community.meters import (
     month_bounds,
     month_of,
 )
+from phoenyra_ems.community.store import open_store
 from phoenyra_ems.config.community_model import CommunityConfig
 from phoenyra_ems.config.model import EmsConfig
 from phoenyra_ems.core.community.allocation import (
@@ -50,8 +51,11 @@ class MonthRun:
 
 
 def ledger_for(community: CommunityConfig, writable: bool = True) -> Ledger:
+    """The community's ledger in its configured store (SQLite file or PostgreSQL). ``writable``:
+    created if absent and signed with the key in ``key_dir``; else :class:`LedgerMissing` if absent."""
+    store = open_store(community.ledger, community.community_id, read_only=not writable)
     return Ledger(
-        community.ledger.path,
+        store,
         community.community_id,
         community.ledger.key_dir if writable else None,
         community.ledger.checkpoint_every,
@@ -96,7 +100,7 @@ def allocate_month(
     end = min(end, now or datetime.now(UTC))
     starts = [ts for ts in interval_starts(start, end) if ts + 900 <= end.timestamp()] if start < end else []
     run = MonthRun(month, intervals=len(starts))
-    done = {r.period for r in ledger.records("WHERE month = ? AND kind = 'interval'", (month,))}
+    done = {r.period for r in ledger.records("interval", month)}
     todo = [ts for ts in starts if iso(ts) not in done]
     run.already = len(starts) - len(todo)
     if not todo:
@@ -137,7 +141,7 @@ def allocate_month(
 def recorded_allocations(ledger: Ledger, month: str) -> list[tuple[str, float, dict[str, MemberAllocation]]]:
     """The month's interval records as allocations: (interval, price, member -> allocation)."""
     out = []
-    for record in ledger.records("WHERE month = ? AND kind = 'interval'", (month,)):
+    for record in ledger.records("interval", month):
         data = record.data
         names = data["fields"]
         members = {
@@ -171,11 +175,11 @@ def settle_month(
     start, end = month_bounds(month, tz)
     if end > (now or datetime.now(UTC)):
         raise MonthNotOver(f"{month} is not over yet: a month is settled once, after its last quarter-hour")
-    recorded = sum(1 for _ in ledger.records("WHERE month = ? AND kind = 'interval'", (month,)))
+    recorded = sum(1 for _ in ledger.records("interval", month))
     expected = len(interval_starts(start, end))
-    if recorded < expected and not list(ledger.records("WHERE month = ? AND kind = 'settlement'", (month,))):
+    if recorded < expected and not list(ledger.records("settlement", month)):
         raise MonthNotOver(f"{month}: {expected - recorded} of {expected} intervals are not recorded yet")
-    existing = list(ledger.records("WHERE month = ? AND kind = 'settlement'", (month,)))
+    existing = list(ledger.records("settlement", month))
     if existing:
         return [
             MemberSettlement(**{k: v for k, v in r.data.items() if k != "net_eur"}) for r in existing
@@ -192,7 +196,7 @@ def settle_month_readonly(
     ledger: Ledger, month: str, rows: list[tuple[str, float, dict[str, MemberAllocation]]]
 ) -> tuple[list[MemberSettlement], bool]:
     """The month's settlement records if settled, else computed from ``rows`` (nothing written)."""
-    existing = list(ledger.records("WHERE month = ? AND kind = 'settlement'", (month,)))
+    existing = list(ledger.records("settlement", month))
     if existing:
         return [
             MemberSettlement(**{k: v for k, v in r.data.items() if k != "net_eur"}) for r in existing
@@ -219,7 +223,7 @@ def export_values(
     sites = {mid: m for mid, m in community.members.items() if m.site is not None}
     rows: dict[str, list[tuple[str, float]]] = {mid: [] for mid in sites}
     shares = community.shares() if community.key == "static" else None
-    for record in ledger.records("WHERE kind = 'interval' AND period >= ?", (since,)):
+    for record in ledger.records("interval", since=since):
         data = record.data
         names = data["fields"]
         at_c, at_g = names.index("consumption_kwh"), names.index("generation_kwh")

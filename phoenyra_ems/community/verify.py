@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from phoenyra_ems.community import keys
 from phoenyra_ems.community.ledger import GENESIS_PREV, LedgerError, Verdict
+from phoenyra_ems.community.store import LedgerStore, Select
+from phoenyra_ems.community.store_sqlite import SqliteStore
 from phoenyra_ems.core.community.merkle import CompactRange, leaf_hash
 
 COLUMNS = ("kind", "community", "period", "month", "member")
@@ -32,36 +34,31 @@ def _signature(text: str) -> bytes:
 
 
 def verify_ledger(path: str | Path, pinned: Sequence[Ed25519PublicKey] = ()) -> Verdict:
-    """Check ``path`` read-only. ``pinned``: public keys one of which the ledger must use."""
-    file = Path(path)
-    if not file.exists():
-        raise LedgerError(f"{file}: no such ledger")
-    db = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+    """Check the SQLite ledger ``path`` read-only. ``pinned``: public keys one of which it must use."""
+    store = SqliteStore(path, read_only=True)
     try:
-        return verify_db(db, pinned)
+        return verify_store(store, pinned)
     except sqlite3.Error as err:
-        raise LedgerError(f"{file}: not a readable ledger ({err})") from None
+        raise LedgerError(f"{path}: not a readable ledger ({err})") from None
     finally:
-        db.close()
+        store.close()
 
 
 def verify_db(db: sqlite3.Connection, pinned: Sequence[Ed25519PublicKey] = ()) -> Verdict:
-    """:func:`verify_ledger` on an open connection (sqlite3 errors propagate)."""
-    checkpoints = {
-        size: (body, sig)
-        for size, body, sig in db.execute("SELECT tree_size, body, signature FROM checkpoints")
-    }
+    """:func:`verify_ledger` on an open SQLite connection (sqlite3 errors propagate)."""
+    return verify_store(SqliteStore.from_connection(db), pinned)
+
+
+def verify_store(store: LedgerStore, pinned: Sequence[Ed25519PublicKey] = ()) -> Verdict:
+    """The whole chain of ``store`` (any backend; its driver's errors propagate)."""
+    checkpoints = {size: (body, sig) for size, body, sig in store.checkpoints()}
     seen_keys: list[str] = []
     count = 0
     try:
         active: tuple[str, Ed25519PublicKey] | None = None
         prev = GENESIS_PREV
         compact = CompactRange()
-        rows = db.execute(
-            "SELECT seq, kind, community, period, month, member, body, hash, signature "
-            "FROM records ORDER BY seq"
-        )
-        for seq, *columns, body, digest_hex, sig_hex in rows:
+        for seq, *columns, body, digest_hex, sig_hex in store.select(Select()):
             if seq != count:
                 raise _Broken(count, f"record {count} is missing (the ledger goes on with record {seq})")
             active = _check_record(seq, columns, body, digest_hex, sig_hex, prev, active, seen_keys)

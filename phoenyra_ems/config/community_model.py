@@ -31,9 +31,17 @@ class CommunityPrice:
 
 @dataclass(frozen=True, slots=True)
 class LedgerConfig:
-    path: str = "data/community/ledger.db"
+    path: str = "data/community/ledger.db"  # backend sqlite: the ledger file
     key_dir: str = "data/community/keys"
     checkpoint_every: int = 96  # records between Merkle checkpoints (96: a day of 15-min intervals)
+    backend: str = "sqlite"  # sqlite | postgresql
+    dsn: str | None = None  # backend postgresql: libpq URI or key=value string, without the password
+    password: str | None = field(default=None, repr=False)  # backend postgresql (!secret)
+
+    @property
+    def where(self) -> str:
+        """The ledger's place for messages: the file, or the DSN (never the password)."""
+        return self.path if self.backend == "sqlite" else f"postgresql {self.dsn}"
 
 
 @dataclass(frozen=True, slots=True)

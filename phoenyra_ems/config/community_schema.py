@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 from collections.abc import Hashable, Iterator
 from typing import Any
 
@@ -22,6 +24,7 @@ from phoenyra_ems.config.schema import (
     one_of,
     section,
     string,
+    text,
     timezone,
 )
 
@@ -83,13 +86,51 @@ PRICE = section(
     build=lambda **f: CommunityPrice(**f),
 )
 
+
+def dsn(value: Any) -> str:
+    """``ledger.dsn``: a libpq URI (``postgresql://user@host:5432/db``) or ``key=value`` string,
+    without the password (that goes in ``ledger.password``, from ``!secret``)."""
+    raw = string(value).strip()
+    if "://" in raw:
+        parts = urllib.parse.urlsplit(raw)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise vol.Invalid(f"unknown scheme {parts.scheme!r}: use postgresql://user@host:port/database")
+        try:
+            parts.port  # noqa: B018 (raises on a bad port)
+        except ValueError as exc:
+            raise vol.Invalid(f"invalid address: {exc}") from None
+        secret = parts.password is not None or "password" in urllib.parse.parse_qs(parts.query)
+    else:
+        if "=" not in raw:
+            raise vol.Invalid("expected postgresql://user@host:port/database or 'host=… dbname=…'")
+        secret = re.search(r"(^|\s)password\s*=", raw) is not None
+    if secret:
+        raise vol.Invalid("the password does not belong in the DSN: use community.ledger.password (!secret)")
+    return raw
+
+
+def _check_ledger(ledger: LedgerConfig) -> Iterator[vol.Invalid]:
+    if ledger.backend == "postgresql" and ledger.dsn is None:
+        yield vol.Invalid(
+            "backend 'postgresql' needs a dsn (postgresql://user@host:port/database)", path=["dsn"]
+        )
+    if ledger.backend == "sqlite":
+        for name in ("dsn", "password"):
+            if getattr(ledger, name) is not None:
+                yield vol.Invalid(f"{name} applies to backend 'postgresql' only", path=[name])
+
+
 LEDGER = section(
     {
+        vol.Optional("backend"): one_of(["sqlite", "postgresql"], "ledger backend"),
         vol.Optional("path"): string,
+        vol.Optional("dsn"): dsn,
+        vol.Optional("password"): text,
         vol.Optional("key_dir"): string,
         vol.Optional("checkpoint_every"): integer(ge=1),
     },
     build=lambda **f: LedgerConfig(**f),
+    checks=[_check_ledger],
 )
 
 _FIELDS: dict[Any, Any] = {

@@ -85,7 +85,7 @@ def test_only_ended_quarter_hours_are_recorded_and_a_running_month_is_not_settle
         run = service.allocate_month(
             config, config.community, ledger, month, "simulated", now, allow_missing=True
         )
-        recorded = [r.period for r in ledger.records("WHERE kind = 'interval'")]
+        recorded = [r.period for r in ledger.records("interval")]
     assert run.appended == len(recorded) == run.intervals  # the month so far, nothing beyond
     if recorded:  # (none in the first quarter-hour of a month)
         last_end = datetime.fromisoformat(max(recorded).replace("Z", "+00:00")) + timedelta(minutes=15)
