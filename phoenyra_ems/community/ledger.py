@@ -277,7 +277,9 @@ class Ledger:
     def append(self, entries: Iterable[tuple[str, str, str, str | None, dict[str, Any]]]) -> list[Record]:
         """Append (kind, period, month, member, data) entries in one transaction; checkpoints as due.
 
-        An interval another writer recorded meanwhile (same period) is skipped, not recorded twice.
+        An interval another process recorded since this ledger last read the head (same period) is
+        skipped, not recorded twice: check ``has_interval`` (or read the records) before, as
+        ``allocate_month`` does, and two daemons record each interval once.
         """
         self._signer()
         out: list[Record] = []
