@@ -3,6 +3,7 @@ ledger and names the record an attacker touched; proofs; two writers never fork 
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -272,5 +273,5 @@ def test_two_writers_take_turns_and_never_fork_the_chain(
     assert len(periods) == len(set(periods)), "an interval recorded twice"
     assert verdict.records == 1 + 1 + 2 * BATCHES * PER_BATCH + len(SHARED)
     order = [json.loads(b)["data"]["writer"] for p, b in rows if p not in SHARED][1:]
-    switches = sum(1 for a, b in zip(order, order[1:], strict=False) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches >= 2, f"the writers did not overlap (order {order})"  # they really ran together
