@@ -20,7 +20,7 @@ DIST_PINS  := build>=1.2 setuptools>=77
 DIST_STAMP := $(VENV_DIST)/.installed-$(shell echo "$(DIST_PINS)" | cksum | cut -d' ' -f1)
 CLIENT_VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' phoenyra_ems/client/version.py)
 
-.PHONY: demo test test-core test-ha test-ha-install dist lint typecheck bench clean install broker prism
+.PHONY: demo test test-core test-ha test-ha-install dist lint typecheck bench clean install broker postgres prism
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -44,6 +44,14 @@ broker:
 	  echo "installing mosquitto (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto >/dev/null; }
+
+## postgres: a real PostgreSQL server (Debian's) for the ledger tests; they initdb and start their own
+## on a free loopback port (as root: as the package's postgres user). Without it they are skipped.
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing postgresql (apt)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
 ## prism: Stoplight Prism 5 (npm) in .prism/, an independent OpenADR 3 peer for the VPP tests
 ## (tests/vpp/test_prism.py; skipped only when Node.js is absent)
@@ -83,7 +91,7 @@ $(HA_STAMP):
 ## test: lint, import contracts, types and every test suite (core, console, Home Assistant)
 test: test-core test-ha
 
-test-core: install broker prism
+test-core: install broker postgres prism
 	$(BIN)/ruff check phoenyra_ems tui custom_components tests tests_ha bench
 	$(BIN)/ruff format --check phoenyra_ems tui custom_components tests tests_ha bench
 	$(BIN)/lint-imports

@@ -43,7 +43,8 @@ def binaries() -> Path | None:
 
 
 class PostgresServer:
-    """One throwaway cluster (trust authentication on loopback; fsync off unless ``durable``)."""
+    """One throwaway cluster: the superuser ``postgres`` without a password, every other role with
+    its password (SCRAM), on loopback; fsync off unless ``durable``."""
 
     host = "127.0.0.1"
 
@@ -77,6 +78,11 @@ class PostgresServer:
             str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", SUPERUSER,
             "-E", "UTF8", "--locale=C", "--no-sync",
         )  # fmt: skip
+        (self.data / "pg_hba.conf").write_text(  # the superuser trusted; other roles need their password
+            "local all all trust\n"
+            f"host all {SUPERUSER} {self.host}/32 trust\n"
+            f"host all all {self.host}/32 scram-sha-256\n"
+        )
         settings = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off"]
         deadline = time.monotonic() + timeout_s
         for _attempt in range(5):  # a free port can be taken between the probe and the bind

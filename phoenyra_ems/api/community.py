@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -21,12 +19,15 @@ from aiohttp import web
 from phoenyra_ems.api.errors import ApiError
 from phoenyra_ems.api.keys import PRINCIPAL
 from phoenyra_ems.auth.models import Principal
+from phoenyra_ems.community.store import LedgerMissing, LedgerStore, Select, open_store
+from phoenyra_ems.community.store import errors as store_errors
 from phoenyra_ems.config.community_model import CommunityConfig
 
 PREFIX = "/api/v1/community"
 PUBLIC_KEY_PATH = f"{PREFIX}/ledger/public-key"
 MAX_RANGE = timedelta(days=31)
 Config = Callable[[web.Request], CommunityConfig | None]
+T = TypeVar("T")
 
 
 def _dumps(data: Any) -> str:
@@ -49,21 +50,29 @@ def visible(who: Principal, community: CommunityConfig) -> set[str]:
     }
 
 
-def _query(path: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    if not Path(path).exists():
-        return []
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def _read(community: CommunityConfig, read: Callable[[LedgerStore], T]) -> T | None:
+    """``read`` on the community's ledger opened read-only (SQLite or PostgreSQL); None: no ledger yet."""
     try:
-        return db.execute(sql, params).fetchall()
+        store = open_store(community.ledger, community.community_id, read_only=True)
+    except LedgerMissing:
+        return None
+    try:
+        return read(store)
     finally:
-        db.close()
+        store.close()
 
 
-async def _rows(community: CommunityConfig, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+async def _rows(community: CommunityConfig, read: Callable[[LedgerStore], list[Any]]) -> list[Any]:
+    """``read`` in a worker thread; [] while there is no ledger."""
     try:
-        return await asyncio.to_thread(_query, community.ledger.path, sql, params)
-    except sqlite3.Error as err:
+        return await asyncio.to_thread(_read, community, read) or []
+    except store_errors() as err:
         raise ApiError(503, "unavailable", f"the community ledger cannot be read: {err}") from None
+
+
+def _head(store: LedgerStore) -> list[Any]:
+    head = store.head()
+    return [] if head is None else [head]
 
 
 def _interval_json(body: str, members: set[str]) -> dict[str, Any]:
@@ -135,14 +144,15 @@ def add_routes(app: web.Application, config: Config) -> None:
         tz = ZoneInfo(community.timezone)
         today = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
         first = today.replace(day=1)
-        key = (community.ledger.path, community.community_id, head, today)
+        key = (community.ledger.where, community.community_id, head, today)
         if cache.get("key") != key:
             fmt = "%Y-%m-%dT%H:%M:%SZ"
             since, start = (t.astimezone(UTC).strftime(fmt) for t in (today, first))
             rows = await _rows(
                 community,
-                "SELECT period, body FROM records WHERE kind = 'interval' AND period >= ? ORDER BY period",
-                (start,),
+                lambda store: [
+                    (r[3], r[6]) for r in store.select(Select(kind="interval", since=start, by_period=True))
+                ],
             )
             day, month = await asyncio.to_thread(_sums, rows, since)
             cache.update(
@@ -154,10 +164,8 @@ def add_routes(app: web.Application, config: Config) -> None:
         community = _community(request, config)
         who: Principal = request[PRINCIPAL]
         seen = visible(who, community)
-        head = await _rows(community, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")
-        last = await _rows(
-            community, "SELECT body FROM records WHERE kind = 'interval' ORDER BY seq DESC LIMIT 1"
-        )
+        head = await _rows(community, _head)
+        last = await _rows(community, lambda store: [(r[6],) for r in [store.last("interval")] if r])
         sums = await totals(community, head[0][0] if head else -1)
         return web.json_response(
             {
@@ -195,11 +203,8 @@ def add_routes(app: web.Application, config: Config) -> None:
         community = _community(request, config)
         start, end = _range(request, community)
         seen = visible(request[PRINCIPAL], community)
-        rows = await _rows(
-            community,
-            "SELECT body FROM records WHERE kind = 'interval' AND period >= ? AND period < ? ORDER BY period",
-            (start, end),
-        )
+        query = Select(kind="interval", since=start, until=end, by_period=True)
+        rows = await _rows(community, lambda store: [(r[6],) for r in store.select(query)])
         return web.json_response(
             {"from": start, "to": end, "intervals": [_interval_json(body, seen) for (body,) in rows]},
             dumps=_dumps,
@@ -215,16 +220,15 @@ def add_routes(app: web.Application, config: Config) -> None:
         seen = visible(request[PRINCIPAL], community)
         rows = await _rows(
             community,
-            "SELECT member, body FROM records WHERE kind = 'settlement' AND month = ? ORDER BY seq",
-            (month,),
+            lambda store: [(r[5], r[6]) for r in store.select(Select(kind="settlement", month=month))],
         )
         members = [json.loads(body)["data"] for member, body in rows if member in seen]
         return web.json_response({"month": month, "settled": bool(rows), "members": members}, dumps=_dumps)
 
     async def ledger_head(request: web.Request) -> web.Response:
         community = _community(request, config)
-        head = await _rows(community, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")
-        cp = await _rows(community, "SELECT body, signature FROM checkpoints ORDER BY tree_size DESC LIMIT 1")
+        head = await _rows(community, _head)
+        cp = await _rows(community, lambda store: [c[1:] for c in [store.last_checkpoint()] if c])
         return web.json_response(
             {
                 "records": head[0][0] + 1 if head else 0,
@@ -236,14 +240,14 @@ def add_routes(app: web.Application, config: Config) -> None:
 
     async def checkpoints(request: web.Request) -> web.Response:
         community = _community(request, config)
-        rows = await _rows(community, "SELECT body, signature FROM checkpoints ORDER BY tree_size")
+        rows = await _rows(community, lambda store: [c[1:] for c in store.checkpoints()])
         return web.json_response(
             {"checkpoints": [{"body": body, "signature": sig} for body, sig in rows]}, dumps=_dumps
         )
 
     async def public_key(request: web.Request) -> web.Response:
         community = _community(request, config)
-        rows = await _rows(community, "SELECT body FROM records WHERE kind = 'key' ORDER BY seq")
+        rows = await _rows(community, lambda store: [(r[6],) for r in store.select(Select(kind="key"))])
         if not rows:
             raise ApiError(404, "not_found", "the ledger has no key yet")
         history = [json.loads(body)["data"] for (body,) in rows]

@@ -153,11 +153,12 @@ def run(args: argparse.Namespace) -> int:
     from phoenyra_ems.community.meters import MeterError
     from phoenyra_ems.community.store import errors
 
+    expected: tuple[type[Exception], ...] = (MeterError, KeyFileError, *errors())
     try:
         if args.command == "community":
             return _community(args)
         return _ledger(args)
-    except (MeterError, KeyFileError, *errors()) as err:
+    except expected as err:
         return _err(f"phoenyra-ems {args.command}: {err}")
 
 

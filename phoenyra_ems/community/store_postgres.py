@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from phoenyra_ems.community.store import COLUMNS, CheckpointRow, LedgerError, LedgerMissing, Row, Select
-
-if TYPE_CHECKING:
-    import psycopg
 
 NAMESPACE = "phoenyra_ledger"
 RECORDS = f"{NAMESPACE}.records"
@@ -105,7 +102,7 @@ class PostgresStore:
         if password is not None:
             extra["password"] = password
         try:
-            self.conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True, **extra)
+            self.conn: Any = psycopg.connect(dsn, autocommit=True, **extra)  # psycopg.Connection
         except psycopg.Error as err:
             raise LedgerError(f"{self.where}: cannot connect ({_first_line(err)})") from None
         try:
@@ -121,7 +118,7 @@ class PostgresStore:
             raise
 
     @classmethod
-    def from_connection(cls, conn: psycopg.Connection[Any], community: str, dsn: str = "") -> PostgresStore:
+    def from_connection(cls, conn: Any, community: str, dsn: str = "") -> PostgresStore:
         """A store over an open connection (its transactions are the caller's)."""
         store = cls.__new__(cls)
         store.conn, store.community, store.dsn = conn, community, dsn or "postgresql"
@@ -193,10 +190,11 @@ class PostgresStore:
             yield digest
 
     def checkpoints(self) -> list[CheckpointRow]:
-        return self.conn.execute(
+        rows: list[CheckpointRow] = self.conn.execute(
             f"SELECT tree_size, body, signature FROM {CHECKPOINTS} WHERE community = %s ORDER BY tree_size",
             (self.community,),
         ).fetchall()
+        return rows
 
     def last_checkpoint(self) -> CheckpointRow | None:
         row: CheckpointRow | None = self.conn.execute(

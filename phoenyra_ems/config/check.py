@@ -46,7 +46,7 @@ def summary_lines(config: EmsConfig) -> list[str]:
         lines.append(
             f"community {community.community_id}: {len(community.members)} members "
             f"({len(community.members) - external} sites, {external} external), key {community.key}, "
-            f"price {community.price.mode}, ledger {community.ledger.path}"
+            f"price {community.price.mode}, ledger {community.ledger.where}"
         )
     lines.extend(notes(config))
     return [line.rstrip() for line in lines]
