@@ -14,9 +14,11 @@ from phoenyra_ems.api.errors import ApiError
 from phoenyra_ems.api.keys import PRINCIPAL
 from phoenyra_ems.auth.models import Principal, Role
 from phoenyra_ems.community import keys
-from phoenyra_ems.community.ledger import Ledger
 from phoenyra_ems.community.proofs import check_proof, prove
+from phoenyra_ems.community.service import ledger_for
 from phoenyra_ems.config.community_model import CommunityConfig, CommunityMember, LedgerConfig
+from tests.community.places import BACKENDS
+from tests.postgres_server import postgres_server  # noqa: F401 (fixture)
 
 USERS = {
     "admin": Principal("admin", Role.ADMIN, None),
@@ -34,17 +36,24 @@ async def fake_auth(request: web.Request, handler: Any) -> web.StreamResponse:
         return err.response()
 
 
-@pytest.fixture
-def community(tmp_path: Path) -> CommunityConfig:
+@pytest.fixture(params=BACKENDS)
+def community(request: pytest.FixtureRequest, tmp_path: Path) -> CommunityConfig:
+    """The community's ledger in a SQLite file, or in a database of the real PostgreSQL server."""
+    if request.param == "sqlite":
+        ledger_config = LedgerConfig(str(tmp_path / "l.db"), str(tmp_path / "keys"))
+    else:
+        server = request.getfixturevalue("postgres_server")
+        dsn = server.dsn(server.create_database())
+        ledger_config = LedgerConfig(key_dir=str(tmp_path / "keys"), backend="postgresql", dsn=dsn)
     config = CommunityConfig(
         "eeg",
         {
             "wien": CommunityMember("wien", site="wien"),
             "bauernhof": CommunityMember("bauernhof", csv="b.csv"),
         },
-        ledger=LedgerConfig(str(tmp_path / "l.db"), str(tmp_path / "keys")),
+        ledger=ledger_config,
     )
-    with Ledger(config.ledger.path, "eeg", config.ledger.key_dir) as ledger:
+    with ledger_for(config) as ledger:
         fields = [
             "consumption_kwh",
             "generation_kwh",
@@ -107,7 +116,7 @@ async def test_members_see_only_their_own(community: CommunityConfig) -> None:
         assert status == 200 and body["checkpoints"][-1] == head["checkpoint"]
         # a member checks its proof with the key the API serves
         status, key = await get("/api/v1/community/ledger/public-key", "farmer")
-        with Ledger.existing(community.ledger.path) as ledger:
+        with ledger_for(community, writable=False) as ledger:
             document = prove(ledger, "bauernhof", "2024-06")
         assert check_proof(document, [keys.public_from_hex(key["public_key_hex"])]).ok
 
