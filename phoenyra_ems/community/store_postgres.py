@@ -16,6 +16,8 @@ turns, each reading the head again under the lock, so the chain never forks.
 from __future__ import annotations
 
 import contextlib
+import re
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -138,7 +140,7 @@ class PostgresStore:
 
     @property
     def where(self) -> str:
-        return f"{self.dsn} community {self.community}"
+        return f"{redacted(self.dsn)} community {self.community}"
 
     def head(self) -> tuple[int, str] | None:
         row = self.conn.execute(
@@ -230,6 +232,17 @@ class PostgresStore:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def redacted(dsn: str) -> str:
+    """``dsn`` without a password (should one have been given in it after all)."""
+    if "://" in dsn:
+        parts = urllib.parse.urlsplit(dsn)
+        if parts.password is not None:
+            host = parts.netloc.rpartition("@")[2]
+            dsn = urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+        return re.sub(r"(?i)(password=)[^&]*", r"\1***", dsn)
+    return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
 
 
 def _first_line(err: Exception) -> str:

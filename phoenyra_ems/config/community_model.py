@@ -41,7 +41,9 @@ class LedgerConfig:
     @property
     def where(self) -> str:
         """The ledger's place for messages: the file, or the DSN (never the password)."""
-        return self.path if self.backend == "sqlite" else f"postgresql {self.dsn}"
+        if self.backend == "sqlite":
+            return self.path
+        return str(self.dsn) if "://" in str(self.dsn) else f"postgresql {self.dsn}"
 
 
 @dataclass(frozen=True, slots=True)

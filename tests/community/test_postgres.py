@@ -11,7 +11,7 @@ import pytest
 from phoenyra_ems.cli import main
 from phoenyra_ems.community import service
 from phoenyra_ems.community.store import LedgerError
-from phoenyra_ems.community.store_postgres import NAMESPACE, PostgresStore
+from phoenyra_ems.community.store_postgres import NAMESPACE, PostgresStore, redacted
 from phoenyra_ems.config import ConfigError
 from phoenyra_ems.config.loader import load_config, load_config_text
 from tests.postgres_server import PostgresServer, postgres_server  # noqa: F401 (fixture)
@@ -147,3 +147,19 @@ def test_several_communities_in_one_database(postgres_server: PostgresServer, tm
         assert ledger.size == 4 and [r.seq for r in ledger.records()] == [0, 1, 2, 3]
     with pytest.raises(LedgerError, match="no such ledger"):
         PostgresStore(postgres_server.dsn(postgres_server.create_database()), "eeg-a", read_only=True)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("postgresql://ems:pw@db:5432/ems", "postgresql://ems:***@db:5432/ems"),
+        (
+            "postgresql://ems@db/ems?password=pw&sslmode=require",
+            "postgresql://ems@db/ems?password=***&sslmode=require",
+        ),
+        ("host=db password='p w' dbname=ems", "host=db password=*** dbname=ems"),
+        ("postgresql://ems@db/ems", "postgresql://ems@db/ems"),
+    ],
+)
+def test_a_password_given_in_a_dsn_anyway_is_never_shown(dsn: str, shown: str) -> None:
+    assert redacted(dsn) == shown
