@@ -51,7 +51,9 @@ class PostgresServer:
     def __init__(self, bindir: Path, durable: bool = False) -> None:
         self.bindir = bindir
         self.durable = durable
-        self.folder = Path(tempfile.mkdtemp(prefix="phoenyra-pg-"))
+        # as root the server runs as 'postgres', which must reach the folder: /tmp, not a private TMPDIR
+        shared = "/tmp" if os.geteuid() == 0 and Path("/tmp").is_dir() else None
+        self.folder = Path(tempfile.mkdtemp(prefix="phoenyra-pg-", dir=shared))
         self.data = self.folder / "data"
         self.log = self.folder / "postgres.log"
         self.port = 0
@@ -174,5 +176,5 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         with running_server() as server:
             yield server
-    except RuntimeError as err:
+    except (RuntimeError, OSError) as err:
         pytest.fail(f"the PostgreSQL test server cannot start: {err}")
