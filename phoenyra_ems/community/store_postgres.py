@@ -97,6 +97,7 @@ class PostgresStore:
         password: str | None = None,
         read_only: bool = False,
         connect_timeout_s: int = 10,
+        lock_timeout_s: float = 60.0,
     ) -> None:
         psycopg = _psycopg()
         self.dsn, self.community = dsn, community
@@ -107,14 +108,20 @@ class PostgresStore:
             self.conn: Any = psycopg.connect(dsn, autocommit=True, **extra)  # psycopg.Connection
         except psycopg.Error as err:
             raise LedgerError(f"{self.where}: cannot connect ({_first_line(err)})") from None
-        try:
+        try:  # a writer that holds the ledger's lock too long makes this one fail, not hang
+            self.conn.execute(f"SET lock_timeout = {int(lock_timeout_s * 1000)}")
             if not self._schema_exists():
                 if read_only:
                     raise LedgerMissing(f"{self.where}: no such ledger (no {RECORDS} table)")
                 self._create_schema()
         except psycopg.Error as err:
             self.conn.close()
-            raise LedgerError(f"{self.where}: cannot open the ledger ({_first_line(err)})") from None
+            hint = (
+                "; an administrator creates the schema once (docs/community.md)"
+                if isinstance(err, psycopg.errors.InsufficientPrivilege)
+                else ""
+            )
+            raise LedgerError(f"{self.where}: cannot open the ledger ({_first_line(err)}){hint}") from None
         except LedgerError:
             self.conn.close()
             raise

@@ -56,7 +56,7 @@ def conditions(query: Select) -> tuple[str, tuple[Any, ...]]:
 class SqliteStore:
     """A ledger file (created with its folder, mode 0600, unless ``read_only``)."""
 
-    def __init__(self, path: str | Path, read_only: bool = False, timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False, timeout_s: float = 60.0) -> None:
         self.path = Path(path)
         try:
             if read_only:

@@ -163,3 +163,30 @@ def test_several_communities_in_one_database(postgres_server: PostgresServer, tm
 )
 def test_a_password_given_in_a_dsn_anyway_is_never_shown(dsn: str, shown: str) -> None:
     assert redacted(dsn) == shown
+
+
+def test_a_writer_holding_the_lock_makes_the_other_fail_not_hang(
+    postgres_server: PostgresServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from phoenyra_ems.community.ledger import Ledger
+
+    dsn = postgres_server.dsn(postgres_server.create_database())
+    with Ledger(PostgresStore(dsn, "eeg"), "eeg", tmp_path / "keys") as ledger:
+        ledger.append([_interval(0)])
+    import psycopg
+
+    with psycopg.connect(dsn) as stuck:  # another daemon, stuck inside its append
+        stuck.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{NAMESPACE}:eeg",))
+        with Ledger(PostgresStore(dsn, "eeg", lock_timeout_s=0.5), "eeg", tmp_path / "keys") as ledger:
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                ledger.append([_interval(1)])
+            assert ledger.size == 2  # nothing written, the head as stored
+            stuck.rollback()  # the other daemon gives up: this one goes on
+            ledger.append([_interval(1)])
+    with Ledger(PostgresStore(dsn, "eeg", read_only=True), "eeg") as ledger:
+        assert [r.period for r in ledger.records("interval")] == [
+            "2024-06-01T00:00:00Z",
+            "2024-06-01T01:00:00Z",
+        ]
+    assert main(["ledger", "verify", "--dsn", dsn]) == 0
