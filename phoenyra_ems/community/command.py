@@ -299,7 +299,9 @@ def _postgres(dsn: str, community: str | None):  # type: ignore[no-untyped-def]
         store.community = found[0]
     elif community not in found:
         store.close()
-        there = f"communities there: {', '.join(found)}" if found else "it holds no ledger"
+        if not found:
+            raise LedgerMissing(f"{dsn}: no such ledger (the database holds none)")
+        there = f"communities there: {', '.join(found)}"
         if community is None:
             raise LedgerError(f"{dsn}: several ledgers: choose one with --community ({there})")
         raise LedgerMissing(f"{dsn}: no ledger of community {community!r} ({there})")

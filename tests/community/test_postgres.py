@@ -134,14 +134,25 @@ def test_wrong_password_and_bad_dsn_are_one_line_errors(
     assert "no ledger of community 'other'" in capsys.readouterr().err
 
 
-def test_several_communities_in_one_database(postgres_server: PostgresServer, tmp_path: Path) -> None:  # noqa: F811
+def test_several_communities_in_one_database(
+    postgres_server: PostgresServer,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     dsn = postgres_server.dsn(postgres_server.create_database())
     from phoenyra_ems.community.ledger import Ledger
 
     for community in ("eeg-a", "eeg-b"):
         with Ledger(PostgresStore(dsn, community), community, tmp_path / community) as ledger:
             ledger.append(_interval(i) for i in range(3 if community == "eeg-a" else 5))
+    empty = postgres_server.dsn(postgres_server.create_database())
+    PostgresStore(empty, "eeg-a").close()  # the tables, no records
+    assert main(["ledger", "verify", "--dsn", empty]) == 1
+    assert "no such ledger (the database holds none)" in capsys.readouterr().err
     assert main(["ledger", "verify", "--dsn", dsn]) == 1  # which one?
+    assert "several ledgers: choose one with --community (communities there: eeg-a, eeg-b)" in (
+        capsys.readouterr().err
+    )
     assert main(["ledger", "verify", "--dsn", dsn, "--community", "eeg-b"]) == 0
     with Ledger(PostgresStore(dsn, "eeg-a", read_only=True), "eeg-a") as ledger:
         assert ledger.size == 4 and [r.seq for r in ledger.records()] == [0, 1, 2, 3]
