@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,8 +221,9 @@ class Ledger:
             with self.store.write():
                 yield self._sync()
         except BaseException:
-            self._sync()
             self._range = None
+            with suppress(Exception):  # (a broken connection: the next write reads the head again)
+                self._sync()
             raise
 
     @staticmethod
