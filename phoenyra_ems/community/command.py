@@ -299,12 +299,12 @@ def _postgres(dsn: str, community: str | None):  # type: ignore[no-untyped-def]
         store.community = found[0]
     elif community not in found:
         store.close()
+        there = f"communities there: {', '.join(found)}" if found else "the database holds none"
+        if community is not None:
+            raise LedgerMissing(f"{dsn}: no ledger of community {community!r} ({there})")
         if not found:
-            raise LedgerMissing(f"{dsn}: no such ledger (the database holds none)")
-        there = f"communities there: {', '.join(found)}"
-        if community is None:
-            raise LedgerError(f"{dsn}: several ledgers: choose one with --community ({there})")
-        raise LedgerMissing(f"{dsn}: no ledger of community {community!r} ({there})")
+            raise LedgerMissing(f"{dsn}: no such ledger ({there})")
+        raise LedgerError(f"{dsn}: several ledgers: choose one with --community ({there})")
     return store, store.community
 
 
