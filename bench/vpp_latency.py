@@ -25,7 +25,8 @@ each with push (webhook on the daemon's API; ``poll_interval_s`` 10 s as the fal
 poll only (``--poll-interval-s``, default 10 s = the config default). Rounds start at a random
 phase of the control and poll cycles.
 
-    .venv/bin/python bench/vpp_latency.py [--rounds 30] [--poll-rounds 10] [--sites 100]
+    .venv/bin/python bench/vpp_latency.py [--rounds 30] [--poll-rounds 10] [--poll-interval-s 10]
+        [--sites 100]
 """
 
 from __future__ import annotations
@@ -342,7 +343,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=30, help="events per push row")
+    parser.add_argument("--rounds", type=int, default=30, help="events per push row (0: no push rows)")
     parser.add_argument("--poll-rounds", type=int, default=10, help="events per poll row (0: no poll rows)")
     parser.add_argument("--poll-interval-s", type=float, default=10.0, help="poll rows' poll_interval_s")
     parser.add_argument("--sites", type=int, default=100, help="the large fleet's size")
@@ -350,11 +351,13 @@ async def main() -> None:
     logging.basicConfig(level=logging.CRITICAL)
     raise_fd_limit(args.sites * 8 + 512)
     n = args.sites
-    rows = [
-        Row("1 site, push", 1, True),
-        Row(f"{n} resources, push", n, True),
-        Row(f"{n} aggregated, push", n, True, aggregated=True),
-    ]
+    rows: list[Row] = []
+    if args.rounds:
+        rows += [
+            Row("1 site, push", 1, True),
+            Row(f"{n} resources, push", n, True),
+            Row(f"{n} aggregated, push", n, True, aggregated=True),
+        ]
     if args.poll_rounds:
         rows += [
             Row(f"1 site, poll {args.poll_interval_s:g} s", 1, False),
