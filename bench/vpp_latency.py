@@ -347,8 +347,12 @@ async def main() -> None:
     parser.add_argument("--poll-rounds", type=int, default=10, help="events per poll row (0: no poll rows)")
     parser.add_argument("--poll-interval-s", type=float, default=10.0, help="poll rows' poll_interval_s")
     parser.add_argument("--sites", type=int, default=100, help="the large fleet's size")
+    parser.add_argument("--ven-log", action="store_true", help="log the VEN's warnings (stderr)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
+    if args.ven_log:
+        logging.getLogger("phoenyra_ems.vpp").setLevel(logging.INFO)
+        logging.getLogger().handlers[0].setLevel(logging.INFO)
     raise_fd_limit(args.sites * 8 + 512)
     n = args.sites
     rows: list[Row] = []
