@@ -1,7 +1,8 @@
 """Issue 16's acceptance with real parts on loopback: the test VTN, the daemon (its API with the
 webhook, the fleet, the VEN) and Modbus TCP simulators. Polling only, capacity limits, the
 aggregated resource split across two sites with one failing, the VTN gone mid-event, and an invalid
-VTN answer; push and the aFRR-like steps are in test_daemon_vtn.py."""
+VTN answer; the webhook's answers against our OpenAPI document; push and the aFRR-like steps are in
+test_daemon_vtn.py."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import jsonschema_rs
 import pytest
 
+from phoenyra_ems.api.openapi import openapi_document
 from phoenyra_ems.clock import SystemClock
 from phoenyra_ems.config.vpp_model import VppConfig
 from phoenyra_ems.daemon import Daemon
@@ -228,3 +232,29 @@ def test_reported_reads_report_payloads() -> None:
         }
     }
     assert reported(vtn, "DEMAND") == [-5.0] and reported(vtn, "X") == []
+
+
+async def test_the_webhook_answers_as_our_openapi_document_says(start_rig: Start) -> None:
+    vtn, rd = await start_rig(push=True)
+    hook = f"{rd.daemon.url}{WEBHOOK_PATH}"
+    documented = openapi_document()["paths"][WEBHOOK_PATH]["post"]
+    token = vtn.objects["subscriptions"][next(iter(vtn.objects["subscriptions"]))]["objectOperations"][0][
+        "bearerToken"
+    ]
+    stored = vtn.add("events", dispatch_event(program_id(vtn), 12.0, resource="wien"), notify=False)
+    note = {"objectType": "EVENT", "operation": "POST", "object": stored}
+    jsonschema_rs.validate(documented["requestBody"]["content"]["application/json"]["schema"], note)
+    cases = [
+        (None, note, 401),  # no token
+        ("not-the-token", note, 401),
+        (token, {"objectType": "EVENT", "operation": "POST"}, 400),  # violates OpenADR 3.0.1
+        (token, note, 200),  # applied at once
+    ]
+    async with aiohttp.ClientSession() as http:
+        for bearer, body, status in cases:
+            headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+            async with http.post(hook, json=body, headers=headers) as resp:
+                assert resp.status == status, (bearer, body)
+                schema = documented["responses"][str(status)]["content"]["application/json"]["schema"]
+                jsonschema_rs.validate(schema, await resp.json())
+    await wait_for(lambda: abs(device_kw(rd, "wien") - 12.0) < 0.1, timeout=5.0)
