@@ -26,7 +26,10 @@ poll only (``--poll-interval-s``, default 10 s = the config default). Rounds sta
 phase of the control and poll cycles.
 
     .venv/bin/python bench/vpp_latency.py [--rounds 30] [--poll-rounds 10] [--poll-interval-s 10]
-        [--sites 100]
+        [--sites 100] [--ven-log]
+
+``--rounds 0`` / ``--poll-rounds 0`` leave the push / poll rows out. Figures and the commands that
+produced them: docs/vpp.md, "End to end". Measure under ``nice -n -10`` on a shared machine.
 """
 
 from __future__ import annotations
