@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from _common import percentile  # bench/ is the script's directory
 from aiohttp import web
 
-from phoenyra_ems.api.app import middleware
+from phoenyra_ems.api.app import PUBLIC, middleware
 from phoenyra_ems.core.vpp import Flexibility, VppSchedule, VppSiteStatus
 from phoenyra_ems.vpp.service import VenService, VenSettings
 from phoenyra_ems.vpp.vtn import TestVtn, VtnClient
@@ -48,6 +48,7 @@ async def measure(resources: int, rounds: int) -> list[float]:
     vtn = TestVtn([VtnClient("ven", "s"), VtnClient("bl", "b", role="bl")])
     await vtn.start()
     app = web.Application(middlewares=[middleware])
+    PUBLIC.add(WEBHOOK_PATH)  # as the daemon's app does: the subscription's token, not an API key
     registry = add_routes(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
