@@ -8,6 +8,7 @@ VTN storing the event to ``VppTarget.apply_schedule`` for each resource. The con
 (schedule → Modbus setpoint) is the control loop's (bench/control_loop.py).
 
     .venv/bin/python bench/vpp_ven_latency.py [--rounds 20]
+    .venv/bin/python bench/vpp_ven_latency.py --cycle   # the cost of one poll cycle instead
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from _common import percentile  # bench/ is the script's directory
 from aiohttp import web
 
-from phoenyra_ems.api.app import middleware
+from phoenyra_ems.api.app import PUBLIC, middleware
 from phoenyra_ems.core.vpp import Flexibility, VppSchedule, VppSiteStatus
 from phoenyra_ems.vpp.service import VenService, VenSettings
 from phoenyra_ems.vpp.vtn import TestVtn, VtnClient
@@ -47,6 +48,7 @@ async def measure(resources: int, rounds: int) -> list[float]:
     vtn = TestVtn([VtnClient("ven", "s"), VtnClient("bl", "b", role="bl")])
     await vtn.start()
     app = web.Application(middlewares=[middleware])
+    PUBLIC.add(WEBHOOK_PATH)  # as the daemon's app does: the subscription's token, not an API key
     registry = add_routes(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -98,11 +100,65 @@ async def measure(resources: int, rounds: int) -> list[float]:
     return latencies
 
 
+async def cycle_cost(resources: int, reports: bool, cycles: int = 5) -> list[float]:
+    """Milliseconds of ``VenService.cycle()`` (one poll: programs, events, offers, reports) for
+    ``resources`` resources and two running events, asking for reports or not; after the first
+    cycle (registration, every offer announced)."""
+    vtn = TestVtn([VtnClient("ven", "s"), VtnClient("bl", "b", role="bl")])
+    await vtn.start()
+    program = vtn.add("programs", {"programName": "afrr"})
+    names = {f"site{i:03d}": (f"site{i:03d}",) for i in range(resources)}
+    settings = VenSettings(vtn_url=vtn.url, client_id="ven", client_secret="s", resources=names)
+    target = Target()
+    target.status = lambda: [VppSiteStatus(r, actual_kw=time.time() % 10) for r in names]  # type: ignore[method-assign]
+    service = VenService(settings, target)
+    task = asyncio.create_task(service.run())  # sets the client up, then cycles every 10 s
+    try:
+        while not service.connected:
+            await asyncio.sleep(0.05)
+        for _ in range(2):
+            start = (datetime.now(UTC) - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+            event = {
+                "programID": program["id"],
+                "intervalPeriod": {"start": start, "duration": "PT30M"},
+                "intervals": [{"id": 0, "payloads": [{"type": "DISPATCH_SETPOINT", "values": [10.0]}]}],
+            }
+            if reports:
+                event["reportDescriptors"] = [
+                    {"payloadType": "DEMAND", "units": "KW"},
+                    {"payloadType": "STORAGE_USABLE_CAPACITY", "units": "KWH"},
+                ]
+            vtn.add("events", event, notify=False)
+        await service.cycle()  # the events' first reports are created
+        out = []
+        for _ in range(cycles):
+            started = time.perf_counter()
+            await service.cycle()
+            out.append((time.perf_counter() - started) * 1000)
+        return out
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await vtn.stop()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument(
+        "--cycle", action="store_true", help="instead: the cost of one poll cycle, 100 resources"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.cycle:
+        print("one VEN poll cycle (programs, events, offers, reports), 100 resources, 2 running events")
+        for reports in (False, True):
+            values = await cycle_cost(100, reports)
+            print(
+                f"  reports asked: {reports!s:<5}  median {percentile(values, 50):6.0f} ms"
+                f"  max {max(values):6.0f} ms"
+            )
+        return
     print(f"event created on the VTN -> VppTarget.apply_schedule, push, {args.rounds} events per row")
     print(f"{'resources':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for resources in (1, 100):

@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--mqtt", metavar="HOST:PORT", help="connect the demo sites and sensor discovery to this MQTT broker"
     )
+    demo.add_argument(
+        "--vpp",
+        action="store_true",
+        help="also run the test VTN (OpenADR 3) with one program; a dispatch event arrives a few "
+        "seconds after start and the sites follow it (docs/vpp.md)",
+    )
     demo.add_argument("--duration", type=float, default=0.0, help="stop after N real seconds (0: never)")
     _add_time_args(demo)
     demo.set_defaults(speed=60.0)
@@ -199,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from phoenyra_ems.demo import run_demo
 
-        return run_demo(args.headless, args.duration, _clock(args.speed, args.start), args.config, args.mqtt)
+        return run_demo(
+            args.headless, args.duration, _clock(args.speed, args.start), args.config, args.mqtt, args.vpp
+        )
     return 2
 
 

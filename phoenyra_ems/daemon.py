@@ -195,7 +195,9 @@ class Daemon:
         if errors:
             return
         target = FleetTarget(self.fleet, self.config.sites)
-        self._vpp_tasks = [task for _, task in start_vens(self.config.sites, target, app[WEBHOOKS])]
+        self._vpp_tasks = [
+            task for _, task in start_vens(self.config.sites, target, app[WEBHOOKS], self.clock.now)
+        ]
 
     def _community_values(self, values: dict[str, Any]) -> None:
         """Hand each member site's community export terms to its optimiser (docs/community.md)."""

@@ -7,6 +7,10 @@ terminal) prints one status line per site every real second instead.
 Every run starts from a clean history in ``data/demo`` (the simulated clock restarts at the wall
 clock, so continuing an old history would interleave two runs); the users stay, in
 ``data/demo/auth.db``. Configured ports that are already in use are replaced by free ones.
+
+``--vpp`` adds the test VTN (OpenADR 3) with one program: every site becomes a resource of the
+daemon's VEN, and a few seconds after the VEN subscribed the VTN creates a dispatch event, which
+the console shows as a banner and a VPP panel while the sites follow it (docs/vpp.md).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from phoenyra_ems.models import PlantState
 from phoenyra_ems.ports import free_port, in_use
 from phoenyra_ems.signals import run_until_signal
 from phoenyra_ems.simulator.server import BatterySimulator, SimulatorConfig
+from phoenyra_ems.vpp.vtn.demo import DemoVtn
 
 LOG = logging.getLogger(__name__)
 DEFAULT_DEMO_CONFIG = "examples/ems.yaml"
@@ -59,11 +64,17 @@ def simulator_for(site: SiteConfig) -> SimulatorConfig:
 
 def status_line(name: str, s: PlantState) -> str:
     alarms = ",".join(a.code for a in s.alarms) or "-"
-    return (
+    line = (
         f"{name:<8} {s.status:<8} SoC {s.soc:5.1f}%  bess {s.p_bess:+8.1f} kW  "
         f"pv {s.p_pv:7.1f}  load {s.p_load:7.1f}  grid {s.p_grid:+8.1f}  set {s.setpoint:+8.1f}  "
         f"{s.strategy or '-':<16} alarms {alarms}"
     )
+    vpp = s.vpp
+    if vpp is not None and vpp.event_id is not None:
+        committed = "-" if vpp.committed_kw is None else f"{vpp.committed_kw:+.1f} kW"
+        left = "-" if vpp.remaining_s is None else f"{vpp.remaining_s / 60:.0f} min"
+        line += f"  VPP event {vpp.event_id}: committed {committed}, {left} left"
+    return line
 
 
 def parse_broker(text: str) -> tuple[str, int]:
@@ -142,20 +153,32 @@ async def run_console(url: str, token: str) -> None:
     await build_app(Settings(url=url, token=token, theme="dark", keymap=Keymap())).run_async()
 
 
-async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0, headless: bool = True) -> None:
+async def demo(
+    config: EmsConfig, clock: Clock, duration_s: float = 0.0, headless: bool = True, vpp: bool = False
+) -> None:
     clean_history()
     simulators = [BatterySimulator(simulator_for(site), clock) for site in config.sites.values()]
-    daemon = Daemon(config, clock)
+    vtn = DemoVtn() if vpp else None
+    dispatch: asyncio.Task[None] | None = None
+    daemon: Daemon | None = None
     try:
+        if vtn is not None:
+            if config.api.port == 0:  # the webhook URL needs the API's port before it starts
+                config = replace(config, api=replace(config.api, port=free_port(config.api.host)))
+            url = await vtn.start()
+            config = vtn.configure(config, config.api.port)
+            print(f"VPP: test VTN (OpenADR 3.0.1) on {url}, program {vtn.program['id']!r}", flush=True)
+        daemon = Daemon(config, clock)
         for simulator in simulators:
             await simulator.start()
         await daemon.start()
+        if vtn is not None:
+            dispatch = asyncio.create_task(vtn.dispatch(clock), name="demo-vpp-dispatch")
         with contextlib.suppress(AuthError):  # no admin yet: nothing to revoke
             await daemon.auth.revoke("admin")  # the previous demo's token
         token = await daemon.auth.ensure_admin_token()
     except BaseException:
-        await daemon.stop()
-        await asyncio.gather(*(s.stop() for s in simulators), return_exceptions=True)
+        await _stop(daemon, simulators, vtn, dispatch)
         raise
     print(f"Phoenyra EMS demo: API {daemon.url}/api/v1  (simulated time runs {clock.speed:g}x)")
     print(
@@ -169,8 +192,23 @@ async def demo(config: EmsConfig, clock: Clock, duration_s: float = 0.0, headles
         else:
             await run_console(daemon.url, token)
     finally:
+        await _stop(daemon, simulators, vtn, dispatch)
+
+
+async def _stop(
+    daemon: Daemon | None,
+    simulators: list[BatterySimulator],
+    vtn: DemoVtn | None,
+    dispatch: asyncio.Task[None] | None,
+) -> None:
+    if dispatch is not None:
+        dispatch.cancel()
+        await asyncio.gather(dispatch, return_exceptions=True)
+    if daemon is not None:
         await daemon.stop()
-        await asyncio.gather(*(s.stop() for s in simulators), return_exceptions=True)
+    await asyncio.gather(*(s.stop() for s in simulators), return_exceptions=True)
+    if vtn is not None:
+        await vtn.stop()
 
 
 def run_demo(
@@ -179,6 +217,7 @@ def run_demo(
     clock: Clock,
     config_path: str = DEFAULT_DEMO_CONFIG,
     mqtt: str | None = None,
+    vpp: bool = False,
 ) -> int:
     try:
         config, notes = use_free_ports(demo_config(load_config(config_path), mqtt))
@@ -196,7 +235,7 @@ def run_demo(
         print(note)
 
     try:
-        return run_until_signal(demo(config, clock, duration_s, headless or not sys.stdout.isatty()))
+        return run_until_signal(demo(config, clock, duration_s, headless or not sys.stdout.isatty(), vpp))
     except OSError as err:  # an address taken between the check and the start
         print(f"phoenyra-ems demo: cannot start: {err}", file=sys.stderr)
         return 1

@@ -165,6 +165,45 @@ OVERVIEW = _obj(
 )
 
 
+_PROBLEM = _obj({"type": STR, "title": STR, "status": {"type": "integer"}}, ["title", "status"])
+_NOTIFICATION = {
+    **_obj(
+        {
+            "objectType": {
+                "type": "string",
+                "enum": ["PROGRAM", "EVENT", "REPORT", "SUBSCRIPTION", "VEN", "RESOURCE"],
+            },
+            "operation": {"type": "string", "enum": ["GET", "POST", "PUT", "DELETE"]},
+            "object": {"type": "object"},
+        },
+        ["objectType", "operation", "object"],
+    ),
+    "description": "An OpenADR 3.0.1 `notification`; the daemon validates it against the whole "
+    "specification (phoenyra_ems/vpp/spec/3.0.1_openadr3.yaml), not only this outline.",
+}
+WEBHOOK = {
+    "post": {
+        "summary": "OpenADR 3 push: the VTN notifies the daemon's VEN of its subscriptions",
+        "description": "Called by the VTN, not by API users: authenticated by the bearer token the VEN "
+        "handed over in its subscription (an API token is refused); exempt from the API-key check. "
+        "An event change is applied at once; anything else makes the VEN poll now (docs/vpp.md).",
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _NOTIFICATION}},
+        },
+        "responses": {
+            "200": _json(_obj({}), "applied (an empty object)"),
+            "400": _json(_PROBLEM, "not JSON or violates OpenADR 3.0.1: not applied"),
+            "401": _json(_PROBLEM, "missing or unknown subscription token"),
+            "413": _json(_PROBLEM, "body over 256 KiB"),
+        },
+    }
+}
+
+
 def vpp_paths(errors: dict[str, Any]) -> dict[str, Any]:
-    """The route's OpenAPI path item (merged by ``openapi_document``)."""
-    return {PATH: {"get": {"responses": {"200": _json(OVERVIEW), **errors}}}}
+    """The routes' OpenAPI path items (merged by ``openapi_document``): the overview, and the VEN's
+    webhook (``phoenyra_ems.vpp.webhook``)."""
+    from phoenyra_ems.vpp.webhook import WEBHOOK_PATH
+
+    return {PATH: {"get": {"responses": {"200": _json(OVERVIEW), **errors}}}, WEBHOOK_PATH: WEBHOOK}

@@ -69,6 +69,13 @@ def split_setpoint(request_kw: float, sites: Sequence[Flexibility]) -> Split:
         if take > 0:
             shares[i] += sign * take
             residual -= take
+    # ... or too much (shares of near-zero weights over a near-zero total): trimmed, largest first.
+    for i in sorted(active, key=lambda i: (-abs(shares[i]), i)):
+        if residual >= 0:
+            break
+        cut = min(abs(shares[i]), -residual)
+        shares[i] -= sign * cut
+        residual += cut
     return Split(request_kw, shares)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.vpp.rest import RestAggregatorService, RestSettings
@@ -48,16 +49,20 @@ def ven_settings(sites: Mapping[str, SiteConfig]) -> list[VenSettings]:
 
 
 def start_vens(
-    sites: Mapping[str, SiteConfig], target: VppTarget, webhooks: WebhookRegistry | None
+    sites: Mapping[str, SiteConfig],
+    target: VppTarget,
+    webhooks: WebhookRegistry | None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[tuple[VenService | RestAggregatorService, asyncio.Task[None]]]:
     """Start one VEN (or plain-REST client) task per connection (the daemon passes
-    ``webhooks = app[WEBHOOKS]``); cancel the tasks to stop them."""
+    ``webhooks = app[WEBHOOKS]`` and its clock's ``now``, so the VEN reads events on the clock the
+    sites' control runs on); cancel the tasks to stop them."""
     started: list[tuple[VenService | RestAggregatorService, asyncio.Task[None]]] = []
     for settings in ven_settings(sites):
-        service = VenService(settings, target, webhooks=webhooks)
+        service = VenService(settings, target, webhooks=webhooks, now=now)
         started.append((service, asyncio.create_task(service.run(), name=f"ven-{settings.client_id}")))
     for rest in rest_settings(sites):
-        client = RestAggregatorService(rest, target)
+        client = RestAggregatorService(rest, target, now=now)
         started.append((client, asyncio.create_task(client.run(), name="vpp-rest")))
     return started
 
