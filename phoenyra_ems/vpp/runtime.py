@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
@@ -11,6 +12,25 @@ from phoenyra_ems.vpp.rest import RestAggregatorService, RestSettings
 from phoenyra_ems.vpp.service import VenService, VenSettings, ssl_setting
 from phoenyra_ems.vpp.target import VppTarget
 from phoenyra_ems.vpp.webhook import WebhookRegistry
+
+_LOG = logging.getLogger(__name__)
+
+
+def _poll_interval_s(members: list[SiteConfig], push: bool) -> float:
+    """The shortest of the members' effective poll intervals; without push, a warning when an event
+    could wait longer for the next poll than the members' response time allows."""
+    interval = min(site.vpp.effective_poll_interval_s for site in members)
+    response_s = min(site.vpp.flexibility.response_time_s for site in members)
+    if not push and interval > response_s:
+        _LOG.warning(
+            "vpp: polling only (no webhook_url) every %g s, but sites %s promise a response within "
+            "%g s: an event found by polling can be followed late; set webhook_url or a shorter "
+            "poll_interval_s",
+            interval,
+            ", ".join(site.site_id for site in members),
+            response_s,
+        )
+    return interval
 
 
 def ven_settings(sites: Mapping[str, SiteConfig]) -> list[VenSettings]:
@@ -37,7 +57,7 @@ def ven_settings(sites: Mapping[str, SiteConfig]) -> list[VenSettings]:
                 ven_name=first.ven_name,
                 token_url=first.token_url,
                 programs=first.programs,
-                poll_interval_s=min(s.vpp.poll_interval_s for s in members),
+                poll_interval_s=_poll_interval_s(members, push=first.webhook_url is not None),
                 webhook_url=first.webhook_url,
                 verify_tls=first.verify_tls,
                 ca_file=first.ca_file,
@@ -86,7 +106,7 @@ def rest_settings(sites: Mapping[str, SiteConfig]) -> list[RestSettings]:
                 api_url=url,
                 api_key=key,
                 resources=resources,
-                poll_interval_s=min(s.vpp.poll_interval_s for s in members),
+                poll_interval_s=_poll_interval_s(members, push=False),
                 request_timeout_s=first.request_timeout_s,
                 response_time_s=min(s.vpp.flexibility.response_time_s for s in members),
                 ssl=ssl_setting(first.verify_tls, first.ca_file),

@@ -92,3 +92,25 @@ def test_disabled_by_default(tmp_path: Path) -> None:
     path.write_text(SITES.split("      vpp:")[0])
     config = load_config(path)
     assert config.sites["wien"].vpp.enabled is False and ven_settings(config.sites) == []
+
+
+def test_polling_only_polls_within_the_response_time_unless_told_otherwise(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a webhook an event waits for the next poll: the default interval is half the
+    promised response time; an explicit longer one is kept, with a warning saying why it is late."""
+    (tmp_path / "secrets.yaml").write_text("vtn_secret: s\n")
+    path = tmp_path / "ems.yaml"
+    polling_only = SITES.replace("        webhook_url: https://ems.example/api/v1/vpp/openadr3/notify\n", "")
+    path.write_text(polling_only.replace("        poll_interval_s: 5\n", ""))
+    config = load_config(path)
+    assert config.sites["wien"].vpp.effective_poll_interval_s == 2.5  # response_time_s 5 by default
+    (ven,) = ven_settings(config.sites)
+    assert ven.poll_interval_s == 1.0 and not caplog.records  # linz promises 2 s: 1 s polls
+    path.write_text(polling_only)  # linz: poll_interval_s 5 against a 2 s response time
+    with caplog.at_level("WARNING"):
+        (ven,) = ven_settings(load_config(path).sites)
+    assert ven.poll_interval_s == 2.5  # the VEN polls for both: wien's default, linz's 5 s is longer
+    assert "polling only" in caplog.text and "within 2 s" in caplog.text
+    path.write_text(SITES.replace("        poll_interval_s: 5\n", ""))  # webhook: polling is a fallback
+    assert load_config(path).sites["wien"].vpp.effective_poll_interval_s == 10.0
