@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from phoenyra_ems import __version__
+from phoenyra_ems import client as wire
 from phoenyra_ems.api import serialize
 from phoenyra_ems.api.errors import ApiError, error_response
 from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded
@@ -22,7 +23,6 @@ from phoenyra_ems.api.vpp import add_routes as add_vpp_routes
 from phoenyra_ems.api.ws import WebSocketHub
 from phoenyra_ems.auth.models import Principal
 from phoenyra_ems.auth.store import AuthStore
-from phoenyra_ems.client import models as wire
 from phoenyra_ems.client.wire import dump
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.controller import SiteController
@@ -297,26 +297,18 @@ async def site_selector(request: web.Request) -> web.Response:
 
         selector = next((a for a in controller.attachments if isinstance(a, SiteSelector)), None)
         if selector is not None:
-            return _json(selector.status())
-    return _json(
-        {
-            "site_id": site.site_id,
-            "mode": site.strategy.selection_mode,
-            "ai_enabled": site.strategy.uses_ai,
-            "trained": False,
-            "trained_at": None,
-            "samples": 0,
-            "label_counts": {},
-            "feature_importances": {},
-            "current": None,
-            "ab_test": {
-                "enabled": site.strategy.ai_selection.ab_test.enabled,
-                "tally": {},
-                "advantage": None,
-            },
-            "last_error": None,
-        }
+            return _json(dump(selector.status()))
+    status = wire.SelectorStatus(  # no selector running: nothing trained, nothing chosen yet
+        site_id=site.site_id,
+        mode=wire.SelectionMode(site.strategy.selection_mode),
+        ai_enabled=site.strategy.uses_ai,
+        trained=False,
+        trained_at=None,
+        samples=0,
+        current=None,
+        ab_test=wire.AbTest(enabled=site.strategy.ai_selection.ab_test.enabled),
     )
+    return _json(dump(status))
 
 
 async def site_plan(request: web.Request) -> web.Response:

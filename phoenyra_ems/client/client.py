@@ -23,6 +23,7 @@ from phoenyra_ems.client.community import (
     CommunitySettlement,
     CommunityState,
 )
+from phoenyra_ems.client.events import Event, parse_event
 from phoenyra_ems.client.exceptions import (
     PhoenyraAuthError,
     PhoenyraCertificateError,
@@ -35,25 +36,23 @@ from phoenyra_ems.client.exceptions import (
     PhoenyraNotFoundError,
     PhoenyraUnavailableError,
 )
+from phoenyra_ems.client.forecast import SiteForecast
 from phoenyra_ems.client.models import (
     AggregatedState,
     Alarm,
     ControlAck,
-    Event,
     History,
     Info,
     Limits,
     Mode,
     ReloadResult,
-    SelectorStatus,
     Sensor,
     Site,
     SiteDetail,
-    SiteForecast,
-    SitePlan,
     SiteState,
-    parse_event,
 )
+from phoenyra_ems.client.plan import SitePlan
+from phoenyra_ems.client.selector import SelectorStatus
 from phoenyra_ems.client.version import __version__
 from phoenyra_ems.client.vpp import VppOverview
 

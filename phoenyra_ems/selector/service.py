@@ -27,6 +27,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from phoenyra_ems.client.selector import (
+    AbAdvantage,
+    AbTest,
+    ChoiceSource,
+    SelectionMode,
+    SelectorChoice,
+    SelectorStatus,
+)
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import (
     DEFAULT_STICKINESS,
@@ -321,7 +329,8 @@ class SiteSelector:
         os.replace(tmp, self.ab_path)
 
     # --- the API's view -------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SelectorStatus:
+        """What ``GET /sites/{id}/selector`` serves: mode, model, the current choice, the A/B tally."""
         stored = self.stored
         summary = stored.summary if stored is not None else None
         current = self.current
@@ -333,32 +342,33 @@ class SiteSelector:
             bucket["switches"] += int(entry.get("switches", 0))
         for bucket in tally.values():
             bucket["switches_per_day"] = bucket["switches"] / bucket["days"] if bucket["days"] else 0.0
-        return {
-            "site_id": self.site.site_id,
-            "mode": self.config.selection_mode,
-            "ai_enabled": self.config.uses_ai,
-            "trained": bool(stored is not None and stored.selector.trained),
-            "trained_at": summary.trained_at.isoformat() if summary else None,
-            "samples": summary.samples if summary else 0,
-            "label_counts": summary.label_counts if summary else {},
-            "feature_importances": summary.importances if summary else {},
-            "current": None
+        advantage = self.ab_advantage
+        return SelectorStatus(
+            site_id=self.site.site_id,
+            mode=SelectionMode(self.config.selection_mode),
+            ai_enabled=self.config.uses_ai,
+            trained=bool(stored is not None and stored.selector.trained),
+            trained_at=summary.trained_at if summary else None,
+            samples=summary.samples if summary else 0,
+            label_counts=summary.label_counts if summary else {},
+            feature_importances=summary.importances if summary else {},
+            current=None
             if current is None
-            else {
-                "strategy": current.strategy,
-                "source": current.source,
-                "confidence": current.confidence,
-                "reason": current.reason,
-                "arm": current.arm,
-                "window_start": current.window_start.isoformat(),
-            },
-            "ab_test": {
-                "enabled": self.config.ai_selection.ab_test.enabled,
-                "tally": tally,
-                "advantage": self.ab_advantage,
-            },
-            "last_error": self.last_error,
-        }
+            else SelectorChoice(
+                strategy=current.strategy,
+                source=ChoiceSource(current.source),
+                confidence=current.confidence,
+                reason=current.reason,
+                arm=current.arm,
+                window_start=current.window_start,
+            ),
+            ab_test=AbTest(
+                enabled=self.config.ai_selection.ab_test.enabled,
+                tally=tally,
+                advantage=None if advantage is None else AbAdvantage.from_dict(advantage),
+            ),
+            last_error=self.last_error,
+        )
 
 
 def _hourly_profile(records: list[Any], zone: ZoneInfo) -> tuple[np.ndarray, np.ndarray]:
