@@ -663,6 +663,8 @@ def test_the_client_imports_only_aiohttp_and_the_standard_library() -> None:
                 ".models",
                 ".plan",
                 ".selector",
+                ".stream",
+                ".transport",
                 ".version",
                 ".vpp",
                 ".wire",

@@ -10,7 +10,7 @@ See docs/api.md for the endpoints, roles and the WebSocket protocol.
 """
 
 from phoenyra_ems.client import community, events, exceptions, forecast, models, plan, selector, vpp
-from phoenyra_ems.client.client import UNSET, EventCallback, PhoenyraClient
+from phoenyra_ems.client.client import UNSET, PhoenyraClient
 from phoenyra_ems.client.community import *  # noqa: F403 (each module's __all__ is the public API)
 from phoenyra_ems.client.events import *  # noqa: F403
 from phoenyra_ems.client.exceptions import *  # noqa: F403
@@ -18,6 +18,7 @@ from phoenyra_ems.client.forecast import *  # noqa: F403
 from phoenyra_ems.client.models import *  # noqa: F403
 from phoenyra_ems.client.plan import *  # noqa: F403
 from phoenyra_ems.client.selector import *  # noqa: F403
+from phoenyra_ems.client.stream import EventCallback
 from phoenyra_ems.client.version import __version__
 from phoenyra_ems.client.vpp import *  # noqa: F403
 

@@ -119,7 +119,7 @@ class VppAggregated(Wire):
     resource: str
     schedule: VppSchedule | None
     offered: VppFlexibility | None
-    members: tuple[str, ...] = ()
+    members: tuple[str, ...] = field(default=(), metadata=spec(sent=True))
     rebalances: int = 0  # how often the split was recomputed
 
 
@@ -131,5 +131,6 @@ class VppOverview(Wire):
     PATH: ClassVar[str] = "vpp"
     sites: tuple[VppSite, ...]
     aggregated: VppAggregated | None
-    programs: tuple[dict[str, Any], ...] = ()  # OpenADR 3 objects, as the VTN sent them
-    events: tuple[dict[str, Any], ...] = ()
+    # OpenADR 3 objects, as the VTN sent them
+    programs: tuple[dict[str, Any], ...] = field(default=(), metadata=spec(sent=True))
+    events: tuple[dict[str, Any], ...] = field(default=(), metadata=spec(sent=True))
