@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
 
@@ -27,7 +27,6 @@ from phoenyra_ems.client.wire import dump
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.controller import SiteController
 from phoenyra_ems.fleet import Fleet
-from phoenyra_ems.mqtt.registry import SensorRegistry
 
 LOG = logging.getLogger(__name__)
 PREFIX = "/api/v1"
@@ -38,7 +37,18 @@ AUTH = web.AppKey("auth", AuthStore)
 HUB = web.AppKey("hub", WebSocketHub)
 INSTANCE = web.AppKey("instance_id", str)
 RELOAD = web.AppKey("reload", object)
-SENSORS: web.AppKey[SensorRegistry | None] = web.AppKey("sensors")
+
+
+class SensorSource(Protocol):
+    """What the sensor routes read of the edge-sensor registry (``mqtt.registry.SensorRegistry``,
+    filled by the daemon's sensor service); the API does not import the MQTT package."""
+
+    def snapshot(self) -> dict[str, dict[str, Any]]: ...
+
+    def role_summary(self, site: str) -> dict[str, dict[str, Any]]: ...
+
+
+SENSORS: web.AppKey[SensorSource | None] = web.AppKey("sensors")
 LOGINS = web.AppKey("logins", LoginLimiter)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -322,7 +332,7 @@ def create_app(
     instance_id: str,
     ws_max_rate_hz: float = 2.0,
     reload: Callable[[], Awaitable[dict[str, Any]]] | None = None,
-    sensors: SensorRegistry | None = None,
+    sensors: SensorSource | None = None,
     logins: LoginLimiter | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[middleware], client_max_size=64 * 1024)

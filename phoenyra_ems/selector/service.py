@@ -64,7 +64,7 @@ def ab_log_path(history_dir: str | Path, site_id: str) -> Path:
 
 def fit_and_store(site: SiteConfig, records: list[Any], path: str, now: datetime) -> TrainSummary:
     """In the worker process: history records → labels → model file (atomically)."""
-    from phoenyra_ems.forecast.service import history_frame
+    from phoenyra_ems.history.frames import history_frame
     from phoenyra_ems.selector.training import data_from_history, train_site_selector
 
     data = data_from_history(history_frame(records, TRAIN_STEP_S), site.site_id)
@@ -77,7 +77,7 @@ def evaluate_ab(
     site: SiteConfig, records: list[Any], path: str, ab_log: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """In the worker process: the A/B advantage over the logged whole days (``selector report``)."""
-    from phoenyra_ems.forecast.service import history_frame
+    from phoenyra_ems.history.frames import history_frame
     from phoenyra_ems.selector.report import ab_summary, day_values
     from phoenyra_ems.selector.training import data_from_history
 
@@ -172,7 +172,7 @@ class SiteSelector:
 
     async def retrain(self) -> TrainSummary | None:
         """Read the history, label and fit in the worker process, load the new model."""
-        from phoenyra_ems.forecast.service import _read_buckets
+        from phoenyra_ems.history.frames import read_buckets
 
         controller = self._controller
         assert controller is not None
@@ -181,7 +181,7 @@ class SiteSelector:
         now = controller.clock.now()
         await controller.history.flush()
         end = datetime.fromtimestamp(now.timestamp() // TRAIN_STEP_S * TRAIN_STEP_S, UTC)
-        records = await _read_buckets(
+        records = await read_buckets(
             controller.history.path, end - timedelta(days=MAX_TRAINING_DAYS), end, TRAIN_STEP_S
         )
         days = len(records) * TRAIN_STEP_S / 86400.0
@@ -230,7 +230,7 @@ class SiteSelector:
             or self._ab_day == today
         ):
             return self.ab_advantage
-        from phoenyra_ems.forecast.service import _read_buckets
+        from phoenyra_ems.history.frames import read_buckets
 
         first = today - timedelta(days=AB_EVAL_MAX_DAYS)
         log = {k: v for k, v in self.ab_log.items() if first.isoformat() <= k < today.isoformat()}
@@ -240,7 +240,7 @@ class SiteSelector:
         await controller.history.flush()
         start = datetime.combine(date.fromisoformat(min(log)), datetime.min.time(), self._zone)
         end = datetime.combine(today, datetime.min.time(), self._zone)
-        records = await _read_buckets(
+        records = await read_buckets(
             controller.history.path, start - timedelta(days=7), end.astimezone(UTC), TRAIN_STEP_S
         )
         if not records:
