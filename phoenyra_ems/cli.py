@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--db", help="auth database (default: api.auth_db of the config, else data/auth.db)")
     user.add_argument("rest", nargs=argparse.REMAINDER)
 
-    from phoenyra_ems.devices.catalog import known_profiles
+    from phoenyra_ems.profiles.catalog import known_profiles
 
     sim = sub.add_parser(
         "simulate",
@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         from phoenyra_ems.backtest.command import run as run_backtest
 
         return run_backtest(args)
+    if args.command == "forecast-eval" and args.value:  # forecasters judged by money: the backtest's
+        from phoenyra_ems.backtest.forecast_value import run as run_forecast_value
+
+        return run_forecast_value(args)
     if args.command == "forecast-eval":
         from phoenyra_ems.forecast.command import run as run_forecast_eval
 
@@ -212,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from phoenyra_ems.devices.catalog import known_profiles
     from phoenyra_ems.ports import busy_message, in_use
+    from phoenyra_ems.profiles.catalog import known_profiles
     from phoenyra_ems.simulator.server import (
         SUNSPEC_LAYOUTS,
         BatterySimulator,

@@ -31,3 +31,20 @@ class AlarmSeverity(enum.StrEnum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
+
+
+class SelectionMode(enum.StrEnum):
+    """Who chooses a site's strategy (``strategy.selection_mode``, docs/ai-selection.md)."""
+
+    AUTO = "auto"  # the AI when enabled and trained, else the scores
+    SCORE = "score"
+    AI = "ai"  # the scores until the AI is trained
+    FIXED = "fixed"  # always ``ems.default_strategy``
+
+
+class ChoiceSource(enum.StrEnum):
+    """Who made a selector's current choice."""
+
+    AI = "ai"
+    SCORE = "score"
+    FIXED = "fixed"

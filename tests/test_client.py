@@ -653,7 +653,22 @@ def test_the_client_imports_only_aiohttp_and_the_standard_library() -> None:
         "phoenyra_ems.enums",  # shared with the daemon, bundled into phoenyra-client (build_client.SHARED)
         *(
             f"phoenyra_ems.client{s}"
-            for s in ("", ".client", ".community", ".exceptions", ".models", ".version", ".vpp", ".wire")
+            for s in (
+                "",
+                ".client",
+                ".community",
+                ".events",
+                ".exceptions",
+                ".forecast",
+                ".models",
+                ".plan",
+                ".selector",
+                ".stream",
+                ".transport",
+                ".version",
+                ".vpp",
+                ".wire",
+            )
         ),
     }
     assert not {m.split(".")[0] for m in loaded} & {

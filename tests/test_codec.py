@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phoenyra_ems.devices.catalog import known_profiles
 from phoenyra_ems.devices.codec import (
     MAX_READ,
     RegisterMap,
@@ -19,8 +18,9 @@ from phoenyra_ems.devices.codec import (
     layout_sunspec_models,
     resolve_profile,
 )
-from phoenyra_ems.devices.profile import MEASUREMENT_NAMES, RegisterPoint, load_profile
 from phoenyra_ems.models import Measurements
+from phoenyra_ems.profiles.catalog import known_profiles
+from phoenyra_ems.profiles.loader import MEASUREMENT_NAMES, RegisterPoint, load_profile
 from phoenyra_ems.simulator.image import RegisterImage
 
 PROFILES = known_profiles()

@@ -29,7 +29,7 @@ from phoenyra_ems.config.model import (
     MqttConfig,
     SiteTopics,
 )
-from phoenyra_ems.devices import catalog
+from phoenyra_ems.profiles import catalog
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

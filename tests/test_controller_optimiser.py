@@ -92,11 +92,12 @@ async def test_a_failing_plan_raises_an_alarm_and_self_consumes(monkeypatch: pyt
 
 
 def test_the_plan_document_has_every_step() -> None:
-    from phoenyra_ems.core.optimiser.plan import OptimiserSettings, make_plan, plan_document
+    from phoenyra_ems.api.plans import plan_body
+    from phoenyra_ems.core.optimiser.plan import OptimiserSettings, make_plan
     from tests.test_optimiser import LIMITS, SPOT, inputs
 
     plan = make_plan(inputs(), LIMITS, SPOT, 50.0, OptimiserSettings())
-    document = plan_document(plan)
+    document = plan_body("wien", True, plan)["plan"]
     assert document["status"] == "optimal" and len(document["steps"]) == 24  # type: ignore[arg-type]
     first = document["steps"][0]  # type: ignore[index]
     assert set(first) == {"start", "battery_kw", "grid_kw", "soc_pct", "price_eur_mwh", "pv_kw", "load_kw"}

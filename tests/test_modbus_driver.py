@@ -14,9 +14,9 @@ import pytest
 from phoenyra_ems.clock import AcceleratedClock, SystemClock
 from phoenyra_ems.config.model import EmsSettings, ModbusConfig
 from phoenyra_ems.core.decision import ControlIntent
-from phoenyra_ems.devices.catalog import known_profiles
 from phoenyra_ems.devices.modbus_driver import ModbusDevice
 from phoenyra_ems.models import SiteMode, SiteStatus
+from phoenyra_ems.profiles.catalog import known_profiles
 from phoenyra_ems.simulator.server import BatterySimulator
 from tests.conftest import make_site, simulator_config
 
@@ -175,7 +175,7 @@ async def test_without_refresh_the_simulator_reverts(port: int) -> None:
 
 
 def test_unknown_profile_is_refused_with_the_known_ones() -> None:
-    from phoenyra_ems.devices.profile import UnknownProfileError
+    from phoenyra_ems.profiles.loader import UnknownProfileError
 
     site = make_site(1)
     with pytest.raises(UnknownProfileError) as err:

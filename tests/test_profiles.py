@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from phoenyra_ems.devices.catalog import known_profiles
-from phoenyra_ems.devices.profile import (
+from phoenyra_ems.profiles.catalog import known_profiles
+from phoenyra_ems.profiles.loader import (
     MEASUREMENT_NAMES,
     ModeMagnitudeControl,
     PointSum,

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from phoenyra_ems.backtest.data import household_2024
 from phoenyra_ems.client import SelectorStatus
+from phoenyra_ems.client.wire import dump
 from phoenyra_ems.config.model import (
     AISelectionConfig,
     EmsSettings,
@@ -65,7 +66,7 @@ async def test_the_ab_advantage_is_valued_from_the_history_once_a_day(tmp_path: 
             assert advantage["ci_low_eur"] <= advantage["eur_per_day"] <= advantage["ci_high_eur"]
             selector.ab_log.clear()  # valued once per local day: the same day returns the same figure
             assert await selector.value_ab(now) is advantage
-            status = SelectorStatus.from_dict(json.loads(json.dumps(selector.status())))
+            status = SelectorStatus.from_dict(json.loads(json.dumps(dump(selector.status()))))
     finally:
         await history.close()
     assert status.ab_enabled and status.ab_advantage is not None

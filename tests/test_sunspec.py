@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from phoenyra_ems.devices.codec import RegisterMap, SetpointUnavailable, resolve_profile
-from phoenyra_ems.devices.profile import load_profile
 from phoenyra_ems.devices.sunspec import (
     DEFAULT_MODELS,
     SunSpecNotFound,
@@ -22,6 +21,7 @@ from phoenyra_ems.devices.sunspec import (
     sunspec_point,
 )
 from phoenyra_ems.models import Measurements
+from phoenyra_ems.profiles.loader import load_profile
 from phoenyra_ems.simulator.image import RegisterImage
 
 NAMEPLATE = {"power_charge_max_kw": 5.0, "power_discharge_max_kw": 5.0, "energy_capacity_kwh": 10.0}
@@ -86,7 +86,7 @@ def test_shipped_json_is_what_the_script_generates() -> None:
 
 def test_default_models_and_every_model_the_code_references_are_shipped() -> None:
     from phoenyra_ems.devices.codec import WDISCHAMAX_CANDIDATES, WMAX_CANDIDATES
-    from phoenyra_ems.devices.profile import SunSpecChoice, SunSpecRef
+    from phoenyra_ems.profiles.loader import SunSpecChoice, SunSpecRef
 
     profile = load_profile("sunspec")
     refs = [

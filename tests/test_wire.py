@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import jsonschema
 import pytest
@@ -88,3 +89,59 @@ def test_a_new_shape_is_a_dataclass_and_nothing_else() -> None:
         VppBlock.from_dict({**data, "flex_kw": float("nan")})
     with pytest.raises(PhoenyraInvalidResponseError, match=r"vpp\.enrolled: missing"):
         VppBlock.from_dict({"flex_kw": 1})
+
+
+@dataclass(frozen=True, slots=True)
+class Tally(Wire):
+    PATH = "tally"
+    site_id: str
+    days: int = field(default=0, metadata=spec(sent=True))
+
+
+def test_a_key_the_daemon_always_sends_is_required_by_the_document_not_by_the_parser() -> None:
+    assert schema(Tally)["required"] == ["site_id", "days"]
+    assert Tally.from_dict({"site_id": "wien"}) == Tally("wien")  # what an older daemon sent
+
+
+def _served(path: str) -> jsonschema.Draft4Validator:
+    """A validator of what a GET route serves, as the document describes it."""
+    document: Any = openapi_document()
+    body = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    return _validator(
+        {"components": {"schemas": {**document["components"]["schemas"], "Body": body}}}, "Body"
+    )
+
+
+def test_the_selector_is_one_shape_with_or_without_a_choice() -> None:
+    from phoenyra_ems.client import (
+        AbAdvantage,
+        AbTest,
+        ChoiceSource,
+        SelectionMode,
+        SelectorChoice,
+        SelectorStatus,
+    )
+
+    idle = SelectorStatus("wien", SelectionMode.AUTO, False, False, None, 0, None)
+    body = json.loads(json.dumps(dump(idle)))
+    assert body["current"] is None and body["ab_test"] == {"enabled": False, "tally": {}, "advantage": None}
+    chosen = SelectorStatus(
+        "wien",
+        SelectionMode.AI,
+        True,
+        True,
+        datetime(2024, 6, 1, tzinfo=UTC),
+        720,
+        SelectorChoice(
+            "arbitrage", ChoiceSource.AI, 0.8, "AI 80 %", "ai", datetime(2024, 6, 1, 10, tzinfo=UTC)
+        ),
+        AbTest(True, {"ai": {"days": 1, "switches": 2, "switches_per_day": 2.0}}, AbAdvantage(1, 1, 0.5)),
+        label_counts={"arbitrage": 3},
+    )
+    for status in (idle, chosen):
+        body = json.loads(json.dumps(dump(status)))
+        _served("/api/v1/sites/{site_id}/selector").validate(body)
+        assert SelectorStatus.from_dict(body) == status
+    assert (chosen.strategy, chosen.source, chosen.ab_enabled) == ("arbitrage", "ai", True)  # flat reads
+    with pytest.raises(jsonschema.ValidationError):
+        _served("/api/v1/sites/{site_id}/selector").validate({**body, "mode": "turbo"})

@@ -90,7 +90,7 @@ async def test_plan_sensors_follow_the_plan_and_vanish_without_it(
         assert soc.attributes["at"] == midnight.isoformat()
         assert float(soc.state) == plan.soc_at(midnight) and 10.0 <= float(soc.state) <= 90.0
         # The attributes are not recorded (plan sensors refresh them with every replan).
-        from custom_components.phoenyra.sensor import PhoenyraPlanSensor
+        from custom_components.phoenyra.sensor_plan import PhoenyraPlanSensor
 
         assert {"hourly", "reason", "status", "plan_start", "at"} <= PhoenyraPlanSensor._unrecorded_attributes
 

@@ -10,7 +10,16 @@ from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT, STA
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from phoenyra_client import AbAdvantage, Mode, PhoenyraClient, PhoenyraError, SiteStatus
+from phoenyra_client import (
+    AbAdvantage,
+    ChoiceSource,
+    Mode,
+    PhoenyraClient,
+    PhoenyraError,
+    SelectionMode,
+    SelectorChoice,
+    SiteStatus,
+)
 
 from custom_components.phoenyra.const import DOMAIN
 from tests_ha.conftest import DaemonProcess, entity_id, setup_entry, unload
@@ -76,7 +85,9 @@ async def test_selection_and_ab_sensors(hass: HomeAssistant, shared_daemon: Daem
             "score": {"days": 4.0, "switches_per_day": 1.8},
         }
         coordinator.selectors["wien"] = replace(
-            status, source="ai", strategy="arbitrage", confidence=0.8, ab_advantage=valued, ab_tally=tally
+            status,
+            current=SelectorChoice("arbitrage", ChoiceSource.AI, 0.8),
+            ab_test=replace(status.ab_test, advantage=valued, tally=tally),
         )
         coordinator.async_update_listeners()
         await hass.async_block_till_done()
@@ -85,7 +96,7 @@ async def test_selection_and_ab_sensors(hass: HomeAssistant, shared_daemon: Daem
         ab = hass.states.get(advantage)
         assert float(ab.state) == 0.31 and ab.attributes["ci_low_eur"] == -0.1
         assert ab.attributes["ai_days"] == 5 and ab.attributes["score_switches_per_day"] == 1.8
-        coordinator.selectors["wien"] = replace(status, mode="fixed", source=None)
+        coordinator.selectors["wien"] = replace(status, mode=SelectionMode.FIXED, current=None)
         coordinator.async_update_listeners()
         await hass.async_block_till_done()
         assert hass.states.get(selection).state == "fixed"

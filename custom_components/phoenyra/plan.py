@@ -1,6 +1,6 @@
 """Reading a site's plan for the plan sensors: the present step, the SoC at local midnight, and a
 small hourly summary (at most 24 points: attributes stay far below the recorder's 16 KiB limit and
-are not recorded at all, see ``_unrecorded_attributes`` in sensor.py)."""
+are not recorded at all, see ``_unrecorded_attributes`` in sensor_plan.py)."""
 
 from __future__ import annotations
 

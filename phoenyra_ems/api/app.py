@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
 
 from phoenyra_ems import __version__
+from phoenyra_ems import client as wire
 from phoenyra_ems.api import serialize
 from phoenyra_ems.api.errors import ApiError, error_response
 from phoenyra_ems.api.json_limits import JsonTooDeep, loads_bounded
@@ -22,12 +23,10 @@ from phoenyra_ems.api.vpp import add_routes as add_vpp_routes
 from phoenyra_ems.api.ws import WebSocketHub
 from phoenyra_ems.auth.models import Principal
 from phoenyra_ems.auth.store import AuthStore
-from phoenyra_ems.client import models as wire
 from phoenyra_ems.client.wire import dump
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.controller import SiteController
 from phoenyra_ems.fleet import Fleet
-from phoenyra_ems.mqtt.registry import SensorRegistry
 
 LOG = logging.getLogger(__name__)
 PREFIX = "/api/v1"
@@ -38,7 +37,18 @@ AUTH = web.AppKey("auth", AuthStore)
 HUB = web.AppKey("hub", WebSocketHub)
 INSTANCE = web.AppKey("instance_id", str)
 RELOAD = web.AppKey("reload", object)
-SENSORS: web.AppKey[SensorRegistry | None] = web.AppKey("sensors")
+
+
+class SensorSource(Protocol):
+    """What the sensor routes read of the edge-sensor registry (``mqtt.registry.SensorRegistry``,
+    filled by the daemon's sensor service); the API does not import the MQTT package."""
+
+    def snapshot(self) -> dict[str, dict[str, Any]]: ...
+
+    def role_summary(self, site: str) -> dict[str, dict[str, Any]]: ...
+
+
+SENSORS: web.AppKey[SensorSource | None] = web.AppKey("sensors")
 LOGINS = web.AppKey("logins", LoginLimiter)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -297,26 +307,18 @@ async def site_selector(request: web.Request) -> web.Response:
 
         selector = next((a for a in controller.attachments if isinstance(a, SiteSelector)), None)
         if selector is not None:
-            return _json(selector.status())
-    return _json(
-        {
-            "site_id": site.site_id,
-            "mode": site.strategy.selection_mode,
-            "ai_enabled": site.strategy.uses_ai,
-            "trained": False,
-            "trained_at": None,
-            "samples": 0,
-            "label_counts": {},
-            "feature_importances": {},
-            "current": None,
-            "ab_test": {
-                "enabled": site.strategy.ai_selection.ab_test.enabled,
-                "tally": {},
-                "advantage": None,
-            },
-            "last_error": None,
-        }
+            return _json(dump(selector.status()))
+    status = wire.SelectorStatus(  # no selector running: nothing trained, nothing chosen yet
+        site_id=site.site_id,
+        mode=wire.SelectionMode(site.strategy.selection_mode),
+        ai_enabled=site.strategy.uses_ai,
+        trained=False,
+        trained_at=None,
+        samples=0,
+        current=None,
+        ab_test=wire.AbTest(enabled=site.strategy.ai_selection.ab_test.enabled),
     )
+    return _json(dump(status))
 
 
 async def site_plan(request: web.Request) -> web.Response:
@@ -330,7 +332,7 @@ def create_app(
     instance_id: str,
     ws_max_rate_hz: float = 2.0,
     reload: Callable[[], Awaitable[dict[str, Any]]] | None = None,
-    sensors: SensorRegistry | None = None,
+    sensors: SensorSource | None = None,
     logins: LoginLimiter | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[middleware], client_max_size=64 * 1024)

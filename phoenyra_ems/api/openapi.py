@@ -1,14 +1,14 @@
 """The OpenAPI 3.0 document of /api/v1 (served at /api/v1/openapi.json, fuzzed by the tests).
 
-Response schemas come from the wire models (``phoenyra_ems.client.models``); request bodies, errors
-and the parameters are written here."""
+Response schemas come from the wire models (the dataclasses of ``phoenyra_ems.client``); request
+bodies, errors and the parameters are written here."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from phoenyra_ems import __version__
-from phoenyra_ems.client import models as wire
+from phoenyra_ems import client as wire
 from phoenyra_ems.client.wire import schema as wire_schema
 from phoenyra_ems.enums import SiteMode
 
@@ -16,7 +16,6 @@ NUM = {"type": "number"}
 NULLABLE_NUM = {"type": "number", "nullable": True}
 STR = {"type": "string"}
 NULLABLE_STR = {"type": "string", "nullable": True}
-TIME = {"type": "string", "format": "date-time", "nullable": True}
 
 
 def _obj(properties: dict[str, Any], required: list[str] | None = None, extra: bool = True) -> dict[str, Any]:
@@ -36,37 +35,6 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-NUM_LIST = {"type": "array", "items": NUM}
-FLEXIBILITY = {
-    **_obj(
-        {
-            "site_id": STR,
-            "max_discharge_kw": NUM,
-            "max_charge_kw": NUM,
-            "duration_s": NUM,
-            "available_energy_kwh": NUM,
-            "headroom_energy_kwh": NUM,
-        },
-        ["site_id", "max_discharge_kw", "max_charge_kw", "duration_s"],
-    ),
-    "nullable": True,
-}
-VPP_STATE = {  # the site state's ``vpp`` block; null before the site's first cycle
-    **_obj(
-        {
-            "active": {"type": "boolean"},
-            "event_id": NULLABLE_STR,
-            "committed_kw": NULLABLE_NUM,
-            "actual_kw": NULLABLE_NUM,
-            "deviation_kw": NULLABLE_NUM,
-            "remaining_s": NULLABLE_NUM,
-            "offered": FLEXIBILITY,
-            "notes": {"type": "array", "items": STR},
-        },
-        ["active", "event_id", "committed_kw", "deviation_kw", "remaining_s"],
-    ),
-    "nullable": True,
-}
 # Response shapes: derived from the wire models (the client's dataclasses), so that the document,
 # the daemon's serialisation and the client's parser cannot drift apart.
 COMPONENTS: dict[str, type] = {  # named schemas (components/schemas) and the model each describes
@@ -95,57 +63,7 @@ def model_schema(model: type, named: bool = True) -> dict[str, Any]:
 
 FORECAST = model_schema(wire.SiteForecast)
 PLAN = model_schema(wire.SitePlan)
-NUM_MAP = {"type": "object", "additionalProperties": NUM}
-SELECTOR = _obj(
-    {
-        "site_id": STR,
-        "mode": {"type": "string", "enum": ["auto", "score", "ai", "fixed"]},
-        "ai_enabled": {"type": "boolean"},
-        "trained": {"type": "boolean"},
-        "trained_at": TIME,
-        "samples": {"type": "integer"},
-        "label_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-        "feature_importances": NUM_MAP,
-        "current": {
-            **_obj(
-                {
-                    "strategy": NULLABLE_STR,
-                    "source": {"type": "string", "enum": ["ai", "score", "fixed"]},
-                    "confidence": NULLABLE_NUM,
-                    "reason": STR,
-                    "arm": NULLABLE_STR,
-                    "window_start": TIME,
-                },
-                ["strategy", "source", "confidence", "reason"],
-            ),
-            "nullable": True,
-        },
-        "ab_test": _obj(
-            {
-                "enabled": {"type": "boolean"},
-                "tally": {"type": "object", "additionalProperties": NUM_MAP},
-                "advantage": {
-                    **_obj(
-                        {
-                            "ai_days": {"type": "integer"},
-                            "score_days": {"type": "integer"},
-                            "eur_per_day": NULLABLE_NUM,
-                            "ci_low_eur": NULLABLE_NUM,
-                            "ci_high_eur": NULLABLE_NUM,
-                            "paired_eur_per_day": NULLABLE_NUM,
-                            "valued_at": TIME,
-                        },
-                        ["ai_days", "score_days", "eur_per_day"],
-                    ),
-                    "nullable": True,
-                },
-            },
-            ["enabled", "tally"],
-        ),
-        "last_error": NULLABLE_STR,
-    },
-    ["site_id", "mode", "ai_enabled", "trained", "trained_at", "samples", "current", "ab_test"],
-)
+SELECTOR = model_schema(wire.SelectorStatus)
 
 ERRORS = {
     "401": _json(_ref("Error"), "missing or invalid token"),

@@ -1,4 +1,4 @@
-"""JSON shapes of the API, derived from the wire models (``phoenyra_ems.client.models``).
+"""JSON shapes of the API, derived from the wire models (the dataclasses of ``phoenyra_ems.client``).
 
 The client's dataclasses are the one description of each shape: the client parses with them, the
 daemon fills them here (:func:`project` copies the fields of a domain object by name) and dumps them
@@ -12,18 +12,16 @@ from __future__ import annotations
 import enum
 import typing
 from dataclasses import is_dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
-from phoenyra_ems.client import models as wire
+from phoenyra_ems import client as wire
 from phoenyra_ems.client.wire import dump, wire_fields
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.controller import SiteController
 from phoenyra_ems.core.aggregation import AggregatedState
 from phoenyra_ems.core.decision import ControlIntent
-from phoenyra_ems.core.energy import EnergyTotals
 from phoenyra_ems.core.overrides import LimitOverrides, apply_overrides
-from phoenyra_ems.core.vpp import Flexibility, VppInterval, VppSchedule, VppSiteStatus
+from phoenyra_ems.core.vpp import VppSiteStatus
 from phoenyra_ems.history.store import HistoryRecord
 from phoenyra_ems.models import Alarm, PlantState, SiteMode
 
@@ -53,10 +51,6 @@ def _convert(tp: Any, value: Any) -> Any:
     return value
 
 
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def state_model(state: PlantState) -> wire.SiteState:
     return project(wire.SiteState, state, inputs=state.extras, vpp=vpp_state_model(state.vpp))
 
@@ -69,57 +63,11 @@ def state_json(state: PlantState) -> JSON:
     return dump(state_model(state))
 
 
-def flexibility_json(offer: Flexibility | None) -> JSON | None:
-    """What a site (or the aggregated resource) can deliver for ``duration_s`` from now."""
-    return None if offer is None else dump(project(wire.VppFlexibility, offer))
-
-
 def vpp_state_model(status: VppSiteStatus | None) -> wire.VppState | None:
     """The site's VPP block: the active event, its committed power, the deviation, the offer."""
     if status is None:
         return None
     return project(wire.VppState, status, active=status.event_id is not None)
-
-
-def vpp_state_json(status: VppSiteStatus | None) -> JSON | None:
-    model = vpp_state_model(status)
-    return None if model is None else dump(model)
-
-
-def _kw(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def vpp_interval_json(interval: VppInterval) -> JSON:
-    return {
-        "start": iso(interval.start),
-        "end": iso(interval.end),
-        "setpoint_kw": _kw(interval.setpoint_kw),
-        "import_limit_kw": _kw(interval.import_limit_kw),
-        "export_limit_kw": _kw(interval.export_limit_kw),
-        "price_eur_kwh": _kw(interval.price_eur_kwh, 5),
-    }
-
-
-def vpp_schedule_json(schedule: VppSchedule | None, now: datetime) -> JSON | None:
-    """A committed schedule; ``state`` is ``active`` (an interval covers now) or ``upcoming``."""
-    if schedule is None:
-        return None
-    first = schedule.intervals[0].start if schedule.intervals else None
-    return {
-        "event_id": schedule.event_id,
-        "program_id": schedule.program_id,
-        "resource": schedule.resource,
-        "state": "upcoming" if first is not None and now < first else "active",
-        "start": iso(first),
-        "end": iso(schedule.end),
-        "intervals": [vpp_interval_json(i) for i in schedule.intervals],
-    }
-
-
-def energy_json(totals: EnergyTotals | None) -> JSON | None:
-    """The site's energy counters (kWh since ``since``), ``None`` until the history file was read."""
-    return None if totals is None else dump(project(wire.EnergyCounters, totals))
 
 
 def control_model(intent: ControlIntent) -> wire.Control:

@@ -10,13 +10,17 @@ schedule, the sites its present split uses, and the fleet's offer.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from phoenyra_ems.api import serialize
 from phoenyra_ems.api.keys import PRINCIPAL
-from phoenyra_ems.api.openapi import FLEXIBILITY, NULLABLE_NUM, NUM, STR, TIME, VPP_STATE, _json, _obj
+from phoenyra_ems.api.openapi import STR, _json, _obj, model_schema
+from phoenyra_ems.client import vpp as wire
+from phoenyra_ems.client.wire import dump
+from phoenyra_ems.core.vpp import VppSchedule
 from phoenyra_ems.core.vpp_control import Deviation
 from phoenyra_ems.fleet import Fleet
 
@@ -24,20 +28,21 @@ PATH = "/api/v1/vpp"
 FLEET_OFFER_S = 3600.0
 
 
-def deviation_json(deviation: Deviation) -> dict[str, Any] | None:
-    if not deviation.samples:
+def schedule_model(schedule: VppSchedule | None, now: datetime) -> wire.VppSchedule | None:
+    """A committed schedule; ``state`` is ``active`` (an interval covers now) or ``upcoming``."""
+    if schedule is None:
         return None
-    mean = deviation.mean_abs_kw
-    return {
-        "event_id": deviation.event_id,
-        "samples": deviation.samples,
-        "last_kw": None if deviation.last_kw is None else round(deviation.last_kw, 3) + 0.0,
-        "mean_abs_kw": None if mean is None else round(mean, 3) + 0.0,
-        "max_abs_kw": round(deviation.max_abs_kw, 3) + 0.0,
-    }
+    first = schedule.intervals[0].start if schedule.intervals else None
+    upcoming = first is not None and now < first
+    state = wire.ScheduleState.UPCOMING if upcoming else wire.ScheduleState.ACTIVE
+    return serialize.project(wire.VppSchedule, schedule, state=state, start=first)
 
 
-def vpp_body(fleet: Fleet, readable: set[str] | None) -> dict[str, Any]:
+def deviation_model(deviation: Deviation) -> wire.VppDeviation | None:
+    return serialize.project(wire.VppDeviation, deviation) if deviation.samples else None
+
+
+def vpp_model(fleet: Fleet, readable: set[str] | None) -> wire.VppOverview:
     """The overview; ``readable``: the site ids the caller may see (None: all)."""
     now = fleet.clock.now()
     target = fleet.vpp
@@ -46,32 +51,33 @@ def vpp_body(fleet: Fleet, readable: set[str] | None) -> dict[str, Any]:
         if readable is not None and site_id not in readable:
             continue
         controller = fleet.controller(site_id)
-        slot = fleet.slots[site_id]
+        vpp = controller.vpp if controller else None
         sites.append(
-            {
-                "site_id": site_id,
-                "schedule": serialize.vpp_schedule_json(controller.vpp.schedule if controller else None, now),
-                "state": serialize.vpp_state_json(slot.state.vpp),
-                "deviation": deviation_json(controller.vpp.deviation) if controller else None,
-                "ended": list(controller.vpp.ended) if controller else [],
-                "announced_at": serialize.iso(controller.vpp.announced_at) if controller else None,
-            }
+            wire.VppSite(
+                site_id=site_id,
+                schedule=schedule_model(vpp.schedule if vpp else None, now),
+                state=serialize.vpp_state_model(fleet.slots[site_id].state.vpp),
+                deviation=deviation_model(vpp.deviation) if vpp else None,
+                ended=tuple(vpp.ended) if vpp else (),
+                announced_at=vpp.announced_at if vpp else None,
+            )
         )
     aggregated = None
     if readable is None:  # the aggregated resource speaks for every site: admins only
-        aggregated = {
-            "resource": target.resource,
-            "schedule": serialize.vpp_schedule_json(target.aggregated, now),
-            "members": sorted(target.members),
-            "rebalances": target.rebalances,
-            "offered": serialize.flexibility_json(target.flexibility(target.resource, FLEET_OFFER_S)),
-        }
-    return {
-        "programs": list(target.programs),
-        "events": list(target.events),
-        "sites": sites,
-        "aggregated": aggregated,
-    }
+        offer = target.flexibility(target.resource, FLEET_OFFER_S)
+        aggregated = wire.VppAggregated(
+            resource=target.resource,
+            schedule=schedule_model(target.aggregated, now),
+            offered=None if offer is None else serialize.project(wire.VppFlexibility, offer),
+            members=tuple(sorted(target.members)),
+            rebalances=target.rebalances,
+        )
+    return wire.VppOverview(
+        sites=tuple(sites),
+        aggregated=aggregated,
+        programs=tuple(target.programs),
+        events=tuple(target.events),
+    )
 
 
 async def get_vpp(request: web.Request) -> web.Response:
@@ -80,89 +86,12 @@ async def get_vpp(request: web.Request) -> web.Response:
     fleet = request.app[FLEET]
     who = request[PRINCIPAL]
     readable = None if who.is_admin else {i for i in fleet.site_ids() if who.can_read(i)}
-    body = vpp_body(fleet, readable)
+    body = dump(vpp_model(fleet, readable))
     return web.json_response(body, dumps=lambda d: json.dumps(d, allow_nan=False))
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get(PATH, get_vpp)
-
-
-SCHEDULE = {
-    **_obj(
-        {
-            "event_id": STR,
-            "program_id": STR,
-            "resource": STR,
-            "state": {"type": "string", "enum": ["active", "upcoming"]},
-            "start": TIME,
-            "end": TIME,
-            "intervals": {
-                "type": "array",
-                "items": _obj(
-                    {
-                        "start": TIME,
-                        "end": TIME,
-                        "setpoint_kw": NULLABLE_NUM,
-                        "import_limit_kw": NULLABLE_NUM,
-                        "export_limit_kw": NULLABLE_NUM,
-                        "price_eur_kwh": NULLABLE_NUM,
-                    },
-                    ["start", "end"],
-                ),
-            },
-        },
-        ["event_id", "program_id", "state", "intervals"],
-    ),
-    "nullable": True,
-}
-DEVIATION = {
-    **_obj(
-        {
-            "event_id": STR,
-            "samples": NUM,
-            "last_kw": NULLABLE_NUM,
-            "mean_abs_kw": NULLABLE_NUM,
-            "max_abs_kw": NUM,
-        },
-        ["event_id", "samples", "max_abs_kw"],
-    ),
-    "nullable": True,
-}
-OVERVIEW = _obj(
-    {
-        "programs": {"type": "array", "items": {"type": "object"}},
-        "events": {"type": "array", "items": {"type": "object"}},
-        "sites": {
-            "type": "array",
-            "items": _obj(
-                {
-                    "site_id": STR,
-                    "schedule": SCHEDULE,
-                    "state": VPP_STATE,
-                    "deviation": DEVIATION,
-                    "ended": {"type": "array", "items": STR},
-                    "announced_at": TIME,
-                },
-                ["site_id", "schedule", "state", "deviation"],
-            ),
-        },
-        "aggregated": {
-            **_obj(
-                {
-                    "resource": STR,
-                    "schedule": SCHEDULE,
-                    "members": {"type": "array", "items": STR},
-                    "rebalances": NUM,
-                    "offered": FLEXIBILITY,
-                },
-                ["resource", "schedule", "members"],
-            ),
-            "nullable": True,
-        },
-    },
-    ["programs", "events", "sites", "aggregated"],
-)
 
 
 _PROBLEM = _obj({"type": STR, "title": STR, "status": {"type": "integer"}}, ["title", "status"])
@@ -206,4 +135,5 @@ def vpp_paths(errors: dict[str, Any]) -> dict[str, Any]:
     webhook (``phoenyra_ems.vpp.webhook``)."""
     from phoenyra_ems.vpp.webhook import WEBHOOK_PATH
 
-    return {PATH: {"get": {"responses": {"200": _json(OVERVIEW), **errors}}}, WEBHOOK_PATH: WEBHOOK}
+    overview = {"get": {"responses": {"200": _json(model_schema(wire.VppOverview)), **errors}}}
+    return {PATH: overview, WEBHOOK_PATH: WEBHOOK}

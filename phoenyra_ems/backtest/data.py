@@ -270,7 +270,7 @@ def from_history(
     max_gap_h: float = MAX_GAP_H,
 ) -> BacktestData:
     """A configured site's own recorded history (load, PV and the price it saw), from its database."""
-    from phoenyra_ems.forecast.service import read_site_history
+    from phoenyra_ems.history.frames import read_site_history
 
     if step not in STEPS:
         raise BacktestDataError(f"step must be one of {sorted(STEPS)}")

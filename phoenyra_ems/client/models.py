@@ -14,82 +14,40 @@ Only the standard library is used here (the client is installed into Home Assist
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar
 
-from phoenyra_ems.client.wire import (
-    KW,
-    KWH,
-    PCT,
-    PRICE,
-    Wire,
-    as_number,
-    as_object,
-    as_time,
-    fail,
-    missing,
-    parse_union,
-    spec,
-    value_of,
-)
+from phoenyra_ems.client.vpp import VppState
+from phoenyra_ems.client.wire import KW, KWH, PCT, PRICE, Wire, spec
 from phoenyra_ems.enums import AlarmSeverity, SiteMode, SiteStatus
 
 __all__ = [
-    "AbAdvantage",
     "AggregatedState",
     "Alarm",
-    "AlarmEvent",
     "AlarmSeverity",
     "Bess",
     "Control",
     "ControlAck",
-    "ControlAckEvent",
     "Device",
     "EnergyCounters",
-    "ErrorEvent",
-    "Event",
-    "Forecast",
-    "ForecastFit",
     "History",
     "HistorySample",
     "Info",
     "Limits",
     "Location",
     "Mode",
-    "Plan",
-    "PlanEvent",
-    "PlanSlack",
-    "PlanStatus",
-    "PlanStep",
     "ReloadResult",
     "Role",
-    "SelectorStatus",
     "Sensor",
     "Site",
     "SiteDetail",
-    "SiteForecast",
-    "SitePlan",
     "SiteState",
     "SiteStatus",
-    "StateEvent",
-    "SubscribedEvent",
-    "UnsubscribedEvent",
-    "parse_event",
 ]
 
 Mode = SiteMode  # how a site's setpoint is decided (the daemon's own enum, shared)
-
-
-class PlanStatus(StrEnum):
-    """How a plan was solved."""
-
-    OPTIMAL = "optimal"
-    SLACK = "slack"  # a limit could not be kept (e.g. SoC below its minimum): penalised slack, alarm
-    FAILED = "failed"  # no plan (solver failure or bad input): the site self-consumes instead
 
 
 class Role(StrEnum):
@@ -202,121 +160,6 @@ class Sensor(Wire):
 
 
 @dataclass(frozen=True, slots=True)
-class ForecastFit(Wire):
-    """When the site's forecaster was last fitted, on how many rows, in how long."""
-
-    fitted_at: datetime
-    rows: int
-    fit_s: float = field(metadata=spec(digits=3))
-
-
-_FORECAST_KW = spec(digits=4)
-
-
-@dataclass(frozen=True, slots=True)
-class Forecast(Wire):
-    """A site's latest load (and PV) forecast: one value per step from ``start``."""
-
-    PATH: ClassVar[str] = "forecast"
-    made_at: datetime
-    start: datetime
-    step_s: int
-    load_kw: tuple[float, ...] = field(metadata=_FORECAST_KW)
-    pv_kw: tuple[float, ...] | None = field(metadata=_FORECAST_KW)
-    pv_source: str | None  # "weather" | "clear-sky fallback"
-    predict_ms: float | None = field(default=None, metadata=spec(digits=2))
-    members: dict[str, tuple[float, ...]] = field(
-        default_factory=dict
-    )  # an ensemble's members' load forecasts
-
-
-@dataclass(frozen=True, slots=True)
-class SiteForecast(Wire):
-    """``GET /sites/{id}/forecast``: whether the site forecasts, and its latest forecast if any."""
-
-    PATH: ClassVar[str] = "forecast"
-    site_id: str
-    enabled: bool
-    forecast: Forecast | None
-    last_error: str | None
-    last_fit: ForecastFit | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlanStep(Wire):
-    """One step of a plan; ``soc_pct`` is the planned SoC at the END of the step."""
-
-    PATH: ClassVar[str] = "step"
-    start: datetime
-    battery_kw: float  # + discharge / - charge
-    grid_kw: float  # + import / - export
-    soc_pct: float
-    price_eur_mwh: float  # purchase price
-    pv_kw: float  # forecast
-    load_kw: float  # forecast
-
-
-@dataclass(frozen=True, slots=True)
-class PlanSlack(Wire):
-    """How far the plan had to leave a limit (0 when ``status`` is optimal)."""
-
-    PATH: ClassVar[str] = "slack"
-    soc_kwh: float
-    export_kw: float
-    import_kw: float
-
-
-@dataclass(frozen=True, slots=True)
-class Plan(Wire):
-    """The optimiser's plan: one step per ``step_s`` from ``start`` (docs/optimiser.md)."""
-
-    PATH: ClassVar[str] = "plan"
-    start: datetime
-    step_s: float = field(metadata=spec(positive=True))
-    status: PlanStatus
-    message: str
-    solve_ms: float
-    source: str  # where the forecasts came from ("history baselines", ...)
-    slack: PlanSlack
-    steps: tuple[PlanStep, ...]
-    reason: str | None = None  # what the plan does now, in words (None from daemons that do not say)
-
-    @property
-    def end(self) -> datetime:
-        return self.start + timedelta(seconds=self.step_s * len(self.steps))
-
-    def step_at(self, when: datetime) -> PlanStep | None:
-        """The step covering ``when`` (aware), ``None`` outside the plan."""
-        k = math.floor((when - self.start).total_seconds() / self.step_s)
-        return self.steps[k] if 0 <= k < len(self.steps) else None
-
-    def soc_at(self, when: datetime) -> float | None:
-        """The planned SoC at ``when`` (aware): exact at step ends, linear within a step (from the
-        previous step's end; the first step has no start SoC and gives its end SoC); ``None``
-        outside ``(start, end]``."""
-        offset = (when - self.start).total_seconds() / self.step_s
-        if not self.steps or offset <= 0 or offset > len(self.steps):
-            return None
-        k = math.ceil(offset) - 1
-        after = self.steps[k].soc_pct
-        if k == 0:
-            return after
-        before = self.steps[k - 1].soc_pct
-        return before + (after - before) * (offset - k)
-
-
-@dataclass(frozen=True, slots=True)
-class SitePlan(Wire):
-    """``GET /sites/{id}/plan``: whether the site plans (``optimiser`` among its strategies), and
-    its current plan (``None`` until the first one)."""
-
-    PATH: ClassVar[str] = "plan"
-    site_id: str
-    enabled: bool
-    plan: Plan | None = field(metadata=spec(present=True))
-
-
-@dataclass(frozen=True, slots=True)
 class EnergyCounters(Wire):
     """A site's energy counters (kWh since ``since``), kept by the daemon across restarts; every
     counter only grows."""
@@ -327,84 +170,6 @@ class EnergyCounters(Wire):
     imported_kwh: float = field(metadata=KWH)
     exported_kwh: float = field(metadata=KWH)
     since: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class AbAdvantage(Wire):
-    """The A/B test's value: the AI days' mean minus the score days' mean, EUR per day, with its
-    95 % bootstrap interval (None while an arm has no whole day), valued by counterfactual replay."""
-
-    PATH: ClassVar[str] = "advantage"
-    ai_days: int
-    score_days: int
-    eur_per_day: float | None
-    ci_low_eur: float | None = None
-    ci_high_eur: float | None = None
-    paired_eur_per_day: float | None = None
-    valued_at: datetime | None = None
-
-
-def _current(name: str) -> dict[str, Any]:
-    return spec(at=("current", name))
-
-
-def _ab(name: str) -> dict[str, Any]:
-    return spec(at=("ab_test", name))
-
-
-@dataclass(frozen=True, slots=True)
-class SelectorStatus(Wire):
-    """``GET /sites/{id}/selector``: who chooses the strategy (score / AI / pinned) and the A/B tally.
-
-    The current choice (``current.*`` on the wire) and the A/B test (``ab_test.*``) are flattened."""
-
-    PATH: ClassVar[str] = "selector"
-    site_id: str
-    mode: str  # auto | score | ai | fixed
-    ai_enabled: bool
-    trained: bool
-    trained_at: datetime | None
-    samples: int
-    strategy: str | None = field(metadata=_current("strategy"))  # None: the score-based selection
-    source: str | None = field(metadata=_current("source"))  # ai | score | fixed; None before deciding
-    confidence: float | None = field(metadata=_current("confidence"))
-    feature_importances: dict[str, float] = field(default_factory=dict)
-    ab_tally: dict[str, dict[str, float]] = field(default_factory=dict, metadata=_ab("tally"))
-    ab_enabled: bool = field(default=False, metadata=_ab("enabled"))
-    ab_advantage: AbAdvantage | None = field(default=None, metadata=_ab("advantage"))  # until valued
-    label_counts: dict[str, int] = field(default_factory=dict)
-    reason: str | None = field(default=None, metadata=_current("reason"))
-    arm: str | None = field(default=None, metadata=_current("arm"))
-    window_start: datetime | None = field(default=None, metadata=_current("window_start"))
-    last_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class VppFlexibility(Wire):
-    """What a site (or the aggregated resource) can deliver for ``duration_s`` from now (docs/vpp.md)."""
-
-    PATH: ClassVar[str] = "offered"
-    site_id: str
-    max_discharge_kw: float = field(metadata=KW)
-    max_charge_kw: float = field(metadata=KW)
-    duration_s: float = field(metadata=spec(digits=1))
-    available_energy_kwh: float | None = field(metadata=KWH)
-    headroom_energy_kwh: float | None = field(metadata=KWH)
-
-
-@dataclass(frozen=True, slots=True)
-class VppState(Wire):
-    """A site's VPP block: the event in progress, its committed power and the deviation from it."""
-
-    PATH: ClassVar[str] = "vpp"
-    active: bool
-    event_id: str | None
-    committed_kw: float | None = field(metadata=KW)  # None: no setpoint now (no event, or limits only)
-    actual_kw: float | None = field(metadata=KW)  # the setpoint the site wrote
-    deviation_kw: float | None = field(metadata=KW)  # actual - committed
-    remaining_s: float | None = field(metadata=spec(digits=1))  # until the event's end
-    offered: VppFlexibility | None
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,147 +313,3 @@ class ReloadResult(Wire):
     removed: tuple[str, ...] = ()
     reloaded_sites: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
-
-
-# --- WebSocket events -------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class SubscribedEvent(Wire):
-    """The sites this connection is subscribed to now (after a subscribe)."""
-
-    sites: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class UnsubscribedEvent(Wire):
-    """The sites just unsubscribed."""
-
-    sites: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StateEvent(Wire):
-    """A site's latest state (pushes are coalesced: at most ``api.ws_max_rate_hz`` per site)."""
-
-    site_id: str
-    state: SiteState = field(metadata=spec(key="data"))
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmEvent(Wire):
-    """An alarm was raised (``active``) or cleared."""
-
-    site_id: str
-    alarm: Alarm
-    active: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ControlAckEvent(Wire):
-    """Someone's control request for a subscribed site was accepted."""
-
-    site_id: str
-    control: Control
-    by: str  # the user who sent it
-
-
-@dataclass(frozen=True, slots=True)
-class PlanEvent(Wire):
-    """The site's optimiser made a new plan (the same shape as ``GET /sites/{id}/plan``)."""
-
-    site_id: str
-    plan: SitePlan = field(metadata=spec(key="data"))
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorEvent(Wire):
-    """The server refused a message of ours (the connection stays open)."""
-
-    code: str  # invalid_message, not_found, forbidden
-    message: str
-
-
-Event = (
-    SubscribedEvent | UnsubscribedEvent | StateEvent | AlarmEvent | ControlAckEvent | PlanEvent | ErrorEvent
-)
-EVENTS: dict[str, type[Event]] = {
-    "state": StateEvent,
-    "alarm": AlarmEvent,
-    "control_ack": ControlAckEvent,
-    "plan": PlanEvent,
-    "subscribed": SubscribedEvent,
-    "unsubscribed": UnsubscribedEvent,
-    "error": ErrorEvent,
-}
-
-
-def parse_event(data: Any) -> Event | None:
-    """A decoded WebSocket frame → its event; ``None`` for an unknown type (forward compatible).
-
-    Raises :class:`PhoenyraInvalidResponseError` for a known type with a wrong shape.
-    """
-    return parse_union(EVENTS, data, "event")
-
-
-# --- readers for hand-written parsers (prefer a dataclass: it needs none of these) -------------------
-_T = TypeVar("_T")
-_fail = fail
-_object = as_object
-_number = as_number
-_parse_time = as_time
-
-
-def _field(data: Mapping[str, Any], key: str, path: str) -> Any:
-    if key not in data:
-        raise missing(f"{path}.{key}")
-    return data[key]
-
-
-def _read(tp: Any, data: Mapping[str, Any], key: str, path: str) -> Any:
-    return value_of(tp, _field(data, key, path), f"{path}.{key}")
-
-
-def _opt(tp: Any, data: Mapping[str, Any], key: str, path: str) -> Any:
-    return None if data.get(key) is None else _read(tp, data, key, path)
-
-
-def _str(data: Mapping[str, Any], key: str, path: str) -> str:
-    return str(_read(str, data, key, path))
-
-
-def _opt_str(data: Mapping[str, Any], key: str, path: str) -> str | None:
-    return _opt(str, data, key, path)  # type: ignore[no-any-return]
-
-
-def _num(data: Mapping[str, Any], key: str, path: str) -> float:
-    return float(_read(float, data, key, path))
-
-
-def _opt_num(data: Mapping[str, Any], key: str, path: str) -> float | None:
-    return _opt(float, data, key, path)  # type: ignore[no-any-return]
-
-
-def _int(data: Mapping[str, Any], key: str, path: str) -> int:
-    return int(_read(int, data, key, path))
-
-
-def _bool(data: Mapping[str, Any], key: str, path: str) -> bool:
-    return bool(_read(bool, data, key, path))
-
-
-def _time(data: Mapping[str, Any], key: str, path: str) -> datetime:
-    return _read(datetime, data, key, path)  # type: ignore[no-any-return]
-
-
-def _opt_time(data: Mapping[str, Any], key: str, path: str) -> datetime | None:
-    return _opt(datetime, data, key, path)  # type: ignore[no-any-return]
-
-
-def _list(data: Mapping[str, Any], key: str, path: str, item: Callable[[Any, str], _T]) -> tuple[_T, ...]:
-    value = _field(data, key, path)
-    if not isinstance(value, list):
-        raise fail(f"{path}.{key}", "a list", value)
-    return tuple(item(element, f"{path}.{key}[{i}]") for i, element in enumerate(value))
-
-
-def _string_item(value: Any, path: str) -> str:
-    return str(value_of(str, value, path))

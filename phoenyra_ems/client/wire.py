@@ -14,7 +14,9 @@ Per-field options (``field(metadata=...)``, build them with :func:`spec`): ``key
 when it differs), ``at`` (a key path into nested objects, e.g. ``("current", "strategy")``),
 ``flatten`` (a nested model whose keys sit in this object), ``digits`` (the server rounds the value
 to this many decimals), ``positive`` (> 0), ``present`` (the key must be there, even when the
-value may be ``null``). Adding a model is writing the dataclass, nothing else.
+value may be ``null``), ``sent`` (the daemon always sends the key, so the schema lists it as
+required, while the parser still takes the default from an older daemon that does not). Adding a
+model is writing the dataclass, nothing else.
 """
 
 from __future__ import annotations
@@ -45,9 +47,12 @@ def spec(
     digits: int | None = None,
     positive: bool = False,
     present: bool = False,
+    sent: bool = False,
 ) -> dict[str, Any]:
     """The metadata of a wire field (see the module docstring)."""
     meta: dict[str, Any] = {"present": True} if present else {}
+    if sent:
+        meta["sent"] = True
     if key is not None or at is not None:
         meta["at"] = at or (key,)
     if flatten:
@@ -157,6 +162,7 @@ class _Field:
     digits: int | None
     positive: bool
     present: bool
+    sent: bool
     has_default: bool
     default: Any  # a value or a zero-argument factory (see has_default)
 
@@ -183,6 +189,7 @@ def _wire_fields(cls: Any) -> tuple[_Field, ...]:
                 digits=meta.get("digits"),
                 positive=meta.get("positive", False),
                 present=meta.get("present", False),
+                sent=meta.get("sent", False),
                 has_default=f.default is not MISSING or f.default_factory is not MISSING,
                 default=_default(f),
             )
@@ -340,7 +347,7 @@ def schema(cls: type, ref: Any = None) -> JSON:
             holder = target.setdefault(key, {"type": "object", "properties": {}})
             target, need = holder["properties"], holder.setdefault("required", [])
         target[f.at[-1]] = prop
-        if not f.has_default and not (f.nullable and len(f.at) > 1):
+        if f.sent or (not f.has_default and not (f.nullable and len(f.at) > 1)):
             need.append(f.at[-1])
     _drop_empty_required(properties)
     own: JSON = {"type": "object", "properties": properties}

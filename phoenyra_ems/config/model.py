@@ -11,6 +11,7 @@ from datetime import time
 
 from phoenyra_ems.config.community_model import CommunityConfig
 from phoenyra_ems.config.vpp_model import VppConfig
+from phoenyra_ems.enums import SelectionMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +174,7 @@ class EmsSettings:
 
 
 # --- AI strategy selection (issue 13, docs/ai-selection.md) --------------------------------------
-SELECTION_MODES = ("auto", "score", "ai", "fixed")
+SELECTION_MODES = tuple(m.value for m in SelectionMode)  # auto | score | ai | fixed
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,7 +161,7 @@ def _validate_sites_block(value: Any) -> tuple[str, dict[str, SiteConfig]]:
 def _named_register(sensor: ExplicitSensorConfig, site: SiteConfig) -> ExplicitSensorConfig:
     """A ``source: modbus`` sensor naming a register: it must be one of the site's device profile
     (``sensors:`` in the profile); its unit comes from there unless given."""
-    from phoenyra_ems.devices.profile import ProfileError, load_profile  # yaml only, no I/O library
+    from phoenyra_ems.profiles.loader import ProfileError, load_profile  # yaml only, no I/O library
 
     name = site.modbus.profile
     try:

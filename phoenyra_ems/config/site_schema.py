@@ -46,7 +46,7 @@ from phoenyra_ems.config.validators import (
     timezone,
 )
 from phoenyra_ems.config.vpp_schema import VPP
-from phoenyra_ems.devices import catalog
+from phoenyra_ems.profiles import catalog
 
 STRATEGIES = STRATEGY_NAMES  # the one list, in config.model
 SITE_SECTIONS = (
@@ -63,7 +63,7 @@ SITE_SECTIONS = (
 
 
 def profile(value: Any) -> str:
-    """A device profile shipped in ``phoenyra_ems/devices/profiles``."""
+    """A device profile shipped in ``phoenyra_ems/profiles``."""
     known = catalog.known_profiles()
     if isinstance(value, str) and value in known:
         return value
@@ -201,7 +201,7 @@ BESS = section(
 def _build_modbus(**fields: Any) -> ModbusConfig:
     """Without ``unit_id`` the device profile's own (``unit_id:`` in its YAML) applies."""
     if "unit_id" not in fields:
-        from phoenyra_ems.devices.profile import load_profile  # yaml only, no I/O library
+        from phoenyra_ems.profiles.loader import load_profile  # yaml only, no I/O library
 
         fields["unit_id"] = load_profile(fields.get("profile", ModbusConfig().profile)).unit_id
     return ModbusConfig(**fields)

@@ -1,1 +1,2 @@
-"""Device adapters: register maps as data, the Modbus driver, SunSpec discovery."""
+"""Device adapters: the Modbus TCP driver, the register codec, SunSpec discovery, the sensor poller
+(the register maps themselves are data: :mod:`phoenyra_ems.profiles`)."""

@@ -23,19 +23,6 @@ from phoenyra_ems.devices.controls import (
     SunSpecDerControl,
     SunSpecStorage,
 )
-from phoenyra_ems.devices.profile import (
-    MEASUREMENT_NAMES,
-    DeviceProfile,
-    ModeMagnitudeControl,
-    PointSum,
-    RegisterPoint,
-    RegType,
-    SignedPowerControl,
-    SunSpecChoice,
-    SunSpecControl,
-    SunSpecRef,
-    WordOrder,
-)
 from phoenyra_ems.devices.registers import (
     Getter,
     ReadBlock,
@@ -49,6 +36,19 @@ from phoenyra_ems.devices.registers import (
 )
 from phoenyra_ems.devices.sunspec import layout_sunspec_models
 from phoenyra_ems.models import Measurements
+from phoenyra_ems.profiles.loader import (
+    MEASUREMENT_NAMES,
+    DeviceProfile,
+    ModeMagnitudeControl,
+    PointSum,
+    RegisterPoint,
+    RegType,
+    SignedPowerControl,
+    SunSpecChoice,
+    SunSpecControl,
+    SunSpecRef,
+    WordOrder,
+)
 
 MAX_GAP = 8  # merge read blocks whose gap is at most this many registers
 MAX_READ = 125  # Modbus limit for one FC3/FC4 request

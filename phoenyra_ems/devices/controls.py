@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 from typing import cast
 
 from phoenyra_ems.devices import sunspec as ss
-from phoenyra_ems.devices.profile import ModeMagnitudeControl, RegisterPoint, SignedPowerControl
 from phoenyra_ems.devices.registers import (
     Getter,
     RegisterWrite,
@@ -26,6 +25,7 @@ from phoenyra_ems.devices.registers import (
     to_number,
     write_runs,
 )
+from phoenyra_ems.profiles.loader import ModeMagnitudeControl, RegisterPoint, SignedPowerControl
 
 # Where a device states the discharge maximum that 124 OutWRte is a percentage of ("% WDisChaMax":
 # model 124 itself has no such point). The first model the device implements is used; when none

@@ -6,8 +6,8 @@ fails when the doc and the profiles disagree (devices as data: the YAML is the o
 
 from __future__ import annotations
 
-from phoenyra_ems.devices.catalog import known_profiles
-from phoenyra_ems.devices.profile import (
+from phoenyra_ems.profiles.catalog import known_profiles
+from phoenyra_ems.profiles.loader import (
     DeviceProfile,
     ModeMagnitudeControl,
     RegisterPoint,

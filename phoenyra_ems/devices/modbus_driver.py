@@ -22,9 +22,9 @@ from phoenyra_ems.config.model import BessConfig, ModbusConfig
 from phoenyra_ems.devices.codec import RegisterMap, RegisterWrite, resolve_profile
 from phoenyra_ems.devices.errors import DeviceError, DeviceUnavailable, WriteRefused
 from phoenyra_ems.devices.plausibility import check_plausible
-from phoenyra_ems.devices.profile import DeviceProfile, load_profile
 from phoenyra_ems.devices.sunspec import scan_sunspec
 from phoenyra_ems.models import Measurements
+from phoenyra_ems.profiles.loader import DeviceProfile, load_profile
 
 LOG = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from phoenyra_ems.devices.profile import RegisterPoint, StaticWrite
+from phoenyra_ems.profiles.loader import RegisterPoint, StaticWrite
 
 LIMITS: dict[str, tuple[int, int]] = {
     "int16": (-0x8000, 0x7FFF),

@@ -25,7 +25,7 @@ from pymodbus.exceptions import ModbusException
 
 from phoenyra_ems.config.model import ExplicitSensorConfig, ModbusConfig
 from phoenyra_ems.devices.codec import decode_point
-from phoenyra_ems.devices.profile import RegisterPoint, RegType, Table, WordOrder, load_profile
+from phoenyra_ems.profiles.loader import RegisterPoint, RegType, Table, WordOrder, load_profile
 
 LOG = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
-from phoenyra_ems.devices.profile import DeviceProfile, RegisterPoint, RegType
+from phoenyra_ems.profiles.loader import DeviceProfile, RegisterPoint, RegType
 
 MARKER = (0x5375, 0x6E53)  # "SunS"
 END_ID = 0xFFFF

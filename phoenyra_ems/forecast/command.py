@@ -96,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
 
     from phoenyra_ems.forecast.suites import TARGETS, evaluate, suite
 
-    if args.value:
-        return _value(args)
     targets: list[str | Suite] = list(TARGETS if args.target == "all" else (args.target,))
     windows: dict[str, list[pd.Timestamp]] = {}
     if (args.start or args.end) and not args.data:
@@ -145,35 +143,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _value(args: argparse.Namespace) -> int:
-    """``--value``: € saved and % of the bound per load forecaster (the optimiser's backtest)."""
-    from phoenyra_ems.backtest.data import BacktestDataError, from_csv, household_2024
-    from phoenyra_ems.backtest.runner import household_site
-    from phoenyra_ems.forecast.value import format_worth, value_forecasters, worth
-
-    site = household_site()
-    try:
-        if args.data:
-            data = from_csv(args.data, args.step, args.start, args.end)
-        else:
-            data = household_2024(args.step, args.start or "2024-01-01", args.end or "2025-01-01")
-    except BacktestDataError as err:
-        print(f"forecast-eval: {err}", file=sys.stderr)
-        return 1
-    forecasters = value_forecasters(site.location.timezone)
-    if args.models:
-        wanted = {m.strip() for m in args.models.split(",")}
-        forecasters = {k: v for k, v in forecasters.items() if k in wanted or k.split()[0] in wanted}
-
-    def progress(name: str) -> None:
-        if not args.no_progress:
-            print(f"forecast-eval --value: {name} …", file=sys.stderr)
-
-    bound, results = worth(site, data, forecasters, progress)
-    print(format_worth(bound, results, data.description))
-    return 0
-
-
 def _only(chosen: Suite, models: str) -> Suite:
     import dataclasses
 
@@ -218,8 +187,8 @@ def _csv_suites(args: argparse.Namespace) -> tuple[list[Suite], dict[str, list[p
 def _site_suites(args: argparse.Namespace) -> list[Suite] | None:
     """The suites of ``--config``/``--site`` from the site's history database (hourly)."""
     from phoenyra_ems.config import load_site
-    from phoenyra_ems.forecast.service import read_site_history
     from phoenyra_ems.forecast.suites import site_suites
+    from phoenyra_ems.history.frames import read_site_history
 
     site = load_site(args.config, args.site)
     if site is None:

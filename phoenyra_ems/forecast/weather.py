@@ -21,17 +21,14 @@ from urllib.parse import quote
 
 import aiohttp
 
+from phoenyra_ems.forecast import weather_checks as check
+
 LOGGER = logging.getLogger(__name__)
 
 OPEN_METEO = "open-meteo"
 OPENWEATHERMAP = "openweathermap"
 
-_HOUR = timedelta(hours=1)
-_GHI_NOISE_W_M2 = 1.0  # Open-Meteo reports night-time irradiance as -0.1 .. -0.2: clamped to 0
-_GHI_MAX_W_M2 = 2000.0  # above the solar constant: a unit or scaling error, not weather
-_TEMP_RANGE_C = (-100.0, 70.0)  # outside it the service answered in kelvin or worse
 _OPEN_METEO_MAX_DAYS = 16
-_BODY_SNIPPET = 200
 
 _Key = tuple[float, float, int]
 
@@ -81,10 +78,6 @@ async def fetch_weather(
     except WeatherError as exc:
         LOGGER.warning("weather forecast from %s unavailable, falling back: %s", client.source, exc)
         return None
-
-
-class _Invalid(ValueError):
-    """A payload failed validation; the client wraps it into WeatherResponseError."""
 
 
 class _CachingClient:
@@ -157,7 +150,7 @@ class _CachingClient:
     def _checked(self, step: Callable[[], WeatherForecast]) -> WeatherForecast:
         try:
             return step()
-        except _Invalid as exc:
+        except check.Invalid as exc:
             raise WeatherResponseError(self._error(str(exc))) from None
 
     async def _get(self, params: dict[str, str]) -> object:
@@ -173,11 +166,11 @@ class _CachingClient:
             # from None: aiohttp's exceptions may carry the full URL, query string (API key) included.
             raise WeatherError(self._error(f"request failed: {type(exc).__name__}: {exc}")) from None
         if status >= 400:
-            raise WeatherResponseError(self._error(f"HTTP {status}: {_snippet(body)}"))
+            raise WeatherResponseError(self._error(f"HTTP {status}: {check.snippet(body)}"))
         try:
-            return json.loads(body, parse_constant=_reject_constant)
+            return json.loads(body, parse_constant=check.reject_constant)
         except (ValueError, RecursionError):
-            raise WeatherResponseError(self._error(f"response is not JSON: {_snippet(body)}")) from None
+            raise WeatherResponseError(self._error(f"response is not JSON: {check.snippet(body)}")) from None
 
 
 class OpenMeteoClient(_CachingClient):
@@ -210,25 +203,28 @@ class OpenMeteoClient(_CachingClient):
         }
 
     def _parse(self, payload: object, fetched_at: datetime) -> WeatherForecast:
-        doc = _mapping(payload, "response")
-        hourly = _mapping(doc.get("hourly"), "hourly")
+        doc = check.mapping(payload, "response")
+        hourly = check.mapping(doc.get("hourly"), "hourly")
         offset = doc.get("utc_offset_seconds", 0)
         if isinstance(offset, bool) or not isinstance(offset, int) or abs(offset) > 18 * 3600:
-            raise _Invalid(f"utc_offset_seconds is {offset!r:.40}, not an offset in seconds")
-        raw_times = _sequence(hourly.get("time"), "hourly.time")
+            raise check.Invalid(f"utc_offset_seconds is {offset!r:.40}, not an offset in seconds")
+        raw_times = check.sequence(hourly.get("time"), "hourly.time")
         columns: dict[str, list[object]] = {}
         for name in ("shortwave_radiation", "cloud_cover", "temperature_2m"):
-            column = _sequence(hourly.get(name), f"hourly.{name}")
+            column = check.sequence(hourly.get(name), f"hourly.{name}")
             if len(column) != len(raw_times):
-                raise _Invalid(f"hourly.{name} has {len(column)} values, hourly.time has {len(raw_times)}")
+                raise check.Invalid(
+                    f"hourly.{name} has {len(column)} values, hourly.time has {len(raw_times)}"
+                )
             columns[name] = column
         times = tuple(
-            _iso_time(value, f"hourly.time[{i}]", timedelta(seconds=offset))
+            check.iso_time(value, f"hourly.time[{i}]", timedelta(seconds=offset))
             for i, value in enumerate(raw_times)
         )
-        _check_hourly(times, "hourly.time")
+        check.hourly_times(times, "hourly.time")
         radiation = [
-            _ghi(v, f"hourly.shortwave_radiation[{i}]") for i, v in enumerate(columns["shortwave_radiation"])
+            check.ghi(v, f"hourly.shortwave_radiation[{i}]")
+            for i, v in enumerate(columns["shortwave_radiation"])
         ]
         return WeatherForecast(
             source=self.source,
@@ -238,10 +234,10 @@ class OpenMeteoClient(_CachingClient):
             # slot (the last hour has none). Cloud cover and temperature are instants: kept.
             ghi_w_m2=(*radiation[1:], None),
             cloud_cover_pct=tuple(
-                _cloud(v, f"hourly.cloud_cover[{i}]") for i, v in enumerate(columns["cloud_cover"])
+                check.cloud(v, f"hourly.cloud_cover[{i}]") for i, v in enumerate(columns["cloud_cover"])
             ),
             temp_air_c=tuple(
-                _temp(v, f"hourly.temperature_2m[{i}]") for i, v in enumerate(columns["temperature_2m"])
+                check.temp(v, f"hourly.temperature_2m[{i}]") for i, v in enumerate(columns["temperature_2m"])
             ),
             fetched_at=fetched_at,
         )
@@ -288,20 +284,20 @@ class OpenWeatherMapClient(_CachingClient):
         }
 
     def _parse(self, payload: object, fetched_at: datetime) -> WeatherForecast:
-        doc = _mapping(payload, "response")
-        entries = _sequence(doc.get("hourly"), "hourly")
+        doc = check.mapping(payload, "response")
+        entries = check.sequence(doc.get("hourly"), "hourly")
         times: list[datetime] = []
         clouds: list[float | None] = []
         temps: list[float | None] = []
         for i, raw in enumerate(entries):
-            entry = _mapping(raw, f"hourly[{i}]")
+            entry = check.mapping(raw, f"hourly[{i}]")
             for name in ("dt", "temp", "clouds"):
                 if name not in entry:
-                    raise _Invalid(f"hourly[{i}].{name} is missing")
-            times.append(_unix_time(entry["dt"], f"hourly[{i}].dt"))
-            temps.append(_temp(entry["temp"], f"hourly[{i}].temp"))
-            clouds.append(_cloud(entry["clouds"], f"hourly[{i}].clouds"))
-        _check_hourly(times, "hourly[].dt")
+                    raise check.Invalid(f"hourly[{i}].{name} is missing")
+            times.append(check.unix_time(entry["dt"], f"hourly[{i}].dt"))
+            temps.append(check.temp(entry["temp"], f"hourly[{i}].temp"))
+            clouds.append(check.cloud(entry["clouds"], f"hourly[{i}].clouds"))
+        check.hourly_times(times, "hourly[].dt")
         return WeatherForecast(
             source=self.source,
             times=tuple(times),
@@ -334,7 +330,7 @@ def _trim(full: WeatherForecast, now: datetime, hours: int) -> WeatherForecast:
     start = now.replace(minute=0, second=0, microsecond=0)
     first = bisect_left(full.times, start)
     if first >= len(full.times):
-        raise _Invalid(f"no hourly values from {start:%Y-%m-%dT%H:%MZ} on")
+        raise check.Invalid(f"no hourly values from {start:%Y-%m-%dT%H:%MZ} on")
     part = slice(first, first + hours)
     return WeatherForecast(
         source=full.source,
@@ -344,104 +340,3 @@ def _trim(full: WeatherForecast, now: datetime, hours: int) -> WeatherForecast:
         temp_air_c=full.temp_air_c[part],
         fetched_at=full.fetched_at,
     )
-
-
-def _mapping(value: object, field: str) -> dict[str, object]:
-    if value is None:
-        raise _Invalid(f"{field} is missing")
-    if not isinstance(value, dict):
-        raise _Invalid(f"{field} is a JSON {_json_type(value)}, not an object")
-    return value
-
-
-def _sequence(value: object, field: str) -> list[object]:
-    if value is None:
-        raise _Invalid(f"{field} is missing")
-    if not isinstance(value, list):
-        raise _Invalid(f"{field} is a JSON {_json_type(value)}, not an array")
-    if not value:
-        raise _Invalid(f"{field} is empty")
-    return value
-
-
-def _json_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-def _number(value: object, field: str, low: float, high: float) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Invalid(f"{field} is a JSON {_json_type(value)} ({value!r:.40}), not a number")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
-        raise _Invalid(f"{field} is not finite")
-    if not low <= number <= high:
-        raise _Invalid(f"{field} = {number:g} outside {low:g}..{high:g}")
-    return number
-
-
-def _ghi(value: object, field: str) -> float | None:
-    number = _number(value, field, -_GHI_NOISE_W_M2, _GHI_MAX_W_M2)
-    return None if number is None else max(number, 0.0) + 0.0
-
-
-def _cloud(value: object, field: str) -> float | None:
-    return _number(value, field, 0.0, 100.0)
-
-
-def _temp(value: object, field: str) -> float | None:
-    return _number(value, field, *_TEMP_RANGE_C)
-
-
-def _iso_time(value: object, field: str, utc_offset: timedelta) -> datetime:
-    if not isinstance(value, str):
-        raise _Invalid(f"{field} is a JSON {_json_type(value)}, not an ISO 8601 time")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise _Invalid(f"{field} = {value!r:.40} is not an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC) - utc_offset
-    return parsed.astimezone(UTC)
-
-
-def _unix_time(value: object, field: str) -> datetime:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Invalid(f"{field} is a JSON {_json_type(value)} ({value!r:.40}), not a unix time")
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise _Invalid(f"{field} = {value} is out of range") from None
-
-
-def _check_hourly(times: list[datetime] | tuple[datetime, ...], field: str) -> None:
-    if not times:
-        raise _Invalid(f"{field} is empty")
-    for i, time in enumerate(times):
-        if time.minute or time.second or time.microsecond:
-            raise _Invalid(f"{field}[{i}] = {time.isoformat()} is not the start of an hour")
-        if i and time - times[i - 1] != _HOUR:
-            raise _Invalid(f"{field}[{i}] = {time.isoformat()} is not one hour after the previous time")
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _snippet(body: bytes) -> str:
-    text = " ".join(body[: _BODY_SNIPPET * 4].decode("utf-8", errors="replace").split())
-    return repr(text[:_BODY_SNIPPET] + ("…" if len(text) > _BODY_SNIPPET else ""))

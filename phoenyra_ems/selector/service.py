@@ -27,6 +27,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from phoenyra_ems.client.selector import (
+    AbAdvantage,
+    AbTest,
+    ChoiceSource,
+    SelectionMode,
+    SelectorChoice,
+    SelectorStatus,
+)
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import (
     DEFAULT_STICKINESS,
@@ -56,7 +64,7 @@ def ab_log_path(history_dir: str | Path, site_id: str) -> Path:
 
 def fit_and_store(site: SiteConfig, records: list[Any], path: str, now: datetime) -> TrainSummary:
     """In the worker process: history records → labels → model file (atomically)."""
-    from phoenyra_ems.forecast.service import history_frame
+    from phoenyra_ems.history.frames import history_frame
     from phoenyra_ems.selector.training import data_from_history, train_site_selector
 
     data = data_from_history(history_frame(records, TRAIN_STEP_S), site.site_id)
@@ -69,7 +77,7 @@ def evaluate_ab(
     site: SiteConfig, records: list[Any], path: str, ab_log: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """In the worker process: the A/B advantage over the logged whole days (``selector report``)."""
-    from phoenyra_ems.forecast.service import history_frame
+    from phoenyra_ems.history.frames import history_frame
     from phoenyra_ems.selector.report import ab_summary, day_values
     from phoenyra_ems.selector.training import data_from_history
 
@@ -164,7 +172,7 @@ class SiteSelector:
 
     async def retrain(self) -> TrainSummary | None:
         """Read the history, label and fit in the worker process, load the new model."""
-        from phoenyra_ems.forecast.service import _read_buckets
+        from phoenyra_ems.history.frames import read_buckets
 
         controller = self._controller
         assert controller is not None
@@ -173,7 +181,7 @@ class SiteSelector:
         now = controller.clock.now()
         await controller.history.flush()
         end = datetime.fromtimestamp(now.timestamp() // TRAIN_STEP_S * TRAIN_STEP_S, UTC)
-        records = await _read_buckets(
+        records = await read_buckets(
             controller.history.path, end - timedelta(days=MAX_TRAINING_DAYS), end, TRAIN_STEP_S
         )
         days = len(records) * TRAIN_STEP_S / 86400.0
@@ -222,7 +230,7 @@ class SiteSelector:
             or self._ab_day == today
         ):
             return self.ab_advantage
-        from phoenyra_ems.forecast.service import _read_buckets
+        from phoenyra_ems.history.frames import read_buckets
 
         first = today - timedelta(days=AB_EVAL_MAX_DAYS)
         log = {k: v for k, v in self.ab_log.items() if first.isoformat() <= k < today.isoformat()}
@@ -232,7 +240,7 @@ class SiteSelector:
         await controller.history.flush()
         start = datetime.combine(date.fromisoformat(min(log)), datetime.min.time(), self._zone)
         end = datetime.combine(today, datetime.min.time(), self._zone)
-        records = await _read_buckets(
+        records = await read_buckets(
             controller.history.path, start - timedelta(days=7), end.astimezone(UTC), TRAIN_STEP_S
         )
         if not records:
@@ -321,7 +329,8 @@ class SiteSelector:
         os.replace(tmp, self.ab_path)
 
     # --- the API's view -------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SelectorStatus:
+        """What ``GET /sites/{id}/selector`` serves: mode, model, the current choice, the A/B tally."""
         stored = self.stored
         summary = stored.summary if stored is not None else None
         current = self.current
@@ -333,32 +342,33 @@ class SiteSelector:
             bucket["switches"] += int(entry.get("switches", 0))
         for bucket in tally.values():
             bucket["switches_per_day"] = bucket["switches"] / bucket["days"] if bucket["days"] else 0.0
-        return {
-            "site_id": self.site.site_id,
-            "mode": self.config.selection_mode,
-            "ai_enabled": self.config.uses_ai,
-            "trained": bool(stored is not None and stored.selector.trained),
-            "trained_at": summary.trained_at.isoformat() if summary else None,
-            "samples": summary.samples if summary else 0,
-            "label_counts": summary.label_counts if summary else {},
-            "feature_importances": summary.importances if summary else {},
-            "current": None
+        advantage = self.ab_advantage
+        return SelectorStatus(
+            site_id=self.site.site_id,
+            mode=SelectionMode(self.config.selection_mode),
+            ai_enabled=self.config.uses_ai,
+            trained=bool(stored is not None and stored.selector.trained),
+            trained_at=summary.trained_at if summary else None,
+            samples=summary.samples if summary else 0,
+            label_counts=summary.label_counts if summary else {},
+            feature_importances=summary.importances if summary else {},
+            current=None
             if current is None
-            else {
-                "strategy": current.strategy,
-                "source": current.source,
-                "confidence": current.confidence,
-                "reason": current.reason,
-                "arm": current.arm,
-                "window_start": current.window_start.isoformat(),
-            },
-            "ab_test": {
-                "enabled": self.config.ai_selection.ab_test.enabled,
-                "tally": tally,
-                "advantage": self.ab_advantage,
-            },
-            "last_error": self.last_error,
-        }
+            else SelectorChoice(
+                strategy=current.strategy,
+                source=ChoiceSource(current.source),
+                confidence=current.confidence,
+                reason=current.reason,
+                arm=current.arm,
+                window_start=current.window_start,
+            ),
+            ab_test=AbTest(
+                enabled=self.config.ai_selection.ab_test.enabled,
+                tally=tally,
+                advantage=None if advantage is None else AbAdvantage.from_dict(advantage),
+            ),
+            last_error=self.last_error,
+        )
 
 
 def _hourly_profile(records: list[Any], zone: ZoneInfo) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,6 @@ from typing import cast
 from phoenyra_ems.devices import sunspec as ss
 from phoenyra_ems.devices.codec import RegisterMap
 from phoenyra_ems.devices.controls import Reversion
-from phoenyra_ems.devices.profile import RegisterPoint
 from phoenyra_ems.devices.registers import (
     LIMITS,
     decode_point,
@@ -23,6 +22,7 @@ from phoenyra_ems.devices.registers import (
     to_number,
 )
 from phoenyra_ems.models import Measurements
+from phoenyra_ems.profiles.loader import RegisterPoint
 
 
 class RegisterImage:

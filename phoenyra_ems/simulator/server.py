@@ -20,9 +20,9 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from phoenyra_ems.clock import Clock, SystemClock
 from phoenyra_ems.core.battery import BatteryModel, BatteryState
 from phoenyra_ems.devices.codec import RegisterMap, resolve_profile
-from phoenyra_ems.devices.profile import load_profile
 from phoenyra_ems.devices.registers import encode_point
 from phoenyra_ems.devices.sunspec import DEFAULT_MODELS, layout_sunspec_models
+from phoenyra_ems.profiles.loader import load_profile
 from phoenyra_ems.simulator.image import RegisterImage
 from phoenyra_ems.simulator.site_model import SiteModel
 

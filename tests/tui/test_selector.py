@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 
 from textual.widgets import Static
 
-from phoenyra_ems.client import AbAdvantage, Control, Mode, SelectorStatus
+from phoenyra_ems.client import (
+    AbAdvantage,
+    AbTest,
+    ChoiceSource,
+    Control,
+    Mode,
+    SelectionMode,
+    SelectorChoice,
+    SelectorStatus,
+)
 from tests.tui.conftest import FrozenClock, fixed_backend, wait_for
 from tui.app import PhoenyraConsole
 from tui.core.connection import ConnectionManager
@@ -17,18 +26,18 @@ from tui.core.store import ConsoleStore
 
 AI = SelectorStatus(
     site_id="wien",
-    mode="auto",
+    mode=SelectionMode.AUTO,
     ai_enabled=True,
     trained=True,
     trained_at=datetime(2024, 6, 1, tzinfo=UTC),
     samples=720,
-    strategy="self_consumption",
-    source="ai",
-    confidence=0.82,
+    current=SelectorChoice(strategy="self_consumption", source=ChoiceSource.AI, confidence=0.82),
     feature_importances={},
-    ab_tally={"ai": {"days": 5, "switches_per_day": 1.2}, "score": {"days": 4, "switches_per_day": 1.75}},
-    ab_enabled=True,
-    ab_advantage=AbAdvantage(5, 4, 0.31, -0.1, 0.7, 0.25, None),
+    ab_test=AbTest(
+        enabled=True,
+        tally={"ai": {"days": 5, "switches_per_day": 1.2}, "score": {"days": 4, "switches_per_day": 1.75}},
+        advantage=AbAdvantage(5, 4, 0.31, -0.1, 0.7, 0.25, None),
+    ),
 )
 AUTO = Control(Mode.AUTO, None, None, None)
 
@@ -37,15 +46,17 @@ def test_the_line_says_who_chose() -> None:
     assert selector_line(AI, AUTO) == (
         "chosen by: AI 82 % · A/B · AI +0.31 EUR/d [-0.10, +0.70] · ai 5 d 1.2 sw/d, score 4 d 1.8 sw/d"
     )
-    untrained = replace(AI, trained=False, source="score", ab_enabled=False)
+    assert AI.current is not None
+    scores = replace(AI.current, source=ChoiceSource.SCORE)
+    untrained = replace(AI, trained=False, current=scores, ab_test=AbTest(enabled=False))
     assert selector_line(untrained, AUTO) == "chosen by: scores (AI not trained yet)"
     pinned = Control(Mode.AUTO, "arbitrage", None, None)
     assert selector_line(AI, pinned).startswith("chosen by: operator (pinned arbitrage) · A/B")
-    fixed = replace(AI, mode="fixed", source=None, ab_enabled=False)
+    fixed = replace(AI, mode=SelectionMode.FIXED, current=None, ab_test=AbTest(enabled=False))
     assert selector_line(fixed, AUTO) == "chosen by: configuration (selection_mode fixed)"
     assert chooser(AI, Control(Mode.STANDBY, None, None, None)) == "standby"
     assert chooser(None, None) == "score"
-    waiting = replace(AI, ab_advantage=None, ab_tally={})
+    waiting = replace(AI, ab_test=replace(AI.ab_test, advantage=None, tally={}))
     assert selector_line(waiting, AUTO) == "chosen by: AI 82 % · A/B · no days yet"
 
 

@@ -328,36 +328,6 @@ def _plan(inputs: PlanInputs, s: Solution, p: Problem, soc_pct: float, capacity:
     )
 
 
-def plan_document(plan: Plan) -> dict[str, object]:
-    """The plan as JSON-ready data (the API's ``GET /sites/{id}/plan``)."""
-    steps = [
-        {
-            "start": (plan.start + timedelta(seconds=plan.step_s * k)).isoformat(),
-            "battery_kw": round(float(plan.battery_kw[k]), 3),
-            "grid_kw": round(float(plan.grid_kw[k]), 3),
-            "soc_pct": round(float(plan.soc_pct[k]), 2),
-            "price_eur_mwh": round(float(plan.buy_eur_mwh[k]), 2),
-            "pv_kw": round(float(plan.pv_kw[k]), 3),
-            "load_kw": round(float(plan.load_kw[k]), 3),
-        }
-        for k in range(len(plan.battery_kw))
-    ]
-    return {
-        "start": plan.start.isoformat(),
-        "step_s": plan.step_s,
-        "status": plan.status,
-        "message": plan.message,
-        "solve_ms": round(plan.solve_ms, 2),
-        "source": plan.source,
-        "slack": {
-            "soc_kwh": round(plan.slack_soc_kwh, 4),
-            "export_kw": round(plan.slack_export_kw, 4),
-            "import_kw": round(plan.slack_import_kw, 4),
-        },
-        "steps": steps,
-    }
-
-
 def describe(plan: Plan, k: int, setpoint_kw: float) -> str:
     """What the plan does at step ``k``, in words (for the reason text)."""
     zone = ZoneInfo(plan.timezone)

@@ -8,6 +8,8 @@ perfect-foresight bound, and the day-ahead MAE of the load forecasts it planned 
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,3 +100,32 @@ def format_worth(bound: float, results: list[Worth], description: str) -> str:
         best = max(real, key=lambda r: r.saving_eur)
         lines.append(f"earns the most: {best.forecaster} ({best.share_of_bound_pct:.1f} % of the bound)")
     return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``forecast-eval --value``: € saved and % of the bound per load forecaster (the optimiser's
+    backtest); the command's parser is ``forecast.command``'s, ``cli`` sends ``--value`` here."""
+    from phoenyra_ems.backtest.data import BacktestDataError, from_csv, household_2024
+    from phoenyra_ems.backtest.runner import household_site
+
+    site = household_site()
+    try:
+        if args.data:
+            data = from_csv(args.data, args.step, args.start, args.end)
+        else:
+            data = household_2024(args.step, args.start or "2024-01-01", args.end or "2025-01-01")
+    except BacktestDataError as err:
+        print(f"forecast-eval: {err}", file=sys.stderr)
+        return 1
+    forecasters = value_forecasters(site.location.timezone)
+    if args.models:
+        wanted = {m.strip() for m in args.models.split(",")}
+        forecasters = {k: v for k, v in forecasters.items() if k in wanted or k.split()[0] in wanted}
+
+    def progress(name: str) -> None:
+        if not args.no_progress:
+            print(f"forecast-eval --value: {name} …", file=sys.stderr)
+
+    bound, results = worth(site, data, forecasters, progress)
+    print(format_worth(bound, results, data.description))
+    return 0

@@ -13,8 +13,8 @@ from typing import Literal, cast
 
 import yaml
 
-from phoenyra_ems.devices.catalog import known_profiles, profile_path
-from phoenyra_ems.devices.profile_model import (
+from phoenyra_ems.profiles.catalog import known_profiles, profile_path
+from phoenyra_ems.profiles.model import (
     MEASUREMENT_NAMES,
     REG_TYPES,
     Control,

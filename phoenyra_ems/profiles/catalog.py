@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PROFILE_DIR = Path(__file__).with_name("profiles")
+PROFILE_DIR = Path(__file__).parent  # phoenyra_ems/profiles/*.yaml
 
 
 def known_profiles() -> list[str]:
-    """Names of every shipped profile (a profile is one YAML file in ``profiles/``)."""
+    """Names of every shipped profile (a profile is one YAML file in ``phoenyra_ems/profiles/``)."""
     return sorted(path.stem for path in PROFILE_DIR.glob("*.yaml"))
 
 
