@@ -45,8 +45,8 @@ from phoenyra_ems.backtest.ai_selection import (
     WalkForwardSettings,
     run_ai_selection,
     switch_choice,
-    switching_gain,
     training_targets,
+    validate_switching,
 )
 from phoenyra_ems.backtest.counterfactual import Labelled, with_pool
 from phoenyra_ems.backtest.data import BacktestData, from_csv, household_2024
@@ -54,7 +54,7 @@ from phoenyra_ems.backtest.optimum import solve_optimum
 from phoenyra_ems.backtest.replay import RunResult, no_battery, replay, storage_value_eur_kwh
 from phoenyra_ems.backtest.runner import household_site, optimum_input
 from phoenyra_ems.config.model import ForecastConfig, SiteConfig
-from phoenyra_ems.core.ai_selection import AIStrategySelector
+from phoenyra_ems.core.ai_selection import DEFAULT_GATE_LEVEL, AIStrategySelector
 from phoenyra_ems.core.strategies import OPTIMISER
 from phoenyra_ems.series import DATA_DIR
 
@@ -82,7 +82,15 @@ def main() -> None:
     parser.add_argument("--validation", type=float, default=14.0, help="validation days (with --margin)")
     parser.add_argument("--later-grid", action="store_true", help="also print the grid over the whole period")
     parser.add_argument("--grid-only", action="store_true", help="stop after the grid")
-    parser.add_argument("--gated-only", action="store_true", help="the grid with the validation gate only")
+    parser.add_argument(
+        "--gates",
+        default="total,significant",
+        help="validation gates in the grid: ungated, total (gain > 0), significant (bootstrap bound > 0)",
+    )
+    parser.add_argument(
+        "--gate-level", type=float, help="bootstrap level of the gate (with --margin; 0: the total alone)"
+    )
+    parser.add_argument("--first-pass-only", action="store_true", help="stop after the cached first pass")
     args = parser.parse_args()
     if args.optimiser:
         optimiser_holdout(args)
@@ -197,6 +205,7 @@ def holdout(step: str, start: str, end: str, split: str) -> None:
 MARGINS = (0.0, 0.02, 0.05)
 CONFIDENCES = (0.5, 0.6, 0.7, 0.8)
 NEVER = 2.0  # a switch confidence no probability reaches: the optimiser alone
+GATES: dict[str, float | None] = {"ungated": None, "total": 0.0, "significant": DEFAULT_GATE_LEVEL}
 
 
 def other_household(step: str, start: str, end: str) -> tuple[SiteConfig, BacktestData]:
@@ -228,17 +237,19 @@ def offline(
     until: int,
     margin: float,
     confidences: tuple[float, ...],
-    gated: bool = False,
+    gate_level: float | None = None,
 ) -> dict[float, tuple[float, float]]:
     """Per switch confidence: the gain (EUR) against the optimiser over the windows before ``until``
     and the switches per day, walk-forward on the labels (each training on the past only).
-    ``gated``: switching only while it paid over the last ``validation_days`` of labels for a model
-    trained before them (as ``WalkForward._validate``)."""
+    ``gate_level``: switching only while it paid over the last ``validation_days`` of labels for a
+    model trained before them (as ``WalkForward._validate``; 0: in total, 0.95: significantly);
+    None: ungated."""
     s = WalkForwardSettings()
     window, tail = max(1, round(s.window_h / step_h)), round(s.tail_h / step_h)
     per_day = 24.0 / step_h
     first, retrain = round(s.training_data_days * per_day), round(s.retrain_interval_days * per_day)
     n_val = round(s.validation_days * 24.0 / s.window_h)
+    gated = gate_level is not None
     selector = AIStrategySelector(min_samples=s.min_samples)
     pool = tuple(labels[0].values)
     gains = dict.fromkeys(confidences, 0.0)
@@ -262,11 +273,15 @@ def offline(
                     names, weights = training_targets(older, OPTIMISER, margin)
                     check.fit([y.features for y in older], names, _now(), weights)
                     for c in confidences:
-                        allowed[c] = switching_gain(check, recent, OPTIMISER, c) > 0
+                        gate = replace(
+                            s, switch_margin_eur=margin, switch_confidence=c, gate_level=gate_level or 0.0
+                        )
+                        allowed[c] = validate_switching(check, recent, OPTIMISER, gate).allowed
                 else:
                     allowed = dict.fromkeys(confidences, False)
-            names, weights = training_targets(past, OPTIMISER, margin)
-            selector.fit([y.features for y in past], names, _now(), weights)
+            if any(allowed.values()):  # a closed gate keeps the optimiser: no model needed
+                names, weights = training_targets(past, OPTIMISER, margin)
+                selector.fit([y.features for y in past], names, _now(), weights)
             trained_at = i
         tested += 1
         for c in confidences:
@@ -331,38 +346,50 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
         cache.write_bytes(pickle.dumps(alone))
     print(f"optimiser alone + labels of every window: {time.perf_counter() - started:.0f} s", flush=True)
     _report("optimiser alone", alone, k, site, data, later)
+    if args.first_pass_only:
+        return
     validation = args.validation
+    gate_level = WalkForwardSettings().gate_level if args.gate_level is None else args.gate_level
     if args.margin is not None and args.confidence is not None:
         margin, confidence = args.margin, args.confidence
     else:
         print(f"grid on the labels before {args.holdout} (gain against the optimiser, switches/day):")
         grid = []
-        for gated in (True,) if args.gated_only else (False, True):
+        for gate_name in args.gates.split(","):
+            level = GATES[gate_name]
             for m in MARGINS:
                 t = time.perf_counter()
-                found = offline(alone.labels, data.step_h, k, m, CONFIDENCES, gated)
+                found = offline(alone.labels, data.step_h, k, m, CONFIDENCES, level)
                 for c, (gain, per_day) in found.items():
-                    grid.append((gain, -per_day, m, c, gated))
-                    print(
-                        f"  {'gated' if gated else 'ungated'} margin {m:.2f} EUR confidence {c:.1f}: "
-                        f"{gain:+7.2f} EUR, {per_day:.2f}/day"
-                    )
+                    grid.append((gate_name, gain, -per_day, m, c))
+                    print(f"  {gate_name} margin {m:.2f} conf. {c:.1f}: {gain:+7.2f} EUR, {per_day:.2f}/day")
                 print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
-        best = max(grid)
-        margin, confidence = (best[2], best[3]) if best[0] > 0 else (0.0, NEVER)
-        validation = WalkForwardSettings().validation_days if best[4] else 0.0
+        # the gate is the shipped one (significance: chosen before looking, for "never worse than the
+        # optimiser"); margin and confidence are chosen on the labels before the holdout
+        shipped = [g for g in grid if g[0] == "significant"] or grid
+        best = max(shipped, key=lambda g: (round(g[1], 2), g[2]))
+        margin, confidence = (best[3], best[4]) if best[1] > 0 else (0.0, NEVER)
+        validation = WalkForwardSettings().validation_days if GATES[best[0]] is not None else 0.0
+        gate_level = GATES[best[0]] or 0.0
         print(f"best on the labels before {args.holdout}: {best}", flush=True)
         if args.grid_only:
             return
         if args.later_grid:  # the same grid on the later windows (hindsight: for the record only)
-            for gated in (False, True):
+            for gate_name in args.gates.split(","):
                 for m in MARGINS:
-                    res = offline(alone.labels, data.step_h, 0, m, CONFIDENCES, gated)
-                    print(f"  whole period {'gated' if gated else 'ungated'} margin {m:.2f}: {res}")
-    print(f"chosen: margin {margin} EUR, confidence {confidence}, validation {validation} d", flush=True)
+                    res = offline(alone.labels, data.step_h, 0, m, CONFIDENCES, GATES[gate_name])
+                    print(f"  whole period {gate_name} margin {m:.2f}: {res}")
+    print(
+        f"chosen: margin {margin} EUR, confidence {confidence}, validation {validation} d, "
+        f"gate level {gate_level}",
+        flush=True,
+    )
     runs = [("ai_selection, shipped defaults", WalkForwardSettings())]
     chosen = WalkForwardSettings(
-        switch_margin_eur=margin, switch_confidence=confidence, validation_days=validation
+        switch_margin_eur=margin,
+        switch_confidence=confidence,
+        validation_days=validation,
+        gate_level=gate_level,
     )
     if confidence < NEVER and chosen != runs[0][1]:
         runs.append(("ai_selection, chosen", chosen))

@@ -25,7 +25,7 @@ from phoenyra_ems.backtest.forecasts import BacktestForecasts
 from phoenyra_ems.backtest.replay import replay
 from phoenyra_ems.backtest.runner import household_site, replay_optimiser
 from phoenyra_ems.config.model import SiteConfig
-from phoenyra_ems.core.ai_selection import AIStrategySelector, SelectorFeatures
+from phoenyra_ems.core.ai_selection import AIStrategySelector, SelectorFeatures, switching_gate
 
 POOL = ("arbitrage", "self_consumption", "optimiser")
 NOW = datetime(2024, 6, 10, tzinfo=UTC)
@@ -120,3 +120,16 @@ def test_a_selector_that_never_leaves_the_optimiser_earns_what_the_optimiser_ear
     assert result.default_arm == "optimiser"
     assert result.regret_eur == pytest.approx(result.default_regret_eur)
     assert "optimiser alone: total" in result.regret_line()
+
+
+def test_the_gate_opens_only_for_a_gain_that_is_not_one_lucky_day() -> None:
+    hours = 24
+    lucky = [-0.02] * (13 * hours) + [0.0] * (hours - 1) + [8.0]  # 13 days lost, one hour won big
+    gate = switching_gate(lucky, hours)
+    assert gate.gain_eur == pytest.approx(8.0 - 0.02 * 13 * hours) and gate.gain_eur > 0
+    assert gate.days == 14 and gate.lower_eur < 0 and not gate.allowed
+    assert switching_gate(lucky, hours, level=0.0).allowed  # the former gate: the total alone
+    steady = [0.01 if h % 6 == 0 else -0.001 for h in range(14 * hours)]  # a little, every day
+    assert switching_gate(steady, hours).allowed
+    assert not switching_gate(steady, hours, min_gain_eur=1.0).allowed  # ... but less than 1 EUR
+    assert not switching_gate([], hours).allowed

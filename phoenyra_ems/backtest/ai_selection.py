@@ -36,7 +36,14 @@ from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.forecasts import BacktestForecasts
 from phoenyra_ems.backtest.replay import RunResult, replay
 from phoenyra_ems.config.model import SiteConfig
-from phoenyra_ems.core.ai_selection import DEFAULT_STICKINESS, AIStrategySelector, SelectorFeatures
+from phoenyra_ems.core.ai_selection import (
+    DEFAULT_GATE_LEVEL,
+    DEFAULT_STICKINESS,
+    AIStrategySelector,
+    GateResult,
+    SelectorFeatures,
+    switching_gate,
+)
 from phoenyra_ems.core.battery import BatteryState, step
 from phoenyra_ems.core.decision import Decision
 from phoenyra_ems.core.strategies import OPTIMISER
@@ -75,6 +82,9 @@ class WalkForwardSettings:
     switch_confidence: float = DEFAULT_SWITCH_CONFIDENCE  # ... and with at least this probability
     # ... and only while switching paid on the last days of labels for a model trained before them
     validation_days: float = DEFAULT_VALIDATION_DAYS  # 0: no such check
+    # ... significantly: the gain's one-sided bootstrap bound over those days (0: the total alone)
+    gate_level: float = DEFAULT_GATE_LEVEL
+    min_switch_gain_eur: float = 0.0  # ... and more than this in total over the validation days
 
     @classmethod
     def from_site(cls, site: SiteConfig, **overrides: Any) -> WalkForwardSettings:
@@ -115,6 +125,7 @@ class WalkForwardResult:
     importances: dict[str, float] = field(default_factory=dict)
     optimiser_replays: int = 0  # windows whose optimiser value needed a counterfactual replay
     validations: list[tuple[int, float]] = field(default_factory=list)  # (step, EUR switching gained)
+    validations_allowed: int = 0  # of which opened the gate (significant gain)
 
     def regret_line(self) -> str:
         n = len(self.regret_eur)
@@ -135,7 +146,7 @@ class WalkForwardResult:
     def _validation_part(self) -> str:
         if not self.validations:
             return ""
-        on = sum(gain > 0 for _, gain in self.validations)
+        on = self.validations_allowed
         return f"; switching allowed after {on} of {len(self.validations)} validations"
 
     def _default_part(self) -> str:
@@ -161,20 +172,47 @@ def training_targets(
     return names, weights
 
 
+def switching_gains(
+    selector: AIStrategySelector,
+    labels: list[Labelled],
+    default: str,
+    confidence_needed: float,
+) -> list[float]:
+    """Per window of ``labels``: what following ``selector`` (leaving ``default`` where it is
+    confident) gained against the default arm, in EUR (each window from its recorded start state)."""
+    gains = []
+    for x in labels:
+        pool = tuple(x.values)
+        choice, _ = switch_choice(selector, x.features, pool, default, confidence_needed)
+        gains.append(x.values[choice] - x.values[default])
+    return gains
+
+
 def switching_gain(
     selector: AIStrategySelector,
     labels: list[Labelled],
     default: str,
     confidence_needed: float,
 ) -> float:
-    """What following ``selector`` (leaving ``default`` where it is confident) gained against the
-    default arm over ``labels``, in EUR (each window from its recorded start state)."""
-    gain = 0.0
-    for x in labels:
-        pool = tuple(x.values)
-        choice, _ = switch_choice(selector, x.features, pool, default, confidence_needed)
-        gain += x.values[choice] - x.values[default]
-    return gain
+    """The total of :func:`switching_gains`, in EUR."""
+    return float(sum(switching_gains(selector, labels, default, confidence_needed)))
+
+
+def validate_switching(
+    selector: AIStrategySelector,
+    labels: list[Labelled],
+    default: str,
+    settings: WalkForwardSettings,
+) -> GateResult:
+    """The validation gate: ``selector`` (trained before ``labels``) followed over ``labels`` must
+    have gained significantly against ``default`` (:func:`~phoenyra_ems.core.ai_selection.switching_gate`)."""
+    gains = switching_gains(selector, labels, default, settings.switch_confidence)
+    return switching_gate(
+        gains,
+        max(1, round(24.0 / settings.window_h)),
+        level=settings.gate_level,
+        min_gain_eur=settings.min_switch_gain_eur,
+    )
 
 
 def switch_choice(
@@ -242,6 +280,7 @@ class WalkForward:
         # switching allowed (the validation before each training), and the gains it measured
         self.switching = settings.validation_days <= 0
         self.validations: list[tuple[int, float]] = []
+        self.validations_allowed = 0
         # The default arm's own run, per window it ran: its value (module docstring).
         self.known: dict[int, float] = {}
         self._path: tuple[WindowStart, float, float] | None = None  # window start, cost, peak so far
@@ -303,6 +342,7 @@ class WalkForward:
         if self.default_arm is not None and self.settings.validation_days > 0:
             self.switching, gain = self._validate()
             self.validations.append((i, gain))
+            self.validations_allowed += self.switching
         labels, weights = training_targets(self.labels, self.default_arm, self.settings.switch_margin_eur)
         features = [x.features for x in self.labels]
         if self.selector.fit(features, labels, now.timestamp, weights if self.settings.weighted else None):
@@ -311,7 +351,7 @@ class WalkForward:
         self.train_s += time.perf_counter() - started
 
     def _validate(self) -> tuple[bool, float]:
-        """Whether leaving the default arm paid: a model trained without the last
+        """Whether leaving the default arm paid significantly: a model trained without the last
         ``validation_days`` of labels, followed over them (out of sample); off without enough."""
         s = self.settings
         n = round(s.validation_days * 24.0 / s.window_h)
@@ -328,8 +368,8 @@ class WalkForward:
         )
         names, weights = training_targets(older, self.default_arm, s.switch_margin_eur)
         check.fit([x.features for x in older], names, _EPOCH, weights if s.weighted else None)
-        gain = switching_gain(check, recent, self.default_arm, s.switch_confidence)
-        return gain > 0.0, gain
+        gate = validate_switching(check, recent, self.default_arm, s)
+        return gate.allowed, gate.gain_eur
 
     def _last_best(self, i: int) -> str | None:
         self._label_until(i)
@@ -455,4 +495,5 @@ def run_ai_selection(
         importances=chooser.selector.feature_importances() if chooser.selector else {},
         optimiser_replays=chooser.optimiser_replays,
         validations=chooser.validations,
+        validations_allowed=chooser.validations_allowed,
     )
