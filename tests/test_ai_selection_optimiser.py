@@ -133,3 +133,21 @@ def test_the_gate_opens_only_for_a_gain_that_is_not_one_lucky_day() -> None:
     assert switching_gate(steady, hours).allowed
     assert not switching_gate(steady, hours, min_gain_eur=1.0).allowed  # ... but less than 1 EUR
     assert not switching_gate([], hours).allowed
+
+
+def test_the_daemons_model_leaves_the_optimiser_only_when_its_gate_opened() -> None:
+    from phoenyra_ems.selector.training import StoredSelector, TrainSummary
+
+    selector = AIStrategySelector(n_estimators=5, min_samples=10)
+    rows = [features(s) for s in range(0, 100, 5)]
+    selector.fit(rows, ["arbitrage" if f.soc_pct >= 50 else "optimiser" for f in rows], NOW)
+
+    def stored(switching: bool) -> StoredSelector:
+        summary = TrainSummary("x", NOW, 20, 1.0, {}, 0.1, True, default_arm="optimiser", switching=switching)
+        return StoredSelector(selector, summary, POOL, 1.0)
+
+    opened, closed = stored(True), stored(False)
+    assert opened.choose(features(90)).strategy == "arbitrage"  # confident, and switching validated
+    assert opened.choose(features(5)).strategy == "optimiser"
+    kept = closed.choose(features(90))
+    assert kept.strategy == "optimiser" and kept.source == "ai" and "did not pay" in kept.reason
