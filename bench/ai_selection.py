@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument(
         "--gate-level", type=float, help="bootstrap level of the gate (with --margin; 0: the total alone)"
     )
+    parser.add_argument("--no-stop-loss", action="store_true", help="switching without the stop-loss")
     parser.add_argument("--first-pass-only", action="store_true", help="stop after the cached first pass")
     args = parser.parse_args()
     if args.optimiser:
@@ -238,12 +239,14 @@ def offline(
     margin: float,
     confidences: tuple[float, ...],
     gate_level: float | None = None,
+    stop_loss: bool = True,
 ) -> dict[float, tuple[float, float]]:
     """Per switch confidence: the gain (EUR) against the optimiser over the windows before ``until``
     and the switches per day, walk-forward on the labels (each training on the past only).
     ``gate_level``: switching only while it paid over the last ``validation_days`` of labels for a
     model trained before them (as ``WalkForward._validate``; 0: in total, 0.95: significantly);
-    None: ungated."""
+    None: ungated. ``stop_loss``: the gate closes until the next training once the switches since
+    the last one, labelled, lost money (as ``WalkForward._stop_loss``)."""
     s = WalkForwardSettings()
     window, tail = max(1, round(s.window_h / step_h)), round(s.tail_h / step_h)
     per_day = 24.0 / step_h
@@ -258,6 +261,9 @@ def offline(
     allowed = dict.fromkeys(confidences, not gated)
     trained_at: int | None = None
     tested = 0
+    # the stop-loss (WalkForward._stop_loss): switches since the last training, once labelled
+    pending: dict[float, list[tuple[int, float]]] = {c: [] for c in confidences}
+    realised = dict.fromkeys(confidences, 0.0)
     for x in labels:
         i = x.start.index
         if until and i >= until:
@@ -265,6 +271,9 @@ def offline(
         if i < first:
             continue
         if trained_at is None or i - trained_at >= retrain:
+            pending = {c: [] for c in confidences}
+            realised = dict.fromkeys(confidences, 0.0)
+            allowed = dict.fromkeys(confidences, True)
             past = [y for y in labels if y.start.index + window + tail <= i]
             if gated:
                 older, recent = past[:-n_val], past[-n_val:]
@@ -283,10 +292,18 @@ def offline(
                 names, weights = training_targets(past, OPTIMISER, margin)
                 selector.fit([y.features for y in past], names, _now(), weights)
             trained_at = i
+        elif stop_loss:
+            for c in confidences:
+                while pending[c] and pending[c][0][0] + window + tail <= i:
+                    realised[c] += pending[c].pop(0)[1]
+                if allowed[c] and realised[c] < 0:
+                    allowed[c] = False
         tested += 1
         for c in confidences:
             choice, _ = switch_choice(selector, x.features, pool, OPTIMISER, c if allowed[c] else NEVER)
             gains[c] += x.values[choice] - x.values[OPTIMISER]
+            if choice != OPTIMISER:
+                pending[c].append((i, x.values[choice] - x.values[OPTIMISER]))
             switches[c] += choice != previous[c]
             previous[c] = choice
     days = tested * window * step_h / 24.0
@@ -359,7 +376,7 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
             level = GATES[gate_name]
             for m in MARGINS:
                 t = time.perf_counter()
-                found = offline(alone.labels, data.step_h, k, m, CONFIDENCES, level)
+                found = offline(alone.labels, data.step_h, k, m, CONFIDENCES, level, not args.no_stop_loss)
                 for c, (gain, per_day) in found.items():
                     grid.append((gate_name, gain, -per_day, m, c))
                     print(f"  {gate_name} margin {m:.2f} conf. {c:.1f}: {gain:+7.2f} EUR, {per_day:.2f}/day")
@@ -390,6 +407,7 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
         switch_confidence=confidence,
         validation_days=validation,
         gate_level=gate_level,
+        stop_loss=not args.no_stop_loss,
     )
     if confidence < NEVER and chosen != runs[0][1]:
         runs.append(("ai_selection, chosen", chosen))

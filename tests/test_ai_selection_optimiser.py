@@ -114,7 +114,8 @@ def test_a_selector_that_never_leaves_the_optimiser_earns_what_the_optimiser_ear
     )
     result = run_ai_selection(site, days, settings)
     alone = replay_optimiser(site, days)
-    assert result.trainings >= 1 and result.validations and not any(g > 0 for _, g in result.validations)
+    assert result.validations and result.validations_allowed == 0
+    assert result.trainings == 0  # a closed gate keeps the optimiser: no model is fitted
     assert result.run.cost_eur == pytest.approx(alone.cost_eur, abs=1e-9)
     assert result.run.switches == 0
     assert result.default_arm == "optimiser"
@@ -151,3 +152,32 @@ def test_the_daemons_model_leaves_the_optimiser_only_when_its_gate_opened() -> N
     assert opened.choose(features(5)).strategy == "optimiser"
     kept = closed.choose(features(90))
     assert kept.strategy == "optimiser" and kept.source == "ai" and "did not pay" in kept.reason
+
+
+def test_the_stop_loss_closes_the_gate_once_the_switches_since_training_lost_money(
+    site: SiteConfig, days: BacktestData
+) -> None:
+    from phoenyra_ems.backtest.ai_selection import WindowRecord
+
+    chooser = WalkForward(site, days, WalkForwardSettings(), BacktestForecasts(site, days, 24.0))
+    chooser.switching = True  # the gate opened at the last training
+    won = Labelled(
+        WindowStart(0, 50.0), features(50), {"optimiser": 1.0, "arbitrage": 1.3, "self_consumption": 0}
+    )
+    lost = Labelled(
+        WindowStart(1, 50.0), features(50), {"optimiser": 1.0, "arbitrage": 0.5, "self_consumption": 0}
+    )
+    stayed = Labelled(
+        WindowStart(2, 50.0), features(50), {"optimiser": 1.0, "arbitrage": 9, "self_consumption": 0}
+    )
+    chooser.windows = [
+        WindowRecord(won.start, won.features, "arbitrage", 0.9),
+        WindowRecord(stayed.start, stayed.features, "optimiser", 0.6),  # missed gains do not count
+        WindowRecord(lost.start, lost.features, "arbitrage", 0.9),
+    ]
+    chooser.labels = [won, stayed]  # labelled so far (the third window's data is not past yet)
+    chooser._stop_loss(0)
+    assert chooser.switching and chooser.stop_losses == 0  # +0.3 EUR so far
+    chooser.labels.append(lost)
+    chooser._stop_loss(0)
+    assert not chooser.switching and chooser.stop_losses == 1  # +0.3 − 0.5: closed until the next training

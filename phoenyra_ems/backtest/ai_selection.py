@@ -85,6 +85,9 @@ class WalkForwardSettings:
     # ... significantly: the gain's one-sided bootstrap bound over those days (0: the total alone)
     gate_level: float = DEFAULT_GATE_LEVEL
     min_switch_gain_eur: float = 0.0  # ... and more than this in total over the validation days
+    # ... and the gate closes again until the next training as soon as the windows the model took
+    # from the default arm since that training, once labelled, lost money in total
+    stop_loss: bool = True
 
     @classmethod
     def from_site(cls, site: SiteConfig, **overrides: Any) -> WalkForwardSettings:
@@ -126,6 +129,7 @@ class WalkForwardResult:
     optimiser_replays: int = 0  # windows whose optimiser value needed a counterfactual replay
     validations: list[tuple[int, float]] = field(default_factory=list)  # (step, EUR switching gained)
     validations_allowed: int = 0  # of which opened the gate (significant gain)
+    stop_losses: int = 0  # gates closed again before the next training: the switches lost money
 
     def regret_line(self) -> str:
         n = len(self.regret_eur)
@@ -147,7 +151,8 @@ class WalkForwardResult:
         if not self.validations:
             return ""
         on = self.validations_allowed
-        return f"; switching allowed after {on} of {len(self.validations)} validations"
+        stopped = f" (closed again by the stop-loss {self.stop_losses} times)" if self.stop_losses else ""
+        return f"; switching allowed after {on} of {len(self.validations)} validations{stopped}"
 
     def _default_part(self) -> str:
         if self.default_arm is None or not len(self.default_regret_eur):
@@ -281,6 +286,9 @@ class WalkForward:
         self.switching = settings.validation_days <= 0
         self.validations: list[tuple[int, float]] = []
         self.validations_allowed = 0
+        # the stop-loss: what the model's switches since the last training realised (labelled so far)
+        self.stop_losses = 0
+        self._realised, self._checked = 0.0, 0
         # The default arm's own run, per window it ran: its value (module docstring).
         self.known: dict[int, float] = {}
         self._path: tuple[WindowStart, float, float] | None = None  # window start, cost, peak so far
@@ -339,10 +347,16 @@ class WalkForward:
         if self.selector is None:
             return
         started = time.perf_counter()
-        if self.default_arm is not None and self.settings.validation_days > 0:
-            self.switching, gain = self._validate()
-            self.validations.append((i, gain))
-            self.validations_allowed += self.switching
+        if self.default_arm is not None:
+            self._realised, self._checked = 0.0, len(self.windows)  # the stop-loss starts afresh
+            self.switching = True
+            if self.settings.validation_days > 0:
+                self.switching, gain = self._validate()
+                self.validations.append((i, gain))
+                self.validations_allowed += self.switching
+            if not self.switching:  # a closed gate keeps the default arm: no model until the next
+                self.train_s += time.perf_counter() - started
+                return
         labels, weights = training_targets(self.labels, self.default_arm, self.settings.switch_margin_eur)
         features = [x.features for x in self.labels]
         if self.selector.fit(features, labels, now.timestamp, weights if self.settings.weighted else None):
@@ -370,6 +384,20 @@ class WalkForward:
         check.fit([x.features for x in older], names, _EPOCH, weights if s.weighted else None)
         gate = validate_switching(check, recent, self.default_arm, s)
         return gate.allowed, gate.gain_eur
+
+    def _stop_loss(self, i: int) -> None:
+        """Close the gate until the next training once the windows the model took from the default
+        arm since the last training (as far as they are labelled by step ``i``) lost money."""
+        assert self.default_arm is not None
+        self._label_until(i)
+        while self._checked < len(self.labels):
+            record, labelled = self.windows[self._checked], self.labels[self._checked]
+            if record.choice is not None and record.choice != self.default_arm:
+                self._realised += labelled.values[record.choice] - labelled.values[self.default_arm]
+            self._checked += 1
+        if self._realised < 0.0:
+            self.switching = False
+            self.stop_losses += 1
 
     def _last_best(self, i: int) -> str | None:
         self._label_until(i)
@@ -407,6 +435,8 @@ class WalkForward:
         else:
             if due and self.settings.switch_confidence <= 1.0:  # above 1: the default arm only
                 self._train(i, state)
+            elif self.switching and self.default_arm is not None and self.settings.stop_loss:
+                self._stop_loss(i)
             self.current, confidence = self._model_choice(features)
         if self.default_arm is not None and self.current == self.default_arm:
             self._path = (start, 0.0, peak_kw)
@@ -496,4 +526,5 @@ def run_ai_selection(
         optimiser_replays=chooser.optimiser_replays,
         validations=chooser.validations,
         validations_allowed=chooser.validations_allowed,
+        stop_losses=chooser.stop_losses,
     )
