@@ -13,6 +13,9 @@ until the model is trained and whenever the model is not confident, and a window
 strategy only where that one beat the optimiser by more than ``switch_margin_eur`` (money
 hysteresis). The windows the replay itself ran the optimiser are valued from that run (no second
 LP per step); only the windows another strategy ran replay the optimiser counterfactually.
+Switching is allowed only after a validation that shows a significant gain (one-sided bootstrap
+bound over the validation days above zero), and a stop-loss closes it again until the next
+training once the switches since that training lost money.
 """
 
 from __future__ import annotations
