@@ -55,9 +55,10 @@ from phoenyra_ems.models import PlantState
 AI_SELECTION = "ai_selection"
 LAST_BEST_DAYS = 7.0
 # Leaving the optimiser (the default arm): on 2024 H1 of the household (1 h) no margin/confidence
-# made switching pay without the validation gate; with it, margin 0.05 EUR and confidence 0.7 were
-# best (+0.92 EUR over H1; bench/ai_selection.py --optimiser --holdout 2024-07-01 --gated-only).
-DEFAULT_SWITCH_MARGIN_EUR = 0.05
+# made switching pay without the validation gate; with the significance gate and the stop-loss,
+# margin 0 and confidence 0.7 were best (+0.58 EUR over H1, 0.29 switches/day;
+# bench/ai_selection.py --optimiser --holdout 2024-07-01 --gates significant --grid-only).
+DEFAULT_SWITCH_MARGIN_EUR = 0.0
 DEFAULT_SWITCH_CONFIDENCE = 0.7
 DEFAULT_VALIDATION_DAYS = 14.0
 _NEVER = 2.0  # a confidence no probability reaches
