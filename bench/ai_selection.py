@@ -196,7 +196,7 @@ def holdout(step: str, start: str, end: str, split: str) -> None:
     for name, run, soc_k in runs:
         later_share = 100 * (base_l - _later_cost(site, run, soc_k, k, later)) / bound_l
         print(
-            f"  {name:<30} later {later_share:5.1f} %  whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %"
+            f"  {name:<30} later {later_share:6.2f} %  whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %"
             f"  switches/day (whole) {run.switches_per_day:.2f}  SoC at the split {soc_k:.0f} %"
         )
     print(f"  (no battery: later {base_l:.2f} EUR, whole {base_y:.2f} EUR)")
@@ -333,7 +333,7 @@ def _report(
         if w.start.index >= k
     ]
     print(
-        f"  {name:<34} later {later_share:5.1f} %  whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %  "
+        f"  {name:<34} later {later_share:6.2f} %  whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %  "
         f"switches/day {run.switches_per_day:.2f}  regret later {sum(later_regret):.2f} EUR "
         f"(optimiser alone {sum(later_default):.2f}) over {len(later_regret)} windows, "
         f"mean {sum(later_regret) / max(1, len(later_regret)):.4f}"
@@ -424,7 +424,7 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
         base_l, bound_l = _bound(site, later)
         later_share = 100 * (base_l - _later_cost(site, run, chooser.soc, k, later)) / bound_l
         print(
-            f"  {name:<34} later {later_share:5.1f} %  "
+            f"  {name:<34} later {later_share:6.2f} %  "
             f"whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %  switches/day {run.switches_per_day:.2f}"
         )
 
