@@ -25,11 +25,16 @@ state), the best is chosen and run walk-forward over the whole period, reported 
 day and over the whole period with the regret per window. ``--household other``: a second household
 (VDI 4657 single-family house, 4.5 MWh/a, 2019 load on 2023's days, the Konstanz PV of 2016 at
 6 kWp, AT day-ahead 2023), built from the repo's data; with ``--margin``/``--confidence`` given,
-no grid is run (settings chosen elsewhere, e.g. on the first household's H1).
+no grid is run (settings chosen elsewhere, e.g. on the first household's H1). The validation gate
+of the grid: ``--gates`` (``total``: the gain over the validation days > 0; ``significant``: its
+one-sided 95 % bootstrap bound > 0, the shipped gate; ``ungated``), the stop-loss on unless
+``--no-stop-loss``. The first pass is cached in ``/tmp/phoenyra_ai_bench_<household>_<step>_<from>_
+<to>.pkl`` (``--first-pass-only`` stops after it).
 
     .venv/bin/python bench/ai_selection.py --optimiser --holdout 2024-07-01 [--step 15min]
+    .venv/bin/python bench/ai_selection.py --optimiser --holdout 2024-07-01 --gates significant --grid-only
     .venv/bin/python bench/ai_selection.py --optimiser --household other --holdout 2023-07-01 \
-        --from 2023-01-01 --to 2024-01-01 --margin 0.02 --confidence 0.6
+        --from 2023-01-01 --to 2024-01-01 --margin 0 --confidence 0.7
 """
 
 from __future__ import annotations
