@@ -25,11 +25,16 @@ state), the best is chosen and run walk-forward over the whole period, reported 
 day and over the whole period with the regret per window. ``--household other``: a second household
 (VDI 4657 single-family house, 4.5 MWh/a, 2019 load on 2023's days, the Konstanz PV of 2016 at
 6 kWp, AT day-ahead 2023), built from the repo's data; with ``--margin``/``--confidence`` given,
-no grid is run (settings chosen elsewhere, e.g. on the first household's H1).
+no grid is run (settings chosen elsewhere, e.g. on the first household's H1). The validation gate
+of the grid: ``--gates`` (``total``: the gain over the validation days > 0; ``significant``: its
+one-sided 95 % bootstrap bound > 0, the shipped gate; ``ungated``), the stop-loss on unless
+``--no-stop-loss``. The first pass is cached in ``/tmp/phoenyra_ai_bench_<household>_<step>_<from>_
+<to>.pkl`` (``--first-pass-only`` stops after it).
 
     .venv/bin/python bench/ai_selection.py --optimiser --holdout 2024-07-01 [--step 15min]
+    .venv/bin/python bench/ai_selection.py --optimiser --holdout 2024-07-01 --gates significant --grid-only
     .venv/bin/python bench/ai_selection.py --optimiser --household other --holdout 2023-07-01 \
-        --from 2023-01-01 --to 2024-01-01 --margin 0.02 --confidence 0.6
+        --from 2023-01-01 --to 2024-01-01 --margin 0 --confidence 0.7
 """
 
 from __future__ import annotations
@@ -45,8 +50,8 @@ from phoenyra_ems.backtest.ai_selection import (
     WalkForwardSettings,
     run_ai_selection,
     switch_choice,
-    switching_gain,
     training_targets,
+    validate_switching,
 )
 from phoenyra_ems.backtest.counterfactual import Labelled, with_pool
 from phoenyra_ems.backtest.data import BacktestData, from_csv, household_2024
@@ -54,7 +59,7 @@ from phoenyra_ems.backtest.optimum import solve_optimum
 from phoenyra_ems.backtest.replay import RunResult, no_battery, replay, storage_value_eur_kwh
 from phoenyra_ems.backtest.runner import household_site, optimum_input
 from phoenyra_ems.config.model import ForecastConfig, SiteConfig
-from phoenyra_ems.core.ai_selection import AIStrategySelector
+from phoenyra_ems.core.ai_selection import DEFAULT_GATE_LEVEL, AIStrategySelector
 from phoenyra_ems.core.strategies import OPTIMISER
 from phoenyra_ems.series import DATA_DIR
 
@@ -82,7 +87,16 @@ def main() -> None:
     parser.add_argument("--validation", type=float, default=14.0, help="validation days (with --margin)")
     parser.add_argument("--later-grid", action="store_true", help="also print the grid over the whole period")
     parser.add_argument("--grid-only", action="store_true", help="stop after the grid")
-    parser.add_argument("--gated-only", action="store_true", help="the grid with the validation gate only")
+    parser.add_argument(
+        "--gates",
+        default="total,significant",
+        help="validation gates in the grid: ungated, total (gain > 0), significant (bootstrap bound > 0)",
+    )
+    parser.add_argument(
+        "--gate-level", type=float, help="bootstrap level of the gate (with --margin; 0: the total alone)"
+    )
+    parser.add_argument("--no-stop-loss", action="store_true", help="switching without the stop-loss")
+    parser.add_argument("--first-pass-only", action="store_true", help="stop after the cached first pass")
     args = parser.parse_args()
     if args.optimiser:
         optimiser_holdout(args)
@@ -187,7 +201,7 @@ def holdout(step: str, start: str, end: str, split: str) -> None:
     for name, run, soc_k in runs:
         later_share = 100 * (base_l - _later_cost(site, run, soc_k, k, later)) / bound_l
         print(
-            f"  {name:<30} later {later_share:5.1f} %  whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %"
+            f"  {name:<30} later {later_share:6.2f} %  whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %"
             f"  switches/day (whole) {run.switches_per_day:.2f}  SoC at the split {soc_k:.0f} %"
         )
     print(f"  (no battery: later {base_l:.2f} EUR, whole {base_y:.2f} EUR)")
@@ -197,6 +211,7 @@ def holdout(step: str, start: str, end: str, split: str) -> None:
 MARGINS = (0.0, 0.02, 0.05)
 CONFIDENCES = (0.5, 0.6, 0.7, 0.8)
 NEVER = 2.0  # a switch confidence no probability reaches: the optimiser alone
+GATES: dict[str, float | None] = {"ungated": None, "total": 0.0, "significant": DEFAULT_GATE_LEVEL}
 
 
 def other_household(step: str, start: str, end: str) -> tuple[SiteConfig, BacktestData]:
@@ -228,17 +243,21 @@ def offline(
     until: int,
     margin: float,
     confidences: tuple[float, ...],
-    gated: bool = False,
+    gate_level: float | None = None,
+    stop_loss: bool = True,
 ) -> dict[float, tuple[float, float]]:
     """Per switch confidence: the gain (EUR) against the optimiser over the windows before ``until``
     and the switches per day, walk-forward on the labels (each training on the past only).
-    ``gated``: switching only while it paid over the last ``validation_days`` of labels for a model
-    trained before them (as ``WalkForward._validate``)."""
+    ``gate_level``: switching only while it paid over the last ``validation_days`` of labels for a
+    model trained before them (as ``WalkForward._validate``; 0: in total, 0.95: significantly);
+    None: ungated. ``stop_loss``: the gate closes until the next training once the switches since
+    the last one, labelled, lost money (as ``WalkForward._stop_loss``)."""
     s = WalkForwardSettings()
     window, tail = max(1, round(s.window_h / step_h)), round(s.tail_h / step_h)
     per_day = 24.0 / step_h
     first, retrain = round(s.training_data_days * per_day), round(s.retrain_interval_days * per_day)
     n_val = round(s.validation_days * 24.0 / s.window_h)
+    gated = gate_level is not None
     selector = AIStrategySelector(min_samples=s.min_samples)
     pool = tuple(labels[0].values)
     gains = dict.fromkeys(confidences, 0.0)
@@ -247,6 +266,9 @@ def offline(
     allowed = dict.fromkeys(confidences, not gated)
     trained_at: int | None = None
     tested = 0
+    # the stop-loss (WalkForward._stop_loss): switches since the last training, once labelled
+    pending: dict[float, list[tuple[int, float]]] = {c: [] for c in confidences}
+    realised = dict.fromkeys(confidences, 0.0)
     for x in labels:
         i = x.start.index
         if until and i >= until:
@@ -254,6 +276,9 @@ def offline(
         if i < first:
             continue
         if trained_at is None or i - trained_at >= retrain:
+            pending = {c: [] for c in confidences}
+            realised = dict.fromkeys(confidences, 0.0)
+            allowed = dict.fromkeys(confidences, True)
             past = [y for y in labels if y.start.index + window + tail <= i]
             if gated:
                 older, recent = past[:-n_val], past[-n_val:]
@@ -262,16 +287,28 @@ def offline(
                     names, weights = training_targets(older, OPTIMISER, margin)
                     check.fit([y.features for y in older], names, _now(), weights)
                     for c in confidences:
-                        allowed[c] = switching_gain(check, recent, OPTIMISER, c) > 0
+                        gate = replace(
+                            s, switch_margin_eur=margin, switch_confidence=c, gate_level=gate_level or 0.0
+                        )
+                        allowed[c] = validate_switching(check, recent, OPTIMISER, gate).allowed
                 else:
                     allowed = dict.fromkeys(confidences, False)
-            names, weights = training_targets(past, OPTIMISER, margin)
-            selector.fit([y.features for y in past], names, _now(), weights)
+            if any(allowed.values()):  # a closed gate keeps the optimiser: no model needed
+                names, weights = training_targets(past, OPTIMISER, margin)
+                selector.fit([y.features for y in past], names, _now(), weights)
             trained_at = i
+        elif stop_loss:
+            for c in confidences:
+                while pending[c] and pending[c][0][0] + window + tail <= i:
+                    realised[c] += pending[c].pop(0)[1]
+                if allowed[c] and realised[c] < 0:
+                    allowed[c] = False
         tested += 1
         for c in confidences:
             choice, _ = switch_choice(selector, x.features, pool, OPTIMISER, c if allowed[c] else NEVER)
             gains[c] += x.values[choice] - x.values[OPTIMISER]
+            if choice != OPTIMISER:
+                pending[c].append((i, x.values[choice] - x.values[OPTIMISER]))
             switches[c] += choice != previous[c]
             previous[c] = choice
     days = tested * window * step_h / 24.0
@@ -301,7 +338,7 @@ def _report(
         if w.start.index >= k
     ]
     print(
-        f"  {name:<34} later {later_share:5.1f} %  whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %  "
+        f"  {name:<34} later {later_share:6.2f} %  whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %  "
         f"switches/day {run.switches_per_day:.2f}  regret later {sum(later_regret):.2f} EUR "
         f"(optimiser alone {sum(later_default):.2f}) over {len(later_regret)} windows, "
         f"mean {sum(later_regret) / max(1, len(later_regret)):.4f}"
@@ -331,38 +368,51 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
         cache.write_bytes(pickle.dumps(alone))
     print(f"optimiser alone + labels of every window: {time.perf_counter() - started:.0f} s", flush=True)
     _report("optimiser alone", alone, k, site, data, later)
+    if args.first_pass_only:
+        return
     validation = args.validation
+    gate_level = WalkForwardSettings().gate_level if args.gate_level is None else args.gate_level
     if args.margin is not None and args.confidence is not None:
         margin, confidence = args.margin, args.confidence
     else:
         print(f"grid on the labels before {args.holdout} (gain against the optimiser, switches/day):")
         grid = []
-        for gated in (True,) if args.gated_only else (False, True):
+        for gate_name in args.gates.split(","):
+            level = GATES[gate_name]
             for m in MARGINS:
                 t = time.perf_counter()
-                found = offline(alone.labels, data.step_h, k, m, CONFIDENCES, gated)
+                found = offline(alone.labels, data.step_h, k, m, CONFIDENCES, level, not args.no_stop_loss)
                 for c, (gain, per_day) in found.items():
-                    grid.append((gain, -per_day, m, c, gated))
-                    print(
-                        f"  {'gated' if gated else 'ungated'} margin {m:.2f} EUR confidence {c:.1f}: "
-                        f"{gain:+7.2f} EUR, {per_day:.2f}/day"
-                    )
+                    grid.append((gate_name, gain, -per_day, m, c))
+                    print(f"  {gate_name} margin {m:.2f} conf. {c:.1f}: {gain:+7.2f} EUR, {per_day:.2f}/day")
                 print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
-        best = max(grid)
-        margin, confidence = (best[2], best[3]) if best[0] > 0 else (0.0, NEVER)
-        validation = WalkForwardSettings().validation_days if best[4] else 0.0
+        # the gate is the shipped one (significance: chosen before looking, for "never worse than the
+        # optimiser"); margin and confidence are chosen on the labels before the holdout
+        shipped = [g for g in grid if g[0] == "significant"] or grid
+        best = max(shipped, key=lambda g: (round(g[1], 2), g[2]))
+        margin, confidence = (best[3], best[4]) if best[1] > 0 else (0.0, NEVER)
+        validation = WalkForwardSettings().validation_days if GATES[best[0]] is not None else 0.0
+        gate_level = GATES[best[0]] or 0.0
         print(f"best on the labels before {args.holdout}: {best}", flush=True)
         if args.grid_only:
             return
         if args.later_grid:  # the same grid on the later windows (hindsight: for the record only)
-            for gated in (False, True):
+            for gate_name in args.gates.split(","):
                 for m in MARGINS:
-                    res = offline(alone.labels, data.step_h, 0, m, CONFIDENCES, gated)
-                    print(f"  whole period {'gated' if gated else 'ungated'} margin {m:.2f}: {res}")
-    print(f"chosen: margin {margin} EUR, confidence {confidence}, validation {validation} d", flush=True)
+                    res = offline(alone.labels, data.step_h, 0, m, CONFIDENCES, GATES[gate_name])
+                    print(f"  whole period {gate_name} margin {m:.2f}: {res}")
+    print(
+        f"chosen: margin {margin} EUR, confidence {confidence}, validation {validation} d, "
+        f"gate level {gate_level}",
+        flush=True,
+    )
     runs = [("ai_selection, shipped defaults", WalkForwardSettings())]
     chosen = WalkForwardSettings(
-        switch_margin_eur=margin, switch_confidence=confidence, validation_days=validation
+        switch_margin_eur=margin,
+        switch_confidence=confidence,
+        validation_days=validation,
+        gate_level=gate_level,
+        stop_loss=not args.no_stop_loss,
     )
     if confidence < NEVER and chosen != runs[0][1]:
         runs.append(("ai_selection, chosen", chosen))
@@ -379,7 +429,7 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
         base_l, bound_l = _bound(site, later)
         later_share = 100 * (base_l - _later_cost(site, run, chooser.soc, k, later)) / bound_l
         print(
-            f"  {name:<34} later {later_share:5.1f} %  "
+            f"  {name:<34} later {later_share:6.2f} %  "
             f"whole {100 * (base_y - run.cost_eur) / bound_y:5.1f} %  switches/day {run.switches_per_day:.2f}"
         )
 

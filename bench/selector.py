@@ -18,6 +18,12 @@ spread over the year, against valuing a window the walk-forward's own run played
 known; only the shared continuation is computed), and both extrapolated to a year's 8,784 windows.
 
     .venv/bin/python bench/selector.py --days 365 --optimiser-windows 200
+
+``--optimiser DAYS``: the daemon's training (``train_site_selector``, label store kept) with the
+optimiser in the household's pool: a cold training on ``DAYS − 7`` days, then the weekly retrain on
+``DAYS`` days that labels only the new week (+ the last day, whose continuation had been cut).
+
+    .venv/bin/python bench/selector.py --optimiser 14
 """
 
 from __future__ import annotations
@@ -71,7 +77,11 @@ def main() -> None:
     parser.add_argument("--days", default="30,90,365")
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--optimiser-windows", type=int, default=0)
+    parser.add_argument("--optimiser", type=int, default=0, metavar="DAYS")
     args = parser.parse_args()
+    if args.optimiser:
+        optimiser_training(args.optimiser, args.trees)
+        return
     if args.optimiser_windows:
         optimiser_windows(args.optimiser_windows)
         return
@@ -103,6 +113,34 @@ def main() -> None:
         f"{percentile(flat, 50):.3f} ms, p99 {percentile(flat, 99):.3f} ms (goal < 1 ms); "
         f"scikit-learn predict_proba median {percentile(sk, 50):.3f} ms"
     )
+
+
+def optimiser_training(days: int, trees: int) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from phoenyra_ems.backtest.counterfactual import with_pool
+    from phoenyra_ems.selector.store import load_labels
+    from phoenyra_ems.selector.training import train_site_selector
+
+    site = with_pool(household_site(), [*household_site().ems.strategies, "optimiser"])
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    print(f"the daemon's training with the optimiser in the pool ({', '.join(site.ems.strategies)}):")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "labels.pkl"
+        kept = 0
+        for what, span in (("cold", days - 7), ("weekly", days)):
+            started = time.perf_counter()
+            stored = train_site_selector(site, _data(span), now, n_estimators=trees, labels_path=path)
+            total = time.perf_counter() - started
+            summary = stored.summary
+            print(
+                f"  {what:<7}{span:>4} d: {summary.samples} windows ({summary.samples - kept} labelled), "
+                f"{total:.1f} s ({1000 * total / max(1, summary.samples - kept):.0f} ms per new window); "
+                f"best per window {summary.label_counts}; gate {summary.gate}"
+            )
+            store = load_labels(path)
+            kept = len(store.labels) if store is not None else 0  # complete windows: not labelled again
 
 
 def optimiser_windows(count: int) -> None:

@@ -25,7 +25,7 @@ from phoenyra_ems.backtest.forecasts import BacktestForecasts
 from phoenyra_ems.backtest.replay import replay
 from phoenyra_ems.backtest.runner import household_site, replay_optimiser
 from phoenyra_ems.config.model import SiteConfig
-from phoenyra_ems.core.ai_selection import AIStrategySelector, SelectorFeatures
+from phoenyra_ems.core.ai_selection import AIStrategySelector, SelectorFeatures, switching_gate
 
 POOL = ("arbitrage", "self_consumption", "optimiser")
 NOW = datetime(2024, 6, 10, tzinfo=UTC)
@@ -114,9 +114,70 @@ def test_a_selector_that_never_leaves_the_optimiser_earns_what_the_optimiser_ear
     )
     result = run_ai_selection(site, days, settings)
     alone = replay_optimiser(site, days)
-    assert result.trainings >= 1 and result.validations and not any(g > 0 for _, g in result.validations)
+    assert result.validations and result.validations_allowed == 0
+    assert result.trainings == 0  # a closed gate keeps the optimiser: no model is fitted
     assert result.run.cost_eur == pytest.approx(alone.cost_eur, abs=1e-9)
     assert result.run.switches == 0
     assert result.default_arm == "optimiser"
     assert result.regret_eur == pytest.approx(result.default_regret_eur)
     assert "optimiser alone: total" in result.regret_line()
+
+
+def test_the_gate_opens_only_for_a_gain_that_is_not_one_lucky_day() -> None:
+    hours = 24
+    lucky = [-0.02] * (13 * hours) + [0.0] * (hours - 1) + [8.0]  # 13 days lost, one hour won big
+    gate = switching_gate(lucky, hours)
+    assert gate.gain_eur == pytest.approx(8.0 - 0.02 * 13 * hours) and gate.gain_eur > 0
+    assert gate.days == 14 and gate.lower_eur < 0 and not gate.allowed
+    assert switching_gate(lucky, hours, level=0.0).allowed  # the former gate: the total alone
+    steady = [0.01 if h % 6 == 0 else -0.001 for h in range(14 * hours)]  # a little, every day
+    assert switching_gate(steady, hours).allowed
+    assert not switching_gate(steady, hours, min_gain_eur=1.0).allowed  # ... but less than 1 EUR
+    assert not switching_gate([], hours).allowed
+
+
+def test_the_daemons_model_leaves_the_optimiser_only_when_its_gate_opened() -> None:
+    from phoenyra_ems.selector.training import StoredSelector, TrainSummary
+
+    selector = AIStrategySelector(n_estimators=5, min_samples=10)
+    rows = [features(s) for s in range(0, 100, 5)]
+    selector.fit(rows, ["arbitrage" if f.soc_pct >= 50 else "optimiser" for f in rows], NOW)
+
+    def stored(switching: bool) -> StoredSelector:
+        summary = TrainSummary("x", NOW, 20, 1.0, {}, 0.1, True, default_arm="optimiser", switching=switching)
+        return StoredSelector(selector, summary, POOL, 1.0)
+
+    opened, closed = stored(True), stored(False)
+    assert opened.choose(features(90)).strategy == "arbitrage"  # confident, and switching validated
+    assert opened.choose(features(5)).strategy == "optimiser"
+    kept = closed.choose(features(90))
+    assert kept.strategy == "optimiser" and kept.source == "ai" and "did not pay" in kept.reason
+
+
+def test_the_stop_loss_closes_the_gate_once_the_switches_since_training_lost_money(
+    site: SiteConfig, days: BacktestData
+) -> None:
+    from phoenyra_ems.backtest.ai_selection import WindowRecord
+
+    chooser = WalkForward(site, days, WalkForwardSettings(), BacktestForecasts(site, days, 24.0))
+    chooser.switching = True  # the gate opened at the last training
+    won = Labelled(
+        WindowStart(0, 50.0), features(50), {"optimiser": 1.0, "arbitrage": 1.3, "self_consumption": 0}
+    )
+    lost = Labelled(
+        WindowStart(1, 50.0), features(50), {"optimiser": 1.0, "arbitrage": 0.5, "self_consumption": 0}
+    )
+    stayed = Labelled(
+        WindowStart(2, 50.0), features(50), {"optimiser": 1.0, "arbitrage": 9, "self_consumption": 0}
+    )
+    chooser.windows = [
+        WindowRecord(won.start, won.features, "arbitrage", 0.9),
+        WindowRecord(stayed.start, stayed.features, "optimiser", 0.6),  # missed gains do not count
+        WindowRecord(lost.start, lost.features, "arbitrage", 0.9),
+    ]
+    chooser.labels = [won, stayed]  # labelled so far (the third window's data is not past yet)
+    chooser._stop_loss(0)
+    assert chooser.switching and chooser.stop_losses == 0  # +0.3 EUR so far
+    chooser.labels.append(lost)
+    chooser._stop_loss(0)
+    assert not chooser.switching and chooser.stop_losses == 1  # +0.3 − 0.5: closed until the next training

@@ -13,6 +13,9 @@ until the model is trained and whenever the model is not confident, and a window
 strategy only where that one beat the optimiser by more than ``switch_margin_eur`` (money
 hysteresis). The windows the replay itself ran the optimiser are valued from that run (no second
 LP per step); only the windows another strategy ran replay the optimiser counterfactually.
+Switching is allowed only after a validation that shows a significant gain (one-sided bootstrap
+bound over the validation days above zero), and a stop-loss closes it again until the next
+training once the switches since that training lost money.
 """
 
 from __future__ import annotations
@@ -36,7 +39,14 @@ from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.forecasts import BacktestForecasts
 from phoenyra_ems.backtest.replay import RunResult, replay
 from phoenyra_ems.config.model import SiteConfig
-from phoenyra_ems.core.ai_selection import DEFAULT_STICKINESS, AIStrategySelector, SelectorFeatures
+from phoenyra_ems.core.ai_selection import (
+    DEFAULT_GATE_LEVEL,
+    DEFAULT_STICKINESS,
+    AIStrategySelector,
+    GateResult,
+    SelectorFeatures,
+    switching_gate,
+)
 from phoenyra_ems.core.battery import BatteryState, step
 from phoenyra_ems.core.decision import Decision
 from phoenyra_ems.core.strategies import OPTIMISER
@@ -45,9 +55,10 @@ from phoenyra_ems.models import PlantState
 AI_SELECTION = "ai_selection"
 LAST_BEST_DAYS = 7.0
 # Leaving the optimiser (the default arm): on 2024 H1 of the household (1 h) no margin/confidence
-# made switching pay without the validation gate; with it, margin 0.05 EUR and confidence 0.7 were
-# best (+0.92 EUR over H1; bench/ai_selection.py --optimiser --holdout 2024-07-01 --gated-only).
-DEFAULT_SWITCH_MARGIN_EUR = 0.05
+# made switching pay without the validation gate; with the significance gate and the stop-loss,
+# margin 0 and confidence 0.7 were best (+0.58 EUR over H1, 0.29 switches/day;
+# bench/ai_selection.py --optimiser --holdout 2024-07-01 --gates significant --grid-only).
+DEFAULT_SWITCH_MARGIN_EUR = 0.0
 DEFAULT_SWITCH_CONFIDENCE = 0.7
 DEFAULT_VALIDATION_DAYS = 14.0
 _NEVER = 2.0  # a confidence no probability reaches
@@ -75,6 +86,12 @@ class WalkForwardSettings:
     switch_confidence: float = DEFAULT_SWITCH_CONFIDENCE  # ... and with at least this probability
     # ... and only while switching paid on the last days of labels for a model trained before them
     validation_days: float = DEFAULT_VALIDATION_DAYS  # 0: no such check
+    # ... significantly: the gain's one-sided bootstrap bound over those days (0: the total alone)
+    gate_level: float = DEFAULT_GATE_LEVEL
+    min_switch_gain_eur: float = 0.0  # ... and more than this in total over the validation days
+    # ... and the gate closes again until the next training as soon as the windows the model took
+    # from the default arm since that training, once labelled, lost money in total
+    stop_loss: bool = True
 
     @classmethod
     def from_site(cls, site: SiteConfig, **overrides: Any) -> WalkForwardSettings:
@@ -115,6 +132,8 @@ class WalkForwardResult:
     importances: dict[str, float] = field(default_factory=dict)
     optimiser_replays: int = 0  # windows whose optimiser value needed a counterfactual replay
     validations: list[tuple[int, float]] = field(default_factory=list)  # (step, EUR switching gained)
+    validations_allowed: int = 0  # of which opened the gate (significant gain)
+    stop_losses: int = 0  # gates closed again before the next training: the switches lost money
 
     def regret_line(self) -> str:
         n = len(self.regret_eur)
@@ -135,8 +154,9 @@ class WalkForwardResult:
     def _validation_part(self) -> str:
         if not self.validations:
             return ""
-        on = sum(gain > 0 for _, gain in self.validations)
-        return f"; switching allowed after {on} of {len(self.validations)} validations"
+        on = self.validations_allowed
+        stopped = f" (closed again by the stop-loss {self.stop_losses} times)" if self.stop_losses else ""
+        return f"; switching allowed after {on} of {len(self.validations)} validations{stopped}"
 
     def _default_part(self) -> str:
         if self.default_arm is None or not len(self.default_regret_eur):
@@ -161,20 +181,47 @@ def training_targets(
     return names, weights
 
 
+def switching_gains(
+    selector: AIStrategySelector,
+    labels: list[Labelled],
+    default: str,
+    confidence_needed: float,
+) -> list[float]:
+    """Per window of ``labels``: what following ``selector`` (leaving ``default`` where it is
+    confident) gained against the default arm, in EUR (each window from its recorded start state)."""
+    gains = []
+    for x in labels:
+        pool = tuple(x.values)
+        choice, _ = switch_choice(selector, x.features, pool, default, confidence_needed)
+        gains.append(x.values[choice] - x.values[default])
+    return gains
+
+
 def switching_gain(
     selector: AIStrategySelector,
     labels: list[Labelled],
     default: str,
     confidence_needed: float,
 ) -> float:
-    """What following ``selector`` (leaving ``default`` where it is confident) gained against the
-    default arm over ``labels``, in EUR (each window from its recorded start state)."""
-    gain = 0.0
-    for x in labels:
-        pool = tuple(x.values)
-        choice, _ = switch_choice(selector, x.features, pool, default, confidence_needed)
-        gain += x.values[choice] - x.values[default]
-    return gain
+    """The total of :func:`switching_gains`, in EUR."""
+    return float(sum(switching_gains(selector, labels, default, confidence_needed)))
+
+
+def validate_switching(
+    selector: AIStrategySelector,
+    labels: list[Labelled],
+    default: str,
+    settings: WalkForwardSettings,
+) -> GateResult:
+    """The validation gate: ``selector`` (trained before ``labels``) followed over ``labels`` must
+    have gained significantly against ``default`` (:func:`~phoenyra_ems.core.ai_selection.switching_gate`)."""
+    gains = switching_gains(selector, labels, default, settings.switch_confidence)
+    return switching_gate(
+        gains,
+        max(1, round(24.0 / settings.window_h)),
+        level=settings.gate_level,
+        min_gain_eur=settings.min_switch_gain_eur,
+    )
 
 
 def switch_choice(
@@ -242,6 +289,10 @@ class WalkForward:
         # switching allowed (the validation before each training), and the gains it measured
         self.switching = settings.validation_days <= 0
         self.validations: list[tuple[int, float]] = []
+        self.validations_allowed = 0
+        # the stop-loss: what the model's switches since the last training realised (labelled so far)
+        self.stop_losses = 0
+        self._realised, self._checked = 0.0, 0
         # The default arm's own run, per window it ran: its value (module docstring).
         self.known: dict[int, float] = {}
         self._path: tuple[WindowStart, float, float] | None = None  # window start, cost, peak so far
@@ -300,9 +351,16 @@ class WalkForward:
         if self.selector is None:
             return
         started = time.perf_counter()
-        if self.default_arm is not None and self.settings.validation_days > 0:
-            self.switching, gain = self._validate()
-            self.validations.append((i, gain))
+        if self.default_arm is not None:
+            self._realised, self._checked = 0.0, len(self.windows)  # the stop-loss starts afresh
+            self.switching = True
+            if self.settings.validation_days > 0:
+                self.switching, gain = self._validate()
+                self.validations.append((i, gain))
+                self.validations_allowed += self.switching
+            if not self.switching:  # a closed gate keeps the default arm: no model until the next
+                self.train_s += time.perf_counter() - started
+                return
         labels, weights = training_targets(self.labels, self.default_arm, self.settings.switch_margin_eur)
         features = [x.features for x in self.labels]
         if self.selector.fit(features, labels, now.timestamp, weights if self.settings.weighted else None):
@@ -311,7 +369,7 @@ class WalkForward:
         self.train_s += time.perf_counter() - started
 
     def _validate(self) -> tuple[bool, float]:
-        """Whether leaving the default arm paid: a model trained without the last
+        """Whether leaving the default arm paid significantly: a model trained without the last
         ``validation_days`` of labels, followed over them (out of sample); off without enough."""
         s = self.settings
         n = round(s.validation_days * 24.0 / s.window_h)
@@ -328,8 +386,22 @@ class WalkForward:
         )
         names, weights = training_targets(older, self.default_arm, s.switch_margin_eur)
         check.fit([x.features for x in older], names, _EPOCH, weights if s.weighted else None)
-        gain = switching_gain(check, recent, self.default_arm, s.switch_confidence)
-        return gain > 0.0, gain
+        gate = validate_switching(check, recent, self.default_arm, s)
+        return gate.allowed, gate.gain_eur
+
+    def _stop_loss(self, i: int) -> None:
+        """Close the gate until the next training once the windows the model took from the default
+        arm since the last training (as far as they are labelled by step ``i``) lost money."""
+        assert self.default_arm is not None
+        self._label_until(i)
+        while self._checked < len(self.labels):
+            record, labelled = self.windows[self._checked], self.labels[self._checked]
+            if record.choice is not None and record.choice != self.default_arm:
+                self._realised += labelled.values[record.choice] - labelled.values[self.default_arm]
+            self._checked += 1
+        if self._realised < 0.0:
+            self.switching = False
+            self.stop_losses += 1
 
     def _last_best(self, i: int) -> str | None:
         self._label_until(i)
@@ -367,6 +439,8 @@ class WalkForward:
         else:
             if due and self.settings.switch_confidence <= 1.0:  # above 1: the default arm only
                 self._train(i, state)
+            elif self.switching and self.default_arm is not None and self.settings.stop_loss:
+                self._stop_loss(i)
             self.current, confidence = self._model_choice(features)
         if self.default_arm is not None and self.current == self.default_arm:
             self._path = (start, 0.0, peak_kw)
@@ -455,4 +529,6 @@ def run_ai_selection(
         importances=chooser.selector.feature_importances() if chooser.selector else {},
         optimiser_replays=chooser.optimiser_replays,
         validations=chooser.validations,
+        validations_allowed=chooser.validations_allowed,
+        stop_losses=chooser.stop_losses,
     )

@@ -279,3 +279,46 @@ def bootstrap_difference(
     diffs = rng.choice(a, (resamples, len(a))).mean(axis=1) - rng.choice(b, (resamples, len(b))).mean(axis=1)
     low, high = np.percentile(diffs, [2.5, 97.5])
     return float(a.mean() - b.mean()), float(low), float(high)
+
+
+# Leaving a default arm (the optimiser) needs a gain that is significant on the days it was measured
+# on: the lower end of a one-sided bootstrap interval (resampling days) above zero.
+DEFAULT_GATE_LEVEL = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """The validation of switching away from the default arm over the last days of labels."""
+
+    allowed: bool
+    gain_eur: float  # what following the model gained against the default arm, in total
+    lower_eur: float  # the lower bound of that total (one-sided bootstrap over days)
+    days: int
+
+
+def switching_gate(
+    gains_eur: Sequence[float],
+    windows_per_day: int,
+    *,
+    level: float = DEFAULT_GATE_LEVEL,
+    min_gain_eur: float = 0.0,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> GateResult:
+    """Whether leaving the default arm paid on the validation windows (``gains_eur``: per window,
+    the chosen strategy's value minus the default arm's, in time order). Allowed only when the total
+    exceeds ``min_gain_eur`` and — with ``level`` > 0 — the ``1 − level`` quantile of the total over
+    days resampled with replacement is above zero as well: a gain that a few lucky days explain
+    does not open the gate. ``level`` 0: the total alone decides (the former gate)."""
+    gains = np.asarray(gains_eur, dtype=float)
+    total = float(gains.sum())
+    if not len(gains):
+        return GateResult(False, 0.0, 0.0, 0)
+    per_day = max(1, int(windows_per_day))
+    days = np.add.reduceat(gains, np.arange(0, len(gains), per_day))
+    if level <= 0:
+        return GateResult(total > min_gain_eur, total, total, len(days))
+    rng = np.random.default_rng(seed)
+    totals = rng.choice(days, (resamples, len(days))).sum(axis=1)
+    lower = float(np.quantile(totals, 1.0 - level))
+    return GateResult(total > min_gain_eur and lower > 0.0, total, lower, len(days))

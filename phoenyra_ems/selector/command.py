@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from phoenyra_ems.backtest.data import BacktestData
     from phoenyra_ems.config.model import SiteConfig
+    from phoenyra_ems.selector.training import TrainSummary
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -78,8 +79,21 @@ def _train(site: SiteConfig, data: BacktestData, trees: int, keep_labels: bool) 
     )
     for name, value in sorted(summary.importances.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<18}{value:6.3f}")
+    if summary.default_arm is not None:
+        print(f"default arm: {summary.default_arm}; {_gate_line(summary)}")
     print(f"model: {path}")
     return 0
+
+
+def _gate_line(summary: TrainSummary) -> str:
+    gate = summary.gate
+    if gate is None:
+        return "switching off: too few labels for the validation (min_samples before 14 days)"
+    verdict = "switching allowed" if gate.allowed else "switching off"
+    return (
+        f"{verdict}: over the last {gate.days} days the model gained {gate.gain_eur:+.2f} EUR against "
+        f"it (one-sided 95 % bootstrap bound {gate.lower_eur:+.2f} EUR)"
+    )
 
 
 def _eval(site: SiteConfig, data: BacktestData, trees: int) -> int:

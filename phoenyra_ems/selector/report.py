@@ -18,7 +18,7 @@ import numpy as np
 from phoenyra_ems.backtest.counterfactual import WindowPick, WindowReplayer, WindowStart
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.config.model import SiteConfig
-from phoenyra_ems.core.ai_selection import ARM_AI, ARM_SCORE, DEFAULT_STICKINESS, bootstrap_difference
+from phoenyra_ems.core.ai_selection import ARM_AI, ARM_SCORE, bootstrap_difference
 from phoenyra_ems.core.battery import BatteryState
 from phoenyra_ems.core.decision import Decision
 from phoenyra_ems.selector.training import StoredSelector, pool_site
@@ -34,7 +34,7 @@ def model_pick(replayer: WindowReplayer, stored: StoredSelector, window_steps: i
         if (j - start) % window_steps == 0:
             score = last.scores.get(last.strategy, 0.0) if last is not None else 0.0
             features = replayer.features(WindowStart(j, battery.soc_pct, battery.soh_pct, setpoint), score)
-            held[0] = stored.selector.choose(features, stored.pool, held[0], DEFAULT_STICKINESS).strategy
+            held[0] = stored.choose(features, held[0]).strategy
         return held[0]
 
     return pick

@@ -37,7 +37,6 @@ from phoenyra_ems.client.selector import (
 )
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import (
-    DEFAULT_STICKINESS,
     FORECAST_HOURS,
     ab_arm,
     build_features,
@@ -295,7 +294,7 @@ class SiteSelector:
             score=score,
         )
         incumbent = self.current.strategy if self.current is not None else None
-        choice = self.stored.selector.choose(features, self.stored.pool, incumbent, DEFAULT_STICKINESS)
+        choice = self.stored.choose(features, incumbent)
         self.current = CurrentChoice(
             window_start, choice.strategy, choice.confidence, choice.source, choice.reason, arm
         )

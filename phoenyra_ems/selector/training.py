@@ -4,6 +4,12 @@ Runs in the forecast worker process (never on the event loop). The states at eac
 come from a replay of the score-based selection over the recorded load, PV and prices (the SoC the
 site recorded is not in the resampled history frame); every strategy of the pool is then replayed
 over each window from that state (:mod:`phoenyra_ems.backtest.counterfactual`) and the best labels it.
+
+With the optimiser in the site's pool it is replayed too (a plan per step from the forecasts made
+then, as the backtest's walk-forward does) and it is the **default arm**: the model learns to leave
+it only where another strategy beat it by more than the switch margin, and switching is allowed only
+when a model trained without the last ``validation_days`` of labels gained significantly over them
+(:func:`~phoenyra_ems.backtest.ai_selection.validate_switching`) — the same rules as the backtest row.
 """
 
 from __future__ import annotations
@@ -16,6 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from phoenyra_ems.backtest.ai_selection import (
+    DEFAULT_SWITCH_CONFIDENCE,
+    WalkForwardSettings,
+    switch_choice,
+    training_targets,
+    validate_switching,
+)
 from phoenyra_ems.backtest.counterfactual import (
     DEFAULT_TAIL_H,
     Labelled,
@@ -26,12 +39,19 @@ from phoenyra_ems.backtest.counterfactual import (
 from phoenyra_ems.backtest.data import BacktestData, BacktestDataError
 from phoenyra_ems.backtest.replay import replay
 from phoenyra_ems.config.model import SiteConfig, StrategySelectionConfig
-from phoenyra_ems.core.ai_selection import AIStrategySelector, SelectorFeatures
+from phoenyra_ems.core.ai_selection import (
+    DEFAULT_STICKINESS,
+    AIChoice,
+    AIStrategySelector,
+    GateResult,
+    SelectorFeatures,
+)
 from phoenyra_ems.core.decision import Decision
 from phoenyra_ems.core.strategies import OPTIMISER
 from phoenyra_ems.models import PlantState
 
 TRAIN_STEP_S = 900  # the history is read in 15-min steps
+_NEVER = 2.0  # a switch confidence no probability reaches: the default arm only
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,9 @@ class TrainSummary:
     train_s: float
     trained: bool  # False: too few samples (the score-based selection keeps deciding)
     importances: dict[str, float] = field(default_factory=dict)
+    default_arm: str | None = None  # the optimiser when in the pool: the model leaves it only if...
+    switching: bool = False  # ... the validation gate opened at this training
+    gate: GateResult | None = None  # that validation (None: too few labels for it, or no default arm)
 
 
 @dataclass
@@ -54,6 +77,31 @@ class StoredSelector:
     summary: TrainSummary
     pool: tuple[str, ...]
     window_h: float
+
+    @property
+    def default_arm(self) -> str | None:
+        return getattr(self.summary, "default_arm", None)  # None in models stored before it existed
+
+    @property
+    def switching(self) -> bool:
+        return bool(getattr(self.summary, "switching", False))
+
+    def choose(self, features: SelectorFeatures, incumbent: str | None = None) -> AIChoice:
+        """The model's strategy (None: the score-based selection). With a default arm (the
+        optimiser): the default arm unless the gate opened at training and the model names another
+        strategy with at least the switch confidence."""
+        default = self.default_arm
+        if default is None:
+            return self.selector.choose(features, self.pool, incumbent, DEFAULT_STICKINESS)
+        if not self.selector.trained:
+            return AIChoice(None, None, "AI selection not trained yet: score-based selection")
+        needed = DEFAULT_SWITCH_CONFIDENCE if self.switching else _NEVER
+        strategy, confidence = switch_choice(self.selector, features, self.pool, default, needed)
+        shown = f" ({confidence:.0%})" if confidence is not None else ""
+        if strategy != default:
+            return AIChoice(strategy, confidence, f"AI chose {strategy}{shown}")
+        why = "" if self.switching else ": leaving it did not pay significantly in validation"
+        return AIChoice(strategy, confidence, f"AI keeps the {default}{shown}{why}")
 
 
 def data_from_history(frame: pd.DataFrame, site_id: str) -> BacktestData:
@@ -88,7 +136,7 @@ class _Recorder:
         return None
 
 
-LABELS_VERSION = 2  # bump when what a label means changes: stored labels are then relabelled
+LABELS_VERSION = 3  # bump when what a label means changes: stored labels are then relabelled
 
 
 @dataclass
@@ -134,6 +182,7 @@ def label_history(
     With a ``store`` of the same fingerprint, its windows inside ``data`` are taken as they are and
     the score-selection replay that gives the states resumes at its last window (from that window's
     recorded SoC) — only newer windows are labelled."""
+    states = rule_based_site(site)
     site = pool_site(site)
     window = max(1, round(window_h / data.step_h))
     tail = round(tail_h / data.step_h)
@@ -153,7 +202,7 @@ def label_history(
         resume = int(np.searchsorted(epoch, last))
         soc_start = known[last].start.soc_pct
     recorder = _Recorder(replayer, window_starts, resume)
-    replay(site, _slice(data, resume), None, choose=recorder, soc_start_pct=soc_start)
+    replay(states, _slice(data, resume), None, choose=recorder, soc_start_pct=soc_start)
     kept = dict(known)
     labels = [x for t, x in sorted(known.items())]
     for start, features in recorder.windows:
@@ -169,9 +218,20 @@ def label_history(
 
 
 def pool_site(site: SiteConfig) -> SiteConfig:
-    """The site with the strategies the AI chooses among (the optimiser is not labelled yet)."""
+    """The site with the strategies the AI chooses among: its pool, the optimiser included."""
+    return with_pool(site, list(site.ems.strategies) or ["self_consumption"])
+
+
+def rule_based_site(site: SiteConfig) -> SiteConfig:
+    """The site with its rule-based strategies only: the score-selection replay that gives the
+    windows' start states (the optimiser's plans need forecasts; it is replayed per window only)."""
     names = [n for n in site.ems.strategies if n != OPTIMISER] or ["self_consumption"]
     return with_pool(site, names)
+
+
+def walk_forward_settings(site: SiteConfig) -> WalkForwardSettings:
+    """The backtest row's settings for the site (switch margin, confidence, validation gate)."""
+    return WalkForwardSettings.from_site(site)
 
 
 def train_site_selector(
@@ -192,20 +252,56 @@ def train_site_selector(
     labels, store = label_history(site, data, config.window_h, config.label_tail_h, store)
     if labels_path is not None:
         save_labels(labels_path, store)
-    selector = AIStrategySelector(
-        n_estimators=n_estimators, min_samples=config.min_samples, min_confidence=config.min_confidence
-    )
-    weights = [x.spread for x in labels]  # regret-weighted: the windows where the choice matters count
-    trained = selector.fit([x.features for x in labels], [x.best for x in labels], now, weights)
-    names, counts = np.unique([x.best for x in labels], return_counts=True)
+    pool = pool_site(site).ems.strategies
+    default = OPTIMISER if OPTIMISER in pool else None
+
+    def fresh() -> AIStrategySelector:
+        return AIStrategySelector(
+            n_estimators=n_estimators, min_samples=config.min_samples, min_confidence=config.min_confidence
+        )
+
+    selector = fresh()
+    rows = [x.features for x in labels]
+    gate: GateResult | None = None
+    if default is None:
+        # regret-weighted: the windows where the choice matters count
+        names, weights = [x.best for x in labels], [x.spread for x in labels]
+    else:
+        settings = walk_forward_settings(site)
+        names, weights = training_targets(labels, default, settings.switch_margin_eur)
+        gate = _validate(fresh(), labels, default, settings, now)
+    trained = selector.fit(rows, names, now, weights)
+    best, counts = np.unique([x.best for x in labels], return_counts=True)
     summary = TrainSummary(
         site_id=site.site_id,
         trained_at=now,
         samples=len(labels),
         days=len(data) * data.step_h / 24.0,
-        label_counts={str(k): int(v) for k, v in zip(names, counts, strict=True)},
+        label_counts={str(k): int(v) for k, v in zip(best, counts, strict=True)},
         train_s=time.perf_counter() - started,
         trained=trained,
         importances=selector.feature_importances(),
+        default_arm=default,
+        switching=bool(gate is not None and gate.allowed),
+        gate=gate,
     )
-    return StoredSelector(selector, summary, pool_site(site).ems.strategies, config.window_h)
+    return StoredSelector(selector, summary, pool, config.window_h)
+
+
+def _validate(
+    check: AIStrategySelector,
+    labels: list[Labelled],
+    default: str,
+    settings: WalkForwardSettings,
+    now: datetime,
+) -> GateResult | None:
+    """The validation gate: ``check`` trained without the last ``validation_days`` of labels and
+    followed over them; None (switching stays off) when there are too few labels for it."""
+    n = round(settings.validation_days * 24.0 / settings.window_h)
+    older, recent = labels[:-n], labels[-n:]
+    if n <= 0 or len(older) < settings.min_samples or len(recent) < n:
+        return None
+    names, weights = training_targets(older, default, settings.switch_margin_eur)
+    if not check.fit([x.features for x in older], names, now, weights):
+        return None
+    return validate_switching(check, recent, default, settings)
