@@ -309,6 +309,8 @@ async def main_async(args: argparse.Namespace) -> None:
         configs.append((True, args.stagger))
     if args.only_optimiser:
         configs = [c for c in configs if c[0]]
+    if args.only_baseline:
+        configs = [c for c in configs if not c[0]]
     for optimise, spread in configs:
         try:
             run = await measure(args.sites, optimise, args.speed, args.steps, args.warmup, spread, args.cycle)
@@ -350,6 +352,7 @@ def main() -> None:
         "--stagger", type=float, default=None, help="also run with this replan spread (sim s; 0: none)"
     )
     parser.add_argument("--only-optimiser", action="store_true", help="skip the run without the optimiser")
+    parser.add_argument("--only-baseline", action="store_true", help="only the run without the optimiser")
     parser.add_argument(
         "--sim-timeout", type=float, default=0.0, help="s the simulators may take to come up (loaded machine)"
     )
