@@ -281,3 +281,27 @@ def test_without_inputs_the_optimiser_says_so_and_self_consumes() -> None:
     proposal = Optimiser().propose(context(None, load=1.0))
     assert proposal.setpoint_kw == pytest.approx(1.0)
     assert proposal.reason.startswith("no plan (no plan inputs)")
+
+
+def test_a_plan_made_late_in_its_step_is_not_off_the_plan_at_once() -> None:
+    # A first step that moves the SoC by far more than 5 % (here: discharging into dear prices).
+    sunny = inputs(n=8, step_s=900.0, pv_kw=np.full(8, 8.0), load_kw=np.full(8, 0.5))
+    optimiser = Optimiser(OptimiserSettings(replan_soc_deviation_pct=5.0))
+    made = START + timedelta(minutes=13)  # a replan late in the step (live: any cycle)
+    optimiser.propose(context(sunny, soc=50.0, now=made, pv=8.0))
+    plan = optimiser.plan
+    assert plan is not None and plan.made_at == made
+    assert abs(plan.soc_pct[0] - 50.0) > 5.0 / (13 / 15)  # from the step's start: > 5 % off at once
+    assert plan.soc_at(made) == 50.0
+    rate = (plan.soc_pct[0] - 50.0) / 900.0
+    assert plan.soc_at(made + timedelta(seconds=60)) == pytest.approx(50.0 + 60 * rate)
+    assert plan.soc_at(START + timedelta(minutes=20)) == pytest.approx(
+        50.0 + 120 * rate + 300 * (plan.soc_pct[1] - plan.soc_pct[0]) / 900.0
+    )
+    for seconds in (5, 10, 15):  # the next cycles, the SoC following the plan: no replan
+        now = made + timedelta(seconds=seconds)
+        optimiser.propose(context(sunny, soc=50.0 + seconds * rate, now=now, pv=8.0))
+    assert optimiser.replans == 1
+    strayed = 50.0 + 20 * rate + 6.0
+    optimiser.propose(context(sunny, soc=strayed, now=made + timedelta(seconds=20), pv=8.0))
+    assert optimiser.replans == 2  # really off the plan: replanned

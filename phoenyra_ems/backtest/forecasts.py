@@ -255,13 +255,63 @@ class _WalkForward:
         return out
 
 
+class ClearSkyCache:
+    """The array's clear-sky power per instant, computed once per block of days and reused.
+
+    Without weather the PV model asks pvlib for the same instants again and again: the next 48 h
+    at every hourly forecast, the last 3 days for the observed ratio, the training window at every
+    refit (solar position, Linke turbidity read from pvlib's file each time) — 40 % of a 15-min
+    service row. The values depend only on the instant and the step (every call here is on the
+    data's regular grid), so they are computed for ``BLOCK_DAYS`` at a time and looked up.
+    """
+
+    BLOCK_DAYS = 30
+
+    def __init__(self) -> None:
+        self._by_step: dict[pd.Timedelta, pd.Series] = {}
+
+    def modelled_kw(
+        self, compute: Callable[[pd.DatetimeIndex], np.ndarray], index: pd.DatetimeIndex
+    ) -> np.ndarray:
+        if len(index) < 2:
+            return np.asarray(compute(index), dtype=float)
+        raw = index.asi8  # in the index's own unit (ns or us)
+        if raw[1] <= raw[0] or not (np.diff(raw) == raw[1] - raw[0]).all():
+            return np.asarray(compute(index), dtype=float)
+        step = pd.Timedelta(index[1] - index[0])
+        known = self._by_step.get(step)
+        if known is not None:
+            values: np.ndarray = known.reindex(index).to_numpy(dtype=float)
+            if not np.isnan(values).any():
+                return values
+        span = max(int((index[-1] - index[0]) / step) + 1, round(pd.Timedelta(days=self.BLOCK_DAYS) / step))
+        block = pd.date_range(index[0], periods=span, freq=step)
+        fresh = pd.Series(compute(block), index=block)
+        merged = fresh if known is None else known.combine_first(fresh)
+        self._by_step[step] = merged
+        out: np.ndarray = merged.reindex(index).to_numpy(dtype=float)
+        return out
+
+
 class _ClearSkyPv:
     """The service's PV model as it runs without a weather service (no weather archive to replay):
-    clear sky x the ratio observed over the last three days; its per-forecast warning left out."""
+    clear sky x the ratio observed over the last three days; its per-forecast warning left out.
+    With a ``cache`` its clear-sky power is looked up rather than recomputed (same values)."""
 
-    def __init__(self, model: Forecaster) -> None:
+    def __init__(self, model: Forecaster, cache: ClearSkyCache | None = None) -> None:
         self.model = model
         self.name, self.min_history_days = model.name, model.min_history_days
+        compute = getattr(model, "modelled_kw", None)
+        if cache is not None and compute is not None:
+
+            def modelled_kw(
+                index: pd.DatetimeIndex, ghi: np.ndarray | None = None, temp_air_c: np.ndarray | None = None
+            ) -> np.ndarray:
+                if ghi is not None or temp_air_c is not None:
+                    return np.asarray(compute(index, ghi, temp_air_c), dtype=float)
+                return cache.modelled_kw(compute, index)
+
+            model.modelled_kw = modelled_kw  # type: ignore[attr-defined]
 
     def fit(self, history: pd.DataFrame) -> None:
         self.model.fit(history)
@@ -291,11 +341,12 @@ def service_forecasts(
 
     pv_model: Callable[[], Forecaster] | None = None
     if pv and PvForecaster.for_site(site) is not None:
+        clear_sky = ClearSkyCache()  # shared by every refit's model: the sun does not change
 
         def pv_model() -> Forecaster:
             model = PvForecaster.for_site(site)
             assert model is not None
-            return _ClearSkyPv(model)
+            return _ClearSkyPv(model, clear_sky)
 
     return BacktestForecasts(
         site,

@@ -66,6 +66,13 @@ class PvForecaster:
         clear = self.location.get_clearsky(middle, model="ineichen", solar_position=position)
         return position, clear
 
+    def _clear_ghi(self, index: pd.DatetimeIndex, weather: pd.DataFrame) -> np.ndarray:
+        """Clear-sky GHI where the weather gives cloud cover (its only use); zeros otherwise, which
+        saves the solar position of every forecast without weather (the fallback, backtests)."""
+        if "cloud_cover_pct" not in weather:
+            return np.zeros(len(index))
+        return np.asarray(self._geometry(index)[1]["ghi"].to_numpy(), dtype=float)
+
     def modelled_kw(
         self, index: pd.DatetimeIndex, ghi: np.ndarray | None = None, temp_air_c: np.ndarray | None = None
     ) -> np.ndarray:
@@ -113,8 +120,7 @@ class PvForecaster:
         """Learn measured/modelled over the history (with its recorded weather where present)."""
         require_history(history, self.min_history_days, self.name)
         index = pd.DatetimeIndex(history.index)
-        _, clear = self._geometry(index)
-        ghi = self.ghi_from_weather(history, clear["ghi"].to_numpy())
+        ghi = self.ghi_from_weather(history, self._clear_ghi(index, history))
         temp = history["temp_air_c"].to_numpy(dtype=float) if "temp_air_c" in history else None
         modelled = self.modelled_kw(index, ghi, temp)
         measured = history[TARGET].to_numpy(dtype=float)
@@ -126,12 +132,11 @@ class PvForecaster:
 
     def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
         index = future_index(history, steps)
-        _, clear = self._geometry(index)
         ghi = None
         temp = None
         if exog is not None:
             exog = exog.reindex(index)
-            ghi = self.ghi_from_weather(exog, clear["ghi"].to_numpy())
+            ghi = self.ghi_from_weather(exog, self._clear_ghi(index, exog))
             temp = exog["temp_air_c"].to_numpy(dtype=float) if "temp_air_c" in exog else None
         if ghi is not None and np.isfinite(ghi).all():
             self.last_source = "weather"

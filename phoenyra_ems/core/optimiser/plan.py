@@ -116,6 +116,7 @@ class Plan:
     timezone: str = "UTC"
     source: str = ""
     key: tuple[object, ...] = field(default_factory=tuple)  # what it was made from (replan trigger)
+    made_at: datetime | None = None  # when it was solved (inside its first step live); None: at start
 
     @property
     def ok(self) -> bool:
@@ -133,13 +134,36 @@ class Plan:
         return k if 0 <= k < len(self.battery_kw) else None
 
     def soc_at(self, when: datetime) -> float | None:
-        """The planned SoC at ``when`` (linear within a step)."""
+        """The planned SoC at ``when`` (linear within a step).
+
+        A plan made inside a step (``made_at`` after ``start``: live, where a replan comes at any
+        cycle) starts from the SoC measured then, not at the step's start: from ``made_at`` on the SoC
+        moves at each step's planned rate. Interpolating from the step's start instead would expect
+        the first step's change to be partly done already, so a plan made late in a step with a large
+        first step would look "off the plan" at once and be replanned at every cycle.
+        """
         k = self.index_at(when)
         if k is None:
             return None
-        before = self.soc_start_pct if k == 0 else float(self.soc_pct[k - 1])
-        frac = ((when - self.start).total_seconds() - k * self.step_s) / self.step_s
-        return before + (float(self.soc_pct[k]) - before) * frac
+        made = self.made_at
+        if made is None or made <= self.start:
+            before = self.soc_start_pct if k == 0 else float(self.soc_pct[k - 1])
+            frac = ((when - self.start).total_seconds() - k * self.step_s) / self.step_s
+            return before + (float(self.soc_pct[k]) - before) * frac
+        m = self.index_at(made)
+        if m is None:
+            return None
+        if when <= made:
+            return self.soc_start_pct  # what it was made from
+        soc = self.soc_start_pct
+        since = (made - self.start).total_seconds()
+        until = (when - self.start).total_seconds()
+        for j in range(m, k + 1):
+            before = self.soc_start_pct if j == 0 else float(self.soc_pct[j - 1])
+            rate = (float(self.soc_pct[j]) - before) / self.step_s
+            lo, hi = max(since, j * self.step_s), min(until, (j + 1) * self.step_s)
+            soc += rate * max(0.0, hi - lo)
+        return soc
 
 
 def site_plan_inputs(

@@ -92,7 +92,7 @@ class Optimiser:
             soh_pct=ctx.state.soh,
             derate=ctx.derate,
         )
-        return replace(plan, key=self._key(ctx))
+        return replace(plan, key=self._key(ctx), made_at=ctx.now)
 
     def adopt(self, plan: Plan | None) -> Plan | None:
         """Follow ``plan`` from now on (None: keep the present one)."""
