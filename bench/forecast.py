@@ -155,6 +155,33 @@ def load_set_quality(
     return row
 
 
+def prophet_rows(names: str, seasons: str, days: int | None) -> None:
+    """Prophet (not a member) and persistence alone on each row's origins: the Prophet column without
+    refitting the ensemble."""
+    print("Prophet against persistence (same origins as the ensemble rows)")
+    for chosen in [s for s in LOAD_SETS if names == "all" or s.name in names.split(",")]:
+        data = chosen.load()
+        steps = int(pd.Timedelta(hours=48) / (data.index[1] - data.index[0]))
+        factories = {
+            "persistence": load_members(chosen.timezone, chosen.country)["persistence"],
+            "prophet": load_members(chosen.timezone, chosen.country, prophet=True)["prophet"],
+        }
+        for season in seasons.split(","):
+            first, last = getattr(chosen, season)
+            origins = [
+                pd.Timestamp(day.date(), tz=chosen.timezone).tz_convert("UTC")
+                for day in pd.date_range(first, last)
+            ][:days]
+            started = time.perf_counter()
+            evaluation = rolling_origin(factories, data, origins, steps)
+            print(
+                f"{chosen.name:<18} {season:<6} {origins[0]:%Y-%m-%d} → {origins[-1]:%Y-%m-%d} "
+                f"({len(origins)}): persistence MAE {evaluation.mae('persistence'):.4f}; prophet "
+                f"{evaluation.skill('prophet'):+.1%} ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
+
+
 def load_sets(names: str, seasons: str, prophet: bool, save: str | None, days: int | None) -> None:
     chosen = [s for s in LOAD_SETS if names == "all" or s.name in names.split(",")]
     print("load data sets (tuned on vdi_efh winter; goals: ≥ +15 % winter, ≥ +10 % summer, ≥ −1 % vs best)")
@@ -224,11 +251,16 @@ def main() -> None:
     )
     parser.add_argument("--seasons", default="winter,summer", help="--load-sets: winter, summer or both")
     parser.add_argument("--no-prophet", action="store_true", help="--load-sets without the Prophet row")
+    parser.add_argument(
+        "--prophet-only", action="store_true", help="--load-sets: Prophet and persistence only (no ensemble)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     pd.set_option("display.width", 120)
     quality([t for t in args.targets.split(",") if t], args.days)
-    if args.load_sets:
+    if args.load_sets and args.prophet_only:
+        prophet_rows(args.load_sets, args.seasons, args.season_days)
+    elif args.load_sets:
         load_sets(args.load_sets, args.seasons, not args.no_prophet, args.save, args.season_days)
     if not args.no_speed:
         speed()
