@@ -64,7 +64,12 @@ def quality(targets: list[str], days: int) -> None:
 
 
 def ensemble_with_members(
-    data: pd.DataFrame, origins: list[pd.Timestamp], steps: int, timezone: str, country: str | None
+    data: pd.DataFrame,
+    origins: list[pd.Timestamp],
+    steps: int,
+    timezone: str,
+    country: str | None,
+    collapse_ratio: float | None = 2.0,
 ) -> Evaluation:
     """The daemon's load ensemble (gbm with P10/P90) and each of its members, rolling origin, refit
     weekly: the members' rows are the ensemble's own members (fitted on the same history as a
@@ -84,6 +89,7 @@ def ensemble_with_members(
         truth[: len(known)] = known
         if model is None or fitted_at is None or origin - fitted_at >= pd.Timedelta(days=7):
             model = ensemble_of(load_members(timezone, country, bands=True))
+            model.collapse_ratio = collapse_ratio
             model.fit(past)
             fitted_at = origin
         errors["ensemble"].append(model.predict(past, steps) - truth)
@@ -107,7 +113,12 @@ def ensemble_with_members(
 
 
 def load_set_quality(
-    chosen: LoadSet, season: str, prophet: bool, save: str | None = None, days: int | None = None
+    chosen: LoadSet,
+    season: str,
+    prophet: bool,
+    save: str | None = None,
+    days: int | None = None,
+    collapse_ratio: float | None = 2.0,
 ) -> dict[str, float | str]:
     data = chosen.load()
     first, last = getattr(chosen, season)
@@ -116,7 +127,7 @@ def load_set_quality(
     ][:days]
     steps = int(pd.Timedelta(hours=48) / (data.index[1] - data.index[0]))
     started = time.perf_counter()
-    evaluation = ensemble_with_members(data, origins, steps, chosen.timezone, chosen.country)
+    evaluation = ensemble_with_members(data, origins, steps, chosen.timezone, chosen.country, collapse_ratio)
     if prophet:
         factories = load_factories(chosen.timezone, chosen.country)
         evaluation.errors["prophet"] = rolling_origin(
@@ -182,11 +193,18 @@ def prophet_rows(names: str, seasons: str, days: int | None) -> None:
             )
 
 
-def load_sets(names: str, seasons: str, prophet: bool, save: str | None, days: int | None) -> None:
+def load_sets(
+    names: str,
+    seasons: str,
+    prophet: bool,
+    save: str | None,
+    days: int | None,
+    collapse_ratio: float | None = 2.0,
+) -> None:
     chosen = [s for s in LOAD_SETS if names == "all" or s.name in names.split(",")]
     print("load data sets (tuned on vdi_efh winter; goals: ≥ +15 % winter, ≥ +10 % summer, ≥ −1 % vs best)")
     rows = [
-        load_set_quality(data_set, season, prophet, save, days)
+        load_set_quality(data_set, season, prophet, save, days, collapse_ratio)
         for data_set in chosen
         for season in seasons.split(",")
     ]
@@ -252,6 +270,11 @@ def main() -> None:
     parser.add_argument("--seasons", default="winter,summer", help="--load-sets: winter, summer or both")
     parser.add_argument("--no-prophet", action="store_true", help="--load-sets without the Prophet row")
     parser.add_argument(
+        "--no-collapse-gate",
+        action="store_true",
+        help="--load-sets: the ensemble without its collapse gate (Ensemble.collapse_ratio=None)",
+    )
+    parser.add_argument(
         "--prophet-only", action="store_true", help="--load-sets: Prophet and persistence only (no ensemble)"
     )
     args = parser.parse_args()
@@ -261,7 +284,14 @@ def main() -> None:
     if args.load_sets and args.prophet_only:
         prophet_rows(args.load_sets, args.seasons, args.season_days)
     elif args.load_sets:
-        load_sets(args.load_sets, args.seasons, not args.no_prophet, args.save, args.season_days)
+        load_sets(
+            args.load_sets,
+            args.seasons,
+            not args.no_prophet,
+            args.save,
+            args.season_days,
+            None if args.no_collapse_gate else 2.0,
+        )
     if not args.no_speed:
         speed()
 
