@@ -10,6 +10,7 @@ only, docs/forecasting.md).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/ensemble_replay.py collect vdi_efh winter /tmp/replay
     .venv/bin/python bench/ensemble_replay.py replay /tmp/replay/vdi_efh_winter.npz
+    .venv/bin/python bench/ensemble_replay.py compare /tmp/replay/*.npz [--first 21]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,7 @@ from phoenyra_ems.forecast.models import load_members
 
 MEMBERS = ["persistence", "week_ago", "profile_7d", "gbm"]
 LEAD_DAYS = 35
-Rule = Callable[[np.ndarray, dict[str, list[int | None]]], np.ndarray]
+Rule = Callable[[np.ndarray, dict[str, list[Any]]], np.ndarray]
 
 
 def collect(name: str, season: str, out: Path) -> Path:
@@ -72,27 +74,55 @@ def _recent_mae(
     return out
 
 
-def replay_rule(err: dict[str, np.ndarray], rule: Rule, days: int, buckets_n: int = 4) -> dict[str, float]:
+def _last_day_mae(err: dict[str, np.ndarray], k: int, per_day: int) -> np.ndarray:
+    """Per member: MAE over the day before origin k, from every earlier forecast of it (all steps)."""
+    out = np.full(len(MEMBERS), np.nan)
+    for m, name in enumerate(MEMBERS):
+        # origin k-1 forecast that day with its first day, origin k-2 with its second
+        parts = [err[name][k - lag, (lag - 1) * per_day : lag * per_day] for lag in (1, 2) if k - lag >= 0]
+        values = np.abs(np.concatenate(parts))
+        out[m] = values[np.isfinite(values)].mean() if np.isfinite(values).any() else np.nan
+    return out
+
+
+def replay_rule(
+    err: dict[str, np.ndarray], rule: Rule, days: int, buckets_n: int = 4, first: int | None = None
+) -> dict[str, float]:
+    """The ensemble's MAE at each origin of the season (the first ``first`` days) with ``rule``."""
     per_day, steps = int(err["per_day"]), err["gbm"].shape[1]
     buckets = np.minimum(np.arange(steps) * buckets_n // steps, buckets_n - 1)
-    state: dict[str, list[int | None]] = {}
+    state: dict[str, list[Any]] = {}
     combined = []
-    for k in range(LEAD_DAYS, err["gbm"].shape[0]):
+    end = err["gbm"].shape[0] if first is None else min(err["gbm"].shape[0], LEAD_DAYS + first)
+    for k in range(LEAD_DAYS, end):
+        last_day = _last_day_mae(err, k, per_day)
+        state["last_day"] = list(last_day)  # the last day's MAE per member (the collapse gate)
         w = rule(_recent_mae(err, k, days, per_day, buckets), state)
         combined.append(sum(w[m][buckets] * err[name][k] for m, name in enumerate(MEMBERS)))
-    result = {name: float(np.nanmean(np.abs(err[name][LEAD_DAYS:]))) for name in MEMBERS}
+    result = {name: float(np.nanmean(np.abs(err[name][LEAD_DAYS:end]))) for name in MEMBERS}
     result["ensemble"] = float(np.nanmean(np.abs(np.array(combined))))
     return result
 
 
-def inverse_mae(power: float, margin: float) -> Rule:
-    return lambda mae, state: recent_skill_weights(mae, MEMBERS, power, 0.0, margin)
+def inverse_mae(power: float, margin: float, collapse: float | None = None) -> Rule:
+    """The ensemble's rule (``recent_skill_weights``); ``collapse``: a member whose MAE on the last
+    day exceeds that many times the best member's gets no weight (``Ensemble.collapse_ratio``)."""
+
+    def rule(mae: np.ndarray, state: dict[str, list[Any]]) -> np.ndarray:
+        collapsed = None
+        if collapse is not None:
+            last = np.array(state["last_day"], dtype=float)
+            if np.isfinite(last).any():
+                collapsed = ~(last <= collapse * np.nanmin(last))
+        return recent_skill_weights(mae, MEMBERS, power, 0.0, margin, collapsed)
+
+    return rule
 
 
 def switch_back(margin: float) -> Rule:
     """The recent best alone, but a new leader must beat the incumbent by ``margin``."""
 
-    def rule(mae: np.ndarray, state: dict[str, list[int | None]]) -> np.ndarray:
+    def rule(mae: np.ndarray, state: dict[str, list[Any]]) -> np.ndarray:
         w = np.zeros_like(mae)
         incumbent = state.setdefault("incumbent", [None] * mae.shape[1])
         for b in range(mae.shape[1]):
@@ -154,6 +184,23 @@ def replay(path: Path) -> None:
         print(f"  calibrated on {days} d, {buckets_n} bucket(s), {form}: {coverage:.1%}")
 
 
+def compare(paths: list[Path], first: int | None) -> None:
+    """The daemon's rule (inverse MAE², 5 % margin, 28 days) with and without the collapse gate, on
+    every recorded row: ensemble vs its best member and skill against persistence."""
+    rules = [("no collapse gate", None), *[(f"collapse × {c:g}", c) for c in (1.5, 2.0, 3.0)]]
+    span = "every origin" if first is None else f"the first {first} origin days"
+    print(f"ensemble vs best member / skill, {span} (tuning set: vdi_efh_winter)")
+    print(f"{'row':<26}" + "".join(f"{label:>22}" for label, _ in rules))
+    for path in paths:
+        err = {k: v for k, v in np.load(path).items()}
+        cells = []
+        for _, collapse in rules:
+            r = replay_rule(err, inverse_mae(2.0, 0.05, collapse), 28, first=first)
+            best = min(MEMBERS, key=r.__getitem__)
+            cells.append(f"{1 - r['ensemble'] / r[best]:+.1%} / {1 - r['ensemble'] / r['persistence']:+.1%}")
+        print(f"{path.stem:<26}" + "".join(f"{c:>22}" for c in cells), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -165,10 +212,15 @@ def main() -> None:
     c.add_argument("out", type=Path)
     r = sub.add_parser("replay")
     r.add_argument("npz", type=Path)
+    m = sub.add_parser("compare")
+    m.add_argument("npz", type=Path, nargs="+")
+    m.add_argument("--first", type=int, help="only the first N origin days of the season")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.command == "collect":
         print(collect(args.set, args.season, args.out))
+    elif args.command == "compare":
+        compare(args.npz, args.first)
     else:
         replay(args.npz)
 

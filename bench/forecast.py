@@ -64,7 +64,12 @@ def quality(targets: list[str], days: int) -> None:
 
 
 def ensemble_with_members(
-    data: pd.DataFrame, origins: list[pd.Timestamp], steps: int, timezone: str, country: str | None
+    data: pd.DataFrame,
+    origins: list[pd.Timestamp],
+    steps: int,
+    timezone: str,
+    country: str | None,
+    collapse_ratio: float | None = 2.0,
 ) -> Evaluation:
     """The daemon's load ensemble (gbm with P10/P90) and each of its members, rolling origin, refit
     weekly: the members' rows are the ensemble's own members (fitted on the same history as a
@@ -84,6 +89,7 @@ def ensemble_with_members(
         truth[: len(known)] = known
         if model is None or fitted_at is None or origin - fitted_at >= pd.Timedelta(days=7):
             model = ensemble_of(load_members(timezone, country, bands=True))
+            model.collapse_ratio = collapse_ratio
             model.fit(past)
             fitted_at = origin
         errors["ensemble"].append(model.predict(past, steps) - truth)
@@ -107,7 +113,12 @@ def ensemble_with_members(
 
 
 def load_set_quality(
-    chosen: LoadSet, season: str, prophet: bool, save: str | None = None, days: int | None = None
+    chosen: LoadSet,
+    season: str,
+    prophet: bool,
+    save: str | None = None,
+    days: int | None = None,
+    collapse_ratio: float | None = 2.0,
 ) -> dict[str, float | str]:
     data = chosen.load()
     first, last = getattr(chosen, season)
@@ -116,7 +127,7 @@ def load_set_quality(
     ][:days]
     steps = int(pd.Timedelta(hours=48) / (data.index[1] - data.index[0]))
     started = time.perf_counter()
-    evaluation = ensemble_with_members(data, origins, steps, chosen.timezone, chosen.country)
+    evaluation = ensemble_with_members(data, origins, steps, chosen.timezone, chosen.country, collapse_ratio)
     if prophet:
         factories = load_factories(chosen.timezone, chosen.country)
         evaluation.errors["prophet"] = rolling_origin(
@@ -155,11 +166,45 @@ def load_set_quality(
     return row
 
 
-def load_sets(names: str, seasons: str, prophet: bool, save: str | None, days: int | None) -> None:
+def prophet_rows(names: str, seasons: str, days: int | None) -> None:
+    """Prophet (not a member) and persistence alone on each row's origins: the Prophet column without
+    refitting the ensemble."""
+    print("Prophet against persistence (same origins as the ensemble rows)")
+    for chosen in [s for s in LOAD_SETS if names == "all" or s.name in names.split(",")]:
+        data = chosen.load()
+        steps = int(pd.Timedelta(hours=48) / (data.index[1] - data.index[0]))
+        factories = {
+            "persistence": load_members(chosen.timezone, chosen.country)["persistence"],
+            "prophet": load_members(chosen.timezone, chosen.country, prophet=True)["prophet"],
+        }
+        for season in seasons.split(","):
+            first, last = getattr(chosen, season)
+            origins = [
+                pd.Timestamp(day.date(), tz=chosen.timezone).tz_convert("UTC")
+                for day in pd.date_range(first, last)
+            ][:days]
+            started = time.perf_counter()
+            evaluation = rolling_origin(factories, data, origins, steps)
+            print(
+                f"{chosen.name:<18} {season:<6} {origins[0]:%Y-%m-%d} → {origins[-1]:%Y-%m-%d} "
+                f"({len(origins)}): persistence MAE {evaluation.mae('persistence'):.4f}; prophet "
+                f"{evaluation.skill('prophet'):+.1%} ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
+
+
+def load_sets(
+    names: str,
+    seasons: str,
+    prophet: bool,
+    save: str | None,
+    days: int | None,
+    collapse_ratio: float | None = 2.0,
+) -> None:
     chosen = [s for s in LOAD_SETS if names == "all" or s.name in names.split(",")]
     print("load data sets (tuned on vdi_efh winter; goals: ≥ +15 % winter, ≥ +10 % summer, ≥ −1 % vs best)")
     rows = [
-        load_set_quality(data_set, season, prophet, save, days)
+        load_set_quality(data_set, season, prophet, save, days, collapse_ratio)
         for data_set in chosen
         for season in seasons.split(",")
     ]
@@ -224,12 +269,29 @@ def main() -> None:
     )
     parser.add_argument("--seasons", default="winter,summer", help="--load-sets: winter, summer or both")
     parser.add_argument("--no-prophet", action="store_true", help="--load-sets without the Prophet row")
+    parser.add_argument(
+        "--no-collapse-gate",
+        action="store_true",
+        help="--load-sets: the ensemble without its collapse gate (Ensemble.collapse_ratio=None)",
+    )
+    parser.add_argument(
+        "--prophet-only", action="store_true", help="--load-sets: Prophet and persistence only (no ensemble)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     pd.set_option("display.width", 120)
     quality([t for t in args.targets.split(",") if t], args.days)
-    if args.load_sets:
-        load_sets(args.load_sets, args.seasons, not args.no_prophet, args.save, args.season_days)
+    if args.load_sets and args.prophet_only:
+        prophet_rows(args.load_sets, args.seasons, args.season_days)
+    elif args.load_sets:
+        load_sets(
+            args.load_sets,
+            args.seasons,
+            not args.no_prophet,
+            args.save,
+            args.season_days,
+            None if args.no_collapse_gate else 2.0,
+        )
     if not args.no_speed:
         speed()
 

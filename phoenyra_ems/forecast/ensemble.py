@@ -74,11 +74,17 @@ BASELINE = "persistence"
 
 
 def recent_skill_weights(
-    mae: np.ndarray, names: list[str], power: float, min_skill: float, margin: float = np.inf
+    mae: np.ndarray,
+    names: list[str],
+    power: float,
+    min_skill: float,
+    margin: float = np.inf,
+    collapsed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Weights from each member's recent MAE (members x buckets): inverse MAE^power of the members
     with skill > ``min_skill`` against persistence and within ``margin`` of the best one (none
-    with skill: the best member alone)."""
+    with skill: the best member alone). ``collapsed`` (one flag per member): members that failed
+    on the last day get no weight (the best of the others takes it), whatever their record."""
     weights = np.zeros_like(mae)
     for b in range(mae.shape[1]):
         col = mae[:, b]
@@ -89,9 +95,12 @@ def recent_skill_weights(
         ref = (
             col[names.index(BASELINE)] if BASELINE in names and ok[names.index(BASELINE)] else np.nanmax(col)
         )
-        eligible = ok & (col < ref * (1.0 - min_skill)) & (col <= np.nanmin(col) * (1.0 + margin))
+        if collapsed is not None and (ok & ~collapsed).any():
+            ok = ok & ~collapsed
+        best = np.nanmin(np.where(ok, col, np.nan))
+        eligible = ok & (col < ref * (1.0 - min_skill)) & (col <= best * (1.0 + margin))
         if not eligible.any():
-            eligible = ok & (col == np.nanmin(col))
+            eligible = ok & (col == best)
         if np.isinf(power):  # the recent best alone
             eligible = eligible & (col == np.nanmin(np.where(eligible, col, np.nan)))
         w = np.where(eligible, 1.0 / np.maximum(np.where(ok, col, 1.0), 1e-9) ** min(power, 50.0), 0.0)
@@ -145,6 +154,7 @@ class Ensemble:
         margin: float = 0.05,
         combiner: str = "inverse_mae",
         validation_refit_days: int | None = 7,
+        collapse_ratio: float | None = 2.0,
     ) -> None:
         if weighting not in WEIGHTINGS and weighting != RECENT:
             raise ValueError(f"weighting must be one of {sorted([*WEIGHTINGS, RECENT])}")
@@ -154,6 +164,11 @@ class Ensemble:
         self.min_skill = min_skill
         self.margin = margin  # a member more than this worse than the recent best gets no weight
         self.combiner = combiner  # recent weights: "inverse_mae" (^power) or "lad" (among those with skill)
+        # A member whose error over the last observed day is more than this times the best member's
+        # gets no weight until it recovers, however good its record (None: off). A collapse (gradient
+        # boosting fed lags below anything it was trained on) costs more in a day than a month of
+        # small gains; the 28-day record would keep its weight for days.
+        self.collapse_ratio = collapse_ratio
         self._weights_key: tuple[object, ...] | None = None
         # Forecasts of each member from past anchors (same time of day, one per day): recent error.
         self._anchors: dict[pd.Timestamp, dict[str, np.ndarray]] = {}
@@ -367,6 +382,7 @@ class Ensemble:
                 sel = ok & (buckets[:n] == b)
                 rows[b].append(stacked[:, sel].T)
                 truths[b].append(truth[sel])
+        collapsed = self._collapsed(anchors, names, y, index, horizon)
         weights = np.full((len(names), self.horizon_buckets), np.nan)
         for b in range(self.horizon_buckets):
             if not rows[b]:
@@ -376,7 +392,7 @@ class Ensemble:
                 continue
             mae = np.mean(np.abs(x - t[:, None]), axis=0)
             weights[:, b] = recent_skill_weights(
-                mae[:, None], names, self.power, self.min_skill, self.margin
+                mae[:, None], names, self.power, self.min_skill, self.margin, collapsed
             )[:, 0]
             if self.combiner == "lad":  # the MAE-optimal mix of the members with recent skill
                 keep = weights[:, b] > 0
@@ -391,6 +407,36 @@ class Ensemble:
                 weights[:, b] = weights[:, b - 1] if b > 0 else np.ones(len(names)) / len(names)
         self._weights_key = key
         return {name: weights[i] for i, name in enumerate(names)}
+
+    def _collapsed(
+        self,
+        anchors: list[pd.Timestamp],
+        names: list[str],
+        y: np.ndarray,
+        index: pd.DatetimeIndex,
+        horizon: int,
+    ) -> np.ndarray | None:
+        """Per member: its MAE over the last observed day (every anchor's forecast of it, the whole
+        horizon pooled) is more than ``collapse_ratio`` times the best member's. None: not known yet."""
+        if self.collapse_ratio is None:
+            return None
+        first = len(y) - round(self._day / step_of(index))  # the last day's first step
+        errors: list[list[np.ndarray]] = [[] for _ in names]
+        for anchor in anchors:
+            pos = int(index.searchsorted(anchor))
+            lo, hi = max(pos, first), min(pos + horizon, len(y))
+            forecasts = self._anchors[anchor]
+            if lo >= hi or any(name not in forecasts for name in names):
+                continue
+            for i, name in enumerate(names):
+                errors[i].append(forecasts[name][lo - pos : hi - pos] - y[lo:hi])
+        if not errors[0]:
+            return None
+        pooled = [np.abs(np.concatenate(e)) for e in errors]
+        mae = np.array([p[np.isfinite(p)].mean() if np.isfinite(p).any() else np.nan for p in pooled])
+        if not np.isfinite(mae).any():
+            return None
+        return np.asarray(~(mae <= self.collapse_ratio * np.nanmin(mae)))
 
     def predict_quantiles(
         self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None

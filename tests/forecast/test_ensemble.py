@@ -344,3 +344,35 @@ def test_validation_refits_members_as_live_so_a_fresh_model_is_not_judged_stale(
     ensemble.fit(data)
     weights = ensemble.member_weights()
     assert min(weights[favoured]) > 0.5, weights
+
+
+@pytest.mark.parametrize("collapse_ratio, drops_it", [(2.0, True), (None, False)])
+def test_a_member_that_collapses_loses_its_weight_after_one_observed_day(
+    collapse_ratio: float | None, drops_it: bool
+) -> None:
+    """A member with an excellent month that suddenly forecasts nonsense (gradient boosting fed lags
+    below anything it was trained on: the heat-pump house in June) gets no weight once one day of its
+    failure is observed; by its 28-day record alone it would keep the weight for days."""
+    data = synthetic_load(70)
+    fitted_until = len(data) - 3 * WEEK
+    switch = data.index[fitted_until + 2 * DAY]
+    members = [
+        Persistence(),
+        NoisyOracle("collapses", data, switch, before=0.02, after=3.0),
+        NoisyOracle("steady", data, switch, before=0.3, after=0.3),
+    ]
+    ensemble = Ensemble(members, validation_days=21, recent_days=28, collapse_ratio=collapse_ratio)
+    ensemble.fit(data.iloc[:fitted_until])
+    assert min(ensemble.member_weights()["collapses"]) > 0.9
+    for day in range(1, 4):  # a forecast each day: the collapse starts on day 2, day 3 sees it
+        past = data.iloc[: fitted_until + day * DAY]
+        predicted = ensemble.predict(past, 2 * DAY)
+    weights = ensemble.member_weights()
+    truth = data["y"].to_numpy()[len(past) : len(past) + 2 * DAY]
+    error = float(np.mean(np.abs(predicted - truth)))
+    if drops_it:
+        assert max(weights["collapses"]) == 0.0 and min(weights["steady"]) == 1.0, weights
+        assert error < 0.4
+    else:
+        assert max(weights["collapses"]) > 0.5, weights
+        assert error > 1.0
