@@ -25,8 +25,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.optimize import linprog, nnls
 
 from phoenyra_ems.forecast.base import (
     LOGGER,
@@ -40,99 +38,15 @@ from phoenyra_ems.forecast.base import (
     steps_per_day,
 )
 from phoenyra_ems.forecast.conformal import calibrate
-
-
-def _nnls_weights(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Least squares, weights >= 0."""
-    return np.asarray(nnls(x, t)[0])
-
-
-def _lad_weights(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Least absolute deviation, weights >= 0 summing to 1 (a small LP for HiGHS): fits MAE."""
-    rows, members = x.shape
-    # variables: w (members), e+ (rows), e- (rows); x w + e+ - e- = t; minimise sum(e+ + e-)
-    cost = np.concatenate([np.zeros(members), np.ones(2 * rows)])
-    eye = sparse.identity(rows, format="csr")
-    a_eq = sparse.vstack(
-        [
-            sparse.hstack([sparse.csr_matrix(x), eye, -eye]),
-            sparse.hstack([sparse.csr_matrix(np.ones((1, members))), sparse.csr_matrix((1, 2 * rows))]),
-        ]
-    )
-    result = linprog(cost, A_eq=a_eq, b_eq=np.concatenate([t, [1.0]]), bounds=(0, None), method="highs")
-    return np.asarray(result.x[:members]) if result.success else np.ones(members)
-
-
-def _inverse_mae_weights(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-    mae = np.mean(np.abs(x - t[:, None]), axis=0)
-    return np.asarray(1.0 / np.maximum(mae, 1e-9), dtype=float)
-
-
-WEIGHTINGS = {"nnls": _nnls_weights, "lad": _lad_weights, "inverse_mae": _inverse_mae_weights}
-RECENT = "recent"
-BASELINE = "persistence"
-
-
-def recent_skill_weights(
-    mae: np.ndarray,
-    names: list[str],
-    power: float,
-    min_skill: float,
-    margin: float = np.inf,
-    collapsed: np.ndarray | None = None,
-) -> np.ndarray:
-    """Weights from each member's recent MAE (members x buckets): inverse MAE^power of the members
-    with skill > ``min_skill`` against persistence and within ``margin`` of the best one (none
-    with skill: the best member alone). ``collapsed`` (one flag per member): members that failed
-    on the last day get no weight (the best of the others takes it), whatever their record."""
-    weights = np.zeros_like(mae)
-    for b in range(mae.shape[1]):
-        col = mae[:, b]
-        ok = np.isfinite(col)
-        if not ok.any():
-            weights[:, b] = np.nan
-            continue
-        ref = (
-            col[names.index(BASELINE)] if BASELINE in names and ok[names.index(BASELINE)] else np.nanmax(col)
-        )
-        if collapsed is not None and (ok & ~collapsed).any():
-            ok = ok & ~collapsed
-        best = np.nanmin(np.where(ok, col, np.nan))
-        eligible = ok & (col < ref * (1.0 - min_skill)) & (col <= best * (1.0 + margin))
-        if not eligible.any():
-            eligible = ok & (col == best)
-        if np.isinf(power):  # the recent best alone
-            eligible = eligible & (col == np.nanmin(np.where(eligible, col, np.nan)))
-        w = np.where(eligible, 1.0 / np.maximum(np.where(ok, col, 1.0), 1e-9) ** min(power, 50.0), 0.0)
-        weights[:, b] = w / w.sum()
-    return weights
-
-
-def _member_forecasts(
-    member: Forecaster, past: pd.DataFrame, horizon: int, exog: pd.DataFrame | None
-) -> dict[str, np.ndarray]:
-    """A member's forecast, and its quantile bands (``"<name>@<q>"``) when it has any."""
-    with_bands = getattr(member, "predict_with_bands", None)
-    if with_bands is None or not getattr(member, "quantiles", ()):
-        return {member.name: np.asarray(member.predict(past, horizon, exog), dtype=float)}
-    central, bands = with_bands(past, horizon, exog)
-    out = {member.name: np.asarray(central, dtype=float)}
-    out.update({f"{member.name}@{q}": np.asarray(b, dtype=float) for q, b in bands.items()})
-    return out
-
-
-def _fit_members(members: Sequence[Forecaster], history: pd.DataFrame, stage: str) -> list[Forecaster]:
-    fitted = []
-    for member in members:
-        try:
-            member.fit(history)
-        except InsufficientHistory as err:
-            LOGGER.warning("forecast member %s left out (%s): %s", member.name, stage, err)
-        except Exception as err:  # one broken member must not take the ensemble down
-            LOGGER.warning("forecast member %s failed to fit (%s): %s", member.name, stage, err)
-        else:
-            fitted.append(member)
-    return fitted
+from phoenyra_ems.forecast.weighting import (
+    RECENT,
+    WEIGHTINGS,
+    fit_members,
+    inverse_mae_weights,
+    lad_weights,
+    member_forecasts,
+    recent_skill_weights,
+)
 
 
 class Ensemble:
@@ -205,7 +119,7 @@ class Ensemble:
                 history_days(history),
                 needed,
             )
-        self.active = _fit_members(self.members, history, "final fit")
+        self.active = fit_members(self.members, history, "final fit")
         if not self.active:
             raise InsufficientHistory(f"{self.name}: no member could fit")
         if self.weighting == RECENT:
@@ -220,7 +134,7 @@ class Ensemble:
         split = len(history) - self.validation_days * per_day
         # Origins at the held-back days' first step, each forecast scored over the horizon.
         origins = [o for o in range(split, len(history) - per_day + 1, per_day)]
-        fitted = _fit_members(self.members, history.iloc[:split], "weight learning")
+        fitted = fit_members(self.members, history.iloc[:split], "weight learning")
         if not fitted:
             return
         # The members are refitted every ``validation_refit_days`` inside the held-back days, as they
@@ -233,7 +147,7 @@ class Ensemble:
         truths = []
         for origin in origins:
             if origin in refits:
-                fitted = _fit_members(fitted, history.iloc[:origin], "weight learning") or fitted
+                fitted = fit_members(fitted, history.iloc[:origin], "weight learning") or fitted
             past = history.iloc[:origin]
             truth = history[TARGET].to_numpy(dtype=float)[origin : origin + horizon]
             truth = np.concatenate([truth, np.full(horizon - len(truth), np.nan)])
@@ -248,7 +162,7 @@ class Ensemble:
                 try:
                     if member is None:
                         raise ForecastError("failed to refit")
-                    forecasts = _member_forecasts(member, past, horizon, exog)
+                    forecasts = member_forecasts(member, past, horizon, exog)
                 except Exception as err:
                     LOGGER.warning("forecast member %s failed in validation: %s", name, err)
                     forecasts = {name: np.full(horizon, np.nan)}
@@ -273,7 +187,7 @@ class Ensemble:
             if ok.sum() < len(names):
                 weights[:, b] = 1.0
                 continue
-            w = WEIGHTINGS.get(self.weighting, _inverse_mae_weights)(x[ok], t[ok])
+            w = WEIGHTINGS.get(self.weighting, inverse_mae_weights)(x[ok], t[ok])
             w = w / w.sum() if w.sum() > 0 else np.ones(len(names)) / len(names)
             weights[:, b] = (1 - self.shrinkage) * w + self.shrinkage / len(names)
         self.weights = {n: weights[i] for i, n in enumerate(names)}
@@ -346,7 +260,7 @@ class Ensemble:
             forecasts = {}
             for member in self.active:
                 try:
-                    forecasts.update(_member_forecasts(member, past, horizon, exog))
+                    forecasts.update(member_forecasts(member, past, horizon, exog))
                 except Exception as err:
                     LOGGER.debug("forecast member %s failed at anchor %s: %s", member.name, anchor, err)
             self._anchors[anchor] = forecasts
@@ -398,7 +312,7 @@ class Ensemble:
                 keep = weights[:, b] > 0
                 if keep.sum() > 1:
                     w = np.zeros(len(names))
-                    w[keep] = _lad_weights(x[:, keep], t)
+                    w[keep] = lad_weights(x[:, keep], t)
                     weights[:, b] = w / w.sum() if w.sum() > 0 else weights[:, b]
         if np.isnan(weights).all():
             return {}
