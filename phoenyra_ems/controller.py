@@ -43,12 +43,10 @@ from phoenyra_ems.site_record import SiteRecorder
 from phoenyra_ems.site_vpp import SiteVpp
 
 if TYPE_CHECKING:
-    from phoenyra_ems.core.vpp import Flexibility, VppSchedule, VppSiteStatus
-
-if TYPE_CHECKING:
     from phoenyra_ems.core.optimiser.live import PlanHistory
     from phoenyra_ems.core.optimiser.plan import Plan
     from phoenyra_ems.core.strategies.optimiser import Optimiser
+    from phoenyra_ems.core.vpp import Flexibility, VppSchedule, VppSiteStatus
 
 LOG = logging.getLogger(__name__)
 
