@@ -45,14 +45,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from phoenyra_ems.backtest.ai_selection import (
-    WalkForwardResult,
-    WalkForwardSettings,
-    run_ai_selection,
-    switch_choice,
-    training_targets,
-    validate_switching,
-)
+from phoenyra_ems.backtest.ai_selection import run_ai_selection
+from phoenyra_ems.backtest.ai_settings import WalkForwardResult, WalkForwardSettings
+from phoenyra_ems.backtest.ai_switching import switch_choice, training_targets, validate_switching
 from phoenyra_ems.backtest.counterfactual import Labelled, with_pool
 from phoenyra_ems.backtest.data import BacktestData, from_csv, household_2024
 from phoenyra_ems.backtest.optimum import solve_optimum

@@ -19,11 +19,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from phoenyra_ems.clock import Clock, SystemClock
 from phoenyra_ems.config.model import SiteConfig
@@ -33,78 +32,28 @@ from phoenyra_ems.core.energy import EnergyMeter
 from phoenyra_ems.core.overrides import LimitOverrides, apply_overrides, override_errors
 from phoenyra_ems.core.selection import SelectionState
 from phoenyra_ems.core.strategies import PriceSlot, build_strategies
-from phoenyra_ems.devices.errors import (
-    DeviceError,
-    ImplausibleReading,
-    SocUnavailable,
-    WriteRefused,
-)
-from phoenyra_ems.devices.plausibility import check_site_plausible
-from phoenyra_ems.history.store import HistoryRecord, HistoryStore
-from phoenyra_ems.models import (
-    Alarm,
-    AlarmSeverity,
-    Measurements,
-    PlantState,
-    SensorInputs,
-    SiteMode,
-    SiteStatus,
-)
+from phoenyra_ems.devices.errors import DeviceError
+from phoenyra_ems.history.store import HistoryStore
+from phoenyra_ems.models import Measurements, PlantState, SensorInputs, SiteMode, SiteStatus
 from phoenyra_ems.prices import NoPrices, PriceProvider
+from phoenyra_ems.site_faults import DeviceFaults, SiteAlarms
+from phoenyra_ems.site_plan import plan_alarms, service_forecast
+from phoenyra_ems.site_ports import Attachment, CycleStats, SiteDevice
+from phoenyra_ems.site_record import SiteRecorder
 from phoenyra_ems.site_vpp import SiteVpp
 
 if TYPE_CHECKING:
-    from phoenyra_ems.core.vpp import Flexibility, VppSchedule, VppSiteStatus
-
-if TYPE_CHECKING:
-    from phoenyra_ems.core.optimiser.live import PlanHistory, ServiceForecast
+    from phoenyra_ems.core.optimiser.live import PlanHistory
     from phoenyra_ems.core.optimiser.plan import Plan
     from phoenyra_ems.core.strategies.optimiser import Optimiser
+    from phoenyra_ems.core.vpp import Flexibility, VppSchedule, VppSiteStatus
 
 LOG = logging.getLogger(__name__)
 
-RETENTION_EVERY_S = 3600.0
-FORECAST_MAX_AGE_S = 3 * 3600.0  # an older forecast is not planned from (the baselines are)
 PLAN_WAIT_SHARE = 0.5  # a cycle waits for a solve at most this share of ems.cycle_s
 # (state, now, known prices, previous decision) -> strategy to pin or None (the score-based selection)
 StrategyChooser = Callable[[PlantState, datetime, "tuple[PriceSlot, ...]", "Decision | None"], "str | None"]
 STOP_STEP_S = 2.0  # each step of a stop (loop, safe write, device, attachment) gets at most this
-
-
-class Attachment(Protocol):
-    """Something that lives as long as a site's controller (e.g. its MQTT telemetry link)."""
-
-    async def start(self, controller: SiteController) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-class SiteDevice(Protocol):
-    """What the controller needs from a device adapter (Modbus today)."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    @property
-    def hold_s(self) -> float: ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def read(self) -> Measurements: ...
-
-    async def write_setpoint(self, kw: float) -> bool: ...
-
-    async def write_safe(self) -> None: ...
-
-
-@dataclass
-class CycleStats:
-    cycles: int = 0
-    missed: int = 0
-    failed_reads: int = 0
-    latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 class SiteController:
@@ -149,15 +98,13 @@ class SiteController:
         self.sensor_inputs: Callable[[], SensorInputs] | None = None  # edge sensors (MQTT), if any
         self.attachments: list[Attachment] = []  # started and stopped with the site (MQTT link)
         self.last_decision: Decision | None = None
-        self.energy = EnergyMeter()  # kWh counters, persisted with the history (see _record)
+        self.energy = EnergyMeter()  # kWh counters, persisted with the history (site_record.py)
         # AI strategy selection (phoenyra_ems.selector): the strategy to pin now, or None for scores
         self.strategy_chooser: StrategyChooser | None = None
-        self._alarms: dict[str, Alarm] = {}
-        self._failed_reads = 0
-        self._soc_missing = 0
-        self._soc_seen = False
+        self.alarms = SiteAlarms(self.clock)  # the alarms in force, published with every state
+        self.faults = DeviceFaults(site, self.alarms, self.stats)  # failed reads, missing SoC
+        self.recorder = SiteRecorder(history, self.energy, self.alarms)
         self._net_load: tuple[float, ...] = ()  # the last step's net-load window (core/cycle.py)
-        self._last_retention: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.phase_s = 0.0  # delay of the first cycle (the fleet staggers its sites)
@@ -208,7 +155,7 @@ class SiteController:
     async def start(self) -> None:
         """Start the loop. A history file that cannot be opened is retried later, never fatal."""
         if self.history is not None and not await self.history.start():
-            self._raise_alarm("history_unavailable", self.history.error or "history unavailable")
+            self.alarms.raise_("history_unavailable", self.history.error or "history unavailable")
         await self.device.start()
         self._task = asyncio.create_task(self._run(), name=f"site {self.site.site_id}")
         for attachment in self.attachments:
@@ -281,38 +228,25 @@ class SiteController:
         now = self.clock.now()
         safe_write = False
         try:
-            measured = self._checked(await self.device.read())
+            measured = self.faults.checked(await self.device.read())
         except DeviceError as err:
-            state, safe_write = self._on_device_error(now, err)
+            state, safe_write = self.faults.on_error(self.state, now, err)
         else:
-            self._failed_reads = 0
-            for code in ("comm_lost", "implausible_reading", "soc_unavailable"):
-                self._clear_alarm(code)
+            self.faults.reading_ok()
             try:
                 state = await self._control(now, measured)
             except DeviceError as err:  # the setpoint write failed
-                state, safe_write = self._on_device_error(now, err)
+                state, safe_write = self.faults.on_error(self.state, now, err)
         if state.vpp is self.state.vpp:  # no decision this cycle (device trouble): report it anyway
             self.vpp.schedule_at(now)
             state = state.with_(vpp=self._vpp_observe(now, state.setpoint, state.mode, ("device",)))
         self.stats.cycles += 1
         self.stats.latencies_s.append(time.perf_counter() - started)
-        await self._record(state)
-        self._publish(state.with_(alarms=tuple(self._alarms.values()), energy=self.energy.totals))
+        await self.recorder.record(state)
+        self._publish(state.with_(alarms=self.alarms.active(), energy=self.energy.totals))
         if safe_write:  # after publishing: a device that hangs cannot delay the safe state's news
             await self._write_safe()
         return self.state
-
-    def _checked(self, measured: Measurements) -> Measurements:
-        """The reading if the site can be controlled on it; raises ImplausibleReading otherwise."""
-        measured = check_site_plausible(measured, self.site)
-        if measured.soc_pct is not None:
-            self._soc_missing, self._soc_seen = 0, True
-            return measured
-        self._soc_missing += 1
-        if not self._soc_seen or self._soc_missing >= self.site.ems.soc_missing_cycles:
-            raise SocUnavailable(self._soc_missing)
-        return measured  # for a few cycles the last SoC stands in
 
     def _inputs(self) -> SensorInputs:
         if self.sensor_inputs is None:
@@ -323,9 +257,9 @@ class SiteController:
             LOG.exception("site %s: sensor inputs failed", self.site.site_id)
             return SensorInputs()
         if inputs.dropped:
-            self._raise_alarm("sensor_dropped", f"sensors left out: {', '.join(inputs.dropped)}")
+            self.alarms.raise_("sensor_dropped", f"sensors left out: {', '.join(inputs.dropped)}")
         else:
-            self._clear_alarm("sensor_dropped")
+            self.alarms.clear("sensor_dropped")
         return inputs
 
     async def _control(self, now: datetime, measured: Measurements) -> PlantState:
@@ -358,7 +292,7 @@ class SiteController:
         if self.plan_history is not None:
             self.plan_history.add(now, state.p_load, state.p_pv, state.p_grid, state.price)
             horizon_h = self.site.ems.planning_horizon_h
-            forecast, no_forecast = self._service_forecast(now)
+            forecast, no_forecast = service_forecast(self.site, self.attachments, now)
             plan_inputs = self.plan_history.inputs(
                 now, self.prices.slots(now, horizon_h), self.prices.slot_hours, forecast, no_forecast
             )
@@ -375,13 +309,13 @@ class SiteController:
         decision = decide_step(step, self.strategies, self.selection)
         self.selection, self.last_decision = decision.selection, decision
         if self.plan_history is not None:
-            self._plan_alarms()
+            plan_alarms(self.strategies, self.alarms)
         if decision.safety.grid_limit_unreachable:
-            self._raise_alarm("grid_limit_unreachable", "PV or load alone exceeds a grid limit")
+            self.alarms.raise_("grid_limit_unreachable", "PV or load alone exceeds a grid limit")
         else:
-            self._clear_alarm("grid_limit_unreachable")
+            self.alarms.clear("grid_limit_unreachable")
         wrote = await self.device.write_setpoint(decision.setpoint_kw)
-        self._clear_alarm("write_failed")
+        self.alarms.clear("write_failed")
         return state.with_(
             setpoint=decision.setpoint_kw,
             strategy=decision.strategy,
@@ -401,33 +335,6 @@ class SiteController:
             LOG.exception("site %s: offered flexibility failed", self.site.site_id)
             offered = None
         return self.vpp.observe(now, setpoint, mode, clamped, offered)
-
-    def _service_forecast(self, now: datetime) -> tuple[ServiceForecast | None, str]:
-        """The forecast service's latest forecast for the plans, or None and why (docs/optimiser.md).
-
-        None without ``forecast.enabled`` (the plans use the history baselines, nothing to say),
-        before its first forecast, or when the latest is older than ``FORECAST_MAX_AGE_S``.
-        """
-        if not self.site.forecast.enabled:
-            return None, ""
-        from phoenyra_ems.core.optimiser.live import ServiceForecast
-        from phoenyra_ems.forecast.service import SiteForecaster  # installed where forecasts are on
-
-        service = next((a for a in self.attachments if isinstance(a, SiteForecaster)), None)
-        latest = service.latest if service is not None else None
-        if latest is None or (now - latest.made_at).total_seconds() > FORECAST_MAX_AGE_S:
-            error = service.last_error if service is not None else None
-            state = "stale" if latest is not None else "none yet"
-            return None, f"forecast service: {state}" + (f", {error}" if error else "")
-        forecast = ServiceForecast(
-            made_at=latest.made_at,
-            start=latest.start,
-            step_s=float(latest.step_s),
-            load_kw=latest.load_kw,
-            pv_kw=latest.pv_kw,
-            price_eur_mwh=getattr(latest, "price_eur_mwh", None),  # where the service forecasts prices
-        )
-        return forecast, ""
 
     def set_replan_phase(self, phase_s: float) -> None:
         """Replan at each planning-step boundary ``phase_s`` late (the fleet staggers its sites:
@@ -460,47 +367,6 @@ class SiteController:
         except Exception:  # make_plan never raises: a bug here must not stop the site
             LOG.exception("site %s: planning failed", self.site.site_id)
 
-    def _plan_alarms(self) -> None:
-        """``plan_failed`` (the optimiser fell back to self-consumption) and ``plan_slack``."""
-        plan = next((getattr(s, "plan", None) for s in self.strategies if s.name == "optimiser"), None)
-        if plan is not None and plan.status == "failed":
-            self._raise_alarm("plan_failed", f"no plan, self-consumption instead: {plan.message}")
-        else:
-            self._clear_alarm("plan_failed")
-        if plan is not None and plan.status == "slack":
-            self._raise_alarm(
-                "plan_slack",
-                f"the plan cannot keep every limit (SoC {plan.slack_soc_kwh:.2f} kWh, export "
-                f"{plan.slack_export_kw:.2f} kW, import {plan.slack_import_kw:.2f} kW outside)",
-            )
-        else:
-            self._clear_alarm("plan_slack")
-
-    def _on_device_error(self, now: datetime, err: DeviceError) -> tuple[PlantState, bool]:
-        """The state after a failed read or write, and whether to write the safe state."""
-        site_id = self.site.site_id
-        if isinstance(err, WriteRefused):
-            self._raise_alarm("write_failed", f"setpoint write refused: {err}", AlarmSeverity.CRITICAL)
-            reason = "safe state: the device refused the setpoint"
-        elif isinstance(err, SocUnavailable):
-            self._raise_alarm("soc_unavailable", str(err), AlarmSeverity.CRITICAL)
-            reason = "safe state: state of charge not available"
-        else:
-            self._failed_reads += 1
-            self.stats.failed_reads += 1
-            if isinstance(err, ImplausibleReading):
-                self._raise_alarm("implausible_reading", str(err), AlarmSeverity.CRITICAL)
-                reason = "safe state: implausible reading"
-            else:
-                self._raise_alarm("comm_lost", f"device not answering: {err}", AlarmSeverity.CRITICAL)
-                reason = "safe state: device not answering"
-            if self._failed_reads < self.site.ems.comm_timeout_cycles:
-                return self.state.with_(timestamp=now), False
-        if self.state.status is not SiteStatus.SAFE:
-            LOG.warning("site %s: safe state (%s)", site_id, err)
-        state = self.state.with_(timestamp=now, setpoint=0.0, status=SiteStatus.SAFE, strategy_reason=reason)
-        return state, True
-
     async def _write_safe(self) -> None:
         """Best effort: a device that cannot be reached falls back by its own revert timer."""
         try:
@@ -509,41 +375,6 @@ class SiteController:
             LOG.debug("site %s: safe write failed: %s", self.site.site_id, err)
 
     # --- helpers -----------------------------------------------------------------------------
-    def _raise_alarm(self, code: str, message: str, severity: AlarmSeverity = AlarmSeverity.WARNING) -> None:
-        existing = self._alarms.get(code)
-        since = existing.since if existing else self.clock.now()
-        self._alarms[code] = Alarm(code, message, severity, since)
-
-    def _clear_alarm(self, code: str) -> None:
-        self._alarms.pop(code, None)
-
-    def _count_energy(self, state: PlantState) -> None:
-        """Energy counters from this cycle's reading; they start from what the history file holds."""
-        if not self.energy.restored and (self.history is None or self.history.energy_loaded):
-            self.energy.restore(None if self.history is None else self.history.stored_energy)
-        if state.last_reading is not None and state.last_reading == state.timestamp:
-            self.energy.add(state.timestamp, state.p_bess, state.p_grid)
-        else:  # no fresh reading: what flowed until the next one is unknown
-            self.energy.gap()
-
-    async def _record(self, state: PlantState) -> None:
-        self._count_energy(state)
-        if self.history is None:
-            return
-        if state.last_reading is not None:  # nothing measured yet: no sample worth keeping
-            await self.history.append(HistoryRecord.from_state(state), self.energy.totals)
-            now = state.timestamp
-            since = None if self._last_retention is None else (now - self._last_retention).total_seconds()
-            if since is None or since > RETENTION_EVERY_S:
-                self._last_retention = now
-                await self.history.apply_retention(now)
-        if self.history.error is None:
-            self._clear_alarm("history_unavailable")
-        else:
-            waiting = f"{self.history.backlog} rows wait in memory"
-            dropped = f", {self.history.dropped} dropped" if self.history.dropped else ""
-            self._raise_alarm("history_unavailable", f"{self.history.error} ({waiting}{dropped})")
-
     def _publish(self, state: PlantState) -> None:
         self.state = state
         for listener in self.listeners:

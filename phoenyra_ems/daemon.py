@@ -26,11 +26,12 @@ from phoenyra_ems.auth.store import AuthStore
 from phoenyra_ems.clock import Clock
 from phoenyra_ems.config import ConfigError, load_config_async
 from phoenyra_ems.config.model import EmsConfig, SiteConfig
-from phoenyra_ems.controller import Attachment, SiteController
+from phoenyra_ems.controller import SiteController
 from phoenyra_ems.fleet import ControllerFactory, Fleet
 from phoenyra_ems.mqtt.site_link import SiteMqttLink
 from phoenyra_ems.runtime import build_controller
 from phoenyra_ems.sensor_service import SensorService
+from phoenyra_ems.site_ports import Attachment
 
 LOG = logging.getLogger(__name__)
 SITE_START_WAIT_S = 10.0

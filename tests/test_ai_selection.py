@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from phoenyra_ems.backtest.ai_selection import WalkForwardSettings, run_ai_selection
+from phoenyra_ems.backtest.ai_selection import run_ai_selection
+from phoenyra_ems.backtest.ai_settings import WalkForwardSettings
 from phoenyra_ems.backtest.counterfactual import WindowReplayer, WindowStart, with_pool
 from phoenyra_ems.backtest.data import BacktestData, household_2024
 from phoenyra_ems.backtest.runner import household_site

@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from phoenyra_ems.backtest.ai_selection import (
-    WalkForward,
-    WalkForwardSettings,
-    run_ai_selection,
+from phoenyra_ems.backtest.ai_selection import WalkForward, run_ai_selection
+from phoenyra_ems.backtest.ai_settings import WalkForwardSettings
+from phoenyra_ems.backtest.ai_switching import (
     switch_choice,
     switching_gain,
     training_targets,
@@ -157,7 +156,7 @@ def test_the_daemons_model_leaves_the_optimiser_only_when_its_gate_opened() -> N
 def test_the_stop_loss_closes_the_gate_once_the_switches_since_training_lost_money(
     site: SiteConfig, days: BacktestData
 ) -> None:
-    from phoenyra_ems.backtest.ai_selection import WindowRecord
+    from phoenyra_ems.backtest.ai_settings import WindowRecord
 
     chooser = WalkForward(site, days, WalkForwardSettings(), BacktestForecasts(site, days, 24.0))
     chooser.switching = True  # the gate opened at the last training

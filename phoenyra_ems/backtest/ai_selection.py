@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Literal
 
 import numpy as np
 
+from phoenyra_ems.backtest.ai_settings import WalkForwardResult, WalkForwardSettings, WindowRecord
+from phoenyra_ems.backtest.ai_switching import switch_choice, training_targets, validate_switching
 from phoenyra_ems.backtest.counterfactual import (
-    DEFAULT_TAIL_H,
     Labelled,
     WindowReplayer,
     WindowStart,
@@ -40,12 +40,8 @@ from phoenyra_ems.backtest.forecasts import BacktestForecasts
 from phoenyra_ems.backtest.replay import RunResult, replay
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import (
-    DEFAULT_GATE_LEVEL,
-    DEFAULT_STICKINESS,
     AIStrategySelector,
-    GateResult,
     SelectorFeatures,
-    switching_gate,
 )
 from phoenyra_ems.core.battery import BatteryState, step
 from phoenyra_ems.core.decision import Decision
@@ -54,194 +50,8 @@ from phoenyra_ems.models import PlantState
 
 AI_SELECTION = "ai_selection"
 LAST_BEST_DAYS = 7.0
-# Leaving the optimiser (the default arm): on 2024 H1 of the household (1 h) no margin/confidence
-# made switching pay without the validation gate; with the significance gate and the stop-loss,
-# margin 0 and confidence 0.7 were best (+0.58 EUR over H1, 0.29 switches/day;
-# bench/ai_selection.py --optimiser --holdout 2024-07-01 --gates significant --grid-only).
-DEFAULT_SWITCH_MARGIN_EUR = 0.0
-DEFAULT_SWITCH_CONFIDENCE = 0.7
-DEFAULT_VALIDATION_DAYS = 14.0
 _NEVER = 2.0  # a confidence no probability reaches
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class WalkForwardSettings:
-    """The row's settings; :meth:`from_site` takes them from ``strategy.ai_selection``."""
-
-    training_data_days: float = 30.0
-    retrain_interval_days: float = 7.0
-    min_samples: int = 100
-    window_h: float = 1.0  # one decision per window (the selection's dwell time or longer)
-    tail_h: float = DEFAULT_TAIL_H  # counterfactual continuation after the window (self-consumption)
-    min_confidence: float = 0.5
-    kind: Literal["random_forest", "gradient_boosting", "last_best"] = "random_forest"
-    n_estimators: int = 100
-    max_depth: int = 10
-    seed: int = 42
-    weighted: bool = True  # weight each window by its spread (best − worst value): what a choice matters
-    stickiness: float = DEFAULT_STICKINESS  # keep the incumbent while its probability is this close
-    optimiser: bool = True  # the optimiser in the pool, as the default arm (module docstring)
-    switch_margin_eur: float = DEFAULT_SWITCH_MARGIN_EUR  # leave the default arm only for more than this
-    switch_confidence: float = DEFAULT_SWITCH_CONFIDENCE  # ... and with at least this probability
-    # ... and only while switching paid on the last days of labels for a model trained before them
-    validation_days: float = DEFAULT_VALIDATION_DAYS  # 0: no such check
-    # ... significantly: the gain's one-sided bootstrap bound over those days (0: the total alone)
-    gate_level: float = DEFAULT_GATE_LEVEL
-    min_switch_gain_eur: float = 0.0  # ... and more than this in total over the validation days
-    # ... and the gate closes again until the next training as soon as the windows the model took
-    # from the default arm since that training, once labelled, lost money in total
-    stop_loss: bool = True
-
-    @classmethod
-    def from_site(cls, site: SiteConfig, **overrides: Any) -> WalkForwardSettings:
-        config = site.strategy.ai_selection
-        values: dict[str, Any] = {
-            "training_data_days": float(config.training_data_days),
-            "retrain_interval_days": float(config.retrain_interval_days),
-            "min_samples": config.min_samples,
-            "window_h": config.window_h,
-            "tail_h": config.label_tail_h,
-            "min_confidence": config.min_confidence,
-        }
-        return cls(**{**values, **overrides})
-
-
-@dataclass
-class WindowRecord:
-    start: WindowStart
-    features: SelectorFeatures
-    choice: str | None  # pinned strategy, None: score-based selection
-    confidence: float | None
-
-
-@dataclass
-class WalkForwardResult:
-    run: RunResult
-    windows: list[WindowRecord]
-    labels: list[Labelled]
-    regret_eur: np.ndarray  # per window of the test period (after the first training)
-    score_regret_eur: np.ndarray  # the score-based selection's regret over the same windows
-    default_arm: str | None = None  # the optimiser when in the pool
-    default_regret_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))  # always the default arm
-    trainings: int = 0
-    trained_on: list[int] = field(default_factory=list)
-    train_s: float = 0.0
-    label_s: float = 0.0
-    ai_share: float = 0.0  # windows decided by the model, of the test period
-    importances: dict[str, float] = field(default_factory=dict)
-    optimiser_replays: int = 0  # windows whose optimiser value needed a counterfactual replay
-    validations: list[tuple[int, float]] = field(default_factory=list)  # (step, EUR switching gained)
-    validations_allowed: int = 0  # of which opened the gate (significant gain)
-    stop_losses: int = 0  # gates closed again before the next training: the switches lost money
-
-    def regret_line(self) -> str:
-        n = len(self.regret_eur)
-        if not n:
-            who = f"the {self.default_arm} decided" if self.default_arm else "the score selection decided"
-            return f"{self.run.name}: never trained (too little history): {who}"
-        return (
-            f"{self.run.name}: regret against the hindsight-best strategy per window: mean "
-            f"{self.regret_eur.mean():.4f} EUR, p95 {np.percentile(self.regret_eur, 95):.4f}, total "
-            f"{self.regret_eur.sum():.2f} EUR over {n} windows (score selection: total "
-            f"{self.score_regret_eur.sum():.2f}{self._default_part()}); model decided "
-            f"{100 * self.ai_share:.0f} % of windows, "
-            f"{self.trainings} trainings ({self.train_s:.1f} s), labelling {self.label_s:.1f} s"
-            + (f" ({self.optimiser_replays} optimiser replays)" if self.default_arm else "")
-            + self._validation_part()
-        )
-
-    def _validation_part(self) -> str:
-        if not self.validations:
-            return ""
-        on = self.validations_allowed
-        stopped = f" (closed again by the stop-loss {self.stop_losses} times)" if self.stop_losses else ""
-        return f"; switching allowed after {on} of {len(self.validations)} validations{stopped}"
-
-    def _default_part(self) -> str:
-        if self.default_arm is None or not len(self.default_regret_eur):
-            return ""
-        return f", {self.default_arm} alone: total {self.default_regret_eur.sum():.2f}"
-
-
-def training_targets(
-    labels: list[Labelled], default: str | None, margin_eur: float
-) -> tuple[list[str], list[float]]:
-    """Training labels and weights. Without a default arm: the best strategy, weighted by the
-    window's spread. With one: another strategy only where it beat the default arm by more than
-    ``margin_eur`` (money hysteresis), weighted by what switching (or not) gained or lost."""
-    if default is None:
-        return [x.best for x in labels], [x.spread for x in labels]
-    names, weights = [], []
-    for x in labels:
-        other, value = max(((k, v) for k, v in x.values.items() if k != default), key=lambda kv: kv[1])
-        gain = value - x.values[default]
-        names.append(other if gain > margin_eur else default)
-        weights.append(abs(gain))
-    return names, weights
-
-
-def switching_gains(
-    selector: AIStrategySelector,
-    labels: list[Labelled],
-    default: str,
-    confidence_needed: float,
-) -> list[float]:
-    """Per window of ``labels``: what following ``selector`` (leaving ``default`` where it is
-    confident) gained against the default arm, in EUR (each window from its recorded start state)."""
-    gains = []
-    for x in labels:
-        pool = tuple(x.values)
-        choice, _ = switch_choice(selector, x.features, pool, default, confidence_needed)
-        gains.append(x.values[choice] - x.values[default])
-    return gains
-
-
-def switching_gain(
-    selector: AIStrategySelector,
-    labels: list[Labelled],
-    default: str,
-    confidence_needed: float,
-) -> float:
-    """The total of :func:`switching_gains`, in EUR."""
-    return float(sum(switching_gains(selector, labels, default, confidence_needed)))
-
-
-def validate_switching(
-    selector: AIStrategySelector,
-    labels: list[Labelled],
-    default: str,
-    settings: WalkForwardSettings,
-) -> GateResult:
-    """The validation gate: ``selector`` (trained before ``labels``) followed over ``labels`` must
-    have gained significantly against ``default`` (:func:`~phoenyra_ems.core.ai_selection.switching_gate`)."""
-    gains = switching_gains(selector, labels, default, settings.switch_confidence)
-    return switching_gate(
-        gains,
-        max(1, round(24.0 / settings.window_h)),
-        level=settings.gate_level,
-        min_gain_eur=settings.min_switch_gain_eur,
-    )
-
-
-def switch_choice(
-    selector: AIStrategySelector,
-    features: SelectorFeatures,
-    pool: tuple[str, ...],
-    default: str,
-    confidence_needed: float,
-) -> tuple[str, float | None]:
-    """The default arm, unless the trained model names another strategy with at least
-    ``confidence_needed``; the confidence is None while untrained (the default arm decides)."""
-    if not selector.trained:
-        return default, None
-    proba = {k: v for k, v in selector.probabilities(features).items() if k in pool}
-    if not proba:
-        return default, None
-    best, confidence = max(proba.items(), key=lambda kv: kv[1])
-    if best != default and confidence >= confidence_needed:
-        return best, confidence
-    return default, proba.get(default, 1.0 - confidence)
 
 
 class WalkForward:

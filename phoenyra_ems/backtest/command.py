@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"backtest: {problem}", file=sys.stderr)
         return 1
     try:
-        from phoenyra_ems.backtest.ai_selection import WalkForwardSettings
+        from phoenyra_ems.backtest.ai_settings import WalkForwardSettings
 
         ai = None if args.no_ai_selection else WalkForwardSettings.from_site(site)
         report = run_backtest(

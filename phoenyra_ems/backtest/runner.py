@@ -7,12 +7,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from phoenyra_ems.backtest.ai_selection import (
-    AI_SELECTION,
-    WalkForwardResult,
-    WalkForwardSettings,
-    run_ai_selection,
-)
+from phoenyra_ems.backtest.ai_selection import AI_SELECTION, run_ai_selection
+from phoenyra_ems.backtest.ai_settings import WalkForwardResult, WalkForwardSettings
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.forecasts import BacktestForecasts, service_forecasts
 from phoenyra_ems.backtest.optimum import OptimumInput, OptimumResult, solve_optimum

@@ -97,7 +97,7 @@ def _gate_line(summary: TrainSummary) -> str:
 
 
 def _eval(site: SiteConfig, data: BacktestData, trees: int) -> int:
-    from phoenyra_ems.backtest.ai_selection import WalkForwardSettings
+    from phoenyra_ems.backtest.ai_settings import WalkForwardSettings
     from phoenyra_ems.backtest.report import table
     from phoenyra_ems.backtest.runner import run_backtest, tariff_problem
 

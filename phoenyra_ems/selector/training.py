@@ -9,7 +9,7 @@ With the optimiser in the site's pool it is replayed too (a plan per step from t
 then, as the backtest's walk-forward does) and it is the **default arm**: the model learns to leave
 it only where another strategy beat it by more than the switch margin, and switching is allowed only
 when a model trained without the last ``validation_days`` of labels gained significantly over them
-(:func:`~phoenyra_ems.backtest.ai_selection.validate_switching`) — the same rules as the backtest row.
+(:func:`~phoenyra_ems.backtest.ai_switching.validate_switching`) — the same rules as the backtest row.
 """
 
 from __future__ import annotations
@@ -22,13 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from phoenyra_ems.backtest.ai_selection import (
-    DEFAULT_SWITCH_CONFIDENCE,
-    WalkForwardSettings,
-    switch_choice,
-    training_targets,
-    validate_switching,
-)
+from phoenyra_ems.backtest.ai_settings import DEFAULT_SWITCH_CONFIDENCE, WalkForwardSettings
+from phoenyra_ems.backtest.ai_switching import switch_choice, training_targets, validate_switching
 from phoenyra_ems.backtest.counterfactual import (
     DEFAULT_TAIL_H,
     Labelled,

@@ -41,12 +41,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from phoenyra_ems.core.optimiser.highs import Lp, highs, resolve
+from phoenyra_ems.core.optimiser.layout import Layout, constraint_matrix, pin_battery
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -59,7 +60,6 @@ SIMULTANEOUS_TOL_KW = 1e-6
 SLACK_TOL = 1e-6
 SIMULTANEOUS_ROUNDS = 4
 MIN_CAPACITY_KWH = 1e-6  # below this there is no battery (avoids SoC from denormal capacities)
-_CACHE_SIZE = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,231 +179,6 @@ def _series(name: str, value: FloatArray, n: int | None = None) -> FloatArray:
     return arr
 
 
-# --- the sparse structure, cached per shape -----------------------------------------------------
-
-_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-
-
-def _matrix(
-    n: int, months: int, month_index: IntArray, h: float, eta_c: float, eta_d: float,
-    soc_rows: bool, demand: bool,
-) -> Any:  # fmt: skip
-    """All rows as one CSC array (equalities first); built once per shape and reused."""
-    key = (n, months, month_index.tobytes() if demand else b"", h, eta_c, eta_d, soc_rows, demand)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit
-    import scipy.sparse as sp
-
-    lay = _Layout(n, months if demand else 0, soc_rows)
-    t = np.arange(n)
-    ones = np.ones(n)
-    rows = [t, t, t, t, t, t, n + t, n + t[1:], n + t, n + t]
-    cols = [lay.i + t, lay.x + t, lay.d + t, lay.c + t, lay.u + t, lay.v + t, lay.e + t,
-            lay.e + t[:-1], lay.c + t, lay.d + t]  # fmt: skip
-    vals = [ones, -ones, ones, -ones, -ones, ones, ones, -ones[1:], -eta_c * h * ones, h / eta_d * ones]
-    r = 2 * n
-    if soc_rows:  # e + l >= e_min ; e - h <= e_max
-        rows += [r + t, r + t, r + n + t, r + n + t]
-        cols += [lay.e + t, lay.lo + t, lay.e + t, lay.hi + t]
-        vals += [ones, ones, ones, -ones]
-        r += 2 * n
-    if demand:  # i_t - p_m(t) <= 0
-        rows += [r + t, r + t]
-        cols += [lay.i + t, lay.p + month_index]
-        vals += [ones, -ones]
-        r += n
-    matrix = sp.csc_array(
-        sp.coo_array(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, lay.n_var)
-        )
-    )
-    matrix.sort_indices()
-    _CACHE[key] = matrix
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return matrix
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """Where each block of variables starts."""
-
-    n: int
-    n_peak: int
-    soc_rows: bool
-
-    @property
-    def c(self) -> int:
-        return 0
-
-    @property
-    def d(self) -> int:
-        return self.n
-
-    @property
-    def i(self) -> int:
-        return 2 * self.n
-
-    @property
-    def x(self) -> int:
-        return 3 * self.n
-
-    @property
-    def u(self) -> int:
-        return 4 * self.n
-
-    @property
-    def v(self) -> int:
-        return 5 * self.n
-
-    @property
-    def e(self) -> int:
-        return 6 * self.n
-
-    @property
-    def p(self) -> int:
-        return 7 * self.n
-
-    @property
-    def lo(self) -> int:
-        return self.p + self.n_peak
-
-    @property
-    def hi(self) -> int:
-        return self.lo + (self.n if self.soc_rows else 0)
-
-    @property
-    def n_var(self) -> int:
-        return self.hi + (self.n if self.soc_rows else 0)
-
-
-@dataclass(frozen=True, slots=True)
-class _Lp:
-    cost: FloatArray
-    lower: FloatArray
-    upper: FloatArray
-    matrix: Any  # scipy CSC array
-    row_lower: FloatArray
-    row_upper: FloatArray
-
-
-@dataclass(frozen=True, slots=True)
-class _Run:
-    status: int  # 0 optimal, 1 limit reached, 2 infeasible, 3 unbounded, 4 other (as linprog)
-    message: str
-    x: FloatArray | None
-    row_dual: FloatArray | None
-    solver: Any = None  # the HiGHS object, kept for warm-started re-solves
-
-
-def _highs(lp: _Lp, presolve: bool, time_limit_s: float | None) -> _Run:
-    """Solve with HiGHS: scipy's bundled bindings directly (no linprog overhead), else linprog."""
-    try:
-        from scipy.optimize._highspy import _core as highs_core
-    except ImportError:  # pragma: no cover - scipy without the bindings: the public API
-        return _linprog(lp, presolve, time_limit_s)
-    model = highs_core.HighsLp()
-    n_row, n_col = lp.matrix.shape
-    model.num_col_, model.num_row_ = n_col, n_row
-    model.a_matrix_.num_col_, model.a_matrix_.num_row_ = n_col, n_row
-    model.a_matrix_.format_ = highs_core.MatrixFormat.kColwise
-    model.a_matrix_.start_ = lp.matrix.indptr
-    model.a_matrix_.index_ = lp.matrix.indices
-    model.a_matrix_.value_ = lp.matrix.data
-    inf = highs_core.kHighsInf
-    model.col_cost_ = lp.cost
-    model.col_lower_ = np.where(np.isinf(lp.lower), -inf, lp.lower)
-    model.col_upper_ = np.where(np.isinf(lp.upper), inf, lp.upper)
-    model.row_lower_ = np.where(np.isinf(lp.row_lower), -inf, lp.row_lower)
-    model.row_upper_ = np.where(np.isinf(lp.row_upper), inf, lp.row_upper)
-    solver = highs_core._Highs()
-    solver.setOptionValue("output_flag", False)
-    solver.setOptionValue("presolve", "on" if presolve else "off")
-    solver.setOptionValue("simplex_dual_edge_weight_strategy", 1)  # devex: ~10 % faster on plans
-    if time_limit_s is not None:
-        solver.setOptionValue("time_limit", float(time_limit_s))
-    if solver.passModel(model) == highs_core.HighsStatus.kError:
-        return _Run(4, "HiGHS refused the model", None, None)
-    solver.run()
-    return _result(solver, highs_core)
-
-
-def _result(solver: Any, highs_core: Any) -> _Run:
-    status = solver.getModelStatus()
-    message = f"HiGHS model status {int(status)}: {solver.modelStatusToString(status)}"
-    statuses = highs_core.HighsModelStatus
-    if status != statuses.kOptimal:
-        code = {
-            statuses.kInfeasible: 2,
-            statuses.kUnbounded: 3,
-            statuses.kTimeLimit: 1,
-            statuses.kIterationLimit: 1,
-        }.get(status, 4)
-        return _Run(code, message, None, None)
-    solution = solver.getSolution()
-    return _Run(0, message, np.asarray(solution.col_value), np.asarray(solution.row_dual), solver)
-
-
-def _resolve(run: _Run, lp: _Lp, changed: IntArray, presolve: bool, time_limit_s: float | None) -> _Run:
-    """Solve ``lp`` again after its upper bounds changed at ``changed``: warm from ``run``'s basis."""
-    if run.solver is None:  # pragma: no cover - the linprog fallback
-        return _highs(lp, presolve, time_limit_s)
-    from scipy.optimize._highspy import _core as highs_core
-
-    idx = np.ascontiguousarray(changed, dtype=np.int32)
-    run.solver.changeColsBounds(len(idx), idx, lp.lower[idx], lp.upper[idx])
-    run.solver.run()
-    return _result(run.solver, highs_core)
-
-
-def _linprog(lp: _Lp, presolve: bool, time_limit_s: float | None) -> _Run:  # pragma: no cover
-    from scipy.optimize import linprog
-
-    eq = lp.row_lower == lp.row_upper
-    a = lp.matrix.tocsr()
-    options: dict[str, Any] = {"presolve": presolve}
-    if time_limit_s is not None:
-        options["time_limit"] = time_limit_s
-    res = linprog(
-        lp.cost,
-        A_ub=a[~eq] if (~eq).any() else None,
-        b_ub=lp.row_upper[~eq] if (~eq).any() else None,
-        A_eq=a[eq],
-        b_eq=lp.row_upper[eq],
-        bounds=np.column_stack([lp.lower, lp.upper]),
-        method="highs",
-        options=options,
-    )
-    if res.status != 0 or res.x is None:
-        return _Run(int(res.status), str(res.message), None, None)
-    duals = np.zeros(len(eq))
-    duals[eq] = res.eqlin.marginals
-    if (~eq).any():
-        duals[~eq] = res.ineqlin.marginals
-    return _Run(0, str(res.message), np.asarray(res.x), duals)
-
-
-def _pin_battery(
-    fixed_kw: FloatArray | None, n: int, lay: _Layout, lower: FloatArray, upper: FloatArray
-) -> bool:
-    """Fix ``c``/``d`` (in place) where ``fixed_kw`` is a number; whether any step was fixed."""
-    if fixed_kw is None:
-        return False
-    fixed = np.asarray(fixed_kw, dtype=np.float64)
-    if fixed.shape != (n,):
-        raise ValueError(f"battery_fixed_kw must have {n} steps, got shape {fixed.shape}")
-    t = np.arange(n)
-    dis = t[np.isfinite(fixed) & (fixed >= 0)]
-    chg = t[np.isfinite(fixed) & (fixed < 0)]
-    d_val = np.minimum(fixed[dis], upper[lay.d + dis])
-    c_val = np.minimum(-fixed[chg], upper[lay.c + chg])
-    lower[lay.d + dis], upper[lay.d + dis], upper[lay.c + dis] = d_val, d_val, 0.0
-    lower[lay.c + chg], upper[lay.c + chg], upper[lay.d + chg] = c_val, c_val, 0.0
-    return bool(len(dis) + len(chg))
-
-
 PRESOLVE_FROM_STEPS = 2000
 """Presolve pays for the bound over a whole period; for a horizon it costs more than it saves."""
 
@@ -469,8 +244,8 @@ def _solve(p: Problem, started: float) -> Solution:
     soft = p.soft
     # SoC slack rows only when the start lies outside the window (else the bounds hold it).
     soc_rows = soft and has_battery and not (e_min - 1e-9 <= e_start <= e_max + 1e-9)
-    lay = _Layout(n, months if demand else 0, soc_rows)
-    matrix = _matrix(n, months, month_index, h, eta_c, eta_d, soc_rows, demand)
+    lay = Layout(n, months if demand else 0, soc_rows)
+    matrix = constraint_matrix(n, months, month_index, h, eta_c, eta_d, soc_rows, demand)
 
     # Objective in EUR * 1000/h (prices in EUR/MWh per kW): tolerances stay far below a cent.
     scale = 1000.0 / h
@@ -510,7 +285,7 @@ def _solve(p: Problem, started: float) -> Solution:
         lower[lay.p - 1] = max(lower[lay.p - 1], e_end)
     lower[lay.p : lay.lo] = reached[: lay.n_peak]
     upper[lay.p : lay.lo] = np.inf
-    pinned = _pin_battery(p.battery_fixed_kw, n, lay, lower, upper) if has_battery else False
+    pinned = pin_battery(p.battery_fixed_kw, n, lay, lower, upper) if has_battery else False
 
     row_upper = np.concatenate([load - pv, np.zeros(n)])
     row_upper[n] = e_start
@@ -524,16 +299,16 @@ def _solve(p: Problem, started: float) -> Solution:
     build_s = time.perf_counter() - started
 
     presolve = n >= PRESOLVE_FROM_STEPS
-    lp = _Lp(cost, lower, upper, matrix, row_lower, row_upper)
+    lp = Lp(cost, lower, upper, matrix, row_lower, row_upper)
     solve_started = time.perf_counter()
-    run = _highs(lp, presolve, p.time_limit_s)
+    run = highs(lp, presolve, p.time_limit_s)
     if run.status in (2, 4):  # HiGHS's presolve can misjudge bounds near its tolerances: confirm
-        run = _highs(lp, not presolve, p.time_limit_s)
+        run = highs(lp, not presolve, p.time_limit_s)
     relaxed = ""
     if run.status == 2 and pinned:  # the fixed steps break the SoC window: keep them as caps only
         lower[lay.c : lay.i] = 0.0
-        lp = _Lp(cost, lower, upper, matrix, row_lower, row_upper)
-        run = _highs(lp, presolve, p.time_limit_s)
+        lp = Lp(cost, lower, upper, matrix, row_lower, row_upper)
+        run = highs(lp, presolve, p.time_limit_s)
         relaxed = "; fixed battery steps relaxed to caps (SoC window)"
     if run.status != 0 or run.x is None:
         return _failed(
@@ -558,8 +333,8 @@ def _solve(p: Problem, started: float) -> Solution:
         fixed[d0 + steps[net_charge]] = 0.0
         fixed[c0 + steps[~net_charge]] = 0.0
         changed = np.concatenate([d0 + steps[net_charge], c0 + steps[~net_charge]])
-        lp_fixed = _Lp(cost, lower, fixed, matrix, row_lower, row_upper)
-        again = _resolve(run, lp_fixed, changed, presolve, p.time_limit_s)
+        lp_fixed = Lp(cost, lower, fixed, matrix, row_lower, row_upper)
+        again = resolve(run, lp_fixed, changed, presolve, p.time_limit_s)
         if again.status != 0 or again.x is None:
             break
         run, upper = again, fixed
