@@ -145,7 +145,11 @@ async def test_the_connection_banner_keeps_retry_and_key_visible_at_80_columns()
         await pilot.pause(0.2)
         backend.store.set_connection(Connection(Phase.LOST, "http://127.0.0.1:8080", AIOHTTP_ERROR, 5, 8.0))
         banner = app.screen.query_one(ConnectionBanner)
-        await wait_for(pilot, lambda: "Connection lost" in str(banner.render()), what="the banner")
+        await wait_for(
+            pilot,  # drawn and laid out: its width is known a refresh after the text (slower under load)
+            lambda: "Connection lost" in str(banner.render()) and banner.content_size.width > 0,
+            what="the banner",
+        )
         visible = str(banner.render())[: banner.content_size.width]  # what fits on its one line
         assert visible.startswith("⚠ Connection lost — retry 5 in 8.0 s (r: now)"), visible
         assert "127.0.0.1:8080 unreachable" in visible and "ssl:default" not in visible
