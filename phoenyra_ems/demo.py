@@ -47,6 +47,7 @@ def simulator_for(site: SiteConfig) -> SimulatorConfig:
     peak_kw = site.grid_tariffs.peak_import_cap_kw or 0.6 * grid_kw
     return SimulatorConfig(
         profile=site.modbus.profile,
+        parameters=site.modbus.parameters,
         host=site.modbus.host,
         port=site.modbus.port,
         unit_id=site.modbus.unit_id,

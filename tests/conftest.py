@@ -62,6 +62,7 @@ def make_site(port: int, **overrides: object) -> SiteConfig:
 def simulator_config(site: SiteConfig, **overrides: object) -> SimulatorConfig:
     config = SimulatorConfig(
         profile=site.modbus.profile,
+        parameters=site.modbus.parameters,
         port=site.modbus.port,
         unit_id=site.modbus.unit_id,
         capacity_kwh=site.bess.energy_capacity_kwh,

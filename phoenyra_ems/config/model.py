@@ -48,6 +48,8 @@ class ModbusConfig:
     # A device without a revert timer holds a setpoint until told otherwise: the SoC window is
     # kept for this long after the last write if the link is lost (docs/safety.md).
     assumed_hold_s: float = 900.0
+    # the device profile's parameters (``parameters:`` in its YAML, e.g. ``power_scale``)
+    parameters: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from phoenyra_ems.config.validators import (
     boolean,
     integer,
     list_of,
+    mapping,
     number,
     one_of,
     optional,
@@ -159,6 +160,26 @@ def _check_modbus(modbus: ModbusConfig) -> Iterator[vol.Invalid]:
             "(remove the site, or the key)",
             path=["enabled"],
         )
+    if modbus.parameters:
+        from phoenyra_ems.profiles.loader import ProfileError, apply_parameters, load_profile
+
+        profile = load_profile(modbus.profile)
+        for name, value in modbus.parameters.items():
+            try:
+                apply_parameters(profile, {name: value})
+            except ProfileError as err:
+                yield vol.Invalid(str(err), path=["parameters", name])
+
+
+def _profile_parameters(value: Any) -> dict[str, float]:
+    """``modbus.parameters``: parameter name -> positive number (checked against the profile)."""
+    out: dict[str, float] = {}
+    for key, item in mapping(value).items():
+        try:
+            out[string(key)] = POSITIVE(item)
+        except vol.Invalid as err:
+            raise vol.Invalid(err.msg, path=[key]) from err
+    return out
 
 
 def _check_api(api: ApiConfig) -> Iterator[vol.Invalid]:
@@ -219,6 +240,7 @@ MODBUS = section(
         vol.Optional("retries"): integer(ge=0),
         vol.Optional("setpoint_refresh_s"): POSITIVE,
         vol.Optional("assumed_hold_s"): POSITIVE,
+        vol.Optional("parameters"): _profile_parameters,
     },
     _build_modbus,
     [_check_modbus],

@@ -24,7 +24,7 @@ from phoenyra_ems.devices.errors import DeviceError, DeviceUnavailable, WriteRef
 from phoenyra_ems.devices.plausibility import check_plausible
 from phoenyra_ems.devices.sunspec import scan_sunspec
 from phoenyra_ems.models import Measurements
-from phoenyra_ems.profiles.loader import DeviceProfile, load_profile
+from phoenyra_ems.profiles.loader import DeviceProfile, apply_parameters, load_profile
 
 LOG = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class ModbusDevice:
         self.config = config
         self.bess = bess
         self.clock = clock or SystemClock()
-        self.profile: DeviceProfile = load_profile(config.profile)
+        self.profile: DeviceProfile = apply_parameters(load_profile(config.profile), config.parameters)
         self.register_map: RegisterMap | None = None
         self.stats = DriverStats()
         self._client = AsyncModbusTcpClient(

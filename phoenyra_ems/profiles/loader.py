@@ -8,6 +8,8 @@ whose ``scale``/``sign`` convert raw registers straight into our units and sign 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal, cast
 
@@ -25,6 +27,7 @@ from phoenyra_ems.profiles.model import (
     ModeSpec,
     PointSum,
     ProfileError,
+    ProfileParameter,
     RegisterPoint,
     RegType,
     SensorRegister,
@@ -48,6 +51,34 @@ def load_profile(name: str) -> DeviceProfile:
     if name not in known:
         raise UnknownProfileError(f"unknown device profile {name!r}; known profiles: {', '.join(known)}")
     return parse_profile_file(profile_path(name))
+
+
+def apply_parameters(profile: DeviceProfile, values: Mapping[str, float]) -> DeviceProfile:
+    """``profile`` with a site's ``modbus.parameters``: each value multiplies the scale of its
+    parameter's measurements (relative to the parameter's default). Unknown names raise
+    :class:`ProfileError` listing the profile's parameters."""
+    if not values:
+        return profile
+    measurements = dict(profile.measurements)
+    for name, value in values.items():
+        parameter = profile.parameters.get(name)
+        if parameter is None:
+            known = ", ".join(profile.parameters) or "none"
+            raise ProfileError(
+                f"profile {profile.name!r} has no parameter {name!r} (its parameters: {known})"
+            )
+        factor = value / parameter.default
+        for point in parameter.points:
+            measurements[point] = _scaled(measurements[point], factor)
+    return replace(profile, measurements=measurements)
+
+
+def _scaled(measure: Measure, factor: float) -> Measure:
+    if isinstance(measure, RegisterPoint):
+        return replace(measure, scale=measure.scale * factor)
+    if isinstance(measure, PointSum):
+        return PointSum(tuple(replace(term, scale=term.scale * factor) for term in measure.terms))
+    raise ProfileError("a SunSpec point takes its scale from the device's scale factors")
 
 
 def parse_profile_file(path: Path) -> DeviceProfile:
@@ -135,7 +166,37 @@ class _Parser:
             safe=self.writes(raw.get("safe", []), "safe"),
             mode=None if mode is None else self.mode(mode, "mode"),
             sensors=self.sensors(raw.get("sensors", {}), "sensors"),
+            parameters=self.parameters(raw.get("parameters", {}), "parameters", measurements),
         )
+
+    def parameters(
+        self, spec: object, key: str, measurements: Mapping[str, Measure]
+    ) -> dict[str, ProfileParameter]:
+        """``<name>: {points: [measurement, ...], default: 1, description}`` (scale multipliers)."""
+        out = {}
+        for name, item in self.mapping(spec, key).items():
+            raw = self.mapping(item, f"{key}.{name}")
+            points = raw.get("points")
+            if not isinstance(points, list) or not points:
+                raise self.fail(f"{key}.{name}.points", "expected a non-empty list of measurement names")
+            for point in points:
+                measure = measurements.get(str(point))
+                if measure is None:
+                    raise self.fail(f"{key}.{name}.points", f"{point!r} is not a measurement of this profile")
+                if not isinstance(measure, RegisterPoint | PointSum):
+                    raise self.fail(
+                        f"{key}.{name}.points", f"{point!r} is a SunSpec point (scaled by the device)"
+                    )
+            default = self.number(raw.get("default", 1.0), f"{key}.{name}.default")
+            if default <= 0:
+                raise self.fail(f"{key}.{name}.default", "must be positive")
+            out[name] = ProfileParameter(
+                name=name,
+                points=tuple(str(p) for p in points),
+                description=self.text(raw.get("description"), f"{key}.{name}.description"),
+                default=default,
+            )
+        return out
 
     def sensors(self, spec: object, key: str) -> dict[str, SensorRegister]:
         """Named sensor registers: ``<name>: {register, table, type, scale, unit, invalid, description}``."""
@@ -291,6 +352,7 @@ __all__ = [
     "ModeSpec",
     "PointSum",
     "ProfileError",
+    "ProfileParameter",
     "RegType",
     "RegisterPoint",
     "SensorRegister",
@@ -302,6 +364,7 @@ __all__ = [
     "Table",
     "UnknownProfileError",
     "WordOrder",
+    "apply_parameters",
     "load_profile",
     "parse_profile_file",
 ]

@@ -151,6 +151,18 @@ class SensorRegister:
 
 
 @dataclass(frozen=True)
+class ProfileParameter:
+    """A value a site may set for its device (``modbus.parameters``), as evcc's templates do: a scale
+    multiplier on some measurements (firmware that reports power in 10-W steps, a gateway that
+    scales by 100), ``default`` 1 = the profile as written."""
+
+    name: str
+    points: tuple[str, ...]  # measurement names whose scale the value multiplies
+    description: str
+    default: float = 1.0
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
     """A device's register map, setpoint mechanism and connection defaults."""
 
@@ -167,6 +179,7 @@ class DeviceProfile:
     safe: tuple[StaticWrite, ...] = ()
     mode: ModeSpec | None = None
     sensors: Mapping[str, SensorRegister] = field(default_factory=dict)  # named sensor registers
+    parameters: Mapping[str, ProfileParameter] = field(default_factory=dict)  # ``modbus.parameters``
 
     @property
     def is_sunspec(self) -> bool:

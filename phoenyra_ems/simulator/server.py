@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pymodbus.constants import ExcCodes
@@ -22,7 +23,7 @@ from phoenyra_ems.core.battery import BatteryModel, BatteryState
 from phoenyra_ems.devices.codec import RegisterMap, resolve_profile
 from phoenyra_ems.devices.registers import encode_point
 from phoenyra_ems.devices.sunspec import DEFAULT_MODELS, layout_sunspec_models
-from phoenyra_ems.profiles.loader import load_profile
+from phoenyra_ems.profiles.loader import apply_parameters, load_profile
 from phoenyra_ems.simulator.image import RegisterImage
 from phoenyra_ems.simulator.site_model import SiteModel
 
@@ -61,6 +62,8 @@ class SimulatorConfig:
     # SunSpec profile only: the models the device advertises (a SUNSPEC_LAYOUTS name or model
     # ids, placed back to back after the marker at 40000); None: all of DEFAULT_MODELS
     sunspec_models: str | tuple[int, ...] | None = None
+    # the profile's parameters, as a site's ``modbus.parameters`` (the registers are encoded with them)
+    parameters: Mapping[str, float] = field(default_factory=dict)
 
 
 class BatterySimulator:
@@ -85,7 +88,7 @@ class BatterySimulator:
             annual_load_mwh=config.annual_load_mwh,
             revert_timeout_s=config.revert_timeout_s,
         )
-        profile = load_profile(config.profile)
+        profile = apply_parameters(load_profile(config.profile), config.parameters)
         models = None
         if profile.is_sunspec:
             chosen = config.sunspec_models
