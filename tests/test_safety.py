@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from phoenyra_ems.core.battery import BatteryModel, BatteryState, step
@@ -70,6 +70,10 @@ def test_setpoint_never_exceeds_power_limits(lim: SiteLimits, cmd: SafetyInput) 
 
 @settings(max_examples=3000, deadline=None)
 @given(site_limits(), commands())
+@example(  # found by hypothesis in CI: a 6e-8 kW gap to a 0 kW import cap at the SoC floor, 0 kW derated
+    SiteLimits(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, None, None, 0.0, None),
+    SafetyInput(0.0, 1.0, 0.0, 5.960464477539063e-08, 302.0, 0.0, 50.0, 0.0, 0.0),
+)
 def test_setpoint_never_leaves_soc_window(lim: SiteLimits, cmd: SafetyInput) -> None:
     """Run the setpoint through the battery physics for the next step, and for as long as the device
     may hold it on its own: SoC ends inside the window (or no further out than it started)."""

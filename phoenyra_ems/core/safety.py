@@ -95,8 +95,13 @@ def enforce(command: SafetyInput, limits: SiteLimits) -> SafetyResult:
     if limits.grid_export_max_kw is not None:
         grid_high = net_load + limits.grid_export_max_kw  # p_bess <= net + export cap
     g_low, g_high = _intersect(low, high, grid_low, grid_high)
-    if g_low <= g_high + TOLERANCE_KW:
-        low, high = g_low, max(g_low, g_high)
+    if g_low <= g_high:
+        low, high = g_low, g_high
+    elif g_low <= g_high + TOLERANCE_KW:
+        # apart by at most 1 W: the grid band counts as kept, the hardware/SoC band is kept exactly
+        # (found by hypothesis: at the SoC floor with 0 kW derated power, a 6e-8 kW import cap gap
+        # used to discharge 6e-8 kW below the floor)
+        low = high = min(max((g_low + g_high) / 2, low), high)
     else:
         # No setpoint satisfies both: stay within hardware/SoC, as close to the grid band as possible.
         unreachable = True
