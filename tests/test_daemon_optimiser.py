@@ -78,7 +78,8 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 async def test_a_site_without_forecasts_optimises_serves_its_plan_and_stays_clamped(running: Running) -> None:
     optimiser = running.controller.optimiser
     assert optimiser is not None
-    await until(lambda: optimiser.plan is not None)
+    # the plan is there as soon as the solve returns; the cycle that asked for it writes its state after
+    await until(lambda: optimiser.plan is not None and running.controller.state.strategy_reason != "")
     url = f"{running.daemon.url}/api/v1/sites/wien"
     async with aiohttp.ClientSession(headers=running.headers) as http:
         async with http.get(f"{url}/plan") as response:
