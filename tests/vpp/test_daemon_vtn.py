@@ -4,61 +4,20 @@ Modbus TCP simulator. An event created on the VTN moves the battery within ``res
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from phoenyra_ems.clock import SystemClock
-from phoenyra_ems.config.vpp_model import VppConfig
-from phoenyra_ems.daemon import Daemon
-from phoenyra_ems.models import SiteStatus
-from phoenyra_ems.simulator.server import BatterySimulator
 from phoenyra_ems.vpp.vtn import TestVtn
-from phoenyra_ems.vpp.webhook import WEBHOOK_PATH
-from tests.conftest import free_port, simulator_config
-from tests.daemon_fixtures import RunningDaemon, two_site_config
-from tests.vpp.helpers import VEN_SECRET, dispatch_event, make_vtn, wait_for
+from tests.daemon_fixtures import RunningDaemon
+from tests.vpp.conftest import Start
+from tests.vpp.helpers import dispatch_event, wait_for
 
 
 @pytest.fixture
-async def vtn_and_daemon(tmp_path: Path) -> AsyncIterator[tuple[TestVtn, RunningDaemon]]:
-    vtn = make_vtn()
-    await vtn.start()
-    vtn.add("programs", {"programName": "afrr"})  # before the VEN starts: it subscribes at once
-    port = free_port()
-    config = two_site_config(tmp_path)
-    vpp = VppConfig(
-        enabled=True,
-        vtn_url=vtn.url,
-        client_id="ven1",
-        client_secret=VEN_SECRET,
-        poll_interval_s=2.0,  # push carries the event at once; each poll cycle also sends the reports
-        webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
-    )
-    config = replace(
-        config,
-        api=replace(config.api, port=port),
-        sites={i: replace(s, vpp=vpp) for i, s in config.sites.items()},
-    )
-    simulators = {
-        i: BatterySimulator(simulator_config(s, pv_peak_kw=0.0, load_kind="none"), SystemClock())
-        for i, s in config.sites.items()
-    }
-    for simulator in simulators.values():
-        await simulator.start()
-    daemon = Daemon(config, SystemClock())
-    await daemon.start()
-    try:
-        await wait_for(lambda: all(s.state.status is SiteStatus.RUNNING for s in daemon.fleet.slots.values()))
-        yield vtn, RunningDaemon(daemon, simulators, {})
-    finally:
-        await daemon.stop()
-        for simulator in simulators.values():
-            await simulator.stop()
-        await vtn.stop()
+async def vtn_and_daemon(start_rig: Start) -> tuple[TestVtn, RunningDaemon]:
+    # push carries the event at once; each poll cycle (2 s) also sends the reports
+    return await start_rig(push=True, poll_interval_s=2.0)
 
 
 async def test_an_event_on_the_vtn_moves_the_battery_within_the_response_time(

@@ -10,10 +10,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,69 +18,12 @@ import jsonschema_rs
 import pytest
 
 from phoenyra_ems.api.openapi import openapi_document
-from phoenyra_ems.clock import SystemClock
-from phoenyra_ems.config.vpp_model import VppConfig
-from phoenyra_ems.daemon import Daemon
 from phoenyra_ems.models import SiteStatus
-from phoenyra_ems.simulator.server import BatterySimulator
 from phoenyra_ems.vpp.vtn import TestVtn
 from phoenyra_ems.vpp.webhook import WEBHOOK_PATH
-from tests.conftest import free_port, simulator_config
-from tests.daemon_fixtures import RunningDaemon, two_site_config
-from tests.vpp.helpers import VEN_SECRET, dispatch_event, make_vtn, wait_for
-
-Rig = tuple[TestVtn, RunningDaemon]
-Start = Callable[..., Awaitable[Rig]]
-
-
-@pytest.fixture
-async def start_rig(tmp_path: Path) -> AsyncIterator[Start]:
-    """``await start_rig(push=..., resource=..., poll_interval_s=...)``: VTN + daemon + simulators
-    (two 200 kWh / 100 kW sites without PV or load: every kW at the meter is the battery's)."""
-    started: list[tuple[TestVtn, Daemon, dict[str, BatterySimulator]]] = []
-
-    async def start(*, push: bool, resource: str = "", poll_interval_s: float = 1.0) -> Rig:
-        vtn = make_vtn()
-        await vtn.start()
-        vtn.add("programs", {"programName": "afrr"})
-        port = free_port()
-        config = two_site_config(tmp_path)
-        vpp = VppConfig(
-            enabled=True,
-            site_id=resource,  # "" -> each site its own resource; shared -> the aggregated one
-            vtn_url=vtn.url,
-            client_id="ven1",
-            client_secret=VEN_SECRET,
-            poll_interval_s=poll_interval_s,
-            webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}" if push else None,
-        )
-        config = replace(
-            config,
-            api=replace(config.api, port=port),
-            sites={i: replace(s, vpp=vpp) for i, s in config.sites.items()},
-        )
-        simulators = {
-            i: BatterySimulator(simulator_config(s, pv_peak_kw=0.0, load_kind="none"), SystemClock())
-            for i, s in config.sites.items()
-        }
-        for simulator in simulators.values():
-            await simulator.start()
-        daemon = Daemon(config, SystemClock())
-        started.append((vtn, daemon, simulators))
-        await daemon.start()
-        await wait_for(lambda: all(s.state.status is SiteStatus.RUNNING for s in daemon.fleet.slots.values()))
-        # the VEN registered and announced its resources (and subscribed, with push)
-        await wait_for(lambda: vtn.objects["resources"] and (vtn.objects["subscriptions"] or not push), 15.0)
-        return vtn, RunningDaemon(daemon, simulators, {})
-
-    try:
-        yield start
-    finally:
-        for vtn, daemon, simulators in started:
-            await daemon.stop()
-            for simulator in simulators.values():
-                await simulator.stop()
-            await vtn.stop()
+from tests.daemon_fixtures import RunningDaemon
+from tests.vpp.conftest import Start
+from tests.vpp.helpers import dispatch_event, wait_for
 
 
 def program_id(vtn: TestVtn) -> str:
