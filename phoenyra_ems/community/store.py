@@ -44,6 +44,17 @@ class Select:
     member: str | None = None
     by_period: bool = False  # ordered by period (then seq) instead of seq
 
+    def conditions(self) -> list[tuple[str, str]]:
+        """The conditions it sets, as (``column operator``, value), for either store's SQL."""
+        given = (
+            ("kind =", self.kind),
+            ("month =", self.month),
+            ("period >=", self.since),
+            ("period <", self.until),
+            ("member =", self.member),
+        )
+        return [(test, value) for test, value in given if value is not None]
+
 
 class LedgerStore(Protocol):
     """The rows of one community's ledger."""

@@ -72,17 +72,9 @@ def _psycopg() -> Any:
 
 def conditions(community: str, query: Select) -> tuple[str, list[Any]]:
     """``WHERE community = %s AND …`` and its parameters."""
-    parts, params = ["community = %s"], [community]
-    for column, op, value in (
-        ("kind", "=", query.kind),
-        ("month", "=", query.month),
-        ("period", ">=", query.since),
-        ("period", "<", query.until),
-        ("member", "=", query.member),
-    ):
-        if value is not None:
-            parts.append(f"{column} {op} %s")
-            params.append(value)
+    given = query.conditions()
+    parts = ["community = %s", *(f"{test} %s" for test, _ in given)]
+    params: list[Any] = [community, *(value for _, value in given)]
     return "WHERE " + " AND ".join(parts), params
 
 

@@ -38,18 +38,9 @@ CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
 
 def conditions(query: Select) -> tuple[str, tuple[Any, ...]]:
     """``WHERE …`` (or "") and its parameters, with ``?`` placeholders."""
-    parts: list[str] = []
-    params: list[Any] = []
-    for column, op, value in (
-        ("kind", "=", query.kind),
-        ("month", "=", query.month),
-        ("period", ">=", query.since),
-        ("period", "<", query.until),
-        ("member", "=", query.member),
-    ):
-        if value is not None:
-            parts.append(f"{column} {op} ?")
-            params.append(value)
+    given = query.conditions()
+    parts = [f"{test} ?" for test, _ in given]
+    params = [value for _, value in given]
     return ("WHERE " + " AND ".join(parts) if parts else ""), tuple(params)
 
 
