@@ -10,7 +10,11 @@ the true size of the array), so a wrong peak power in the config corrects itself
 Weather for the horizon comes in ``exog``: ``ghi_w_m2`` (preferred) or ``cloud_cover_pct``
 (converted to GHI with the linear model of Larson et al. 2016 that pvlib's old forecast module
 used), plus ``temp_air_c``. Without weather the forecast is clear sky x the ratio observed over
-the last three days (logged): what the site falls back to when the weather service fails.
+the last three days (logged): what the site falls back to when the weather service fails. Near
+the present that ratio is blended with the last hour's (clear-sky-index persistence): a cloudy
+morning makes a cloudy next hour likelier than the three-day mean says; the last hour's weight
+decays as exp(-lead / 6 h). The hour and the decay were chosen on the NREL PVDAQ system in Golden
+(2012) and reported on the Konstanz house (docs/forecasting.md, "PV without weather").
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from phoenyra_ems.forecast.weather import WeatherForecast
 TEMP_COEFFICIENT_PER_K = -0.004
 CLOUD_OFFSET = 0.35  # Larson et al. (2016): GHI = (offset + (1 - offset)(1 - cloud)) x clear-sky GHI
 FALLBACK_DAYS = 3.0
+NOWCAST_HOURS = 1.0  # the present's ratio: measured / clear sky over the last hour
+NOWCAST_DECAY_H = 6.0  # its weight at lead t: exp(-t / this)
+NOWCAST_MIN_CLEAR_SHARE = 0.025  # ... only when clear sky gave >= this share of the peak (not dawn)
 
 
 class PvForecaster:
@@ -141,11 +148,16 @@ class PvForecaster:
         if ghi is not None and np.isfinite(ghi).all():
             self.last_source = "weather"
             return self.scale * self.modelled_kw(index, ghi, temp)
-        ratio = self.recent_ratio(history)
-        fallback = ratio * self.modelled_kw(index)
+        ratio = self.fallback_ratio(history, index)
+        fallback: np.ndarray = ratio * self.modelled_kw(index)
         if ghi is None:
             self.last_source = "clear-sky fallback"
-            LOGGER.warning("%s: no weather forecast, clear sky × observed ratio %.2f", self.name, ratio)
+            LOGGER.warning(
+                "%s: no weather forecast, clear sky × observed ratio %.2f (%.2f for the next step)",
+                self.name,
+                ratio[-1],
+                ratio[0],
+            )
             return fallback
         # The weather covers part of the horizon: clear sky × observed ratio for the rest.
         self.last_source = "weather"
@@ -157,6 +169,33 @@ class PvForecaster:
             len(ghi),
         )
         return np.where(covered, self.scale * self.modelled_kw(index, ghi, temp), fallback)
+
+    def fallback_ratio(self, history: pd.DataFrame, index: pd.DatetimeIndex) -> np.ndarray:
+        """Measured / clear sky per forecast step: the last hour's ratio near the present, decaying
+        into the last days' ratio (:data:`NOWCAST_DECAY_H`)."""
+        days = self.recent_ratio(history)
+        now = self.nowcast_ratio(history)
+        if now is None or len(index) == 0:
+            return np.full(len(index), days)
+        step_h = (index[1] - index[0]) / pd.Timedelta(hours=1) if len(index) > 1 else 1.0
+        lead_h = (np.arange(len(index)) + 0.5) * step_h
+        weight = np.exp(-lead_h / NOWCAST_DECAY_H)
+        return np.asarray(weight * now + (1 - weight) * days, dtype=float)
+
+    def nowcast_ratio(self, history: pd.DataFrame) -> float | None:
+        """Measured / clear-sky energy over the last hour; None at night, dawn or without data."""
+        if len(history) < 2:
+            return None
+        last = pd.DatetimeIndex(history.index)
+        step = last[-1] - last[-2]
+        rows = max(1, round(pd.Timedelta(hours=NOWCAST_HOURS) / step)) if step > pd.Timedelta(0) else 1
+        recent = history.iloc[-rows:]
+        clear = self.modelled_kw(pd.DatetimeIndex(recent.index))
+        measured = recent[TARGET].to_numpy(dtype=float)
+        ok = np.isfinite(measured)
+        if not ok.all() or clear.mean() < NOWCAST_MIN_CLEAR_SHARE * self.peak_kw:
+            return None
+        return float(np.clip(measured.sum() / clear.sum(), 0.0, 1.5))
 
     def recent_ratio(self, history: pd.DataFrame) -> float:
         """Measured / clear-sky energy over the last days (the learned scale when there is no data)."""

@@ -333,6 +333,27 @@ def test_pv_without_weather_falls_back_to_clear_sky_times_recent_ratio(
     assert model.last_source == "clear-sky fallback"
 
 
+def test_pv_without_weather_follows_a_cloud_that_came_in_the_last_hour(pv_data: pd.DataFrame) -> None:
+    """Clear-sky-index persistence: a dark last hour after sunny days darkens the next hours, not
+    tomorrow (with only the three-day ratio the next hour would stay as bright as before)."""
+    origin = PV_FIRST_ORIGIN + pd.Timedelta(hours=12)  # 13:00 MDT, the sun high
+    past = pv_past(pv_data, origin)
+    model = pv_model()
+    model.fit(past)
+    sunny = model.predict(past, DAY + 1)
+    clouded = past.copy()
+    clouded.iloc[-1, clouded.columns.get_loc("y")] *= 0.2  # a cloud over the last hour
+    cloudy = model.predict(clouded, DAY + 1)
+    assert sunny[0] > 1.0  # the sunny forecast for 13:00-14:00 gives power
+    assert cloudy[0] < 0.5 * sunny[0]  # the next hour follows the cloud
+    assert cloudy[DAY] == pytest.approx(sunny[DAY], rel=0.05)  # tomorrow's 13:00 barely moves
+    # At night (no clear-sky power in the last hour) only the last days' ratio counts.
+    night = pv_past(pv_data, PV_FIRST_ORIGIN)
+    darkened = night.copy()
+    darkened.iloc[-1, darkened.columns.get_loc("y")] = 0.0
+    np.testing.assert_allclose(model.predict(darkened, DAY), model.predict(night, DAY), rtol=1e-9)
+
+
 def test_pv_full_cloud_cover_gives_less_power_than_clear(pv_data: pd.DataFrame) -> None:
     past = pv_past(pv_data, PV_FIRST_ORIGIN)
     model = pv_model()
