@@ -348,11 +348,13 @@ def service_forecasts(
             assert model is not None
             return _ClearSkyPv(model, clear_sky)
 
+    # A new forecast every forecast step of the daemon (forecast.step_s), at most one per data step.
+    every_h = max(data.step_h, site.forecast.step_s / 3600.0)
     return BacktestForecasts(
         site,
         data,
         horizon_h,
-        settings=ForecastSettings(price_forecast=prices),
+        settings=ForecastSettings(price_forecast=prices, predict_every_h=every_h),
         load_model=load,
         pv_model=pv_model,
     )

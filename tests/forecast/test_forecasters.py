@@ -22,7 +22,7 @@ from phoenyra_ems.forecast.base import ForecastError, InsufficientHistory, futur
 from phoenyra_ems.forecast.baselines import Persistence, RecentProfile, SameWeekdayLastWeek
 from phoenyra_ems.forecast.gbm import GradientBoostingForecaster
 from phoenyra_ems.forecast.prophet_model import ProphetForecaster
-from phoenyra_ems.forecast.pv import PvForecaster, weather_frame
+from phoenyra_ems.forecast.pv import NOWCAST_DECAY_H, PvForecaster, weather_frame
 from phoenyra_ems.forecast.weather import WeatherForecast
 
 DAY = 24  # hourly steps per day
@@ -260,6 +260,7 @@ def pv_model(**overrides: float) -> PvForecaster:
         tilt_deg=site["tilt_deg"],
         azimuth_deg=site["azimuth_deg"],
         altitude_m=site["altitude_m"],
+        nowcast_decay_h=site.get("nowcast_decay_h", 0.0),
     )
 
 
@@ -338,7 +339,7 @@ def test_pv_without_weather_follows_a_cloud_that_came_in_the_last_hour(pv_data: 
     tomorrow (with only the three-day ratio the next hour would stay as bright as before)."""
     origin = PV_FIRST_ORIGIN + pd.Timedelta(hours=12)  # 13:00 MDT, the sun high
     past = pv_past(pv_data, origin)
-    model = pv_model()
+    model = pv_model(nowcast_decay_h=NOWCAST_DECAY_H)
     model.fit(past)
     sunny = model.predict(past, DAY + 1)
     clouded = past.copy()
@@ -352,6 +353,10 @@ def test_pv_without_weather_follows_a_cloud_that_came_in_the_last_hour(pv_data: 
     darkened = night.copy()
     darkened.iloc[-1, darkened.columns.get_loc("y")] = 0.0
     np.testing.assert_allclose(model.predict(darkened, DAY), model.predict(night, DAY), rtol=1e-9)
+    # Off (the default): the cloudy last hour moves the next hour only through the 3-day ratio.
+    default = pv_model()
+    default.fit(past)
+    assert default.predict(clouded, 1)[0] > 0.9 * default.predict(past, 1)[0]
 
 
 def test_pv_full_cloud_cover_gives_less_power_than_clear(pv_data: pd.DataFrame) -> None:
