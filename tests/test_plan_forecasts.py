@@ -12,6 +12,7 @@ import pytest
 
 from phoenyra_ems.config.model import EmsSettings, ForecastConfig
 from phoenyra_ems.controller import SiteController
+from phoenyra_ems.core.optimiser.forecast import PRESENT_DECAY_H
 from phoenyra_ems.core.optimiser.live import PlanHistory, ServiceForecast, on_steps
 from phoenyra_ems.forecast.service import SiteForecast, SiteForecaster
 from phoenyra_ems.models import Measurements
@@ -64,8 +65,11 @@ async def test_a_site_with_forecasts_enabled_plans_from_them() -> None:
         "baselines beyond; prices: published 36 h"
     )
     assert plan.ok and state.strategy_reason.startswith("plan: ")
-    # the present step is measured (30 kW), the next 24 h are the service's, then the baselines
-    assert plan.load_kw[0] == 30.0 and np.all(plan.load_kw[1:96] == 55.0) and plan.load_kw[96] != 55.0
+    # the present step is measured (30 kW), the next 24 h are the service's, then the baselines;
+    # the present's 25 kW below the forecast fades over the next steps (exp(-lead / 0.5 h))
+    assert plan.load_kw[0] == 30.0 and plan.load_kw[96] != 55.0
+    assert plan.load_kw[1] == pytest.approx(55.0 - 25.0 * np.exp(-0.25 / PRESENT_DECAY_H))
+    assert np.all(np.diff(plan.load_kw[:96]) >= 0) and np.allclose(plan.load_kw[12:96], 55.0, atol=0.1)
     assert plan.pv_kw[30] == 40.0 and plan.pv_kw[90] == 0.0
 
 

@@ -19,6 +19,7 @@ PRICES_2023_FILE = "prices_at_de_lu_dayahead_2023_hourly.csv"
 PRICES_2024_FILE = "prices_at_de_lu_dayahead_2024_hourly.csv"
 GENERATION_FILE = "generation_forecast_de_lu_2023_2024_hourly.csv"
 NREL_PV_FILE = "pv_weather_nrel_pvdaq50_hourly_2011_2013.csv"
+NREL_PV_15MIN_FILE = "pv_nrel_pvdaq50_2012_15min.csv"
 VDI_EFH_FILE = "load_household_vdi4657_efh_2019_15min.csv"
 
 # NREL PVDAQ system 50, Golden (Colorado): 6 kW DC nameplate, tilt 45°, azimuth 158°.
@@ -70,6 +71,11 @@ def nrel_pv() -> pd.DataFrame:
             "temp_air_c": frame["temp_air_c"],
         }
     )
+
+
+def nrel_pv_15min() -> pd.Series:
+    """Measured PV of the same system (kW, 15-min means), 2012; gaps NaN."""
+    return _read(NREL_PV_15MIN_FILE)["pv_kw"].clip(lower=0.0)
 
 
 def prices(zone: str = "at") -> pd.DataFrame:

@@ -88,3 +88,35 @@ def scale_to_today(
     out[:left] *= ratio
     out[left : left + per_day] *= (1 + ratio) / 2
     return out
+
+
+# The present's departure from the forecast fades with this time constant (h): chosen on the real
+# 15-min load of the VDI 4657 single-family house (bench/present_persistence.py), not on the
+# household year the acceptance is measured on.
+PRESENT_DECAY_H = 0.5
+PV_PRESENT_DECAY_H = 0.5
+
+
+def with_present(
+    forecast: FloatArray, measured: float, step_s: float, decay_h: float, *, relative: bool = False
+) -> FloatArray:
+    """``forecast`` with its first step replaced by the ``measured`` present, and the present's
+    departure from the forecast carried into the next steps with weight exp(-lead / ``decay_h``)
+    (0: the first step only). ``relative`` (PV): as a ratio, so that night stays dark; no carry when
+    the forecast of the present is below 2 % of the horizon's highest (dawn, dusk, night)."""
+    out = np.array(forecast, dtype=np.float64)
+    if len(out) == 0:
+        return out
+    expected = float(out[0])
+    out[0] = measured
+    if decay_h <= 0 or len(out) < 2 or not np.isfinite(expected):
+        return out
+    weight = np.exp(-np.arange(1, len(out)) * (step_s / 3600.0) / decay_h)
+    if relative:
+        if expected < 0.02 * float(np.nanmax(forecast)) or expected <= 0:
+            return out
+        ratio = min(max(measured / expected, 0.0), 3.0)
+        out[1:] = out[1:] * (1.0 + weight * (ratio - 1.0))
+    else:
+        out[1:] = np.maximum(out[1:] + weight * (measured - expected), 0.0)
+    return out

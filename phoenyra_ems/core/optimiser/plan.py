@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from phoenyra_ems.config.model import EmsSettings, GridTariffConfig, SiteConfig
 from phoenyra_ems.core.community.export_value import CommunityExportValue, export_value_eur_mwh
 from phoenyra_ems.core.limits import SiteLimits, feedin_limit_varies, limits_at
+from phoenyra_ems.core.optimiser.forecast import PRESENT_DECAY_H, PV_PRESENT_DECAY_H
 from phoenyra_ems.core.optimiser.model import (
     MIN_CAPACITY_KWH,
     Problem,
@@ -48,6 +49,9 @@ class OptimiserSettings:
     terminal_quantile: float = 0.25  # stored energy at the end: this quantile of buy prices x eta
     time_limit_s: float = 1.0
     measured_present: bool = True  # the plan's first step uses the measured load and PV
+    # ... and the present's departure from the forecast fades over the next steps: exp(-lead / this)
+    present_decay_h: float = PRESENT_DECAY_H  # load
+    pv_present_decay_h: float = PV_PRESENT_DECAY_H  # PV (as a ratio)
 
     @classmethod
     def from_ems(cls, ems: EmsSettings) -> OptimiserSettings:

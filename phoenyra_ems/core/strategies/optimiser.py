@@ -31,6 +31,7 @@ import math
 from dataclasses import replace
 
 from phoenyra_ems.core.limits import SiteLimits
+from phoenyra_ems.core.optimiser.forecast import with_present
 from phoenyra_ems.core.optimiser.plan import OptimiserSettings, Plan, describe, make_plan
 from phoenyra_ems.core.safety import soc_power_band
 from phoenyra_ems.core.strategies.base import DecisionContext, Proposal
@@ -80,8 +81,10 @@ class Optimiser:
         if self.settings.measured_present and inputs.steps:
             # The present step: what is measured now, not what was forecast (the caller's
             # forecasts start at the plan step; the controller sees the present).
-            load, pv = inputs.load_kw.copy(), inputs.pv_kw.copy()
-            load[0], pv[0] = max(ctx.state.p_load or 0.0, 0.0), max(ctx.state.p_pv or 0.0, 0.0)
+            s, step_s = self.settings, inputs.step_s
+            load_now, pv_now = max(ctx.state.p_load or 0.0, 0.0), max(ctx.state.p_pv or 0.0, 0.0)
+            load = with_present(inputs.load_kw, load_now, step_s, s.present_decay_h)
+            pv = with_present(inputs.pv_kw, pv_now, step_s, s.pv_present_decay_h, relative=True)
             inputs = replace(inputs, load_kw=load, pv_kw=pv)
         plan = make_plan(
             inputs,
