@@ -6,11 +6,13 @@ day-ahead + 150 EUR/MWh (grid fees, taxes) to buy, day-ahead to sell (market-pri
 
     .venv/bin/python bench/backtest.py [--step 1h|15min] [--plot backtest.png]
         [--forecast-service] [--from 2024-07-01 --to 2025-01-01] [--strategies self_consumption,...]
-        [--only-optimiser]
+        [--only-optimiser] [--present-decay 0.5,2]
 
 ``--forecast-service`` adds the row ``optimiser (forecast service)``: the plans made from the
 daemon's forecast service walked forward (docs/optimiser.md). ``--only-optimiser`` leaves out the
 rule and selection rows (their figures do not depend on the optimiser; saves most of a 15-min run).
+``--present-decay LOAD,PV``: the site's ``ems.plan_present_decay_h`` and
+``ems.plan_pv_present_decay_h`` (hours; how the measured present is carried into the plan).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from phoenyra_ems.backtest.data import household_2024
 from phoenyra_ems.backtest.report import plot, table
@@ -40,8 +43,13 @@ def main() -> None:
         help="only self_consumption and the forecast service row (the other optimiser rows left out)",
     )
     parser.add_argument("--strategies", help="comma-separated rule rows (default: the site's)")
+    parser.add_argument("--present-decay", help="LOAD_H,PV_H: the plan's present carry (docs/optimiser.md)")
     args = parser.parse_args()
     site = household_site()
+    if args.present_decay:
+        load_h, pv_h = (float(v) for v in args.present_decay.split(","))
+        ems = replace(site.ems, plan_present_decay_h=load_h, plan_pv_present_decay_h=pv_h)
+        site = replace(site, ems=ems)
     data = household_2024(args.step, args.start, args.end, site.location.timezone)
     strategies = tuple(args.strategies.split(",")) if args.strategies else None
     if args.only_optimiser or args.only_service:

@@ -10,9 +10,8 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from phoenyra_ems.config.model import EmsSettings, ForecastConfig
+from phoenyra_ems.config.model import PRESENT_DECAY_H, EmsSettings, ForecastConfig
 from phoenyra_ems.controller import SiteController
-from phoenyra_ems.core.optimiser.forecast import PRESENT_DECAY_H
 from phoenyra_ems.core.optimiser.live import PlanHistory, ServiceForecast, on_steps
 from phoenyra_ems.forecast.service import SiteForecast, SiteForecaster
 from phoenyra_ems.models import Measurements

@@ -152,6 +152,13 @@ RULE_STRATEGIES = ("arbitrage", "peak_shaving", "self_consumption", "load_balanc
 OPTIMISER = "optimiser"
 STRATEGY_NAMES = (*RULE_STRATEGIES, OPTIMISER)
 
+# The present's carry (docs/optimiser.md "The present's carry"). Load: chosen on the real 15-min
+# load of the VDI 4657 single-family house (bench/present_persistence.py). PV: chosen by money on
+# the household's first half of 2024 at 15 min among 0 / 0.5 / 2 / 4 h; the second half and the
+# year are reported, not tuned on.
+PRESENT_DECAY_H = 0.5
+PV_PRESENT_DECAY_H = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class EmsSettings:
@@ -173,6 +180,9 @@ class EmsSettings:
     plan_execution: str = "value"  # value | grid | battery (docs/optimiser.md)
     plan_replan_soc_pct: float = 5.0  # replan at once when the SoC strays this far from the plan
     wear_cost_eur_kwh: float = 0.0  # battery wear per kWh charged and per kWh discharged
+    # the measured present's departure from the forecast fades over the next steps: exp(-lead / this)
+    plan_present_decay_h: float = PRESENT_DECAY_H  # load (as a difference)
+    plan_pv_present_decay_h: float = PV_PRESENT_DECAY_H  # PV (as a ratio)
 
 
 # --- AI strategy selection (issue 13, docs/ai-selection.md) --------------------------------------

@@ -329,6 +329,8 @@ EMS = section(
         vol.Optional("plan_execution"): one_of(["grid", "battery", "value"], "plan_execution"),
         vol.Optional("plan_replan_soc_pct"): number(gt=0, le=100),
         vol.Optional("wear_cost_eur_kwh"): number(ge=0),
+        vol.Optional("plan_present_decay_h"): number(ge=0, le=24),
+        vol.Optional("plan_pv_present_decay_h"): number(ge=0, le=24),
     },
     EmsSettings,
     [_check_ems],

@@ -90,14 +90,6 @@ def scale_to_today(
     return out
 
 
-# The present's departure from the forecast fades with this time constant (h). Load: chosen on the
-# real 15-min load of the VDI 4657 single-family house (bench/present_persistence.py). PV: chosen by
-# money on the household's first half of 2024 at 15 min among 0 / 0.5 / 2 h (docs/optimiser.md);
-# the second half and the year are reported.
-PRESENT_DECAY_H = 0.5
-PV_PRESENT_DECAY_H = 2.0
-
-
 def with_present(
     forecast: FloatArray, measured: float, step_s: float, decay_h: float, *, relative: bool = False
 ) -> FloatArray:

@@ -17,10 +17,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from numpy.typing import NDArray
 
-from phoenyra_ems.config.model import EmsSettings, GridTariffConfig, SiteConfig
+from phoenyra_ems.config.model import (
+    PRESENT_DECAY_H,
+    PV_PRESENT_DECAY_H,
+    EmsSettings,
+    GridTariffConfig,
+    SiteConfig,
+)
 from phoenyra_ems.core.community.export_value import CommunityExportValue, export_value_eur_mwh
 from phoenyra_ems.core.limits import SiteLimits, feedin_limit_varies, limits_at
-from phoenyra_ems.core.optimiser.forecast import PRESENT_DECAY_H, PV_PRESENT_DECAY_H
 from phoenyra_ems.core.optimiser.model import (
     MIN_CAPACITY_KWH,
     Problem,
@@ -61,6 +66,8 @@ class OptimiserSettings:
             execution=ems.plan_execution,
             replan_soc_deviation_pct=ems.plan_replan_soc_pct,
             wear_eur_kwh=ems.wear_cost_eur_kwh,
+            present_decay_h=ems.plan_present_decay_h,
+            pv_present_decay_h=ems.plan_pv_present_decay_h,
         )
 
 
