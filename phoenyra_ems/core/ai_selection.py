@@ -322,3 +322,26 @@ def switching_gate(
     totals = rng.choice(days, (resamples, len(days))).sum(axis=1)
     lower = float(np.quantile(totals, 1.0 - level))
     return GateResult(total > min_gain_eur and lower > 0.0, total, lower, len(days))
+
+
+@dataclass(frozen=True, slots=True)
+class StopLoss:
+    """The stop-loss on leaving the default arm, between two trainings: what the windows the model
+    took from the default arm realised against it (each valued once its data lies in the past, by
+    counterfactual replay from the window's start state), and whether that closed switching.
+
+    A fresh one at each training. Once the total realised is below zero the gate stays closed until
+    the next training (a later gain does not reopen it). Used by the walk-forward backtest and the
+    daemon alike (docs/ai-selection.md)."""
+
+    realised_eur: float = 0.0  # the switched windows' values minus the default arm's, in total
+    windows: int = 0  # switched windows valued so far
+    closed: bool = False
+
+    def book(self, gains_eur: Sequence[float]) -> StopLoss:
+        """With the gains (chosen strategy's value − the default arm's, EUR) of newly valued
+        switched windows; closed as soon as their running total is below zero."""
+        if not len(gains_eur):
+            return self
+        total = self.realised_eur + float(sum(gains_eur))
+        return StopLoss(total, self.windows + len(gains_eur), self.closed or total < 0.0)
