@@ -144,6 +144,9 @@ def optimiser_training(days: int, trees: int, cold_labels: str | None = None) ->
                 store = load_labels(path)
                 kept = len(store.labels) if store is not None else 0
                 print(f"  cold   {span:>4} d: {kept} windows from {cold_labels} (not timed)")
+                import sklearn.ensemble  # noqa: F401 - imported by the cold training otherwise, and
+                # by the daemon's worker at its first training: not part of a weekly retrain
+
                 continue
             started, cpu = time.perf_counter(), time.process_time()
             stored = train_site_selector(site, _data(span), now, n_estimators=trees, labels_path=path)
