@@ -54,7 +54,7 @@ from phoenyra_ems.backtest.optimum import solve_optimum
 from phoenyra_ems.backtest.replay import RunResult, no_battery, replay, storage_value_eur_kwh
 from phoenyra_ems.backtest.runner import household_site, optimum_input
 from phoenyra_ems.config.model import ForecastConfig, SiteConfig
-from phoenyra_ems.core.ai_selection import DEFAULT_GATE_LEVEL, AIStrategySelector
+from phoenyra_ems.core.ai_selection import DEFAULT_GATE_LEVEL, AIStrategySelector, StopLoss
 from phoenyra_ems.core.strategies import OPTIMISER
 from phoenyra_ems.series import DATA_DIR
 
@@ -261,9 +261,10 @@ def offline(
     allowed = dict.fromkeys(confidences, not gated)
     trained_at: int | None = None
     tested = 0
-    # the stop-loss (WalkForward._stop_loss): switches since the last training, once labelled
+    # the stop-loss (core.ai_selection.StopLoss, as WalkForward._stop_loss and the daemon): the
+    # switches since the last training, booked once labelled
     pending: dict[float, list[tuple[int, float]]] = {c: [] for c in confidences}
-    realised = dict.fromkeys(confidences, 0.0)
+    stops = {c: StopLoss() for c in confidences}
     for x in labels:
         i = x.start.index
         if until and i >= until:
@@ -272,7 +273,7 @@ def offline(
             continue
         if trained_at is None or i - trained_at >= retrain:
             pending = {c: [] for c in confidences}
-            realised = dict.fromkeys(confidences, 0.0)
+            stops = {c: StopLoss() for c in confidences}
             allowed = dict.fromkeys(confidences, True)
             past = [y for y in labels if y.start.index + window + tail <= i]
             if gated:
@@ -294,9 +295,11 @@ def offline(
             trained_at = i
         elif stop_loss:
             for c in confidences:
+                booked = []
                 while pending[c] and pending[c][0][0] + window + tail <= i:
-                    realised[c] += pending[c].pop(0)[1]
-                if allowed[c] and realised[c] < 0:
+                    booked.append(pending[c].pop(0)[1])
+                stops[c] = stops[c].book(booked)
+                if stops[c].closed:
                     allowed[c] = False
         tested += 1
         for c in confidences:
