@@ -29,7 +29,9 @@ no grid is run (settings chosen elsewhere, e.g. on the first household's H1). Th
 of the grid: ``--gates`` (``total``: the gain over the validation days > 0; ``significant``: its
 one-sided 95 % bootstrap bound > 0, the shipped gate; ``ungated``), the stop-loss on unless
 ``--no-stop-loss``. The first pass is cached in ``/tmp/phoenyra_ai_bench_<household>_<step>_<from>_
-<to>.pkl`` (``--first-pass-only`` stops after it).
+<to>.pkl`` (``--first-pass-only`` stops after it). ``--kind gradient_boosting`` runs the grid with
+scikit-learn's gradient boosting instead of the plan's forest (regret-weighted as well), ``--margins``
+restricts its margins.
 
     .venv/bin/python bench/ai_selection.py --optimiser --holdout 2024-07-01 [--step 15min]
     .venv/bin/python bench/ai_selection.py --optimiser --holdout 2024-07-01 --gates significant --grid-only
@@ -54,7 +56,7 @@ from phoenyra_ems.backtest.optimum import solve_optimum
 from phoenyra_ems.backtest.replay import RunResult, no_battery, replay, storage_value_eur_kwh
 from phoenyra_ems.backtest.runner import household_site, optimum_input
 from phoenyra_ems.config.model import ForecastConfig, SiteConfig
-from phoenyra_ems.core.ai_selection import DEFAULT_GATE_LEVEL, AIStrategySelector
+from phoenyra_ems.core.ai_selection import DEFAULT_GATE_LEVEL, AIStrategySelector, ModelKind, StopLoss
 from phoenyra_ems.core.strategies import OPTIMISER
 from phoenyra_ems.series import DATA_DIR
 
@@ -91,6 +93,9 @@ def main() -> None:
         "--gate-level", type=float, help="bootstrap level of the gate (with --margin; 0: the total alone)"
     )
     parser.add_argument("--no-stop-loss", action="store_true", help="switching without the stop-loss")
+    kinds = ["random_forest", "gradient_boosting"]
+    parser.add_argument("--kind", choices=kinds, default="random_forest", help="the grid's model")
+    parser.add_argument("--margins", help="the grid's switch margins in EUR (default 0,0.02,0.05)")
     parser.add_argument("--first-pass-only", action="store_true", help="stop after the cached first pass")
     args = parser.parse_args()
     if args.optimiser:
@@ -240,20 +245,22 @@ def offline(
     confidences: tuple[float, ...],
     gate_level: float | None = None,
     stop_loss: bool = True,
+    kind: ModelKind = "random_forest",
 ) -> dict[float, tuple[float, float]]:
     """Per switch confidence: the gain (EUR) against the optimiser over the windows before ``until``
     and the switches per day, walk-forward on the labels (each training on the past only).
     ``gate_level``: switching only while it paid over the last ``validation_days`` of labels for a
     model trained before them (as ``WalkForward._validate``; 0: in total, 0.95: significantly);
     None: ungated. ``stop_loss``: the gate closes until the next training once the switches since
-    the last one, labelled, lost money (as ``WalkForward._stop_loss``)."""
+    the last one, labelled, lost money (as ``WalkForward._stop_loss``). ``kind``: the model (the
+    plan's random forest, or gradient boosting), regret-weighted either way."""
     s = WalkForwardSettings()
     window, tail = max(1, round(s.window_h / step_h)), round(s.tail_h / step_h)
     per_day = 24.0 / step_h
     first, retrain = round(s.training_data_days * per_day), round(s.retrain_interval_days * per_day)
     n_val = round(s.validation_days * 24.0 / s.window_h)
     gated = gate_level is not None
-    selector = AIStrategySelector(min_samples=s.min_samples)
+    selector = AIStrategySelector(min_samples=s.min_samples, kind=kind)
     pool = tuple(labels[0].values)
     gains = dict.fromkeys(confidences, 0.0)
     switches = dict.fromkeys(confidences, 0)
@@ -261,9 +268,10 @@ def offline(
     allowed = dict.fromkeys(confidences, not gated)
     trained_at: int | None = None
     tested = 0
-    # the stop-loss (WalkForward._stop_loss): switches since the last training, once labelled
+    # the stop-loss (core.ai_selection.StopLoss, as WalkForward._stop_loss and the daemon): the
+    # switches since the last training, booked once labelled
     pending: dict[float, list[tuple[int, float]]] = {c: [] for c in confidences}
-    realised = dict.fromkeys(confidences, 0.0)
+    stops = {c: StopLoss() for c in confidences}
     for x in labels:
         i = x.start.index
         if until and i >= until:
@@ -272,13 +280,13 @@ def offline(
             continue
         if trained_at is None or i - trained_at >= retrain:
             pending = {c: [] for c in confidences}
-            realised = dict.fromkeys(confidences, 0.0)
+            stops = {c: StopLoss() for c in confidences}
             allowed = dict.fromkeys(confidences, True)
             past = [y for y in labels if y.start.index + window + tail <= i]
             if gated:
                 older, recent = past[:-n_val], past[-n_val:]
                 if len(older) >= s.min_samples and len(recent) == n_val:
-                    check = AIStrategySelector(min_samples=s.min_samples)
+                    check = AIStrategySelector(min_samples=s.min_samples, kind=kind)
                     names, weights = training_targets(older, OPTIMISER, margin)
                     check.fit([y.features for y in older], names, _now(), weights)
                     for c in confidences:
@@ -294,9 +302,11 @@ def offline(
             trained_at = i
         elif stop_loss:
             for c in confidences:
+                booked = []
                 while pending[c] and pending[c][0][0] + window + tail <= i:
-                    realised[c] += pending[c].pop(0)[1]
-                if allowed[c] and realised[c] < 0:
+                    booked.append(pending[c].pop(0)[1])
+                stops[c] = stops[c].book(booked)
+                if stops[c].closed:
                     allowed[c] = False
         tested += 1
         for c in confidences:
@@ -372,11 +382,14 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
     else:
         print(f"grid on the labels before {args.holdout} (gain against the optimiser, switches/day):")
         grid = []
+        margins = tuple(float(m) for m in args.margins.split(",")) if args.margins else MARGINS
         for gate_name in args.gates.split(","):
             level = GATES[gate_name]
-            for m in MARGINS:
+            for m in margins:
                 t = time.perf_counter()
-                found = offline(alone.labels, data.step_h, k, m, CONFIDENCES, level, not args.no_stop_loss)
+                found = offline(
+                    alone.labels, data.step_h, k, m, CONFIDENCES, level, not args.no_stop_loss, args.kind
+                )
                 for c, (gain, per_day) in found.items():
                     grid.append((gate_name, gain, -per_day, m, c))
                     print(f"  {gate_name} margin {m:.2f} conf. {c:.1f}: {gain:+7.2f} EUR, {per_day:.2f}/day")

@@ -24,6 +24,13 @@ optimiser in the household's pool: a cold training on ``DAYS − 7`` days, then 
 ``DAYS`` days that labels only the new week (+ the last day, whose continuation had been cut).
 
     .venv/bin/python bench/selector.py --optimiser 14
+
+``--cold-labels FILE`` (with ``--optimiser``): the cold training's label store is copied to FILE,
+and taken from there (not timed) when FILE exists — a year's weekly retrain without labelling the
+year again (e.g. before and after a change that leaves the labels as they are). Wall and CPU time
+(this process) are printed; CPU time is what to compare on a machine shared with other jobs.
+
+    .venv/bin/python bench/selector.py --optimiser 365 --cold-labels /tmp/year_labels.pkl
 """
 
 from __future__ import annotations
@@ -78,9 +85,10 @@ def main() -> None:
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--optimiser-windows", type=int, default=0)
     parser.add_argument("--optimiser", type=int, default=0, metavar="DAYS")
+    parser.add_argument("--cold-labels", metavar="FILE", help="--optimiser: cold labels kept here")
     args = parser.parse_args()
     if args.optimiser:
-        optimiser_training(args.optimiser, args.trees)
+        optimiser_training(args.optimiser, args.trees, args.cold_labels)
         return
     if args.optimiser_windows:
         optimiser_windows(args.optimiser_windows)
@@ -115,7 +123,8 @@ def main() -> None:
     )
 
 
-def optimiser_training(days: int, trees: int) -> None:
+def optimiser_training(days: int, trees: int, cold_labels: str | None = None) -> None:
+    import shutil
     import tempfile
     from pathlib import Path
 
@@ -130,15 +139,27 @@ def optimiser_training(days: int, trees: int) -> None:
         path = Path(tmp) / "labels.pkl"
         kept = 0
         for what, span in (("cold", days - 7), ("weekly", days)):
-            started = time.perf_counter()
+            if what == "cold" and cold_labels is not None and Path(cold_labels).exists():
+                shutil.copy(cold_labels, path)  # the cold labels of an earlier run (same data, pool)
+                store = load_labels(path)
+                kept = len(store.labels) if store is not None else 0
+                print(f"  cold   {span:>4} d: {kept} windows from {cold_labels} (not timed)")
+                import sklearn.ensemble  # noqa: F401 - imported by the cold training otherwise, and
+                # by the daemon's worker at its first training: not part of a weekly retrain
+
+                continue
+            started, cpu = time.perf_counter(), time.process_time()
             stored = train_site_selector(site, _data(span), now, n_estimators=trees, labels_path=path)
-            total = time.perf_counter() - started
+            total, cpu = time.perf_counter() - started, time.process_time() - cpu
             summary = stored.summary
             print(
                 f"  {what:<7}{span:>4} d: {summary.samples} windows ({summary.samples - kept} labelled), "
-                f"{total:.1f} s ({1000 * total / max(1, summary.samples - kept):.0f} ms per new window); "
+                f"{total:.1f} s wall, {cpu:.1f} s CPU "
+                f"({1000 * total / max(1, summary.samples - kept):.0f} ms per new window); "
                 f"best per window {summary.label_counts}; gate {summary.gate}"
             )
+            if what == "cold" and cold_labels is not None:
+                shutil.copy(path, cold_labels)
             store = load_labels(path)
             kept = len(store.labels) if store is not None else 0  # complete windows: not labelled again
 

@@ -304,3 +304,13 @@ def test_labels_are_kept_and_a_retrain_labels_only_new_windows(
     assert (
         len(labelled) == len(days) and "selector_site_1_labels.pkl: not a usable label store" in caplog.text
     )
+
+
+def test_the_feature_vector_is_every_field_in_order() -> None:
+    from dataclasses import astuple
+
+    from phoenyra_ems.core.ai_selection import FEATURE_NAMES
+
+    row = SelectorFeatures(41.5, 97.0, 21.0, -0.25, 33.3, 2.5, 0.75, 13, 4, 0.12)
+    assert row.vector() == [float(v) for v in astuple(row)]  # what it was, without the deep copy
+    assert len(row.vector()) == len(FEATURE_NAMES)  # a new feature must be added to vector() too

@@ -180,3 +180,25 @@ def test_the_stop_loss_closes_the_gate_once_the_switches_since_training_lost_mon
     chooser.labels.append(lost)
     chooser._stop_loss(0)
     assert not chooser.switching and chooser.stop_losses == 1  # +0.3 − 0.5: closed until the next training
+
+
+def test_the_replayer_and_its_forecasts_share_one_calendar_of_the_data(
+    site: SiteConfig, days: BacktestData
+) -> None:
+    from phoenyra_ems.backtest.calendar import DataCalendar
+    from phoenyra_ems.backtest.counterfactual import WindowReplayer
+
+    replayer = WindowReplayer(site, days, 1, tail_steps=2)
+    assert replayer.plans is not None
+    assert replayer.plans.calendar is replayer.forecasts.calendar  # computed once, not three times
+    own = BacktestForecasts(site, days, site.ems.planning_horizon_h)  # its own calendar: same inputs
+    shared = BacktestForecasts(site, days, site.ems.planning_horizon_h, calendar=DataCalendar.of(site, days))
+    for i in (0, 13, 40, len(days) - 1):
+        a, b = own(i), shared(i)
+        assert a.start == b.start and a.published_steps == b.published_steps
+        for x, y in zip(
+            (a.load_kw, a.pv_kw, a.price_eur_mwh, a.export_max_kw, a.month_index),
+            (b.load_kw, b.pv_kw, b.price_eur_mwh, b.export_max_kw, b.month_index),
+            strict=True,
+        ):
+            assert x is not None and y is not None and (x == y).all()

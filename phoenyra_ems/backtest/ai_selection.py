@@ -42,6 +42,7 @@ from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import (
     AIStrategySelector,
     SelectorFeatures,
+    StopLoss,
 )
 from phoenyra_ems.core.battery import BatteryState, step
 from phoenyra_ems.core.decision import Decision
@@ -102,7 +103,7 @@ class WalkForward:
         self.validations_allowed = 0
         # the stop-loss: what the model's switches since the last training realised (labelled so far)
         self.stop_losses = 0
-        self._realised, self._checked = 0.0, 0
+        self.stop_loss, self._checked = StopLoss(), 0
         # The default arm's own run, per window it ran: its value (module docstring).
         self.known: dict[int, float] = {}
         self._path: tuple[WindowStart, float, float] | None = None  # window start, cost, peak so far
@@ -162,7 +163,7 @@ class WalkForward:
             return
         started = time.perf_counter()
         if self.default_arm is not None:
-            self._realised, self._checked = 0.0, len(self.windows)  # the stop-loss starts afresh
+            self.stop_loss, self._checked = StopLoss(), len(self.windows)  # the stop-loss starts afresh
             self.switching = True
             if self.settings.validation_days > 0:
                 self.switching, gain = self._validate()
@@ -204,12 +205,14 @@ class WalkForward:
         arm since the last training (as far as they are labelled by step ``i``) lost money."""
         assert self.default_arm is not None
         self._label_until(i)
+        gains = []
         while self._checked < len(self.labels):
             record, labelled = self.windows[self._checked], self.labels[self._checked]
             if record.choice is not None and record.choice != self.default_arm:
-                self._realised += labelled.values[record.choice] - labelled.values[self.default_arm]
+                gains.append(labelled.values[record.choice] - labelled.values[self.default_arm])
             self._checked += 1
-        if self._realised < 0.0:
+        self.stop_loss = self.stop_loss.book(gains)
+        if self.stop_loss.closed:
             self.switching = False
             self.stop_losses += 1
 

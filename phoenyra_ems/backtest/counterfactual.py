@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from phoenyra_ems.backtest.calendar import DataCalendar
 from phoenyra_ems.backtest.data import BacktestData
 from phoenyra_ems.backtest.forecasts import BacktestForecasts
-from phoenyra_ems.backtest.replay import known_ends, storage_value_eur_kwh, tariff_prices
+from phoenyra_ems.backtest.replay import storage_value_eur_kwh, tariff_prices
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import FORECAST_HOURS, SelectorFeatures, build_features
 from phoenyra_ems.core.battery import BatteryModel, BatteryState, step
@@ -123,9 +124,15 @@ class WindowReplayer:
             build_strategies(["self_consumption"], site.ems)[0]
         ]
         # The optimiser's plans: forecasts made before each plan (as the backtest's optimiser row).
+        # per-step facts of the data, computed once for the replayer and both forecast helpers
+        calendar = plan_forecasts.calendar if plan_forecasts is not None else DataCalendar.of(site, data)
+        if calendar.timezone != site.location.timezone or len(calendar.starts) != len(data):
+            calendar = DataCalendar.of(site, data)
         self.plans: BacktestForecasts | None = None
         if OPTIMISER in self.strategies:
-            self.plans = plan_forecasts or BacktestForecasts(site, data, site.ems.planning_horizon_h)
+            self.plans = plan_forecasts or BacktestForecasts(
+                site, data, site.ems.planning_horizon_h, calendar=calendar
+            )
         self.continuation = build_strategies([continuation], site.ems)[0]
         bess = site.bess
         self.model = BatteryModel(
@@ -137,17 +144,16 @@ class WindowReplayer:
         )
         self.step_h = data.step_h
         self.dt_s = self.step_h * 3600.0
-        tz = site.location.timezone
-        local = data.index.tz_convert(tz)
-        self.local = [t.to_pydatetime() for t in local]
-        self.starts = [t.to_pydatetime() for t in data.index]
-        self.known_end = known_ends(data.index, local)
+        local = calendar.local
+        self.local = list(local.to_pydatetime())
+        self.starts = calendar.starts
+        self.known_end = calendar.known_end
         self.month = np.asarray(local.year * 12 + local.month)
         self.buy, self.sell = tariff_prices(site, data)
         self.storage_value = storage_value_eur_kwh(site, data)
         self.net_window = max(2, round(1.0 / self.step_h))
         self._slots: dict[int, tuple[int, tuple[PriceSlot, ...]]] = {}
-        self.forecasts = BacktestForecasts(site, data, FORECAST_HOURS)
+        self.forecasts = BacktestForecasts(site, data, FORECAST_HOURS, calendar=calendar)
         # first step of the next local month, per step (a window's demand charge counts its month)
         change = np.flatnonzero(np.diff(self.month)) + 1
         self.month_stop = np.append(change, len(data))[np.searchsorted(change, np.arange(len(data)), "right")]

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from phoenyra_ems.backtest.calendar import DataCalendar
 from phoenyra_ems.backtest.data import BacktestData
-from phoenyra_ems.backtest.replay import export_caps, known_ends
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.optimiser.forecast import extend_prices, profile, scale_to_today
 from phoenyra_ems.core.optimiser.plan import PlanInputs
@@ -85,6 +85,7 @@ class BacktestForecasts:
         settings: ForecastSettings | None = None,
         load_model: Callable[[], Forecaster] | None = None,
         pv_model: Callable[[], Forecaster] | None = None,
+        calendar: DataCalendar | None = None,
     ) -> None:
         self.site, self.data, self.perfect = site, data, perfect
         self.load_model, self.pv_model = load_model, pv_model
@@ -106,14 +107,16 @@ class BacktestForecasts:
             self._pv = _WalkForward(
                 pv_model, frame, self.per_day, self.horizon, self.settings, self.pv_stats, "PV"
             )
-        local = data.index.tz_convert(site.location.timezone)
-        self.known_end = known_ends(data.index, local)
-        caps = export_caps(site, data)
+        # ``calendar``: the same data's per-step facts, when the caller has them already (shared)
+        self.calendar = calendar or DataCalendar.of(site, data)
+        local = self.calendar.local
+        self.known_end = self.calendar.known_end
+        caps = self.calendar.caps
         tail = caps[-self.per_day :] if len(caps) >= self.per_day else caps
         self.caps = np.concatenate([caps, np.resize(tail, self.horizon)])
         labels = np.asarray(local.year * 12 + local.month, dtype=np.intp)
         self.months = np.concatenate([labels, np.full(self.horizon, labels[-1])])
-        self.starts = [t.to_pydatetime() for t in data.index]
+        self.starts = self.calendar.starts
         minutes = np.asarray(local.hour * 60 + local.minute)
         self.step_of_day = np.minimum(minutes // round(self.step_h * 60), self.per_day - 1)
         self.price_abs_error = 0.0  # beyond publication, against the actual prices

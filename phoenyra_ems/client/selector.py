@@ -13,7 +13,15 @@ from typing import ClassVar
 from phoenyra_ems.client.wire import Wire, spec
 from phoenyra_ems.enums import ChoiceSource, SelectionMode
 
-__all__ = ["AbAdvantage", "AbTest", "ChoiceSource", "SelectionMode", "SelectorChoice", "SelectorStatus"]
+__all__ = [
+    "AbAdvantage",
+    "AbTest",
+    "ChoiceSource",
+    "SelectionMode",
+    "SelectorChoice",
+    "SelectorStatus",
+    "SelectorSwitching",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,26 @@ class AbTest(Wire):
 
 
 @dataclass(frozen=True, slots=True)
+class SelectorSwitching(Wire):
+    """Leaving the default arm (the optimiser, when in the pool): whether the validation gate opened
+    at the last training, and whether the stop-loss closed it again since (the windows the model
+    switched, valued once their data lies in the past, lost money in total)."""
+
+    PATH: ClassVar[str] = "switching"
+    default_arm: str
+    validated: bool  # the validation gate opened at the last training
+    stopped_by_loss: bool  # the stop-loss closed switching until the next training
+    realised_eur: float  # what the switched windows valued so far gained against the default arm
+    windows_valued: int
+    windows_pending: int  # switched windows whose data (window + continuation) is not past yet
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the model may leave the default arm now."""
+        return self.validated and not self.stopped_by_loss
+
+
+@dataclass(frozen=True, slots=True)
 class SelectorStatus(Wire):
     """``GET /sites/{id}/selector``: who chooses the strategy (score / AI / pinned) and the A/B tally.
 
@@ -74,6 +102,7 @@ class SelectorStatus(Wire):
     feature_importances: dict[str, float] = field(default_factory=dict)
     label_counts: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
+    switching: SelectorSwitching | None = None  # None: no default arm (no optimiser) or untrained
 
     @property
     def strategy(self) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -49,7 +49,20 @@ class SelectorFeatures:
     score: float  # EUR/h of the strategy in control (0 when none)
 
     def vector(self) -> list[float]:
-        return [float(v) for v in astuple(self)]
+        # the fields in order, read directly: dataclasses.astuple copies recursively (12 µs CPU per
+        # row against 0.3 µs here; a year's weekly retrain builds 17,520 rows for its two fits)
+        return [
+            float(self.soc_pct),
+            float(self.soh_pct),
+            float(self.temp_c),
+            float(self.price_trend),
+            float(self.price_volatility),
+            float(self.pv_forecast_kw),
+            float(self.load_forecast_kw),
+            float(self.hour),
+            float(self.weekday),
+            float(self.score),
+        ]
 
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in fields(SelectorFeatures))
@@ -322,3 +335,26 @@ def switching_gate(
     totals = rng.choice(days, (resamples, len(days))).sum(axis=1)
     lower = float(np.quantile(totals, 1.0 - level))
     return GateResult(total > min_gain_eur and lower > 0.0, total, lower, len(days))
+
+
+@dataclass(frozen=True, slots=True)
+class StopLoss:
+    """The stop-loss on leaving the default arm, between two trainings: what the windows the model
+    took from the default arm realised against it (each valued once its data lies in the past, by
+    counterfactual replay from the window's start state), and whether that closed switching.
+
+    A fresh one at each training. Once the total realised is below zero the gate stays closed until
+    the next training (a later gain does not reopen it). Used by the walk-forward backtest and the
+    daemon alike (docs/ai-selection.md)."""
+
+    realised_eur: float = 0.0  # the switched windows' values minus the default arm's, in total
+    windows: int = 0  # switched windows valued so far
+    closed: bool = False
+
+    def book(self, gains_eur: Sequence[float]) -> StopLoss:
+        """With the gains (chosen strategy's value − the default arm's, EUR) of newly valued
+        switched windows; closed as soon as their running total is below zero."""
+        if not len(gains_eur):
+            return self
+        total = self.realised_eur + float(sum(gains_eur))
+        return StopLoss(total, self.windows + len(gains_eur), self.closed or total < 0.0)

@@ -6,7 +6,10 @@ on the event loop — and stored atomically, so a restart chooses at once. The c
 :meth:`SiteSelector.choose` every cycle: at each window's start the model picks a strategy (pinned
 for the window) or, untrained / not confident / on a score day of the A/B test, leaves the choice
 to the score-based selection. The A/B log (arm, windows the model decided, switches per local day)
-is kept next to the model (``selector_site_<id>_ab.json``, replaced atomically).
+is kept next to the model (``selector_site_<id>_ab.json``, replaced atomically). With the optimiser
+as the default arm, the stop-loss (:mod:`phoenyra_ems.selector.stop_loss`) values the windows the
+model switched once their data is past (in the worker, hourly) and closes switching until the next
+training when they lost money, as the walk-forward backtest does.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from phoenyra_ems.client.selector import (
     SelectionMode,
     SelectorChoice,
     SelectorStatus,
+    SelectorSwitching,
 )
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import (
@@ -44,6 +48,14 @@ from phoenyra_ems.core.ai_selection import (
 from phoenyra_ems.core.decision import Decision
 from phoenyra_ems.core.strategies import PriceSlot
 from phoenyra_ems.models import PlantState
+from phoenyra_ems.selector.stop_loss import (
+    StopLossLog,
+    SwitchedWindow,
+    read_log,
+    stop_loss_path,
+    value_switches,
+    write_log,
+)
 from phoenyra_ems.selector.store import SelectorFileError, labels_path, load, save, selector_path
 from phoenyra_ems.selector.training import TRAIN_STEP_S, StoredSelector, TrainSummary
 
@@ -55,6 +67,7 @@ CHECK_EVERY_S = 3600.0
 RETRY_AFTER_FAILURE_S = 3600.0
 MAX_TRAINING_DAYS = 365
 AB_EVAL_MAX_DAYS = 90  # the A/B advantage is valued over the last days of the log
+STOP_LOSS_HISTORY_DAYS = 8  # history before a switched window: the optimiser's forecast baselines
 
 
 def ab_log_path(history_dir: str | Path, site_id: str) -> Path:
@@ -103,6 +116,8 @@ class SiteSelector:
         self.executor = executor
         self.path = selector_path(site.ems.history_dir, site.site_id)
         self.ab_path = ab_log_path(site.ems.history_dir, site.site_id)
+        self.stop_loss_path = stop_loss_path(site.ems.history_dir, site.site_id)
+        self.stop_loss: StopLossLog | None = None  # since the stored model's training
         self.stored: StoredSelector | None = None
         self.current: CurrentChoice | None = None
         self.last_error: str | None = None
@@ -121,17 +136,24 @@ class SiteSelector:
     async def start(self, controller: SiteController) -> None:
         self._controller = controller
         controller.strategy_chooser = self.choose
+        await self.load_stored()
+        if self.config.uses_ai:
+            self._task = asyncio.create_task(self._run(), name=f"selector {self.site.site_id}")
+
+    async def load_stored(self) -> None:
+        """The model, its stop-loss log and the A/B log as a restart finds them (a corrupt model is
+        retrained by :meth:`_run`)."""
         if self.path.exists():
             try:
                 self.stored = await asyncio.to_thread(load, self.path)
                 LOGGER.info("site %s: strategy selector loaded from %s", self.site.site_id, self.path)
+                trained_at = self.stored.summary.trained_at
+                self.stop_loss = await asyncio.to_thread(read_log, self.stop_loss_path, trained_at)
             except SelectorFileError as err:
                 LOGGER.warning("site %s: %s: retraining", self.site.site_id, err)
         if self.ab_path.exists():
             with contextlib.suppress(OSError, ValueError):
                 self.ab_log = json.loads(await asyncio.to_thread(self.ab_path.read_text))
-        if self.config.uses_ai:
-            self._task = asyncio.create_task(self._run(), name=f"selector {self.site.site_id}")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -140,6 +162,7 @@ class SiteSelector:
                 await self._task
             self._task = None
         await asyncio.to_thread(self._write_ab_log)
+        await asyncio.to_thread(self._write_stop_loss)
 
     def _due(self, now: datetime) -> bool:
         if self._retry_at is not None and now < self._retry_at:
@@ -167,6 +190,10 @@ class SiteSelector:
                 await self.value_ab(now)
             except Exception as err:
                 LOGGER.warning("site %s: A/B valuation failed: %s", self.site.site_id, err)
+            try:
+                await self.check_stop_loss(now)
+            except Exception as err:
+                LOGGER.warning("site %s: stop-loss valuation failed: %s", self.site.site_id, err)
             await clock.sleep(CHECK_EVERY_S)
 
     async def retrain(self) -> TrainSummary | None:
@@ -203,6 +230,8 @@ class SiteSelector:
         except BrokenProcessPool as err:
             raise RuntimeError(f"the worker process died ({err}); retrying later") from err
         self.stored = await asyncio.to_thread(load, self.path)
+        self.stop_loss = StopLossLog(self.stored.summary.trained_at)  # afresh at each training
+        await asyncio.to_thread(self._write_stop_loss)
         self.current = None  # the new model decides at the next cycle, not only at the next window
         self.last_error = None
         LOGGER.info(
@@ -251,6 +280,53 @@ class SiteSelector:
         self.ab_advantage = {**summary, "valued_at": now.isoformat()}
         return self.ab_advantage
 
+    async def check_stop_loss(self, now: datetime) -> StopLossLog | None:
+        """Value the switched windows whose window and continuation are now history (counterfactual
+        replay in the worker process) and book them; the stop-loss closes switching when their total
+        is below zero. The log is written back (it survives a restart with the model)."""
+        controller, stored, log = self._controller, self.stored, self.stop_loss
+        if controller is None or controller.history is None or stored is None or log is None:
+            return log
+        default = stored.default_arm
+        config = self.config.ai_selection
+        end = datetime.fromtimestamp(now.timestamp() // TRAIN_STEP_S * TRAIN_STEP_S, UTC)
+        due = log.due(end.timestamp(), config.window_h, config.label_tail_h)
+        if default is None or not due:
+            await asyncio.to_thread(self._write_stop_loss)
+            return log
+        from phoenyra_ems.history.frames import read_buckets
+
+        await controller.history.flush()
+        first = min(w.start_ts for w in due)
+        local = datetime.fromtimestamp(first, self._zone)
+        month = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+        start = min(month, datetime.fromtimestamp(first, UTC) - timedelta(days=STOP_LOSS_HISTORY_DAYS))
+        records = await read_buckets(controller.history.path, start, end, TRAIN_STEP_S)
+        if not records:
+            return log
+        future = await asyncio.to_thread(
+            self.executor.submit, value_switches, self.site, records, due, default
+        )
+        gains: list[tuple[SwitchedWindow, float]] = await asyncio.wrap_future(future)
+        was_closed = log.state.closed
+        log.book(gains)
+        if log.state.closed and not was_closed:
+            LOGGER.warning(
+                "site %s: stop-loss: the %d switched windows since the training lost %.2f EUR against "
+                "the %s; switching closed until the next training",
+                self.site.site_id,
+                log.state.windows,
+                -log.state.realised_eur,
+                default,
+            )
+            self.current = None  # the optimiser again from the next cycle
+        await asyncio.to_thread(self._write_stop_loss)
+        return log
+
+    def _write_stop_loss(self) -> None:
+        if self.stop_loss is not None:
+            write_log(self.stop_loss_path, self.stop_loss)
+
     # --- the controller's question ------------------------------------------------------------
     def choose(
         self, state: PlantState, now: datetime, prices: tuple[PriceSlot, ...], last: Decision | None
@@ -294,7 +370,18 @@ class SiteSelector:
             score=score,
         )
         incumbent = self.current.strategy if self.current is not None else None
-        choice = self.stored.choose(features, incumbent)
+        stop_loss = self.stop_loss
+        if stop_loss is None or stop_loss.trained_at != self.stored.summary.trained_at:
+            stop_loss = self.stop_loss = StopLossLog(self.stored.summary.trained_at)
+        choice = self.stored.choose(features, incumbent, stop_loss.state.closed)
+        default = self.stored.default_arm
+        if default is not None and choice.strategy not in (None, default):
+            # the stop-loss values it once its data is past (check_stop_loss)
+            stop_loss.pending.append(
+                SwitchedWindow(
+                    window_start.timestamp(), choice.strategy, state.soc, state.soh, state.setpoint
+                )
+            )
         self.current = CurrentChoice(
             window_start, choice.strategy, choice.confidence, choice.source, choice.reason, arm
         )
@@ -367,6 +454,23 @@ class SiteSelector:
                 advantage=None if advantage is None else AbAdvantage.from_dict(advantage),
             ),
             last_error=self.last_error,
+            switching=self._switching_status(),
+        )
+
+    def _switching_status(self) -> SelectorSwitching | None:
+        stored = self.stored
+        if stored is None or stored.default_arm is None or not stored.selector.trained:
+            return None
+        log = self.stop_loss
+        if log is None or log.trained_at != stored.summary.trained_at:
+            log = StopLossLog(stored.summary.trained_at)
+        return SelectorSwitching(
+            default_arm=stored.default_arm,
+            validated=stored.switching,
+            stopped_by_loss=log.state.closed,
+            realised_eur=log.state.realised_eur,
+            windows_valued=log.state.windows,
+            windows_pending=len(log.pending),
         )
 
 

@@ -81,21 +81,28 @@ class StoredSelector:
     def switching(self) -> bool:
         return bool(getattr(self.summary, "switching", False))
 
-    def choose(self, features: SelectorFeatures, incumbent: str | None = None) -> AIChoice:
+    def choose(
+        self, features: SelectorFeatures, incumbent: str | None = None, stopped: bool = False
+    ) -> AIChoice:
         """The model's strategy (None: the score-based selection). With a default arm (the
-        optimiser): the default arm unless the gate opened at training and the model names another
-        strategy with at least the switch confidence."""
+        optimiser): the default arm unless the gate opened at training, the stop-loss has not
+        closed it since (``stopped``), and the model names another strategy with at least the switch
+        confidence."""
         default = self.default_arm
         if default is None:
             return self.selector.choose(features, self.pool, incumbent, DEFAULT_STICKINESS)
         if not self.selector.trained:
             return AIChoice(None, None, "AI selection not trained yet: score-based selection")
-        needed = DEFAULT_SWITCH_CONFIDENCE if self.switching else _NEVER
+        needed = DEFAULT_SWITCH_CONFIDENCE if self.switching and not stopped else _NEVER
         strategy, confidence = switch_choice(self.selector, features, self.pool, default, needed)
         shown = f" ({confidence:.0%})" if confidence is not None else ""
         if strategy != default:
             return AIChoice(strategy, confidence, f"AI chose {strategy}{shown}")
-        why = "" if self.switching else ": leaving it did not pay significantly in validation"
+        why = ""
+        if not self.switching:
+            why = ": leaving it did not pay significantly in validation"
+        elif stopped:
+            why = ": the stop-loss closed switching until the next training (its switches lost money)"
         return AIChoice(strategy, confidence, f"AI keeps the {default}{shown}{why}")
 
 

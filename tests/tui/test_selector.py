@@ -17,6 +17,7 @@ from phoenyra_ems.client import (
     SelectionMode,
     SelectorChoice,
     SelectorStatus,
+    SelectorSwitching,
 )
 from tests.tui.conftest import FrozenClock, fixed_backend, wait_for
 from tui.app import PhoenyraConsole
@@ -58,6 +59,17 @@ def test_the_line_says_who_chose() -> None:
     assert chooser(None, None) == "score"
     waiting = replace(AI, ab_test=replace(AI.ab_test, advantage=None, tally={}))
     assert selector_line(waiting, AUTO) == "chosen by: AI 82 % · A/B · no days yet"
+    stopped = replace(
+        untrained,
+        trained=True,
+        current=replace(AI.current, strategy="optimiser"),
+        switching=SelectorSwitching("optimiser", True, True, -0.42, 3, 1),
+    )
+    assert selector_line(stopped, AUTO) == (
+        "chosen by: AI 82 % (stop-loss: switches lost 0.42 EUR, optimiser kept)"
+    )
+    still_open = replace(stopped, switching=SelectorSwitching("optimiser", True, False, 0.2, 3, 1))
+    assert selector_line(still_open, AUTO) == "chosen by: AI 82 %"
 
 
 class SelectorClient:

@@ -1,6 +1,7 @@
 """Who chose the site's strategy, for the dashboard: the operator (pinned), the configuration
 (``selection_mode: fixed``), the AI model (with its confidence) or the score-based selection, and
-the A/B test's tally and advantage (``GET /sites/{id}/selector``, docs/ai-selection.md)."""
+the A/B test's tally and advantage, and whether the stop-loss closed the AI's switching away from
+the optimiser (``GET /sites/{id}/selector``, docs/ai-selection.md)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ def selector_line(status: SelectorStatus | None, control: Control | None) -> str
     elif who == "ai" and status is not None:
         confidence = "" if status.confidence is None else f" {100 * status.confidence:.0f} %"
         text = f"chosen by: AI{confidence}"
+        switching = status.switching
+        if switching is not None and switching.stopped_by_loss:  # the optimiser until the next training
+            text += (
+                f" (stop-loss: switches lost {-switching.realised_eur:.2f} EUR, {switching.default_arm} kept)"
+            )
     else:
         trained = status is not None and status.ai_enabled and not status.trained
         text = "chosen by: scores" + (" (AI not trained yet)" if trained else "")

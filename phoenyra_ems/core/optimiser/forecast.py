@@ -32,7 +32,9 @@ def profile(history: FloatArray, per_day: int, steps: int, days: int = 7) -> Flo
     finite = np.isfinite(picked)
     counts = finite.sum(axis=1)
     sums = np.where(finite, picked, 0.0).sum(axis=1)
-    result = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    result: FloatArray = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    if counts.all():  # every step has a value: no fallback needed (it scans the whole history)
+        return result
     fallback = float(np.nanmean(values)) if np.isfinite(values).any() else 0.0
     out: FloatArray = np.where(np.isfinite(result), result, fallback)
     return out

@@ -40,30 +40,47 @@ def highs(lp: Lp, presolve: bool, time_limit_s: float | None) -> Run:
         from scipy.optimize._highspy import _core as highs_core
     except ImportError:  # pragma: no cover - scipy without the bindings: the public API
         return _linprog(lp, presolve, time_limit_s)
-    model = highs_core.HighsLp()
-    n_row, n_col = lp.matrix.shape
-    model.num_col_, model.num_row_ = n_col, n_row
-    model.a_matrix_.num_col_, model.a_matrix_.num_row_ = n_col, n_row
-    model.a_matrix_.format_ = highs_core.MatrixFormat.kColwise
-    model.a_matrix_.start_ = lp.matrix.indptr
-    model.a_matrix_.index_ = lp.matrix.indices
-    model.a_matrix_.value_ = lp.matrix.data
     inf = highs_core.kHighsInf
-    model.col_cost_ = lp.cost
-    model.col_lower_ = np.where(np.isinf(lp.lower), -inf, lp.lower)
-    model.col_upper_ = np.where(np.isinf(lp.upper), inf, lp.upper)
-    model.row_lower_ = np.where(np.isinf(lp.row_lower), -inf, lp.row_lower)
-    model.row_upper_ = np.where(np.isinf(lp.row_upper), inf, lp.row_upper)
     solver = highs_core._Highs()
     solver.setOptionValue("output_flag", False)
     solver.setOptionValue("presolve", "on" if presolve else "off")
     solver.setOptionValue("simplex_dual_edge_weight_strategy", 1)  # devex: ~10 % faster on plans
     if time_limit_s is not None:
         solver.setOptionValue("time_limit", float(time_limit_s))
-    if solver.passModel(model) == highs_core.HighsStatus.kError:
+    if _pass_model(solver, highs_core, lp, inf) == highs_core.HighsStatus.kError:
         return Run(4, "HiGHS refused the model", None, None)
     solver.run()
     return _result(solver, highs_core)
+
+
+def _pass_model(solver: Any, highs_core: Any, lp: Lp, inf: float) -> Any:
+    """Hand ``lp`` to ``solver`` as arrays (the pointer overload: no per-element conversion, ~4 ms
+    less per 48-h plan than filling a ``HighsLp``; the same model, so the same solution)."""
+    n_row, n_col = lp.matrix.shape
+    arrays = (
+        np.ascontiguousarray(lp.cost, dtype=np.float64),
+        np.where(np.isinf(lp.lower), -inf, lp.lower),
+        np.where(np.isinf(lp.upper), inf, lp.upper),
+        np.where(np.isinf(lp.row_lower), -inf, lp.row_lower),
+        np.where(np.isinf(lp.row_upper), inf, lp.row_upper),
+        np.ascontiguousarray(lp.matrix.indptr, dtype=np.int32),
+        np.ascontiguousarray(lp.matrix.indices, dtype=np.int32),
+        np.ascontiguousarray(lp.matrix.data, dtype=np.float64),
+    )
+    colwise, minimize = int(highs_core.MatrixFormat.kColwise), int(highs_core.ObjSense.kMinimize)
+    try:
+        return solver.passModel(
+            n_col, n_row, len(arrays[-1]), colwise, minimize, 0.0, *arrays, np.zeros(n_col, dtype=np.int32)
+        )
+    except TypeError:  # pragma: no cover - bindings without the pointer overload
+        model = highs_core.HighsLp()
+        model.num_col_, model.num_row_ = n_col, n_row
+        model.a_matrix_.num_col_, model.a_matrix_.num_row_ = n_col, n_row
+        model.a_matrix_.format_ = highs_core.MatrixFormat.kColwise
+        model.a_matrix_.start_, model.a_matrix_.index_, model.a_matrix_.value_ = arrays[5:]
+        model.col_cost_, model.col_lower_, model.col_upper_ = arrays[:3]
+        model.row_lower_, model.row_upper_ = arrays[3:5]
+        return solver.passModel(model)
 
 
 def _result(solver: Any, highs_core: Any) -> Run:
