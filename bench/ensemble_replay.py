@@ -36,10 +36,13 @@ LEAD_DAYS = 35
 Rule = Callable[[np.ndarray, dict[str, list[Any]]], np.ndarray]
 
 
-def collect(name: str, season: str, out: Path) -> Path:
+def collect(name: str, season: str, out: Path, days: int | None = None) -> Path:
+    """``days``: only the first N origin days of the season (the 21-origin rows of the docs)."""
     chosen = next(s for s in LOAD_SETS if s.name == name)
     data = chosen.load()
     first, last = getattr(chosen, season)
+    if days is not None:
+        last = str((pd.Timestamp(first) + pd.Timedelta(days=days - 1)).date())
     start = pd.Timestamp(first) - pd.Timedelta(days=LEAD_DAYS)
     origins = [
         pd.Timestamp(d.date(), tz=chosen.timezone).tz_convert("UTC") for d in pd.date_range(start, last)
@@ -210,6 +213,7 @@ def main() -> None:
     c.add_argument("set")
     c.add_argument("season", choices=("winter", "summer"))
     c.add_argument("out", type=Path)
+    c.add_argument("--days", type=int, help="only the first N origin days of the season")
     r = sub.add_parser("replay")
     r.add_argument("npz", type=Path)
     m = sub.add_parser("compare")
@@ -218,7 +222,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.command == "collect":
-        print(collect(args.set, args.season, args.out))
+        print(collect(args.set, args.season, args.out, args.days))
     elif args.command == "compare":
         compare(args.npz, args.first)
     else:
