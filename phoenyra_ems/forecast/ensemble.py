@@ -52,6 +52,7 @@ from phoenyra_ems.forecast.weighting import (
 
 class Ensemble:
     min_history_days = 1.0
+    halflife_days: float | None = 5.0  # also for models pickled before it existed (the daemon's store)
 
     def __init__(
         self,

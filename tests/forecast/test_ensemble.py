@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Iterator
 
 import numpy as np
@@ -434,3 +435,15 @@ def test_recent_days_count_more_than_the_month_before(halflife_days: float | Non
     ensemble.predict(past, 2 * DAY)
     weights = ensemble.member_weights()
     assert min(weights[favoured]) == 1.0, weights
+
+
+def test_a_model_pickled_before_the_half_life_existed_still_predicts() -> None:
+    """The daemon stores fitted models with pickle; one written by an older version lacks the
+    attribute and takes the class default (a restart after an upgrade must not fail to predict)."""
+    data = synthetic_load(40)
+    ensemble = Ensemble([Persistence(), RecentProfile(7)], validation_days=14)
+    ensemble.fit(data.iloc[: -2 * DAY])
+    del ensemble.__dict__["halflife_days"]
+    restored = pickle.loads(pickle.dumps(ensemble))
+    assert restored.halflife_days == 5.0
+    assert np.isfinite(restored.predict(data.iloc[:-DAY], 2 * DAY)).all()
