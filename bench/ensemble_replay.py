@@ -11,6 +11,13 @@ only, docs/forecasting.md).
     OMP_NUM_THREADS=1 .venv/bin/python bench/ensemble_replay.py collect vdi_efh winter /tmp/replay
     .venv/bin/python bench/ensemble_replay.py replay /tmp/replay/vdi_efh_winter.npz
     .venv/bin/python bench/ensemble_replay.py compare /tmp/replay/*.npz [--first 21]
+    .venv/bin/python bench/ensemble_replay.py rules /tmp/replay/*.npz [--first 21] [--long a,b]
+
+``rules`` replays the daemon's window exactly (after each weekly refit the ensemble has the 21
+validation days' anchors plus one per day since, so 21–27 days, not ``recent_days``): it reproduced
+``bench/forecast.py``'s ensemble figures to the 0.1 point on the summer rows checked (issue 19, third
+pass); the first origins of a winter window can differ (the daemon's validation anchors before the
+October clock change sit an hour off the local midnights collected here).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import argparse
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +38,20 @@ from phoenyra_ems.forecast.datasets import LOAD_SETS
 from phoenyra_ems.forecast.ensemble import recent_skill_weights
 from phoenyra_ems.forecast.evaluation import rolling_origin
 from phoenyra_ems.forecast.models import load_members
+from phoenyra_ems.forecast.weighting import lad_weights
 
 MEMBERS = ["persistence", "week_ago", "profile_7d", "gbm"]
 LEAD_DAYS = 35
 Rule = Callable[[np.ndarray, dict[str, list[Any]]], np.ndarray]
 
 
-def collect(name: str, season: str, out: Path) -> Path:
+def collect(name: str, season: str, out: Path, days: int | None = None) -> Path:
+    """``days``: only the first N origin days of the season (the 21-origin rows of the docs)."""
     chosen = next(s for s in LOAD_SETS if s.name == name)
     data = chosen.load()
     first, last = getattr(chosen, season)
+    if days is not None:
+        last = str((pd.Timestamp(first) + pd.Timedelta(days=days - 1)).date())
     start = pd.Timestamp(first) - pd.Timedelta(days=LEAD_DAYS)
     origins = [
         pd.Timestamp(d.date(), tz=chosen.timezone).tz_convert("UTC") for d in pd.date_range(start, last)
@@ -201,6 +213,149 @@ def compare(paths: list[Path], first: int | None) -> None:
         print(f"{path.stem:<26}" + "".join(f"{c:>22}" for c in cells), flush=True)
 
 
+@dataclass(frozen=True)
+class WeightRule:
+    """A weighting rule for ``rules``: inverse recent MAE^power within ``margin`` of the best, per
+    horizon block (``edges_h``: the blocks' ends in hours), the error of each observed step weighted
+    0.5^(age / ``halflife``) (None: flat), the collapse gate over ``gate_days`` (``gate_worst``: only
+    the worst member can be collapsed), ``combiner`` "lad" (the MAE-optimal convex mix of the
+    members) or "ftl" (the recent best alone), ``fallback_days``: the recent best alone when the
+    rule's mix did worse than it over that many days."""
+
+    label: str
+    days: int = 28
+    power: float = 2.0
+    margin: float = 0.05
+    gate: float | None = 2.0
+    gate_days: int = 1
+    gate_worst: bool = False
+    edges_h: tuple[float, ...] = (12.0, 24.0, 36.0, 48.0)
+    halflife: float | None = None
+    combiner: str = "inverse"
+    fallback_days: int | None = None
+
+
+OLD_RULE = WeightRule("before (flat 28 d, gate)")
+CHOSEN_RULE = WeightRule("chosen (half-life 5 d, gate: worst only)", halflife=5.0, gate_worst=True)
+VALIDATION_DAYS = 21  # Ensemble.validation_days: the anchors a refit starts with
+
+
+def _window(err: dict[str, np.ndarray], k: int, days: int, per_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """Errors (origin, member, step) of the origins k-days … k-1, NaN where not observed by origin k,
+    and each step's age at k in days."""
+    steps = err["gbm"].shape[1]
+    e = np.stack([np.stack([err[n][k - days + j] for n in MEMBERS]) for j in range(days)])
+    age = (days - np.arange(days))[:, None] - np.arange(steps)[None, :] / per_day
+    return np.where((age > 0)[:, None, :], e, np.nan), age
+
+
+def rule_weights(rule: WeightRule, err: dict[str, np.ndarray], k: int, buckets: np.ndarray) -> np.ndarray:
+    """The weights (member, step) ``rule`` gives at origin k (season day k - LEAD_DAYS; the ensemble
+    refitted weekly from the first season day, as bench/forecast.py does)."""
+    per_day, m = int(err["per_day"]), len(MEMBERS)
+    available = VALIDATION_DAYS + (k - LEAD_DAYS) % 7
+    days = min(rule.days, available)
+    span = max(days, min(rule.gate_days, available - 1) + 1, min(rule.fallback_days or 0, available))
+    e, age = _window(err, k, span, per_day)
+    collapsed = None
+    if rule.gate is not None:
+        last = np.abs(np.where((age <= min(rule.gate_days, available - 1))[:, None, :], e, np.nan))
+        mae = np.array(
+            [np.nanmean(last[:, i]) if np.isfinite(last[:, i]).any() else np.nan for i in range(m)]
+        )
+        if np.isfinite(mae).any():
+            collapsed = ~(mae <= rule.gate * np.nanmin(mae))
+            if rule.gate_worst:
+                collapsed &= mae == np.nanmax(mae)
+    in_window = np.broadcast_to((span - np.arange(span) <= days)[:, None], age.shape)
+    decay = np.ones_like(age) if rule.halflife is None else 0.5 ** (age / rule.halflife)
+    weights = np.zeros((m, len(buckets)))
+    for b in range(int(buckets.max()) + 1):
+        cols = buckets == b
+        ok = in_window[:, cols] & np.isfinite(e[:, :, cols]).all(axis=1)
+        if not ok.any():
+            weights[:, cols] = weights[:, np.argmax(buckets == b - 1)][:, None] if b else 1.0 / m
+            continue
+        x = np.stack([e[:, i, :][:, cols][ok] for i in range(m)], axis=1)
+        d = decay[:, cols][ok]
+        mae = d @ np.abs(x) / d.sum()
+        if rule.combiner == "lad":
+            keep = np.ones(m, bool) if collapsed is None or collapsed.all() else ~collapsed
+            w = np.zeros(m)
+            w[keep] = lad_weights(x[:, keep] * d[:, None], np.zeros(len(x)))
+        elif rule.combiner == "ftl":
+            w = np.zeros(m)
+            usable = collapsed is None or collapsed.all()
+            w[int(np.argmin(mae if usable else np.where(collapsed, np.inf, mae)))] = 1.0
+        else:
+            w = recent_skill_weights(mae[:, None], MEMBERS, rule.power, 0.0, rule.margin, collapsed)[:, 0]
+        if rule.fallback_days:
+            recent = (age[:, cols] <= rule.fallback_days)[ok]
+            if recent.any() and np.abs(x[recent] @ w).mean() > np.abs(x[recent]).mean(axis=0).min():
+                w = np.zeros(m)
+                w[int(np.argmin(np.abs(x[recent]).mean(axis=0)))] = 1.0
+        weights[:, cols] = (w / w.sum())[:, None]
+    return weights
+
+
+def replay_weight_rule(
+    err: dict[str, np.ndarray], rule: WeightRule, first: int | None
+) -> tuple[float, float, str]:
+    """The ensemble vs its best member and its skill against persistence with ``rule``."""
+    per_day, steps = int(err["per_day"]), err["gbm"].shape[1]
+    hours = np.arange(steps) * 24.0 / per_day
+    buckets = np.searchsorted(np.array(rule.edges_h), hours, side="right").clip(0, len(rule.edges_h) - 1)
+    end = err["gbm"].shape[0] if first is None else min(err["gbm"].shape[0], LEAD_DAYS + first)
+    combined = []
+    for k in range(LEAD_DAYS, end):
+        w = rule_weights(rule, err, k, buckets)
+        e = np.stack([err[n][k] for n in MEMBERS])
+        with np.errstate(invalid="ignore"):
+            combined.append(np.nansum(w * e, axis=0) / np.sum(w * np.isfinite(e), axis=0))
+    mae = {n: float(np.nanmean(np.abs(err[n][LEAD_DAYS:end]))) for n in MEMBERS}
+    ensemble = float(np.nanmean(np.abs(np.array(combined))))
+    best = min(MEMBERS, key=mae.__getitem__)
+    return 1 - ensemble / mae[best], 1 - ensemble / mae["persistence"], best
+
+
+RULES = [
+    OLD_RULE,
+    WeightRule("no gate", gate=None),
+    WeightRule("gate over 2 days", gate_days=2),
+    WeightRule("gate over 3 days", gate_days=3),
+    WeightRule("blocks 0-6 h | 6-48 h", edges_h=(6.0, 48.0)),
+    WeightRule("blocks 6|12|24|36|48 h", edges_h=(6.0, 12.0, 24.0, 36.0, 48.0)),
+    WeightRule("half-life 7 d", halflife=7.0),
+    WeightRule("half-life 14 d", halflife=14.0),
+    WeightRule("best of 7 d as fallback", fallback_days=7),
+    WeightRule("best of 7 d alone", combiner="ftl", days=7),
+    WeightRule("LAD convex mix 28 d", combiner="lad"),
+    WeightRule("gate: worst only", gate_worst=True),
+    WeightRule("half-life 3 d, gate worst", halflife=3.0, gate_worst=True),
+    WeightRule("half-life 4 d, gate worst", halflife=4.0, gate_worst=True),
+    CHOSEN_RULE,
+    WeightRule("half-life 7 d, gate worst", halflife=7.0, gate_worst=True),
+    WeightRule("half-life 10 d, gate worst", halflife=10.0, gate_worst=True),
+    WeightRule("chosen + blocks 0-6|6-48 h", halflife=5.0, gate_worst=True, edges_h=(6.0, 48.0)),
+]
+
+
+def rules(paths: list[Path], first: int | None, long: set[str], only: str | None) -> None:
+    """Every rule of ``RULES`` (or those whose label contains ``only``) on every row: ensemble vs its
+    best member / skill. ``long``: rows scored on every origin (the 42-origin rows), the others on
+    the first ``first``."""
+    chosen = [r for r in RULES if only is None or only in r.label]
+    print(f"ensemble vs best member / skill (tuning set: vdi_efh_winter); first {first} origins but {long}")
+    print(f"{'rule':<42}" + "".join(f"{p.stem[:17]:>19}" for p in paths))
+    data = {p: {k: v for k, v in np.load(p).items()} for p in paths}
+    for rule in chosen:
+        cells = []
+        for path in paths:
+            gap, skill, _ = replay_weight_rule(data[path], rule, None if path.stem in long else first)
+            cells.append(f"{gap:+.1%} / {skill:+.1%}")
+        print(f"{rule.label:<42}" + "".join(f"{c:>19}" for c in cells), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -210,15 +365,23 @@ def main() -> None:
     c.add_argument("set")
     c.add_argument("season", choices=("winter", "summer"))
     c.add_argument("out", type=Path)
+    c.add_argument("--days", type=int, help="only the first N origin days of the season")
     r = sub.add_parser("replay")
     r.add_argument("npz", type=Path)
     m = sub.add_parser("compare")
     m.add_argument("npz", type=Path, nargs="+")
     m.add_argument("--first", type=int, help="only the first N origin days of the season")
+    w = sub.add_parser("rules")
+    w.add_argument("npz", type=Path, nargs="+")
+    w.add_argument("--first", type=int, help="only the first N origin days of the season")
+    w.add_argument("--long", default="", help="rows (file stems) scored on every origin despite --first")
+    w.add_argument("--only", help="only the rules whose label contains this")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.command == "collect":
-        print(collect(args.set, args.season, args.out))
+        print(collect(args.set, args.season, args.out, args.days))
+    elif args.command == "rules":
+        rules(args.npz, args.first, set(args.long.split(",")), args.only)
     elif args.command == "compare":
         compare(args.npz, args.first)
     else:

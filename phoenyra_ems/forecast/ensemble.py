@@ -6,7 +6,8 @@ forecasts each held-back day from the same time of day (rolling origin, the *anc
 the members on the whole history. With ``weighting="recent"`` (the default) the weights
 are not frozen there: every prediction first forecasts from the anchors that have passed since
 (one per day, cached, so it costs one forecast per member and day), scores every member over the
-last ``recent_days`` anchors per horizon bucket, and weights the members by inverse recent MAE² —
+last ``recent_days`` anchors per horizon bucket (each observed step counted 0.5^(age / 5 days): the
+last week weighs most), and weights the members by inverse recent MAE² —
 a member no better than persistence recently, or more than ``margin`` (5 %) worse than the recent
 best, gets no weight (the best one keeps it when none is): averaging a clearly better median
 forecast with mean-like baselines costs MAE (tuned on the VDI house in winter, docs/forecasting.md).
@@ -51,6 +52,7 @@ from phoenyra_ems.forecast.weighting import (
 
 class Ensemble:
     min_history_days = 1.0
+    halflife_days: float | None = 5.0  # also for models pickled before it existed (the daemon's store)
 
     def __init__(
         self,
@@ -69,6 +71,7 @@ class Ensemble:
         combiner: str = "inverse_mae",
         validation_refit_days: int | None = 7,
         collapse_ratio: float | None = 2.0,
+        halflife_days: float | None = 5.0,
     ) -> None:
         if weighting not in WEIGHTINGS and weighting != RECENT:
             raise ValueError(f"weighting must be one of {sorted([*WEIGHTINGS, RECENT])}")
@@ -83,6 +86,11 @@ class Ensemble:
         # boosting fed lags below anything it was trained on) costs more in a day than a month of
         # small gains; the 28-day record would keep its weight for days.
         self.collapse_ratio = collapse_ratio
+        # The recent error counts each observed step with weight 0.5^(its age in days / halflife_days)
+        # (None: all equal): a holiday or a regime change fades within a week or two instead of
+        # dragging the weights for the whole window (tuned on the VDI house in winter among 3–10 days,
+        # docs/forecasting.md).
+        self.halflife_days = halflife_days
         self._weights_key: tuple[object, ...] | None = None
         # Forecasts of each member from past anchors (same time of day, one per day): recent error.
         self._anchors: dict[pd.Timestamp, dict[str, np.ndarray]] = {}
@@ -283,6 +291,8 @@ class Ensemble:
         buckets = self._bucket(horizon, horizon)
         rows: list[list[np.ndarray]] = [[] for _ in range(self.horizon_buckets)]
         truths: list[list[np.ndarray]] = [[] for _ in range(self.horizon_buckets)]
+        ages: list[list[np.ndarray]] = [[] for _ in range(self.horizon_buckets)]
+        observed = last + step_of(index)  # the end of the last observed step
         for anchor in anchors:
             pos = int(index.searchsorted(anchor))
             truth = y[pos : pos + horizon]
@@ -292,10 +302,12 @@ class Ensemble:
                 continue
             stacked = np.vstack([forecasts[name][:n] for name in names])  # members x steps
             ok = np.isfinite(stacked).all(axis=0) & np.isfinite(truth)
+            age = np.asarray((observed - index[pos : pos + n]) / self._day, dtype=float)  # in days
             for b in range(self.horizon_buckets):
                 sel = ok & (buckets[:n] == b)
                 rows[b].append(stacked[:, sel].T)
                 truths[b].append(truth[sel])
+                ages[b].append(age[sel])
         collapsed = self._collapsed(anchors, names, y, index, horizon)
         weights = np.full((len(names), self.horizon_buckets), np.nan)
         for b in range(self.horizon_buckets):
@@ -304,7 +316,12 @@ class Ensemble:
             x, t = np.vstack(rows[b]), np.concatenate(truths[b])
             if len(t) < len(names):
                 continue
-            mae = np.mean(np.abs(x - t[:, None]), axis=0)
+            decay = (
+                np.ones(len(t))
+                if self.halflife_days is None
+                else 0.5 ** (np.concatenate(ages[b]) / self.halflife_days)
+            )
+            mae = decay @ np.abs(x - t[:, None]) / decay.sum()
             weights[:, b] = recent_skill_weights(
                 mae[:, None], names, self.power, self.min_skill, self.margin, collapsed
             )[:, 0]
@@ -331,7 +348,11 @@ class Ensemble:
         horizon: int,
     ) -> np.ndarray | None:
         """Per member: its MAE over the last observed day (every anchor's forecast of it, the whole
-        horizon pooled) is more than ``collapse_ratio`` times the best member's. None: not known yet."""
+        horizon pooled) is more than ``collapse_ratio`` times the best member's, and it is the worst
+        member that day: a collapse is one member failing where the others did not. When several
+        members are that far behind, the best one had a lucky day (a baseline on a plant's off-day,
+        a quiet Sunday), and handing it the weight cost the electroplating plant 15 points in summer
+        (docs/forecasting.md): the record decides then. None: not known yet."""
         if self.collapse_ratio is None:
             return None
         first = len(y) - round(self._day / step_of(index))  # the last day's first step
@@ -350,7 +371,8 @@ class Ensemble:
         mae = np.array([p[np.isfinite(p)].mean() if np.isfinite(p).any() else np.nan for p in pooled])
         if not np.isfinite(mae).any():
             return None
-        return np.asarray(~(mae <= self.collapse_ratio * np.nanmin(mae)))
+        far_behind = ~(mae <= self.collapse_ratio * np.nanmin(mae))
+        return np.asarray(far_behind & (mae == np.nanmax(mae)))
 
     def predict_quantiles(
         self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Iterator
 
 import numpy as np
@@ -361,7 +362,9 @@ def test_a_member_that_collapses_loses_its_weight_after_one_observed_day(
         NoisyOracle("collapses", data, switch, before=0.02, after=3.0),
         NoisyOracle("steady", data, switch, before=0.3, after=0.3),
     ]
-    ensemble = Ensemble(members, validation_days=21, recent_days=28, collapse_ratio=collapse_ratio)
+    ensemble = Ensemble(  # the flat 28-day record (the decay alone drops it a day later too)
+        members, validation_days=21, recent_days=28, collapse_ratio=collapse_ratio, halflife_days=None
+    )
     ensemble.fit(data.iloc[:fitted_until])
     assert min(ensemble.member_weights()["collapses"]) > 0.9
     for day in range(1, 4):  # a forecast each day: the collapse starts on day 2, day 3 sees it
@@ -376,3 +379,71 @@ def test_a_member_that_collapses_loses_its_weight_after_one_observed_day(
     else:
         assert max(weights["collapses"]) > 0.5, weights
         assert error > 1.0
+
+
+class LuckyDay(NoisyOracle):
+    """Poor (noise ``after``) except for one day from ``switch`` on, when it is almost exact (``before``):
+    a baseline on a plant's off-day."""
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        times = future_index(history, steps)
+        rng = np.random.default_rng(len(history) + 1)
+        lucky = (times >= self.switch) & (times < self.switch + pd.Timedelta(days=1))
+        size = np.where(lucky, self.before, self.after)
+        return np.asarray(self.data["y"].reindex(times).to_numpy() + rng.normal(0.0, 1.0, steps) * size)
+
+
+def test_one_members_lucky_day_does_not_take_the_weight_from_the_best_record() -> None:
+    """One member far better than all the others for a day is a lucky day, not a collapse of the
+    others: the member with the best record keeps the weight (before, every member more than twice
+    as far off as the lucky one lost it, and the lucky one forecast the next day alone)."""
+    data = synthetic_load(70)
+    fitted_until = len(data) - 3 * WEEK
+    lucky_day = data.index[fitted_until + DAY]
+    members = [
+        NoisyOracle("good", data, lucky_day, before=0.3, after=0.3),
+        LuckyDay("lucky", data, lucky_day, before=0.02, after=1.0),
+        NoisyOracle("poor", data, lucky_day, before=1.0, after=1.0),
+    ]
+    ensemble = Ensemble(members, validation_days=21, recent_days=28)
+    ensemble.fit(data.iloc[:fitted_until])
+    for day in range(1, 3):  # the lucky day is the first day of the forecast from day 1
+        past = data.iloc[: fitted_until + day * DAY]
+        predicted = ensemble.predict(past, 2 * DAY)
+    weights = ensemble.member_weights()
+    truth = data["y"].to_numpy()[len(past) : len(past) + 2 * DAY]
+    assert min(weights["good"]) == 1.0, weights
+    assert float(np.mean(np.abs(predicted - truth))) < 0.4
+
+
+@pytest.mark.parametrize("halflife_days, favoured", [(5.0, "steady"), (None, "faded")])
+def test_recent_days_count_more_than_the_month_before(halflife_days: float | None, favoured: str) -> None:
+    """A member excellent for weeks and poor for the last four days loses the weight to a steady one
+    when the error decays with a half-life of 5 days; by the flat 3-week mean it would keep it."""
+    data = synthetic_load(70)
+    fitted_until = len(data) - 3 * WEEK
+    switch = data.index[fitted_until + 17 * DAY]
+    members = [
+        NoisyOracle("faded", data, switch, before=0.1, after=1.0),
+        NoisyOracle("steady", data, switch, before=0.35, after=0.35),
+    ]
+    ensemble = Ensemble(
+        members, validation_days=21, recent_days=28, collapse_ratio=None, halflife_days=halflife_days
+    )
+    ensemble.fit(data.iloc[:fitted_until])
+    past = data.iloc[: fitted_until + 21 * DAY]
+    ensemble.predict(past, 2 * DAY)
+    weights = ensemble.member_weights()
+    assert min(weights[favoured]) == 1.0, weights
+
+
+def test_a_model_pickled_before_the_half_life_existed_still_predicts() -> None:
+    """The daemon stores fitted models with pickle; one written by an older version lacks the
+    attribute and takes the class default (a restart after an upgrade must not fail to predict)."""
+    data = synthetic_load(40)
+    ensemble = Ensemble([Persistence(), RecentProfile(7)], validation_days=14)
+    ensemble.fit(data.iloc[: -2 * DAY])
+    del ensemble.__dict__["halflife_days"]
+    restored = pickle.loads(pickle.dumps(ensemble))
+    assert restored.halflife_days == 5.0
+    assert np.isfinite(restored.predict(data.iloc[:-DAY], 2 * DAY)).all()
