@@ -29,15 +29,7 @@ FIRST_HOURS = 6
 
 def site(name: str) -> tuple[PvForecaster, pd.DataFrame]:
     if name == "golden":
-        s = datasets.NREL_PV_SITE
-        model = PvForecaster(
-            s["latitude"],
-            s["longitude"],
-            s["peak_kw"],
-            tilt_deg=s["tilt_deg"],
-            azimuth_deg=s["azimuth_deg"],
-            altitude_m=s["altitude_m"],
-        )
+        model = datasets.nrel_pv_forecaster()
         frame = datasets.nrel_pv()[[TARGET]].loc["2012-01-01":"2012-12-31"]
     else:  # the backtest's household: ~10 kWp, the config's default tilt 30° south
         model = PvForecaster(47.66, 9.18, 10.0)

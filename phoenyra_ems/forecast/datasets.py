@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from phoenyra_ems.forecast.base import TARGET
 from phoenyra_ems.series import DATA_DIR
+
+if TYPE_CHECKING:
+    from phoenyra_ems.forecast.pv import PvForecaster
 
 # The DE-LU day-ahead generation forecasts (columns of ``prices()``) the price models read.
 PRICE_EXOG = ("fc_total_mwh", "fc_pv_mwh", "fc_wind_mwh", "fc_residual_mwh")
@@ -70,6 +74,22 @@ def nrel_pv() -> pd.DataFrame:
             "ghi_clearsky_w_m2": frame["ghi_clearsky_w_m2"],
             "temp_air_c": frame["temp_air_c"],
         }
+    )
+
+
+def nrel_pv_forecaster(peak_kw: float | None = None, nowcast_decay_h: float = 0.0) -> PvForecaster:
+    """The pvlib model of the NREL PVDAQ system (its geometry; ``peak_kw`` to misconfigure it)."""
+    from phoenyra_ems.forecast.pv import PvForecaster
+
+    s = NREL_PV_SITE
+    return PvForecaster(
+        s["latitude"],
+        s["longitude"],
+        s["peak_kw"] if peak_kw is None else peak_kw,
+        tilt_deg=s["tilt_deg"],
+        azimuth_deg=s["azimuth_deg"],
+        altitude_m=s["altitude_m"],
+        nowcast_decay_h=nowcast_decay_h,
     )
 
 

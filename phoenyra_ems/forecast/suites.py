@@ -63,7 +63,6 @@ def suite(target: str) -> Suite:
             origin_hour_utc=_local_midnight_utc(site["timezone"]),
         )
     if target == "pv":
-        s = datasets.NREL_PV_SITE
         return Suite(
             "pv",
             "NREL PVDAQ system 50 (hourly, kW), recorded NSRDB weather as the forecast",
@@ -72,14 +71,7 @@ def suite(target: str) -> Suite:
             {
                 "persistence": Persistence,
                 "week_ago": SameWeekdayLastWeek,
-                "pvlib": lambda: PvForecaster(
-                    s["latitude"],
-                    s["longitude"],
-                    s["peak_kw"],
-                    tilt_deg=s["tilt_deg"],
-                    azimuth_deg=s["azimuth_deg"],
-                    altitude_m=s["altitude_m"],
-                ),
+                "pvlib": datasets.nrel_pv_forecaster,
             },
             exog_columns=("ghi_w_m2", "temp_air_c"),
             origin_hour_utc=7,  # local midnight in Golden (MST)

@@ -251,17 +251,8 @@ PV_FIRST_ORIGIN = pd.Timestamp("2012-06-01 07:00", tz="UTC")
 WEATHER = ["ghi_w_m2", "temp_air_c"]
 
 
-def pv_model(**overrides: float) -> PvForecaster:
-    site = {**datasets.NREL_PV_SITE, **overrides}
-    return PvForecaster(
-        site["latitude"],
-        site["longitude"],
-        site["peak_kw"],
-        tilt_deg=site["tilt_deg"],
-        azimuth_deg=site["azimuth_deg"],
-        altitude_m=site["altitude_m"],
-        nowcast_decay_h=site.get("nowcast_decay_h", 0.0),
-    )
+def pv_model(peak_kw: float | None = None, nowcast_decay_h: float = 0.0) -> PvForecaster:
+    return datasets.nrel_pv_forecaster(peak_kw, nowcast_decay_h)
 
 
 @pytest.fixture(scope="module")
