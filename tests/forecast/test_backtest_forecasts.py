@@ -46,8 +46,9 @@ def test_the_load_model_sees_only_the_past_and_is_refitted_weekly() -> None:
             continue
         plan_time = index[i]
         assert Spy.fits[-1] < plan_time and Spy.predictions[-1] < plan_time
-        assert inputs.load_kw[0] == load[i - 1]  # the present: the last observed step
-        assert np.all(inputs.load_kw[1:] == float(len(Spy.fits)))  # the model's forecast after it
+        # the model's forecast from the present step on: the planner puts the measured present in
+        # and carries its departure from this forecast (as live; core/optimiser/forecast.with_present)
+        assert np.all(inputs.load_kw == float(len(Spy.fits)))
     # Fitted at day 15, then every 7 days: days 15 and 22.
     assert Spy.fits == [index[15 * DAY - 1], index[22 * DAY - 1]]
     assert len(Spy.predictions) == len(index) - DAY - 15 * DAY  # one per hour
