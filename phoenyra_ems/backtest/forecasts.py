@@ -9,8 +9,9 @@ check of the planner and its execution against the bound).
 ``load_model``: the load forecaster of the daemon's forecast service (e.g. its ensemble) instead of
 the history baseline: fitted on the data before the plan time, refitted every ``refit_days`` (the
 service's schedule; weekly keeps a household year affordable), a forecast made at the start of each
-hour from the data before it and used by that hour's plans (the first step's load stays the last
-observed step: the present). Until it has the history it needs the baseline stands in.
+``predict_every_h`` block (the service row: every forecast step of the daemon) from the data before
+it and used by that block's plans (its first step too: the planner puts the measured present in
+and carries its departure, as live). Until it has the history it needs the baseline stands in.
 ``pv_model``: the same for PV (the service's pvlib model). ``ForecastSettings.price_forecast``:
 beyond publication the service's price profile (:mod:`phoenyra_ems.forecast.price_profile`) from
 the prices known at the plan time instead of the last known day. :func:`service_forecasts` puts the
