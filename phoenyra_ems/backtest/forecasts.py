@@ -45,9 +45,6 @@ class ForecastSettings:
     load_days: int = LOAD_PROFILE_DAYS
     pv_days: int = PV_PROFILE_DAYS
     pv_today: bool = True  # scale the PV profile by how today compares with it so far
-    # the first step's load: the last observed step. Off: the forecast, as live, where the planner puts
-    # the measured present in and carries its departure from this forecast into the next steps
-    nowcast: bool = False
     refit_days: float = 7.0  # a load_model is refitted this often on the data before the plan
     train_days: float = 365.0  # ... on at most this much of it
     predict_every_h: float = 1.0  # a load_model forecast is made at the start of each such block
@@ -153,8 +150,6 @@ class BacktestForecasts:
             modelled_pv = self._pv.series(i, n) if self._pv is not None else None
             if modelled_pv is not None:
                 pv = modelled_pv
-            if s.nowcast and i > 0:
-                load[0] = data.load_kw[i - 1]
             end = int(self.known_end[i])
             published = min(end - i, n)
             if s.price_forecast:
