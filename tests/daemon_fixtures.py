@@ -48,15 +48,21 @@ USERS = {
 }
 
 
-@pytest.fixture
-async def running_daemon(tmp_path: Path) -> AsyncIterator[RunningDaemon]:
-    config = two_site_config(tmp_path)
+async def started_simulators(config: EmsConfig, **overrides: object) -> dict[str, BatterySimulator]:
+    """A running Modbus simulator for every site of ``config`` (``overrides``: simulator_config's)."""
     simulators = {
-        site_id: BatterySimulator(simulator_config(site), SystemClock())
+        site_id: BatterySimulator(simulator_config(site, **overrides), SystemClock())
         for site_id, site in config.sites.items()
     }
     for simulator in simulators.values():
         await simulator.start()
+    return simulators
+
+
+@pytest.fixture
+async def running_daemon(tmp_path: Path) -> AsyncIterator[RunningDaemon]:
+    config = two_site_config(tmp_path)
+    simulators = await started_simulators(config)
     daemon = Daemon(config, SystemClock())
     await daemon.start()
     tokens = {}

@@ -29,9 +29,7 @@ from phoenyra_ems.client import (
 from phoenyra_ems.clock import SystemClock
 from phoenyra_ems.daemon import Daemon
 from phoenyra_ems.models import SiteStatus
-from phoenyra_ems.simulator.server import BatterySimulator
-from tests.conftest import simulator_config
-from tests.daemon_fixtures import RunningDaemon, two_site_config
+from tests.daemon_fixtures import RunningDaemon, started_simulators, two_site_config
 
 START = datetime(2024, 6, 1, 22, 0, tzinfo=UTC)
 
@@ -104,12 +102,7 @@ async def planning_daemon(tmp_path: Path) -> AsyncIterator[RunningDaemon]:
     wien = config.sites["wien"]
     ems = replace(wien.ems, strategies=("optimiser", "self_consumption"), planning_horizon_h=6.0)
     config = replace(config, sites={**config.sites, "wien": replace(wien, ems=ems)})
-    simulators = {
-        site_id: BatterySimulator(simulator_config(site), SystemClock())
-        for site_id, site in config.sites.items()
-    }
-    for simulator in simulators.values():
-        await simulator.start()
+    simulators = await started_simulators(config)
     daemon = Daemon(config, SystemClock())
     await daemon.start()
     await daemon.auth.add_user("viewer", "viewer")

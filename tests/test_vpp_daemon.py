@@ -26,9 +26,7 @@ from phoenyra_ems.core.vpp import VppInterval, VppSchedule
 from phoenyra_ems.daemon import Daemon
 from phoenyra_ems.fleet_vpp import FLEET_RESOURCE, UnknownResource
 from phoenyra_ems.models import SiteStatus
-from phoenyra_ems.simulator.server import BatterySimulator
-from tests.conftest import simulator_config
-from tests.daemon_fixtures import RunningDaemon, two_site_config
+from tests.daemon_fixtures import RunningDaemon, started_simulators, two_site_config
 
 
 @pytest.fixture
@@ -37,12 +35,7 @@ async def vpp_daemon(tmp_path: Path) -> AsyncIterator[RunningDaemon]:
     config = two_site_config(tmp_path)
     taking_part = VppConfig(enabled=True)  # no VTN here: the test is the VEN (calls the target)
     config = replace(config, sites={i: replace(s, vpp=taking_part) for i, s in config.sites.items()})
-    simulators = {
-        i: BatterySimulator(simulator_config(s, pv_peak_kw=0.0, load_kind="none"), SystemClock())
-        for i, s in config.sites.items()
-    }
-    for simulator in simulators.values():
-        await simulator.start()
+    simulators = await started_simulators(config, pv_peak_kw=0.0, load_kind="none")
     daemon = Daemon(config, SystemClock())
     await daemon.start()
     await daemon.auth.add_user("admin", "admin")

@@ -17,8 +17,8 @@ from phoenyra_ems.simulator.server import BatterySimulator
 from phoenyra_ems.vpp.openapi import warm_up
 from phoenyra_ems.vpp.vtn import TestVtn
 from phoenyra_ems.vpp.webhook import WEBHOOK_PATH
-from tests.conftest import free_port, simulator_config
-from tests.daemon_fixtures import RunningDaemon, two_site_config
+from tests.conftest import free_port
+from tests.daemon_fixtures import RunningDaemon, started_simulators, two_site_config
 from tests.vpp.helpers import VEN_SECRET, make_vtn, wait_for
 
 
@@ -57,12 +57,7 @@ async def start_rig(tmp_path: Path) -> AsyncIterator[Start]:
             api=replace(config.api, port=port),
             sites={i: replace(s, vpp=vpp) for i, s in config.sites.items()},
         )
-        simulators = {
-            i: BatterySimulator(simulator_config(s, pv_peak_kw=0.0, load_kind="none"), SystemClock())
-            for i, s in config.sites.items()
-        }
-        for simulator in simulators.values():
-            await simulator.start()
+        simulators = await started_simulators(config, pv_peak_kw=0.0, load_kind="none")
         daemon = Daemon(config, SystemClock())
         started.append((vtn, daemon, simulators))
         await daemon.start()
