@@ -27,7 +27,7 @@ from phoenyra_ems.history.store import HistoryStore, database_path
 from phoenyra_ems.prices import ReplayPriceProvider
 from phoenyra_ems.simulator.server import BatterySimulator, SimulatorConfig
 
-pytest_plugins = ["tests.daemon_fixtures"]
+pytest_plugins = ["tests.daemon_fixtures", "tests.hang_report"]
 
 
 def free_port() -> int:

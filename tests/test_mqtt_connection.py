@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -198,3 +199,35 @@ def test_invalid_filter_is_refused(mqtt_broker: Broker) -> None:
     conn = MqttConnection(mqtt_broker.host, mqtt_broker.port)
     with pytest.raises(ValueError, match="filter"):
         conn.subscribe("a/#/b", lambda t, p, r: None)
+
+
+class ConnackRacesTheCancel(aiomqtt.Client):
+    """A real client whose connect finishes although the task was cancelled meanwhile: what Python
+    3.11's ``asyncio.wait_for`` does when the CONNACK and the cancel arrive in the same loop pass
+    (it returns the result and drops the cancellation)."""
+
+    entered = asyncio.Event()
+
+    async def __aenter__(self) -> ConnackRacesTheCancel:
+        type(self).entered.set()
+        with contextlib.suppress(asyncio.CancelledError):  # swallowed, as wait_for does in the race
+            await asyncio.sleep(1.0)
+        return await super().__aenter__()
+
+
+async def test_stop_ends_the_connection_even_when_the_connect_swallows_the_cancel(
+    mqtt_broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a daemon stop hung forever here: the connection came up after stop() and never ended."""
+    conn = make_connection(mqtt_broker)
+    ConnackRacesTheCancel.entered = asyncio.Event()
+    monkeypatch.setattr(aiomqtt, "Client", ConnackRacesTheCancel)
+    await conn.start()
+    await ConnackRacesTheCancel.entered.wait()
+    monkeypatch.undo()  # the connection's next client, and the test's own, are plain again
+    stopping = asyncio.create_task(conn.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=10)
+    assert done, "stop() must end although the connect swallowed its cancel"
+    assert not conn.connected
+    await asyncio.sleep(0.3)
+    assert await retained(mqtt_broker, STATUS) != b"online", "no birth after stop()"
