@@ -32,6 +32,7 @@ from phoenyra_ems.mqtt.site_link import SiteMqttLink
 from phoenyra_ems.runtime import build_controller
 from phoenyra_ems.sensor_service import SensorService
 from phoenyra_ems.site_ports import Attachment
+from phoenyra_ems.tasks import cancel_and_wait
 
 LOG = logging.getLogger(__name__)
 SITE_START_WAIT_S = 10.0
@@ -252,9 +253,7 @@ class Daemon:
         await asyncio.gather(*self._vpp_tasks, return_exceptions=True)
         self._vpp_tasks = []
         if self._community_task is not None:
-            self._community_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._community_task
+            await cancel_and_wait(self._community_task, "community recorder")
             self._community_task = None
         if self.announcer is not None:
             await self.announcer.stop()

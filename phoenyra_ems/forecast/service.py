@@ -12,7 +12,6 @@ the API. Too little history: the ensemble keeps the baselines that can fit (logg
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import pickle
@@ -32,6 +31,7 @@ from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.forecast.base import TARGET, ForecastError, InsufficientHistory
 from phoenyra_ems.forecast.calendar_features import country_for
 from phoenyra_ems.history.frames import history_frame, read_buckets
+from phoenyra_ems.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from phoenyra_ems.controller import SiteController
@@ -152,9 +152,7 @@ class SiteForecaster:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task, f"forecast service of site {self.site.site_id}")
             self._task = None
 
     def _read_models(self) -> dict[str, Any]:

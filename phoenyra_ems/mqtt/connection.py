@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import aiomqtt
 
+from ..tasks import cancel_and_wait
 from .topics import is_wildcard, topic_matches, valid_filter
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ class MqttConnection:
                 )
         task, self._task = self._task, None
         if task is not None:
-            await _cancel_until_done(task, f"MQTT {self.host}:{self.port}")
+            await cancel_and_wait(task, f"MQTT {self.host}:{self.port} connection task")
         for bg in list(self._bg):
             bg.cancel()
         self._set_disconnected()
@@ -178,7 +179,7 @@ class MqttConnection:
             try:
                 client = self._make_client()
                 async with client:
-                    if self._stopping:  # connected although stop() cancelled us (see _cancel_until_done)
+                    if self._stopping:  # connected although stop() cancelled us (see cancel_and_wait)
                         break
                     delay = self._backoff[0]
                     await self._on_connected(client)
@@ -338,26 +339,6 @@ class MqttConnection:
         while len(self._pending) > self._max_pending:
             dropped, _ = self._pending.popitem(last=False)
             log.warning("MQTT not connected: pending queue full, dropped message to %r", dropped)
-
-
-async def _cancel_until_done(task: asyncio.Task[None], name: str, give_up_after_s: float = 30.0) -> None:
-    """Cancel ``task`` and wait for it, cancelling again each second while it runs on.
-
-    One cancel is not always enough: Python 3.11's ``asyncio.wait_for`` drops a cancellation that
-    arrives in the same loop pass as the awaited result (aiomqtt waits for the CONNACK with it), so
-    the connection came up after ``stop()`` and a daemon stop waited forever. ``asyncio.wait`` does
-    not swallow a cancellation meant for the caller, as ``await task`` in ``suppress`` would.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + give_up_after_s
-    while not task.done():
-        if loop.time() > deadline:
-            log.error("%s: the connection task did not end in %.0f s; left running", name, give_up_after_s)
-            return
-        task.cancel()
-        await asyncio.wait({task}, timeout=1.0)
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("%s: the connection task ended with %r", name, task.exception())
 
 
 class LocalBus:

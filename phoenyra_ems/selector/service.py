@@ -58,6 +58,7 @@ from phoenyra_ems.selector.stop_loss import (
 )
 from phoenyra_ems.selector.store import SelectorFileError, labels_path, load, save, selector_path
 from phoenyra_ems.selector.training import TRAIN_STEP_S, StoredSelector, TrainSummary
+from phoenyra_ems.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from phoenyra_ems.controller import SiteController
@@ -157,9 +158,7 @@ class SiteSelector:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task, f"selector service of site {self.site.site_id}")
             self._task = None
         await asyncio.to_thread(self._write_ab_log)
         await asyncio.to_thread(self._write_stop_loss)

@@ -110,7 +110,10 @@ async def test_retrain_runs_in_a_worker_and_the_loop_keeps_ticking(
     await ticker
     assert summary.rows >= 39 * 24
     assert summary.fit_s > 0.3  # a real fit (ensemble incl. gradient boosting), so a blocked loop would show
-    assert max(gaps) < 0.25, f"the loop stalled {max(gaps):.2f} s during a {fit_wall:.1f} s retraining"
+    # a fit on the loop would stall it for the whole fit (fit_s); a busy machine alone stalls it for
+    # a few tenths of a second (0.34 s seen at load 10 on 2 cores)
+    allowed = max(0.25, summary.fit_s / 3)
+    assert max(gaps) < allowed, f"the loop stalled {max(gaps):.2f} s during a {fit_wall:.1f} s retraining"
     assert model_path(tmp_path, "konstanz").stat().st_size > 10_000
     # Gradient boosting needs 14 days: with 40 it is a member, with weights learned. Prophet is
     # not a default member (it lost on every data set measured, docs/forecasting.md).
