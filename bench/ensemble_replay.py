@@ -12,6 +12,7 @@ only, docs/forecasting.md).
     .venv/bin/python bench/ensemble_replay.py replay /tmp/replay/vdi_efh_winter.npz
     .venv/bin/python bench/ensemble_replay.py compare /tmp/replay/*.npz [--first 21]
     .venv/bin/python bench/ensemble_replay.py rules /tmp/replay/*.npz [--first 21] [--long a,b]
+    .venv/bin/python bench/ensemble_replay.py noise /tmp/replay/*.npz
 
 ``rules`` replays the daemon's window exactly (after each weekly refit the ensemble has the 21
 validation days' anchors plus one per day since, so 21–27 days, not ``recent_days``): it reproduced
@@ -302,6 +303,17 @@ def replay_weight_rule(
     err: dict[str, np.ndarray], rule: WeightRule, first: int | None
 ) -> tuple[float, float, str]:
     """The ensemble vs its best member and its skill against persistence with ``rule``."""
+    combined, members = per_origin_errors(err, rule, first)
+    mae = {n: float(np.nanmean(members[n])) for n in MEMBERS}
+    ensemble = float(np.nanmean(combined))
+    best = min(MEMBERS, key=mae.__getitem__)
+    return 1 - ensemble / mae[best], 1 - ensemble / mae["persistence"], best
+
+
+def per_origin_errors(
+    err: dict[str, np.ndarray], rule: WeightRule, first: int | None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Absolute errors (origin, step) of the ensemble with ``rule`` and of each member."""
     per_day, steps = int(err["per_day"]), err["gbm"].shape[1]
     hours = np.arange(steps) * 24.0 / per_day
     buckets = np.searchsorted(np.array(rule.edges_h), hours, side="right").clip(0, len(rule.edges_h) - 1)
@@ -312,10 +324,27 @@ def replay_weight_rule(
         e = np.stack([err[n][k] for n in MEMBERS])
         with np.errstate(invalid="ignore"):
             combined.append(np.nansum(w * e, axis=0) / np.sum(w * np.isfinite(e), axis=0))
-    mae = {n: float(np.nanmean(np.abs(err[n][LEAD_DAYS:end]))) for n in MEMBERS}
-    ensemble = float(np.nanmean(np.abs(np.array(combined))))
-    best = min(MEMBERS, key=mae.__getitem__)
-    return 1 - ensemble / mae[best], 1 - ensemble / mae["persistence"], best
+    return np.abs(np.array(combined)), {n: np.abs(err[n][LEAD_DAYS:end]) for n in MEMBERS}
+
+
+def noise(paths: list[Path], resamples: int = 2000, seed: int = 0) -> None:
+    """The chosen rule's gap to the best member with a 90 % paired bootstrap interval over the
+    origin days (each resample picks days with replacement and takes its own best member): whether
+    a gap is more than the noise of a season's 21–42 origins."""
+    rng = np.random.default_rng(seed)
+    print(f"{CHOSEN_RULE.label}: ensemble vs best member, 90 % bootstrap interval over origin days")
+    print(f"{'row':<28}{'origins':>8}{'gap':>8}{'P5':>8}{'P95':>8}  best member")
+    for path in paths:
+        err = dict(np.load(path))
+        combined, members = per_origin_errors(err, CHOSEN_RULE, None)
+        daily = np.nanmean(combined, axis=1)
+        member_daily = np.stack([np.nanmean(members[n], axis=1) for n in MEMBERS])
+        gap = 1 - daily.mean() / member_daily.mean(axis=1).min()
+        picks = rng.integers(0, len(daily), size=(resamples, len(daily)))
+        gaps = 1 - daily[picks].mean(axis=1) / member_daily[:, picks].mean(axis=2).min(axis=0)
+        low, high = np.percentile(gaps, [5, 95])
+        best = MEMBERS[int(np.argmin(member_daily.mean(axis=1)))]
+        print(f"{path.stem:<28}{len(daily):>8}{gap:>+8.1%}{low:>+8.1%}{high:>+8.1%}  {best}", flush=True)
 
 
 RULES = [
@@ -376,6 +405,8 @@ def main() -> None:
     w.add_argument("--first", type=int, help="only the first N origin days of the season")
     w.add_argument("--long", default="", help="rows (file stems) scored on every origin despite --first")
     w.add_argument("--only", help="only the rules whose label contains this")
+    n = sub.add_parser("noise")
+    n.add_argument("npz", type=Path, nargs="+")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.command == "collect":
@@ -384,6 +415,8 @@ def main() -> None:
         rules(args.npz, args.first, set(args.long.split(",")), args.only)
     elif args.command == "compare":
         compare(args.npz, args.first)
+    elif args.command == "noise":
+        noise(args.npz)
     else:
         replay(args.npz)
 
