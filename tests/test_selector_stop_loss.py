@@ -7,6 +7,7 @@ continuation are past, closes switching when the switches lost money, keeps that
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -14,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from phoenyra_ems.client import SelectorStatus
 from phoenyra_ems.client.wire import dump
@@ -29,9 +32,11 @@ from phoenyra_ems.core.strategies import PriceSlot
 from phoenyra_ems.history.store import HistoryStore, database_path
 from phoenyra_ems.models import PlantState
 from phoenyra_ems.selector.service import SiteSelector
+from phoenyra_ems.selector.stop_loss import read_log
 from phoenyra_ems.selector.store import save
 from phoenyra_ems.selector.training import StoredSelector, TrainSummary
 from tests.conftest import make_site
+from tests.faults.harness import TinyFs
 from tests.test_ai_selection_daemon import write_history
 from tests.test_wire import _served
 
@@ -150,3 +155,37 @@ async def test_the_daemon_closes_switching_when_its_switches_lost_money_and_keep
             assert _switch(fresh, NOW + timedelta(hours=2), 50.0) == "arbitrage"
     finally:
         await history.close()
+
+
+async def test_a_full_disk_keeps_the_stop_loss_log_in_memory_and_writes_it_once_there_is_room(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fs = TinyFs(tmp_path / "tiny", size="1m")
+    reason = fs.mount()
+    if reason is not None:
+        pytest.skip(reason)
+    try:
+        site = _site(tmp_path)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as worker:
+            selector = SiteSelector(site, worker)
+            save(selector.path, _always_arbitrage())
+            await selector.load_stored()
+            selector.stop_loss_path = fs.path / "stop_loss.json"  # the logs live on the small disk
+            selector.ab_path = fs.path / "ab.json"
+            selector._controller = SimpleNamespace(history=object())  # type: ignore[assignment]
+            fs.fill()
+            assert _switch(selector, NOW, 50.0) == "arbitrage"  # a switch: the log has news
+            with caplog.at_level(logging.WARNING):
+                log = await selector.check_stop_loss(NOW)  # the window is not past: only the write
+            assert log is not None and len(log.pending) == 1, "the switch is kept in memory"
+            status = _status(selector)
+            assert status.last_error is not None and "No space left" in status.last_error
+            assert "stop_loss.json" in caplog.text
+            assert sorted(p.name for p in fs.path.iterdir()) == ["filler.bin"], "no partial file"
+            assert _switch(selector, NOW + timedelta(hours=1), 50.0) == "arbitrage"  # it decides on
+
+            fs.free()
+            await selector.check_stop_loss(NOW)
+            assert read_log(selector.stop_loss_path, TRAINED_AT).pending == log.pending
+    finally:
+        fs.unmount()

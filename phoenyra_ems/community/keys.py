@@ -10,6 +10,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from phoenyra_ems.atomic import write_atomically
+
 PRIVATE_FILE = "ledger-ed25519.pem"
 PUBLIC_FILE = "ledger-ed25519.pub.pem"
 
@@ -49,12 +51,7 @@ def _write_private(path: Path, key: Ed25519PrivateKey) -> None:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_atomically(path, lambda out: out.write(pem), 0o600)
 
 
 def load_private(key_dir: str | Path) -> Ed25519PrivateKey | None:

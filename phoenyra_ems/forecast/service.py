@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import pickle
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from phoenyra_ems.atomic import write_atomically
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.forecast.base import TARGET, ForecastError, InsufficientHistory
 from phoenyra_ems.forecast.calendar_features import country_for
@@ -100,12 +100,8 @@ def fit_site_models(site: SiteConfig, history: pd.DataFrame, path: str, fitted_a
             pv_model.fit(pd.DataFrame({TARGET: history["p_pv"]}))
         except ForecastError as err:  # e.g. no daylight yet: the configured size stands
             LOGGER.warning("site %s: PV model keeps its defaults: %s", site.site_id, err)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(".tmp")
-    with temporary.open("wb") as handle:
-        pickle.dump({"load": ensemble, "pv": pv_model, "fitted_at": fitted_at}, handle)
-    os.replace(temporary, target)
+    models = {"load": ensemble, "pv": pv_model, "fitted_at": fitted_at}
+    write_atomically(path, lambda out: pickle.dump(models, out))
     return FitSummary(
         site.site_id,
         fitted_at,

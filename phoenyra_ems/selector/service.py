@@ -18,8 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import tempfile
+from collections.abc import Callable
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from phoenyra_ems.atomic import write_atomically
 from phoenyra_ems.client.selector import (
     AbAdvantage,
     AbTest,
@@ -323,8 +323,18 @@ class SiteSelector:
         return log
 
     def _write_stop_loss(self) -> None:
-        if self.stop_loss is not None:
-            write_log(self.stop_loss_path, self.stop_loss)
+        log = self.stop_loss
+        if log is not None:
+            self._saved(self.stop_loss_path, lambda: write_log(self.stop_loss_path, log))
+
+    def _saved(self, path: Path, write: Callable[[], None]) -> None:
+        """Write a log file; a failure (a full disk) is logged and kept in ``last_error``, never
+        raised: the log stays in memory and the next write (hourly, at the latest) tries again."""
+        try:
+            write()
+        except OSError as err:
+            self.last_error = f"cannot write {path}: {err}"
+            LOGGER.warning("site %s: %s (kept in memory; retried)", self.site.site_id, self.last_error)
 
     # --- the controller's question ------------------------------------------------------------
     def choose(
@@ -407,11 +417,8 @@ class SiteSelector:
     def _write_ab_log(self) -> None:
         if not self.ab_log:
             return
-        self.ab_path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=self.ab_path.parent, prefix=self.ab_path.name, suffix=".tmp")
-        with os.fdopen(handle, "w") as out:
-            json.dump(self.ab_log, out, indent=1, sort_keys=True)
-        os.replace(tmp, self.ab_path)
+        text = json.dumps(self.ab_log, indent=1, sort_keys=True).encode()
+        self._saved(self.ab_path, lambda: write_atomically(self.ab_path, lambda out: out.write(text)))
 
     # --- the API's view -------------------------------------------------------------------------
     def status(self) -> SelectorStatus:

@@ -15,8 +15,6 @@ it keeps the model; a new training starts a fresh one.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from phoenyra_ems.atomic import write_atomically
 from phoenyra_ems.config.model import SiteConfig
 from phoenyra_ems.core.ai_selection import StopLoss
 
@@ -89,11 +88,8 @@ def read_log(path: Path, trained_at: datetime) -> StopLossLog:
 
 
 def write_log(path: Path, log: StopLossLog) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        json.dump(log.to_json(), out, indent=1)
-    os.replace(tmp, path)
+    text = json.dumps(log.to_json(), indent=1).encode()
+    write_atomically(path, lambda out: out.write(text))
 
 
 def value_switches(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
+from phoenyra_ems.atomic import write_atomically
 from phoenyra_ems.selector.training import LabelStore, StoredSelector
 
 LOGGER = logging.getLogger("phoenyra_ems.selector")
@@ -27,18 +26,7 @@ def labels_path(history_dir: str | Path, site_id: str) -> Path:
 
 def save(path: Path, stored: StoredSelector | LabelStore) -> None:
     """Write to a temporary file in the same directory, then rename over the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            pickle.dump(stored, out, protocol=pickle.HIGHEST_PROTOCOL)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda out: pickle.dump(stored, out, protocol=pickle.HIGHEST_PROTOCOL), 0o600)
 
 
 def load(path: Path) -> StoredSelector:
