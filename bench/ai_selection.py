@@ -256,6 +256,7 @@ def offline(
     gate_level: float | None = None,
     stop_loss: bool = True,
     kind: ModelKind = "random_forest",
+    record: list[tuple[str, int, float, str, float, float | None]] | None = None,
 ) -> dict[float, tuple[float, float]]:
     """Per switch confidence: the gain (EUR) against the optimiser over the windows before ``until``
     and the switches per day, walk-forward on the labels (each training on the past only).
@@ -263,7 +264,10 @@ def offline(
     model trained before them (as ``WalkForward._validate``; 0: in total, 0.95: significantly);
     None: ungated. ``stop_loss``: the gate closes until the next training once the switches since
     the last one, labelled, lost money (as ``WalkForward._stop_loss``). ``kind``: the model (the
-    plan's random forest, or gradient boosting), regret-weighted either way."""
+    plan's random forest, or gradient boosting), regret-weighted either way. ``record``: appended
+    ``("gate", step, confidence, "open"/"closed", 0, None)`` per training, ``("stop", step,
+    confidence, "closed", realised EUR, None)`` when the stop-loss closes the gate and ``("switch",
+    step, confidence, strategy, gain EUR, probability)`` per window the model left the optimiser."""
     s = WalkForwardSettings()
     window, tail = max(1, round(s.window_h / step_h)), round(s.tail_h / step_h)
     per_day = 24.0 / step_h
@@ -310,6 +314,10 @@ def offline(
                 names, weights = training_targets(past, OPTIMISER, margin)
                 selector.fit([y.features for y in past], names, _now(), weights)
             trained_at = i
+            if record is not None:
+                record.extend(
+                    ("gate", i, c, "open" if allowed[c] else "closed", 0.0, None) for c in confidences
+                )
         elif stop_loss:
             for c in confidences:
                 booked = []
@@ -317,13 +325,17 @@ def offline(
                     booked.append(pending[c].pop(0)[1])
                 stops[c] = stops[c].book(booked)
                 if stops[c].closed:
+                    if record is not None and allowed[c]:
+                        record.append(("stop", i, c, "closed", stops[c].realised_eur, None))
                     allowed[c] = False
         tested += 1
         for c in confidences:
-            choice, _ = switch_choice(selector, x.features, pool, OPTIMISER, c if allowed[c] else NEVER)
+            choice, p = switch_choice(selector, x.features, pool, OPTIMISER, c if allowed[c] else NEVER)
             gains[c] += x.values[choice] - x.values[OPTIMISER]
             if choice != OPTIMISER:
                 pending[c].append((i, x.values[choice] - x.values[OPTIMISER]))
+                if record is not None:
+                    record.append(("switch", i, c, choice, x.values[choice] - x.values[OPTIMISER], p))
             switches[c] += choice != previous[c]
             previous[c] = choice
     days = tested * window * step_h / 24.0
