@@ -387,8 +387,10 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
     print(f"{data.description}: {len(data)} steps, split at step {k} ({args.holdout})", flush=True)
     started = time.perf_counter()
     cache = Path(f"/tmp/phoenyra_ai_bench_{args.household}_{args.step}_{args.start}_{args.end}.pkl")
-    if cache.exists():  # the first pass of an earlier run (same code, same data)
+    if cache.exists():  # the first pass of an earlier run: the code it ran is not checked
         alone = pickle.loads(cache.read_bytes())
+        written = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(cache.stat().st_mtime))
+        print(f"the first pass from {cache}, written {written}: delete it after the strategies change")
     else:
         never = WalkForwardSettings(switch_confidence=NEVER)
         alone = run_ai_selection(site, data, never, name="optimiser alone")
