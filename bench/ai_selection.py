@@ -31,12 +31,18 @@ one-sided 95 % bootstrap bound > 0, the shipped gate; ``ungated``), the stop-los
 ``--no-stop-loss``. The first pass is cached in ``/tmp/phoenyra_ai_bench_<household>_<step>_<from>_
 <to>.pkl`` (``--first-pass-only`` stops after it). ``--kind gradient_boosting`` runs the grid with
 scikit-learn's gradient boosting instead of the plan's forest (regret-weighted as well), ``--margins``
-restricts its margins.
+restricts its margins; with ``--margin``/``--confidence`` it is the model of the walk-forward run too
+(the run is then that model's alone, not the shipped forest's as well). ``--kind last_best``: no
+model, the walk-forward takes the strategy (the optimiser among them) with the most value over the
+last 7 days of labelled windows. ``--keep FILE`` pickles each walk-forward result (per-window
+choices and values); ``--no-baselines`` skips the self-consumption and score-selection replays.
 
     .venv/bin/python bench/ai_selection.py --optimiser --holdout 2024-07-01 [--step 15min]
     .venv/bin/python bench/ai_selection.py --optimiser --holdout 2024-07-01 --gates significant --grid-only
     .venv/bin/python bench/ai_selection.py --optimiser --household other --holdout 2023-07-01 \
         --from 2023-01-01 --to 2024-01-01 --margin 0 --confidence 0.7
+    .venv/bin/python bench/ai_selection.py --optimiser --holdout 2024-07-01 --margin 0 --confidence 0.7 \
+        --kind gradient_boosting
 """
 
 from __future__ import annotations
@@ -93,10 +99,14 @@ def main() -> None:
         "--gate-level", type=float, help="bootstrap level of the gate (with --margin; 0: the total alone)"
     )
     parser.add_argument("--no-stop-loss", action="store_true", help="switching without the stop-loss")
-    kinds = ["random_forest", "gradient_boosting"]
-    parser.add_argument("--kind", choices=kinds, default="random_forest", help="the grid's model")
+    kinds = ["random_forest", "gradient_boosting", "last_best"]
+    parser.add_argument(
+        "--kind", choices=kinds, default="random_forest", help="the model (grid and walk-forward run)"
+    )
     parser.add_argument("--margins", help="the grid's switch margins in EUR (default 0,0.02,0.05)")
     parser.add_argument("--first-pass-only", action="store_true", help="stop after the cached first pass")
+    parser.add_argument("--keep", help="pickle the walk-forward results (name, result) to this file")
+    parser.add_argument("--no-baselines", action="store_true", help="skip self-consumption / score replays")
     args = parser.parse_args()
     if args.optimiser:
         optimiser_holdout(args)
@@ -246,6 +256,7 @@ def offline(
     gate_level: float | None = None,
     stop_loss: bool = True,
     kind: ModelKind = "random_forest",
+    record: list[tuple[str, int, float, str, float, float | None]] | None = None,
 ) -> dict[float, tuple[float, float]]:
     """Per switch confidence: the gain (EUR) against the optimiser over the windows before ``until``
     and the switches per day, walk-forward on the labels (each training on the past only).
@@ -253,7 +264,10 @@ def offline(
     model trained before them (as ``WalkForward._validate``; 0: in total, 0.95: significantly);
     None: ungated. ``stop_loss``: the gate closes until the next training once the switches since
     the last one, labelled, lost money (as ``WalkForward._stop_loss``). ``kind``: the model (the
-    plan's random forest, or gradient boosting), regret-weighted either way."""
+    plan's random forest, or gradient boosting), regret-weighted either way. ``record``: appended
+    ``("gate", step, confidence, "open"/"closed", 0, None)`` per training, ``("stop", step,
+    confidence, "closed", realised EUR, None)`` when the stop-loss closes the gate and ``("switch",
+    step, confidence, strategy, gain EUR, probability)`` per window the model left the optimiser."""
     s = WalkForwardSettings()
     window, tail = max(1, round(s.window_h / step_h)), round(s.tail_h / step_h)
     per_day = 24.0 / step_h
@@ -300,6 +314,10 @@ def offline(
                 names, weights = training_targets(past, OPTIMISER, margin)
                 selector.fit([y.features for y in past], names, _now(), weights)
             trained_at = i
+            if record is not None:
+                record.extend(
+                    ("gate", i, c, "open" if allowed[c] else "closed", 0.0, None) for c in confidences
+                )
         elif stop_loss:
             for c in confidences:
                 booked = []
@@ -307,13 +325,17 @@ def offline(
                     booked.append(pending[c].pop(0)[1])
                 stops[c] = stops[c].book(booked)
                 if stops[c].closed:
+                    if record is not None and allowed[c]:
+                        record.append(("stop", i, c, "closed", stops[c].realised_eur, None))
                     allowed[c] = False
         tested += 1
         for c in confidences:
-            choice, _ = switch_choice(selector, x.features, pool, OPTIMISER, c if allowed[c] else NEVER)
+            choice, p = switch_choice(selector, x.features, pool, OPTIMISER, c if allowed[c] else NEVER)
             gains[c] += x.values[choice] - x.values[OPTIMISER]
             if choice != OPTIMISER:
                 pending[c].append((i, x.values[choice] - x.values[OPTIMISER]))
+                if record is not None:
+                    record.append(("switch", i, c, choice, x.values[choice] - x.values[OPTIMISER], p))
             switches[c] += choice != previous[c]
             previous[c] = choice
     days = tested * window * step_h / 24.0
@@ -365,8 +387,10 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
     print(f"{data.description}: {len(data)} steps, split at step {k} ({args.holdout})", flush=True)
     started = time.perf_counter()
     cache = Path(f"/tmp/phoenyra_ai_bench_{args.household}_{args.step}_{args.start}_{args.end}.pkl")
-    if cache.exists():  # the first pass of an earlier run (same code, same data)
+    if cache.exists():  # the first pass of an earlier run: the code it ran is not checked
         alone = pickle.loads(cache.read_bytes())
+        written = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(cache.stat().st_mtime))
+        print(f"the first pass from {cache}, written {written}: delete it after the strategies change")
     else:
         never = WalkForwardSettings(switch_confidence=NEVER)
         alone = run_ai_selection(site, data, never, name="optimiser alone")
@@ -377,8 +401,10 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
         return
     validation = args.validation
     gate_level = WalkForwardSettings().gate_level if args.gate_level is None else args.gate_level
-    if args.margin is not None and args.confidence is not None:
-        margin, confidence = args.margin, args.confidence
+    if args.kind == "last_best" or (args.margin is not None and args.confidence is not None):
+        defaults = WalkForwardSettings()
+        margin = defaults.switch_margin_eur if args.margin is None else args.margin
+        confidence = defaults.switch_confidence if args.confidence is None else args.confidence
     else:
         print(f"grid on the labels before {args.holdout} (gain against the optimiser, switches/day):")
         grid = []
@@ -414,21 +440,33 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
         f"gate level {gate_level}",
         flush=True,
     )
-    runs = [("ai_selection, shipped defaults", WalkForwardSettings())]
     chosen = WalkForwardSettings(
         switch_margin_eur=margin,
         switch_confidence=confidence,
         validation_days=validation,
         gate_level=gate_level,
         stop_loss=not args.no_stop_loss,
+        kind=args.kind,
     )
-    if confidence < NEVER and chosen != runs[0][1]:
-        runs.append(("ai_selection, chosen", chosen))
+    if args.kind == "last_best":  # no model, no gate: the best of the last 7 days, every window
+        runs = [("best of the last 7 days", chosen)]
+    elif args.kind != "random_forest":  # the comparison: that model alone, with the chosen settings
+        runs = [(f"ai_selection, {args.kind}", chosen)]
+    else:
+        runs = [("ai_selection, shipped defaults", WalkForwardSettings())]
+        if confidence < NEVER and chosen != runs[0][1]:
+            runs.append(("ai_selection, chosen", chosen))
+    kept = []
     for label, settings in runs:
         started = time.perf_counter()
         result = run_ai_selection(site, data, settings)
         print(f"{label} walk-forward: {time.perf_counter() - started:.0f} s")
+        kept.append((label, result))
+        if args.keep:  # before the report: the run is what took the time
+            Path(args.keep).write_bytes(pickle.dumps(kept))
         _report(label, result, k, site, data, later)
+    if args.no_baselines:
+        return
     pool = with_pool(site, [n for n in site.ems.strategies if n != OPTIMISER])
     for name, strategy in (("self_consumption alone", "self_consumption"), ("score selection", None)):
         chooser = _SocAt(strategy, k)
