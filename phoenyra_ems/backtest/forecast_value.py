@@ -57,12 +57,16 @@ def worth(
     data: BacktestData,
     forecasters: dict[str, Callable[[], Forecaster] | None],
     progress: Callable[[str], None] | None = None,
+    *,
+    perfect: bool = True,
 ) -> tuple[float, list[Worth]]:
-    """The bound's saving and each forecaster's run (plus perfect forecasts, the sanity check)."""
+    """The bound's saving and each forecaster's run, plus perfect forecasts (the sanity check, a
+    whole replay of its own) unless ``perfect`` is false."""
     baseline = no_battery(site, data).cost_eur
     bound = baseline - solve_optimum(optimum_input(site, data)).cost_eur
     results = []
-    for name, factory in [*forecasters.items(), (PERFECT, None)]:
+    runs = [*forecasters.items(), *([(PERFECT, None)] if perfect else [])]
+    for name, factory in runs:
         if progress is not None:
             progress(name)
         started = time.perf_counter()
@@ -118,14 +122,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"forecast-eval: {err}", file=sys.stderr)
         return 1
     forecasters = value_forecasters(site.location.timezone)
-    if args.models:
+    perfect = True
+    if args.models:  # one forecaster per process: the perfect-forecasts row only when named
         wanted = {m.strip() for m in args.models.split(",")}
         forecasters = {k: v for k, v in forecasters.items() if k in wanted or k.split()[0] in wanted}
+        perfect = PERFECT.split()[0] in wanted
+        if not forecasters and not perfect:
+            print(f"forecast-eval: none of --models {args.models} is judged by --value", file=sys.stderr)
+            return 1
 
     def progress(name: str) -> None:
         if not args.no_progress:
             print(f"forecast-eval --value: {name} …", file=sys.stderr)
 
-    bound, results = worth(site, data, forecasters, progress)
+    bound, results = worth(site, data, forecasters, progress, perfect=perfect)
     print(format_worth(bound, results, data.description))
     return 0

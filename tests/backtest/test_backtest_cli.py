@@ -117,3 +117,30 @@ def test_forecast_eval_pv_prints_scores_and_writes_the_plot(
     assert mae["pvlib"] < mae["persistence"]
     text = plot.read_text(encoding="utf-8")
     assert "<svg" in text and f"plot: {plot}" in out
+
+
+VALUE_DAYS = ["forecast-eval", "--value", "--from", "2024-06-01", "--to", "2024-06-04", "--no-progress"]
+
+
+def test_forecast_eval_value_with_models_replays_only_the_named_forecasters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One forecaster per process (a year each): the perfect-forecasts replay only when named."""
+    assert main([*VALUE_DAYS, "--models", "persistence"]) == 0
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    assert "persistence" in rows and "history" not in rows and "ensemble" not in rows
+    assert "perfect forecasts" not in out
+    assert "earns the most: persistence" in out
+    assert main([*VALUE_DAYS, "--models", "history,perfect"]) == 0
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    assert "perfect forecasts" in out
+    history, perfect = float(rows["history"][2]), float(rows["perfect"][2])  # % of the bound
+    assert history <= perfect <= 100.0 + 0.1  # perfect forecasts: the sanity check, near the bound
+    assert "earns the most: history baseline" in out  # a sanity row is not a forecaster
+
+
+def test_forecast_eval_value_refuses_models_it_cannot_judge(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*VALUE_DAYS, "--models", "moon_phase"]) == 1
+    assert "moon_phase" in capsys.readouterr().err
