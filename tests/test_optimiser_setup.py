@@ -30,6 +30,14 @@ def test_new_configurations_plan_with_the_optimiser(name: str) -> None:
         assert site.ems.default_strategy == "optimiser" and "optimiser" in site.ems.strategies
 
 
+def test_the_home_template_plans_with_the_forecaster_that_earns_the_most() -> None:
+    """docs/forecasting.md "Judged by money": the forecast service's ensemble out-earns the planner's
+    history baseline; the homeowner's template switches the service on (the schema default stays
+    off: it needs a worker process and the site's own history)."""
+    (site,) = load_config(ROOT / "examples" / "single-site.yaml").sites.values()
+    assert site.forecast.enabled
+
+
 def test_an_existing_configuration_without_the_key_keeps_self_consumption() -> None:
     old = SITE.replace(
         "        strategies: [optimiser, self_consumption]\n        default_strategy: optimiser\n", ""
