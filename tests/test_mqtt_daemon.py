@@ -223,7 +223,7 @@ class SiteClient:
         self.acks: list[dict[str, Any]] = []
         self.statuses: list[bytes] = []
 
-    async def collect(self, until: Callable[[], bool], timeout: float = 3.0) -> None:
+    async def collect(self, until: Callable[[], bool], timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             async for message in self.client.messages:
                 topic = str(message.topic)
