@@ -28,7 +28,7 @@ async def call(
 
 
 async def wait_running(rd: RunningDaemon) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while any(s.state.status is not SiteStatus.RUNNING for s in rd.daemon.fleet.slots.values()):
         assert time.monotonic() < deadline, "sites did not start"
         await asyncio.sleep(0.05)

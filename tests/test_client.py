@@ -64,7 +64,7 @@ def client_for(rd: RunningDaemon, user: str, **kwargs: Any) -> PhoenyraClient:
 
 
 async def wait_running(rd: RunningDaemon) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while any(s.state.status is not ServerStatus.RUNNING for s in rd.daemon.fleet.slots.values()):
         assert time.monotonic() < deadline, "sites did not start"
         await asyncio.sleep(0.05)
