@@ -165,7 +165,7 @@ async def test_a_hung_device_is_safe_in_the_cycle_that_finds_it_and_stop_is_boun
     site = replace(site, modbus=replace(site.modbus, timeout_s=0.3))
     simulator, controller = await site_pair(site, SystemClock())
     controller.set_intent(ControlIntent(mode=SiteMode.MANUAL, manual_setpoint_kw=-30.0))
-    await _wait_for(lambda: controller.state.setpoint == -30.0, 3)
+    await _wait_for(lambda: controller.state.setpoint == -30.0, 10)
     simulator.hang()
     cycles_at_hang, hung_at = controller.stats.cycles, time.monotonic()
     published: list[tuple[int, SiteStatus]] = []  # (cycle number, status) of every state after the hang

@@ -60,8 +60,10 @@ async def test_an_afrr_like_setpoint_changing_every_4_s_is_followed_within_two_c
         for i, kw in enumerate(setpoints)
     ]
     vtn.add("events", event)
-    for kw in setpoints:  # each step reaches the device
+    for i, kw in enumerate(setpoints):  # each step reaches the device, and its cycle is published
+        begins = start + timedelta(seconds=4 * i)  # (after the write and the history record)
         await wait_for(lambda kw=kw: abs(rd.simulators["wien"].model.setpoint_kw - kw) < 0.1, timeout=8.0)
+        await wait_for(lambda b=begins, kw=kw: any(at >= b and abs(sp - kw) < 0.1 for _, at, sp in seen))
     # ... within two control cycles of its start, counted in cycles (a loaded machine stretches them,
     # it does not add any): the first cycle at or after the start follows it, at the latest the next
     for i, kw in enumerate(setpoints):
