@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
 
-from phoenyra_ems.models import SiteStatus
+from phoenyra_ems.models import PlantState, SiteStatus
 from tests.daemon_fixtures import RunningDaemon
 
 GET_ENDPOINTS = ["", "/state", "/alarms", "/history", "/plan"]
@@ -27,9 +28,16 @@ async def call(
 
 
 async def wait_running(rd: RunningDaemon) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while any(s.state.status is not SiteStatus.RUNNING for s in rd.daemon.fleet.slots.values()):
         assert time.monotonic() < deadline, "sites did not start"
+        await asyncio.sleep(0.05)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
 
 
@@ -122,17 +130,25 @@ async def test_control_change_reaches_a_websocket_subscriber_within_one_cycle(
 ) -> None:
     rd = running_daemon
     await wait_running(rd)
-    cycle_s = rd.daemon.config.sites["wien"].ems.cycle_s
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(f"{rd.url}/ws", headers={"Authorization": f"Bearer {rd.tokens['op_wien']}"}) as ws,
     ):
         await ws.send_json({"type": "subscribe", "sites": ["wien"]})
         assert (await ws.receive_json(timeout=2))["type"] == "subscribed"
+        controller = rd.daemon.fleet.controller("wien")
+        assert controller is not None
+        applied: list[tuple[int, float]] = []  # (cycle number, time) of each state with the new setpoint
+
+        def on_state(state: PlantState) -> None:
+            if state.setpoint == -42.0:
+                applied.append((controller.stats.cycles, time.monotonic()))
+
+        controller.listeners.append(on_state)
         status, _ = await call(
             rd, "POST", "/sites/wien/control", "op_wien", {"mode": "manual", "setpoint_kw": -42.0}
         )
-        sent = time.monotonic()
+        cycles_at_answer = controller.stats.cycles
         assert status == 200
         ack_seen = False
         while True:
@@ -141,10 +157,16 @@ async def test_control_change_reaches_a_websocket_subscriber_within_one_cycle(
                 ack_seen = message["control"]["setpoint_kw"] == -42.0 and message["by"] == "op_wien"
             if message["type"] == "state" and message["data"]["setpoint"] == -42.0:
                 break
-        took = time.monotonic() - sent
+        received_at = time.monotonic()
         assert ack_seen
-        # one control cycle, plus at most one coalescing interval of the push rate
-        assert took < cycle_s + 1 / rd.daemon.config.api.ws_max_rate_hz + 0.2, took
+        # "takes effect in the site's next control cycle" (docs/api.md), counted in cycles (a loaded
+        # machine stretches them): the cycle running during the POST may have decided already, the
+        # one after it cannot have
+        first_cycle, published_at = applied[0]
+        assert first_cycle - cycles_at_answer <= 2, (cycles_at_answer, applied)
+        # pushed within one coalescing interval of the push rate (+ generous slack for a loaded
+        # machine; ~0.1-0.5 s on an idle one)
+        assert received_at - published_at < 1 / rd.daemon.config.api.ws_max_rate_hz + 1.0
         assert rd.simulators["wien"].model.setpoint_kw == pytest.approx(-42.0)
 
 
@@ -184,12 +206,11 @@ async def test_killing_one_simulator_leaves_the_other_site_controlling(running_d
     rd = running_daemon
     await wait_running(rd)
     await rd.simulators["linz"].stop()
-    await asyncio.sleep(1.0)
-    linz = rd.daemon.fleet.slots["linz"].state
-    wien = rd.daemon.fleet.slots["wien"].state
-    assert linz.status is SiteStatus.SAFE
-    assert wien.status is SiteStatus.RUNNING
-    assert (time.time() - wien.timestamp.timestamp()) < 1.0  # still cycling
+    await until(lambda: rd.daemon.fleet.slots["linz"].state.status is SiteStatus.SAFE)
+    safe_since = rd.daemon.fleet.slots["wien"].state.timestamp
+    await until(lambda: rd.daemon.fleet.slots["wien"].state.timestamp > safe_since)  # still cycling
+    assert rd.daemon.fleet.slots["wien"].state.status is SiteStatus.RUNNING
+    assert rd.daemon.fleet.slots["linz"].state.status is SiteStatus.SAFE
     status, body = await call(rd, "GET", "/sites/aggregated", "admin")
     assert status == 200 and body["site_count"] == 2
 

@@ -64,7 +64,7 @@ def client_for(rd: RunningDaemon, user: str, **kwargs: Any) -> PhoenyraClient:
 
 
 async def wait_running(rd: RunningDaemon) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while any(s.state.status is not ServerStatus.RUNNING for s in rd.daemon.fleet.slots.values()):
         assert time.monotonic() < deadline, "sites did not start"
         await asyncio.sleep(0.05)
@@ -411,7 +411,9 @@ async def test_a_server_that_never_answers_times_out_within_the_timeout() -> Non
         with pytest.raises(PhoenyraConnectionTimeoutError, match=r"within 0\.3 s"):
             await client.state("wien")
         took = time.monotonic() - started
-        assert 0.3 <= took < 1.0, took
+        # ~0.3 s idle; generous for a loaded machine. A retried timeout shows in the connection count
+        # below; no timeout at all never gets here (the server never answers)
+        assert 0.3 <= took < 2.0, took
         assert server.connections == 1  # a timeout is not retried
         with pytest.raises(PhoenyraConnectionTimeoutError):
             await client.connect()  # the WebSocket handshake too

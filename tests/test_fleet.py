@@ -168,6 +168,8 @@ async def test_restart_backoff_starts_over_after_a_site_ran_stably(
             await until(lambda old=controller: fleet.controller("s") not in (None, old), timeout=5)
             downtimes.append(time.monotonic() - died)
         assert slot.failures == 4
-        assert max(downtimes) < 0.3 * 2 + 0.4, f"backoff kept growing: {downtimes}"
+        # reset each time: 0.3 s + a restart each (0.40-0.45 s measured); a backoff that kept growing gives
+        # 0.3, 0.6, 1.2, 2.4 s (+ restart), so the bound leaves room for a loaded machine below that
+        assert max(downtimes) < 0.3 * 2 + 1.2, f"backoff kept growing: {downtimes}"
     finally:
         await fleet.stop()

@@ -153,7 +153,7 @@ class Listener:
     def payloads(self, topic: str) -> list[bytes]:
         return [payload for t, payload in self.messages if t == topic]
 
-    async def collect(self, until: Callable[[], bool], timeout: float = 3.0) -> None:
+    async def collect(self, until: Callable[[], bool], timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             while not until():
                 message = await anext(aiter(self.client.messages))

@@ -149,7 +149,10 @@ async def test_the_client_reports_a_revoked_token_as_an_auth_error(running_daemo
         await client.connect()
         await client.subscribe(["wien"])
         listening = asyncio.create_task(client.listen(events.append))
-        await asyncio.sleep(0.5)
+        deadline = time.monotonic() + 10.0
+        while not events:  # receiving before the revocation
+            assert time.monotonic() < deadline, "no event before the revocation"
+            await asyncio.sleep(0.05)
         await rd.daemon.auth.revoke("view_wien")
         with pytest.raises(PhoenyraAuthError, match="token revoked"):
             await asyncio.wait_for(listening, DEADLINE_S)

@@ -16,6 +16,7 @@ import copy
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -67,6 +68,20 @@ def ems_command() -> list[str]:
 
 
 def free_port() -> int:
+    """A free loopback port below the ephemeral range, as tests/conftest.py's (its reasons there)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    pick = random.SystemRandom()
+    for _ in range(200):
+        port = pick.randrange(10000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -110,7 +110,7 @@ async def test_a_refused_form_stays_the_last_result_after_redraws() -> None:
         await wait_for(pilot, lambda: "accepted: manual -30 kW" in str(result.render()))
         app.screen.query_one("#setpoint", Input).value = "-150"
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "not sent" in str(result.render()), what="the refusal")
         app.store.touch()  # new data arrives: the screen is redrawn
         await pilot.pause(0.6)
         shown = str(result.render())
@@ -161,10 +161,10 @@ async def test_help_at_80x24_scrolls_with_a_visible_hint_and_indents_wrapped_lin
         await pilot.pause(0.1)
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        await pilot.pause(0.1)
         box = app.screen.query_one("#help-box")
         text = app.screen.query_one("#help-text", Static)
-        assert box.max_scroll_y > 0  # more rows than fit at 24 lines
+        # laid out a refresh after the screen is up (slower under load): wait, do not sleep
+        await wait_for(pilot, lambda: box.max_scroll_y > 0, what="the help laid out")  # more than 24 rows
         assert "more" in str(box.border_subtitle), box.border_subtitle  # … and the box says so
         width = text.content_size.width
         lines = str(text.render()).splitlines()
@@ -184,14 +184,19 @@ async def test_the_power_legend_does_not_cover_the_early_hours_of_a_day() -> Non
     async with app.run_test(size=(80, 24)) as pilot:
         chart = app.screen.query_one("#history-power")
         await wait_for(pilot, lambda: "48 samples" in str(app.screen.query_one("#history-summary").render()))
-        await pilot.pause(0.3)
-        plot_rows = [
-            "".join(seg.text for seg in strip)[chart.region.x : chart.region.right]
-            for strip in app.screen._compositor.render_strips()[chart.region.y : chart.region.bottom]
-        ]
-        top_left = [row[6:16] for row in plot_rows[2:6]]  # the plot's corner, where 0–4 h is drawn
+
+        def plot_rows() -> list[str]:
+            return [
+                "".join(seg.text for seg in strip)[chart.region.x : chart.region.right]
+                for strip in app.screen._compositor.render_strips()[chart.region.y : chart.region.bottom]
+            ]
+
+        legend = "━━ PV  ━━ Load  ━━ Grid  ━━ Batt"
+        await wait_for(pilot, lambda: legend in "\n".join(plot_rows()), what="the chart drawn")
+        rows = plot_rows()
+        top_left = [row[6:16] for row in rows[2:6]]  # the plot's corner, where 0–4 h is drawn
         assert not any(label in row for row in top_left for label in ("PV", "Load", "Grid", "Batt")), top_left
-        assert "━━ PV  ━━ Load  ━━ Grid  ━━ Batt" in "\n".join(plot_rows)  # the legend, below the plot
+        assert legend in "\n".join(rows)  # the legend, below the plot
 
 
 def screen_text(app: PhoenyraConsole) -> str:
@@ -216,11 +221,10 @@ async def test_no_negative_zero_for_grid_power_or_on_chart_axes() -> None:
         assert "-0.0" not in screen_text(app)
         await pilot.press("d")
         await wait_for(pilot, lambda: app.current_screen_id == "site")
-        await pilot.pause(0.5)
         app.render_now()
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: "Power kW" in screen_text(app), what="the dashboard's chart")
         text = screen_text(app)
-        assert "Power kW" in text and "-0.0" not in text and "-0 " not in text, text
+        assert "-0.0" not in text and "-0 " not in text, text
 
 
 async def test_fleet_events_show_when_they_happened() -> None:
@@ -254,9 +258,8 @@ async def test_expiry_times_are_shown_in_the_sites_local_time() -> None:
         assert "until 12:45:00 CEST" in str(current.render()), current.render()
         await pilot.press("d")
         await wait_for(pilot, lambda: app.current_screen_id == "site")
-        await pilot.pause(0.3)
         app.render_now()
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: "until 12:45" in screen_text(app), what="the expiry on the dashboard")
         text = screen_text(app)
         assert "until 12:45 CEST" in text and "UTC" not in text, text
 

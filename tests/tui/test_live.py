@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from textual.command import CommandPalette
 from textual.widgets import DataTable, Input, Select, Static
 
 from phoenyra_ems.client import Mode, PhoenyraClient, Role
@@ -22,9 +23,18 @@ from tui.core.control import ControlRequest
 from tui.core.store import Phase
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.control import VIEWER_REASON, ControlScreen
+from tui.screens.picker import SitePicker
 from tui.screens.sensors import SensorsScreen
 from tui.widgets.banner import ConnectionBanner
 from tui.widgets.fleet_table import FleetTable
+
+
+def rendered(app: object) -> str:
+    """The text on the current screen as drawn (overlays included)."""
+    from tui.app import PhoenyraConsole
+
+    assert isinstance(app, PhoenyraConsole)
+    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
 
 
 def has_rows(app: object) -> bool:
@@ -56,15 +66,16 @@ async def test_switch_sites_with_number_keys_and_command_palette(running_daemon:
         await wait_for(pilot, lambda: app.store.current_site == "wien" and "Wien" in app.sub_title)
         # command palette: "Switch to site Linz"
         await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
         await pilot.press(*"switch to site linz")
-        await pilot.pause(0.5)
+        await wait_for(pilot, lambda: "Switch to site Linz" in rendered(app), what="the palette's match")
+        await pilot.pause(0.1)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.store.current_site == "linz", what="the palette switch")
         await wait_for(pilot, lambda: "Linz" in app.sub_title)
         # the site picker
         await pilot.press("p")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: isinstance(app.screen, SitePicker), what="the site picker")
         await pilot.press("up", "enter")
         await wait_for(pilot, lambda: app.store.current_site == "wien", what="the picker switch")
 
@@ -103,8 +114,9 @@ async def test_manual_setpoint_is_acknowledged_and_reaches_the_device(running_da
         # out of bounds in the form: refused before sending, nothing reaches the daemon
         screen.query_one("#setpoint", Input).value = "-150"
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
-        assert "not sent: setpoint_kw: must be between -100 … 100 kW" in str(result.render())
+        await wait_for(
+            pilot, lambda: "not sent: setpoint_kw: must be between -100 … 100 kW" in str(result.render())
+        )
 
 
 async def test_viewer_sees_the_control_panel_disabled_with_the_reason(running_daemon: RunningDaemon) -> None:

@@ -17,6 +17,8 @@ from phoenyra_ems.client import Role, Sensor
 from tests.tui.conftest import fixed_backend, wait_for
 from tui.app import PhoenyraConsole
 from tui.core.store import Phase
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen
 
 SnapCompare = Callable[..., bool]
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -86,13 +88,20 @@ def test_confirmation_modal(snap_compare: SnapCompare) -> None:
         pilot.app.screen.query_one("#mode").value = "manual"  # type: ignore[attr-defined]
         pilot.app.screen.query_one("#setpoint").value = "-20"  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="the confirmation")
         await pilot.pause(0.1)
 
     assert snap_compare(console("control"), terminal_size=(80, 24), run_before=fill)
 
 
 def test_help_screen(snap_compare: SnapCompare) -> None:
-    assert snap_compare(console("fleet"), terminal_size=(80, 24), press=["f1"], run_before=settle)
+    async def open_help(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), what="the help")
+        await pilot.pause(0.2)
+
+    assert snap_compare(console("fleet"), terminal_size=(80, 24), run_before=open_help)
 
 
 def test_light_theme(snap_compare: SnapCompare) -> None:

@@ -86,7 +86,7 @@ def dispatch_event(
     return event
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -143,9 +143,12 @@ async def test_vtn_gone_mid_event_schedule_runs_out_then_own_optimisation_and_th
     await wait_for(lambda: controller.state.strategy != "vpp" and abs(device_kw(rd, "wien")) < 0.1, 5.0)
     assert stored["id"] in controller.vpp.ended
     outage = time.monotonic() - gone
-    # the control loop was never blocked: a cycle every cycle_s (0.2 s) all along, none missed
-    assert controller.stats.cycles - cycles >= 0.8 * outage / 0.2
-    assert controller.stats.missed == missed
+    # the control loop was never blocked: a cycle every cycle_s (0.2 s) all along. A loaded machine
+    # may make a few cycles overrun (each counted as missed); a VEN that blocked the loop through
+    # its backoff (1 s, 2 s, 4 s) would miss most of the ~40
+    expected = outage / 0.2
+    ran, skipped = controller.stats.cycles - cycles, controller.stats.missed - missed
+    assert ran >= 0.7 * expected and skipped <= 0.2 * expected, (ran, skipped, expected)
     # the VEN retried with backoff (1 s, 2 s, 4 s ...) and kept the schedule meanwhile
     attempts = [r for r in caplog.records if "retrying with backoff" in r.getMessage()]
     assert len(attempts) >= 3, [r.getMessage() for r in attempts]

@@ -116,7 +116,7 @@ async def test_push_through_the_daemons_api(vtn: TestVtn, running_daemon: Runnin
         loop = asyncio.get_running_loop()
         created = loop.time()
         event = vtn.add("events", dispatch_event(rig.program["id"], 30.0, reports=False))
-        schedule = await wait_for(lambda: rig.target.current("wien"), timeout=3.0)
+        schedule = await wait_for(lambda: rig.target.current("wien"), timeout=5.0)
         latency = loop.time() - created
         assert schedule.event_id == event["id"] and latency < 5.0, latency  # response_time_s default
         # an update and a cancellation arrive by push too
@@ -125,7 +125,7 @@ async def test_push_through_the_daemons_api(vtn: TestVtn, running_daemon: Runnin
             lambda: (s := rig.target.current("wien")) is not None and s.intervals[0].setpoint_kw == 10
         )
         vtn.remove("events", event["id"])
-        await wait_for(lambda: rig.target.applied[-1][2] is None, timeout=3.0)
+        await wait_for(lambda: rig.target.applied[-1][2] is None, timeout=5.0)  # response_time_s
         await wait_for(lambda: len(vtn.pushes) == 3)  # the VTN counts a push once its answer is in
         assert vtn.push_failures == 0
         # the webhook refuses a caller without the subscription's token (an API token is no use),
