@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime
@@ -27,40 +25,9 @@ from phoenyra_ems.devices.modbus_driver import ModbusDevice
 from phoenyra_ems.history.store import HistoryStore, database_path
 from phoenyra_ems.prices import ReplayPriceProvider
 from phoenyra_ems.simulator.server import BatterySimulator, SimulatorConfig
+from tests.ports import free_port as free_port  # re-exported: tests import it from here
 
 pytest_plugins = ["tests.daemon_fixtures", "tests.hang_report"]
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default
-
-
-_EPHEMERAL_LOW = _ephemeral_low()
-_PICK = random.SystemRandom()  # not the global generator: a test that seeds it must not align workers
-
-
-def free_port() -> int:
-    """A free loopback port below the ephemeral range.
-
-    Not one the kernel hands out (``bind(0)``): between this call and the server's bind, any other
-    process's outgoing connection can be given the same ephemeral port as its local end (seen under
-    ``-n 2``: a flood test's hundreds of client sockets took a simulator's port). Ports below the
-    range are only ever taken by an explicit bind, so a random free one stays free.
-    """
-    for _ in range(200):
-        port = _PICK.randrange(10000, _EPHEMERAL_LOW)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as sock:  # the range is full: fall back to the kernel's choice
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import copy
 import itertools
 import json
 import os
-import random
 import signal
 import socket
 import sqlite3
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FAULT_DEVICE_SCRIPT = Path(__file__).with_name("fault_device.py")
@@ -65,26 +66,6 @@ def ems_command() -> list[str]:
     """``phoenyra-ems`` of the running interpreter's venv (the module when no script is there)."""
     script = Path(sys.executable).with_name("phoenyra-ems")
     return [str(script)] if script.exists() else [sys.executable, "-m", "phoenyra_ems.cli"]
-
-
-def free_port() -> int:
-    """A free loopback port below the ephemeral range, as tests/conftest.py's (its reasons there)."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    pick = random.SystemRandom()
-    for _ in range(200):
-        port = pick.randrange(10000, low)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def port_accepting(port: int) -> bool:
