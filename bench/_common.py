@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 
 def free_port() -> int:
@@ -18,3 +19,20 @@ def percentile(values: list[float], pct: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def print_decay_sweep(
+    name: str, decays: list[float], errors: Callable[[float], tuple[float, float]], base_label: str
+) -> None:
+    """One markdown row per decay: its two errors and their change against the first decay's
+    (decay 0, printed as ``base_label``)."""
+    base: tuple[float, float] | None = None
+    for decay in decays:
+        first, second = errors(decay)
+        base = base or (first, second)
+        label = base_label if decay == 0 else f"{decay:g}"
+        print(
+            f"| {name} | {label} | {first:.4f} | {100 * (1 - first / base[0]):+.1f} % "
+            f"| {second:.4f} | {100 * (1 - second / base[1]):+.1f} % |",
+            flush=True,
+        )

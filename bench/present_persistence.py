@@ -17,6 +17,7 @@ import argparse
 import time
 
 import numpy as np
+from _common import print_decay_sweep  # bench/ is the script's directory
 
 from phoenyra_ems.core.optimiser.forecast import profile, with_present
 from phoenyra_ems.forecast import datasets
@@ -57,16 +58,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, series, days, relative in sets:
         started = time.perf_counter()
-        base: tuple[float, float] | None = None
-        for decay in (float(d) for d in args.decays.split(",")):
-            hour, two = errors(series, decay, days, relative)
-            base = base or (hour, two)
-            label = "present step only" if decay == 0 else f"{decay:g}"
-            print(
-                f"| {name} | {label} | {hour:.4f} | {100 * (1 - hour / base[0]):+.1f} % "
-                f"| {two:.4f} | {100 * (1 - two / base[1]):+.1f} % |",
-                flush=True,
-            )
+        print_decay_sweep(
+            name,
+            [float(d) for d in args.decays.split(",")],
+            lambda decay, s=series, d=days, r=relative: errors(s, decay, d, r),
+            "present step only",
+        )
         print(f"<!-- {name}: {time.perf_counter() - started:.0f} s, {len(series)} steps -->")
 
 

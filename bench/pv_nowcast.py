@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from _common import print_decay_sweep  # bench/ is the script's directory
 
 from phoenyra_ems.backtest.forecasts import ClearSkyCache
 from phoenyra_ems.forecast import datasets
@@ -72,16 +73,12 @@ def main() -> None:
     for name in args.sites.split(","):
         model, frame = site(name)
         started = time.perf_counter()
-        base: tuple[float, float] | None = None
-        for decay in (float(d) for d in args.decays.split(",")):
-            first, whole = errors(model, frame, decay)
-            base = base or (first, whole)
-            label = "3-day ratio alone" if decay == 0 else f"{decay:g}"
-            print(
-                f"| {name} | {label} | {first:.4f} | {100 * (1 - first / base[0]):+.1f} % "
-                f"| {whole:.4f} | {100 * (1 - whole / base[1]):+.1f} % |",
-                flush=True,
-            )
+        print_decay_sweep(
+            name,
+            [float(d) for d in args.decays.split(",")],
+            lambda decay, m=model, f=frame: errors(m, f, decay),
+            "3-day ratio alone",
+        )
         print(f"<!-- {name}: {time.perf_counter() - started:.0f} s -->")
 
 
