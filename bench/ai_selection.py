@@ -48,9 +48,10 @@ choices and values); ``--no-baselines`` skips the self-consumption and score-sel
 from __future__ import annotations
 
 import argparse
+import itertools
 import pickle
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from phoenyra_ems.backtest.ai_selection import run_ai_selection
@@ -97,6 +98,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--gate-level", type=float, help="bootstrap level of the gate (with --margin; 0: the total alone)"
+    )
+    parser.add_argument(
+        "--shadows",
+        default="0",
+        help="grid rows with a shadow stage of N would-be switches after each training (not shipped)",
     )
     parser.add_argument("--no-stop-loss", action="store_true", help="switching without the stop-loss")
     kinds = ["random_forest", "gradient_boosting", "last_best"]
@@ -257,6 +263,7 @@ def offline(
     stop_loss: bool = True,
     kind: ModelKind = "random_forest",
     record: list[tuple[str, int, float, str, float, float | None]] | None = None,
+    shadow: int = 0,
 ) -> dict[float, tuple[float, float]]:
     """Per switch confidence: the gain (EUR) against the optimiser over the windows before ``until``
     and the switches per day, walk-forward on the labels (each training on the past only).
@@ -267,7 +274,9 @@ def offline(
     plan's random forest, or gradient boosting), regret-weighted either way. ``record``: appended
     ``("gate", step, confidence, "open"/"closed", 0, None)`` per training, ``("stop", step,
     confidence, "closed", realised EUR, None)`` when the stop-loss closes the gate and ``("switch",
-    step, confidence, strategy, gain EUR, probability)`` per window the model left the optimiser."""
+    step, confidence, strategy, gain EUR, probability)`` per window the model left the optimiser.
+    ``shadow``: after each training the model is in shadow (the optimiser runs) until that many
+    would-be switches are labelled, and acts only if they gained in total (``StopLoss.fresh``)."""
     s = WalkForwardSettings()
     window, tail = max(1, round(s.window_h / step_h)), round(s.tail_h / step_h)
     per_day = 24.0 / step_h
@@ -284,8 +293,9 @@ def offline(
     tested = 0
     # the stop-loss (core.ai_selection.StopLoss, as WalkForward._stop_loss and the daemon): the
     # switches since the last training, booked once labelled
-    pending: dict[float, list[tuple[int, float]]] = {c: [] for c in confidences}
+    pending: dict[float, list[tuple[int, float, bool]]] = {c: [] for c in confidences}
     stops = {c: StopLoss() for c in confidences}
+    shadows = {c: _Shadow(shadow) for c in confidences}
     for x in labels:
         i = x.start.index
         if until and i >= until:
@@ -295,6 +305,7 @@ def offline(
         if trained_at is None or i - trained_at >= retrain:
             pending = {c: [] for c in confidences}
             stops = {c: StopLoss() for c in confidences}
+            shadows = {c: _Shadow(shadow) for c in confidences}
             allowed = dict.fromkeys(confidences, True)
             past = [y for y in labels if y.start.index + window + tail <= i]
             if gated:
@@ -320,26 +331,54 @@ def offline(
                 )
         elif stop_loss:
             for c in confidences:
-                booked = []
+                booked: list[tuple[int, float, bool]] = []
                 while pending[c] and pending[c][0][0] + window + tail <= i:
-                    booked.append(pending[c].pop(0)[1])
-                stops[c] = stops[c].book(booked)
-                if stops[c].closed:
+                    booked.append(pending[c].pop(0))
+                shadows[c] = shadows[c].book([g for _, g, sh in booked if sh])
+                stops[c] = stops[c].book([g for _, g, sh in booked if not sh])
+                if stops[c].closed or shadows[c].closed:
                     if record is not None and allowed[c]:
                         record.append(("stop", i, c, "closed", stops[c].realised_eur, None))
                     allowed[c] = False
         tested += 1
         for c in confidences:
             choice, p = switch_choice(selector, x.features, pool, OPTIMISER, c if allowed[c] else NEVER)
+            if choice != OPTIMISER and not shadows[c].live:  # in shadow: noted, the optimiser runs
+                pending[c].append((i, x.values[choice] - x.values[OPTIMISER], True))
+                choice = OPTIMISER
             gains[c] += x.values[choice] - x.values[OPTIMISER]
             if choice != OPTIMISER:
-                pending[c].append((i, x.values[choice] - x.values[OPTIMISER]))
+                pending[c].append((i, x.values[choice] - x.values[OPTIMISER], False))
                 if record is not None:
                     record.append(("switch", i, c, choice, x.values[choice] - x.values[OPTIMISER], p))
             switches[c] += choice != previous[c]
             previous[c] = choice
     days = tested * window * step_h / 24.0
     return {c: (gains[c], switches[c] / days if days else 0.0) for c in confidences}
+
+
+@dataclass(frozen=True)
+class _Shadow:
+    """A shadow stage after each training (tried for issue 13, not shipped: docs/ai-selection.md):
+    the optimiser runs and the model's would-be switches are valued until ``needed`` of them are,
+    then the model acts only if they gained in total, else the gate closes until the next training."""
+
+    needed: int
+    gain_eur: float = 0.0
+    windows: int = 0
+
+    @property
+    def live(self) -> bool:
+        return self.windows >= self.needed and (self.needed == 0 or self.gain_eur > 0.0)
+
+    @property
+    def closed(self) -> bool:
+        return self.needed > 0 and self.windows >= self.needed and self.gain_eur <= 0.0
+
+    def book(self, gains: list[float]) -> _Shadow:
+        if self.windows >= self.needed or not gains:  # judged once: later would-be switches don't count
+            return self
+        return _Shadow(self.needed, self.gain_eur + sum(gains), self.windows + len(gains))
 
 
 def _now():  # type: ignore[no-untyped-def]
@@ -408,17 +447,28 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
     else:
         print(f"grid on the labels before {args.holdout} (gain against the optimiser, switches/day):")
         grid = []
+        shadows = [int(x) for x in args.shadows.split(",")]
         margins = tuple(float(m) for m in args.margins.split(",")) if args.margins else MARGINS
         for gate_name in args.gates.split(","):
             level = GATES[gate_name]
-            for m in margins:
+            for m, shadow in itertools.product(margins, shadows):
                 t = time.perf_counter()
                 found = offline(
-                    alone.labels, data.step_h, k, m, CONFIDENCES, level, not args.no_stop_loss, args.kind
+                    alone.labels,
+                    data.step_h,
+                    k,
+                    m,
+                    CONFIDENCES,
+                    level,
+                    not args.no_stop_loss,
+                    args.kind,
+                    shadow=shadow,
                 )
+                label = f"{gate_name}, shadow {shadow}" if shadow else gate_name
                 for c, (gain, per_day) in found.items():
-                    grid.append((gate_name, gain, -per_day, m, c))
-                    print(f"  {gate_name} margin {m:.2f} conf. {c:.1f}: {gain:+7.2f} EUR, {per_day:.2f}/day")
+                    if not shadow:  # the shadow stage is not in the product: reported, not chosen
+                        grid.append((gate_name, gain, -per_day, m, c))
+                    print(f"  {label} margin {m:.2f} conf. {c:.1f}: {gain:+7.2f} EUR, {per_day:.2f}/day")
                 print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
         # the gate is the shipped one (significance: chosen before looking, for "never worse than the
         # optimiser"); margin and confidence are chosen on the labels before the holdout
