@@ -30,6 +30,15 @@ def holiday_flags(index: pd.DatetimeIndex, timezone: str, country: str | None) -
     return np.fromiter((d in days for d in local.date), dtype=float, count=len(local))
 
 
+def day_kinds(index: pd.DatetimeIndex, timezone: str, country: str | None) -> np.ndarray:
+    """The kind of each instant's local day: its weekday (0 = Monday), a public holiday counting as
+    a Sunday (6)."""
+    if len(index) == 0:
+        return np.zeros(0, dtype=int)
+    weekday = np.asarray(index.tz_convert(timezone).day_of_week, dtype=int)
+    return np.where(holiday_flags(index, timezone, country) > 0, 6, weekday)
+
+
 def calendar_features(index: pd.DatetimeIndex, timezone: str, country: str | None) -> pd.DataFrame:
     """Hour of day (fractional), weekday (0 = Monday), weekend/holiday flag, day of year."""
     local = index.tz_convert(timezone)

@@ -447,3 +447,55 @@ def test_a_model_pickled_before_the_half_life_existed_still_predicts() -> None:
     restored = pickle.loads(pickle.dumps(ensemble))
     assert restored.halflife_days == 5.0
     assert np.isfinite(restored.predict(data.iloc[:-DAY], 2 * DAY)).all()
+
+
+def plant_with_special_wednesdays(days: int) -> pd.DataFrame:
+    """Hourly load (kW) of a plant that runs every day at one level, on Wednesdays at a far higher
+    one (another process), its load growing by 0.2 kW a day: repeating yesterday is right six days
+    a week (0.2 kW off) and far off on Wednesdays and Thursdays; last week's day is 1.4 kW off."""
+    local = pd.date_range("2024-01-08", periods=days * DAY, freq="1h", tz="Europe/Berlin")  # a Monday
+    day = np.arange(len(local)) // DAY
+    wednesday = np.asarray(local.day_of_week == 2)
+    load = 1.0 + 0.2 * day + np.where(wednesday, 3.0, 0.0)
+    return pd.DataFrame({"y": load}, index=local.tz_convert("UTC"))
+
+
+class Biased:
+    """The actual load plus ``bias``: a member that is always off by the same amount."""
+
+    min_history_days = 1.0
+
+    def __init__(self, data: pd.DataFrame, bias: float) -> None:
+        self.name, self.data, self.bias = "biased", data, bias
+
+    def fit(self, history: pd.DataFrame) -> None:
+        pass
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        return np.asarray(self.data["y"].reindex(future_index(history, steps)).to_numpy() + self.bias)
+
+
+@pytest.mark.parametrize("calendar, follows", [(True, "week_ago"), (False, "persistence")])
+def test_a_member_that_fails_on_every_day_of_a_kind_gets_no_weight_on_it(calendar: bool, follows: str) -> None:
+    """Persistence has the best record over all days, but it fails on every Wednesday (it repeats
+    Tuesday): on a Wednesday the ensemble follows the member that is right on Wednesdays, and keeps
+    persistence on the other days. Day-blind (no site calendar) it repeats Tuesday on Wednesday too."""
+    data = plant_with_special_wednesdays(63)
+    ensemble = Ensemble(
+        [Persistence(), SameWeekdayLastWeek(), Biased(data, 2.5)],
+        validation_days=21,
+        timezone="Europe/Berlin" if calendar else None,
+        country="DE" if calendar else None,
+    )
+    cut = len(data) - 6 * DAY  # forecast from a Tuesday 00:00 (Berlin): Tuesday, then Wednesday
+    past = data.iloc[:cut]
+    assert past.index[-1].tz_convert("Europe/Berlin").day_of_week == 0
+    ensemble.fit(past)
+    predicted = ensemble.predict(past, 2 * DAY)
+    truth = data["y"].to_numpy()[cut : cut + 2 * DAY]
+    members = {m.name: m.predict(past, 2 * DAY) for m in ensemble.active}
+    tuesday, wednesday = slice(0, DAY), slice(DAY, 2 * DAY)
+    np.testing.assert_allclose(predicted[tuesday], members["persistence"][tuesday])
+    np.testing.assert_allclose(predicted[wednesday], members[follows][wednesday])
+    error = float(np.mean(np.abs(predicted[wednesday] - truth[wednesday])))
+    assert error < 2.0 if calendar else error > 2.5
