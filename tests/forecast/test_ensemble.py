@@ -476,7 +476,9 @@ class Biased:
 
 
 @pytest.mark.parametrize("calendar, follows", [(True, "week_ago"), (False, "persistence")])
-def test_a_member_that_fails_on_every_day_of_a_kind_gets_no_weight_on_it(calendar: bool, follows: str) -> None:
+def test_a_member_that_fails_on_every_day_of_a_kind_gets_no_weight_there(
+    calendar: bool, follows: str
+) -> None:
     """Persistence has the best record over all days, but it fails on every Wednesday (it repeats
     Tuesday): on a Wednesday the ensemble follows the member that is right on Wednesdays, and keeps
     persistence on the other days. Day-blind (no site calendar) it repeats Tuesday on Wednesday too."""
