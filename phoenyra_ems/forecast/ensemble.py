@@ -11,7 +11,10 @@ last week weighs most), and weights the members by inverse recent MAE² —
 a member no better than persistence recently, or more than ``margin`` (5 %) worse than the recent
 best, gets no weight (the best one keeps it when none is): averaging a clearly better median
 forecast with mean-like baselines costs MAE (tuned on the VDI house in winter, docs/forecasting.md).
-So the mix follows the regime (season, holidays, a new heat pump) between refits. The static
+So the mix follows the regime (season, holidays, a new heat pump) between refits. A member far
+behind on the last day, or (with the site's ``timezone``) on the recent days of the same kind as the
+day forecast — its weekday, a public holiday counting as a Sunday — gets no weight there when it is
+the worst one (the collapse gate). The static
 weightings (``lad``: the non-negative combination summing to 1 that minimises the absolute error on
 the validation days; ``nnls``; ``inverse_mae``) stay available. A member that cannot fit (too little
 history, a solver failure) or fails to predict drops out and the others' weights are renormalised:

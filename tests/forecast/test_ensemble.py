@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from phoenyra_ems.forecast.base import ForecastError, InsufficientHistory, future_index
 from phoenyra_ems.forecast.baselines import Persistence, RecentProfile, SameWeekdayLastWeek
+from phoenyra_ems.forecast.calendar_features import day_kinds
 from phoenyra_ems.forecast.ensemble import Ensemble
 from phoenyra_ems.forecast.gbm import GradientBoostingForecaster
 from phoenyra_ems.forecast.prophet_model import ProphetForecaster
@@ -437,16 +438,28 @@ def test_recent_days_count_more_than_the_month_before(halflife_days: float | Non
     assert min(weights[favoured]) == 1.0, weights
 
 
-def test_a_model_pickled_before_the_half_life_existed_still_predicts() -> None:
+def test_a_model_pickled_before_the_half_life_and_the_day_kinds_existed_still_predicts() -> None:
     """The daemon stores fitted models with pickle; one written by an older version lacks the
-    attribute and takes the class default (a restart after an upgrade must not fail to predict)."""
+    attributes and takes the class defaults — the half-life, and day-blind weights (no site
+    calendar): a restart after an upgrade must not fail to predict."""
     data = synthetic_load(40)
-    ensemble = Ensemble([Persistence(), RecentProfile(7)], validation_days=14)
+    ensemble = Ensemble([Persistence(), RecentProfile(7)], validation_days=14, timezone="Europe/Berlin")
     ensemble.fit(data.iloc[: -2 * DAY])
-    del ensemble.__dict__["halflife_days"]
+    for attribute in ("halflife_days", "timezone", "country", "_kind_weights"):
+        del ensemble.__dict__[attribute]
     restored = pickle.loads(pickle.dumps(ensemble))
-    assert restored.halflife_days == 5.0
+    assert restored.halflife_days == 5.0 and restored.timezone is None
     assert np.isfinite(restored.predict(data.iloc[:-DAY], 2 * DAY)).all()
+
+
+def test_a_public_holiday_is_a_day_of_the_kind_of_a_sunday() -> None:
+    """The day kinds the ensemble scores its members by: the local weekday, a public holiday of the
+    site's country counting as a Sunday (Christmas Day 2024 was a Wednesday)."""
+    local = pd.DatetimeIndex(["2024-12-24 23:30", "2024-12-25 12:00", "2024-12-27 00:00"]).tz_localize(
+        "Europe/Berlin"
+    )
+    assert day_kinds(local.tz_convert("UTC"), "Europe/Berlin", "DE").tolist() == [1, 6, 4]
+    assert day_kinds(local.tz_convert("UTC"), "Europe/Berlin", None).tolist() == [1, 2, 4]
 
 
 def plant_with_special_wednesdays(days: int) -> pd.DataFrame:
