@@ -371,17 +371,21 @@ class Ensemble:
             if day_kind is None:
                 continue
             kind = np.concatenate(kinds[b])
-            for c in np.unique(kind):  # the collapse gate on the recent days of each kind
-                like = kind == c
-                if like.sum() < int(np.sum(buckets == b)):  # less than one forecast's worth
-                    continue
-                gone = self._behind(decay[like] @ error[like] / decay[like].sum())
-                if collapsed is not None:
-                    gone = gone | collapsed
+            present = np.unique(kind)
+            of_kind = (kind[None, :] == present[:, None]) * decay[None, :]  # kinds x steps
+            like_mae = of_kind @ error / of_kind.sum(axis=1)[:, None]  # kinds x members
+            enough = (kind[None, :] == present[:, None]).sum(axis=1) >= int(np.sum(buckets == b))
+            base = collapsed if collapsed is not None else np.zeros(len(names), dtype=bool)
+            for c, row, known in zip(present, like_mae, enough, strict=True):  # the gate per kind
+                gone = self._behind(row)
+                if not known or not (gone & ~base).any():
+                    continue  # too few days of that kind, or no one beyond the day-blind gate
                 table = self._kind_weights.setdefault(
                     int(c), {n: np.full(self.horizon_buckets, np.nan) for n in names}
                 )
-                w = recent_skill_weights(mae[:, None], names, self.power, self.min_skill, self.margin, gone)
+                w = recent_skill_weights(
+                    mae[:, None], names, self.power, self.min_skill, self.margin, gone | base
+                )
                 for i, name in enumerate(names):
                     table[name][b] = w[i, 0]
             if self.combiner == "lad":  # the MAE-optimal mix of the members with recent skill
