@@ -12,13 +12,17 @@ only, docs/forecasting.md).
     .venv/bin/python bench/ensemble_replay.py replay /tmp/replay/vdi_efh_winter.npz
     .venv/bin/python bench/ensemble_replay.py compare /tmp/replay/*.npz [--first 21]
     .venv/bin/python bench/ensemble_replay.py rules /tmp/replay/*.npz [--first 21] [--long a,b]
-    .venv/bin/python bench/ensemble_replay.py noise /tmp/replay/*.npz
+    .venv/bin/python bench/ensemble_replay.py noise /tmp/replay/*.npz [--rule LABEL]
 
 ``rules`` replays the daemon's window exactly (after each weekly refit the ensemble has the 21
 validation days' anchors plus one per day since, so 21–27 days, not ``recent_days``): it reproduced
 ``bench/forecast.py``'s ensemble figures to the 0.1 point on the summer rows checked (issue 19, third
 pass); the first origins of a winter window can differ (the daemon's validation anchors before the
-October clock change sit an hour off the local midnights collected here).
+October clock change sit an hour off the local midnights collected here). ``CHOSEN_RULE`` (the
+daemon's since the fifth pass: the collapse gate also per weekday of the target day) reproduced
+``bench/forecast.py`` on the electroplating plant in winter origin by origin (42 origins, each day's
+ensemble MAE equal to 0.001 kW). The day kinds of a recorded row come from its set's zone and
+country (``day_types``: origin k is the season's first day - 35 days + k).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phoenyra_ems.forecast.calendar_features import day_kinds
 from phoenyra_ems.forecast.conformal import side_offset
 from phoenyra_ems.forecast.datasets import LOAD_SETS
 from phoenyra_ems.forecast.ensemble import recent_skill_weights
@@ -170,8 +175,28 @@ def replay_band(err: dict[str, np.ndarray], days: int, buckets_n: int, symmetric
     return float(np.mean(np.array(inside)))
 
 
-def replay(path: Path) -> None:
+def day_types(stem: str, origins: int) -> np.ndarray:
+    """Per season day of a recorded row (origin k's date: the season's first day - LEAD_DAYS + k, and
+    one more for the last origin's second day): its kind as the daemon sees it (``day_kinds``: the
+    weekday, a public holiday of the set's country counting as a Sunday)."""
+    name, season = stem.rsplit("_", 1)
+    chosen = next(s for s in LOAD_SETS if s.name == name)
+    start = pd.Timestamp(getattr(chosen, season)[0]) - pd.Timedelta(days=LEAD_DAYS)
+    days = pd.date_range(start, periods=origins + 1, freq="D", tz=chosen.timezone)
+    return day_kinds(pd.DatetimeIndex(days), chosen.timezone, chosen.country)
+
+
+def _load(path: Path) -> dict[str, np.ndarray]:
+    """A recorded row's errors with its day kinds: ``weekday`` (0 = Monday, a public holiday counts
+    as a Sunday) and ``day_off`` (weekend or public holiday)."""
     err = {k: v for k, v in np.load(path).items()}
+    err["weekday"] = day_types(path.stem, err["gbm"].shape[0])
+    err["day_off"] = err["weekday"] >= 5
+    return err
+
+
+def replay(path: Path) -> None:
+    err = _load(path)
     maes = {n: round(float(np.nanmean(np.abs(err[n][LEAD_DAYS:]))), 4) for n in MEMBERS}
     print(f"{path.name}: member MAE {maes}")
     rules: list[tuple[str, Rule, int]] = [
@@ -205,7 +230,7 @@ def compare(paths: list[Path], first: int | None) -> None:
     print(f"ensemble vs best member / skill, {span} (tuning set: vdi_efh_winter)")
     print(f"{'row':<26}" + "".join(f"{label:>22}" for label, _ in rules))
     for path in paths:
-        err = {k: v for k, v in np.load(path).items()}
+        err = _load(path)
         cells = []
         for _, collapse in rules:
             r = replay_rule(err, inverse_mae(2.0, 0.05, collapse), 28, first=first)
@@ -221,7 +246,7 @@ class WeightRule:
     0.5^(age / ``halflife``) (None: flat), the collapse gate over ``gate_days`` (``gate_worst``: only
     the worst member can be collapsed), ``combiner`` "lad" (the MAE-optimal convex mix of the
     members) or "ftl" (the recent best alone), ``fallback_days``: the recent best alone when the
-    rule's mix did worse than it over that many days."""
+    rule's mix did worse than it over that many days; ``like``: see the field."""
 
     label: str
     days: int = 28
@@ -234,10 +259,37 @@ class WeightRule:
     halflife: float | None = None
     combiner: str = "inverse"
     fallback_days: int | None = None
+    # Scores by the kind of the target day (issue 19, fifth pass; None: day-blind). ``like``: which
+    # past target days are like the one forecast: "day_off" (both workdays, or both days off:
+    # weekend or public holiday), "weekday" (the same weekday, a public holiday counting as a
+    # Sunday: the daemon's ``day_kinds``) or "context" (the same day_off kind of the target day, of
+    # the last day before the forecast (what persistence repeats) and of the day a week before the
+    # target (what week_ago repeats)). ``use``: how their score enters: "score" (it replaces the
+    # all-days score), "blend" (the mean of both), "shrink" (toward the all-days score as if that
+    # had ``shrink_days`` days' weight), "gate" (the all-days score weights, but a member more than
+    # ``like_gate`` times behind the best on the like days gets no weight; ``like_gate_worst``: only
+    # the worst one, as the collapse gate). Fewer than ``min_like_days`` days' worth of like steps
+    # observed: day-blind. ``typed_age``: the half-life counts only the days of the target's kind.
+    like: str | None = None
+    use: str = "score"
+    min_like_days: float = 1.0
+    shrink_days: float = 0.0
+    like_gate: float = 2.0
+    like_gate_worst: bool = False
+    typed_age: bool = False
 
 
 OLD_RULE = WeightRule("before (flat 28 d, gate)")
-CHOSEN_RULE = WeightRule("chosen (half-life 5 d, gate: worst only)", halflife=5.0, gate_worst=True)
+PREVIOUS_RULE = WeightRule("chosen (half-life 5 d, gate: worst only)", halflife=5.0, gate_worst=True)
+# The daemon's since issue 19's fifth pass (Ensemble with the site's timezone and country).
+CHOSEN_RULE = WeightRule(
+    "chosen + weekday gate x 2, worst only",
+    halflife=5.0,
+    gate_worst=True,
+    like="weekday",
+    use="gate",
+    like_gate_worst=True,
+)
 VALIDATION_DAYS = 21  # Ensemble.validation_days: the anchors a refit starts with
 
 
@@ -248,6 +300,21 @@ def _window(err: dict[str, np.ndarray], k: int, days: int, per_day: int) -> tupl
     e = np.stack([np.stack([err[n][k - days + j] for n in MEMBERS]) for j in range(days)])
     age = (days - np.arange(days))[:, None] - np.arange(steps)[None, :] / per_day
     return np.where((age > 0)[:, None, :], e, np.nan), age
+
+
+def _like_days(
+    like: str, err: dict[str, np.ndarray], k: int, o: int, past: np.ndarray, span: int
+) -> np.ndarray:
+    """Whether each window step's target day (``past``: season days, origin x step) is like day k + o
+    (``WeightRule.like``)."""
+    if like == "weekday":
+        return np.asarray(err["weekday"][past] == err["weekday"][k + o])
+    off = err["day_off"]
+    same = off[past] == off[k + o]
+    if like == "context":
+        origin = (k - span + np.arange(span))[:, None]
+        same &= (off[origin - 1] == off[k - 1]) & (off[past - 7] == off[k + o - 7])
+    return np.asarray(same)
 
 
 def rule_weights(rule: WeightRule, err: dict[str, np.ndarray], k: int, buckets: np.ndarray) -> np.ndarray:
@@ -271,8 +338,13 @@ def rule_weights(rule: WeightRule, err: dict[str, np.ndarray], k: int, buckets: 
     in_window = np.broadcast_to((span - np.arange(span) <= days)[:, None], age.shape)
     decay = np.ones_like(age) if rule.halflife is None else 0.5 ** (age / rule.halflife)
     weights = np.zeros((m, len(buckets)))
-    for b in range(int(buckets.max()) + 1):
-        cols = buckets == b
+    offset = np.arange(len(buckets)) // per_day  # the forecast step's target day after the origin
+    # each past step's target day: (origin k - span + j) + its own day offset, as a season day
+    target_day = (k - span + np.arange(span))[:, None] + offset[None, :]
+    for b, o in sorted({(int(b), int(o)) for b, o in zip(buckets, offset, strict=True)}):
+        cols = (buckets == b) & (offset == o) if rule.like else buckets == b
+        if not cols.any() or weights[:, cols].any():
+            continue
         ok = in_window[:, cols] & np.isfinite(e[:, :, cols]).all(axis=1)
         if not ok.any():
             weights[:, cols] = weights[:, np.argmax(buckets == b - 1)][:, None] if b else 1.0 / m
@@ -280,16 +352,39 @@ def rule_weights(rule: WeightRule, err: dict[str, np.ndarray], k: int, buckets: 
         x = np.stack([e[:, i, :][:, cols][ok] for i in range(m)], axis=1)
         d = decay[:, cols][ok]
         mae = d @ np.abs(x) / d.sum()
+        gone = collapsed
+        if rule.like is not None:
+            like = _like_days(rule.like, err, k, o, target_day[:, cols], span)[ok]
+            if like.sum() >= rule.min_like_days * cols.sum():
+                dl = d[like]
+                if rule.typed_age and rule.halflife is not None:  # age counted in days of that kind
+                    kind = err["day_off"] != err["day_off"][k + o]
+                    other = np.concatenate([np.cumsum(kind[::-1])[::-1], [0]])  # other days from i on
+                    between = other[np.minimum(target_day[:, cols] + 1, k)] - other[k]
+                    dl = (0.5 ** ((age[:, cols] - between) / rule.halflife))[ok][like]
+                typed = dl @ np.abs(x[like]) / dl.sum()
+                if rule.use == "gate":
+                    far = ~(typed <= rule.like_gate * np.nanmin(typed))
+                    if rule.like_gate_worst:
+                        far &= typed == np.nanmax(typed)
+                    gone = far if collapsed is None else far | collapsed
+                elif rule.use == "shrink":
+                    n = dl.sum() / cols.sum()  # decay-weighted days of that kind
+                    mae = (n * typed + rule.shrink_days * mae) / (n + rule.shrink_days)
+                elif rule.use == "blend":
+                    mae = (typed + mae) / 2
+                else:
+                    mae = typed
         if rule.combiner == "lad":
-            keep = np.ones(m, bool) if collapsed is None or collapsed.all() else ~collapsed
+            keep = np.ones(m, bool) if gone is None or gone.all() else ~gone
             w = np.zeros(m)
             w[keep] = lad_weights(x[:, keep] * d[:, None], np.zeros(len(x)))
         elif rule.combiner == "ftl":
             w = np.zeros(m)
-            usable = collapsed is None or collapsed.all()
-            w[int(np.argmin(mae if usable else np.where(collapsed, np.inf, mae)))] = 1.0
+            usable = gone is None or gone.all()
+            w[int(np.argmin(mae if usable else np.where(gone, np.inf, mae)))] = 1.0
         else:
-            w = recent_skill_weights(mae[:, None], MEMBERS, rule.power, 0.0, rule.margin, collapsed)[:, 0]
+            w = recent_skill_weights(mae[:, None], MEMBERS, rule.power, 0.0, rule.margin, gone)[:, 0]
         if rule.fallback_days:
             recent = (age[:, cols] <= rule.fallback_days)[ok]
             if recent.any() and np.abs(x[recent] @ w).mean() > np.abs(x[recent]).mean(axis=0).min():
@@ -327,16 +422,16 @@ def per_origin_errors(
     return np.abs(np.array(combined)), {n: np.abs(err[n][LEAD_DAYS:end]) for n in MEMBERS}
 
 
-def noise(paths: list[Path], resamples: int = 2000, seed: int = 0) -> None:
-    """The chosen rule's gap to the best member with a 90 % paired bootstrap interval over the
+def noise(paths: list[Path], rule: WeightRule = CHOSEN_RULE, resamples: int = 2000, seed: int = 0) -> None:
+    """``rule``'s gap to the best member with a 90 % paired bootstrap interval over the
     origin days (each resample picks days with replacement and takes its own best member): whether
     a gap is more than the noise of a season's 21–42 origins."""
     rng = np.random.default_rng(seed)
-    print(f"{CHOSEN_RULE.label}: ensemble vs best member, 90 % bootstrap interval over origin days")
+    print(f"{rule.label}: ensemble vs best member, 90 % bootstrap interval over origin days")
     print(f"{'row':<28}{'origins':>8}{'gap':>8}{'P5':>8}{'P95':>8}  best member")
     for path in paths:
-        err = dict(np.load(path))
-        combined, members = per_origin_errors(err, CHOSEN_RULE, None)
+        err = _load(path)
+        combined, members = per_origin_errors(err, rule, None)
         daily = np.nanmean(combined, axis=1)
         member_daily = np.stack([np.nanmean(members[n], axis=1) for n in MEMBERS])
         gap = 1 - daily.mean() / member_daily.mean(axis=1).min()
@@ -362,10 +457,85 @@ RULES = [
     WeightRule("gate: worst only", gate_worst=True),
     WeightRule("half-life 3 d, gate worst", halflife=3.0, gate_worst=True),
     WeightRule("half-life 4 d, gate worst", halflife=4.0, gate_worst=True),
-    CHOSEN_RULE,
+    PREVIOUS_RULE,
     WeightRule("half-life 7 d, gate worst", halflife=7.0, gate_worst=True),
     WeightRule("half-life 10 d, gate worst", halflife=10.0, gate_worst=True),
     WeightRule("chosen + blocks 0-6|6-48 h", halflife=5.0, gate_worst=True, edges_h=(6.0, 48.0)),
+    # issue 19, fifth pass: scores by the kind of the target day (tuning set: vdi_efh_winter)
+    WeightRule("day off: score", halflife=5.0, gate_worst=True, like="day_off"),
+    WeightRule("day off: score, min 2 d", halflife=5.0, gate_worst=True, like="day_off", min_like_days=2.0),
+    WeightRule("day off: score, min 3 d", halflife=5.0, gate_worst=True, like="day_off", min_like_days=3.0),
+    WeightRule("day off: score, half-life 10 d", halflife=10.0, gate_worst=True, like="day_off"),
+    WeightRule("day off: score, flat 28 d", gate_worst=True, like="day_off"),
+    WeightRule(
+        "day off: score, typed half-life", halflife=5.0, gate_worst=True, like="day_off", typed_age=True
+    ),
+    WeightRule("day off: blend", halflife=5.0, gate_worst=True, like="day_off", use="blend"),
+    WeightRule(
+        "day off: blend, typed half-life",
+        halflife=5.0,
+        gate_worst=True,
+        like="day_off",
+        use="blend",
+        typed_age=True,
+    ),
+    *[
+        WeightRule(
+            f"day off: shrink {n:g} d",
+            halflife=5.0,
+            gate_worst=True,
+            like="day_off",
+            use="shrink",
+            shrink_days=n,
+        )
+        for n in (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+    ],
+    *[
+        WeightRule(
+            f"day off: gate x {g:g}", halflife=5.0, gate_worst=True, like="day_off", use="gate", like_gate=g
+        )
+        for g in (1.25, 1.5, 2.0, 3.0)
+    ],
+    WeightRule("context: score", halflife=5.0, gate_worst=True, like="context"),
+    WeightRule("context: score, min 3 d", halflife=5.0, gate_worst=True, like="context", min_like_days=3.0),
+    *[
+        WeightRule(
+            f"context: shrink {n:g} d",
+            halflife=5.0,
+            gate_worst=True,
+            like="context",
+            use="shrink",
+            shrink_days=n,
+        )
+        for n in (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+    ],
+    *[
+        WeightRule(
+            f"context: gate x {g:g}", halflife=5.0, gate_worst=True, like="context", use="gate", like_gate=g
+        )
+        for g in (1.05, 1.1, 1.25, 1.5, 2.0)
+    ],
+    WeightRule("weekday: score", halflife=5.0, gate_worst=True, like="weekday"),
+    WeightRule("weekday: blend", halflife=5.0, gate_worst=True, like="weekday", use="blend"),
+    *[
+        WeightRule(
+            f"weekday: gate x {g:g}", halflife=5.0, gate_worst=True, like="weekday", use="gate", like_gate=g
+        )
+        for g in (1.25, 1.5, 2.0, 3.0)
+    ],
+    *[
+        WeightRule(
+            f"weekday: gate x {g:g}, worst only",
+            halflife=5.0,
+            gate_worst=True,
+            like="weekday",
+            use="gate",
+            like_gate=g,
+            like_gate_worst=True,
+        )
+        for g in (1.25, 1.5, 3.0)
+    ],
+    CHOSEN_RULE,
 ]
 
 
@@ -376,7 +546,7 @@ def rules(paths: list[Path], first: int | None, long: set[str], only: str | None
     chosen = [r for r in RULES if only is None or only in r.label]
     print(f"ensemble vs best member / skill (tuning set: vdi_efh_winter); first {first} origins but {long}")
     print(f"{'rule':<42}" + "".join(f"{p.stem[:17]:>19}" for p in paths))
-    data = {p: {k: v for k, v in np.load(p).items()} for p in paths}
+    data = {p: _load(p) for p in paths}
     for rule in chosen:
         cells = []
         for path in paths:
@@ -407,6 +577,7 @@ def main() -> None:
     w.add_argument("--only", help="only the rules whose label contains this")
     n = sub.add_parser("noise")
     n.add_argument("npz", type=Path, nargs="+")
+    n.add_argument("--rule", help="the first rule of RULES whose label contains this (default: the daemon's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.command == "collect":
@@ -416,7 +587,7 @@ def main() -> None:
     elif args.command == "compare":
         compare(args.npz, args.first)
     elif args.command == "noise":
-        noise(args.npz)
+        noise(args.npz, next(r for r in RULES if args.rule in r.label) if args.rule else CHOSEN_RULE)
     else:
         replay(args.npz)
 

@@ -88,7 +88,9 @@ def ensemble_with_members(
         known = target[cut : cut + steps]
         truth[: len(known)] = known
         if model is None or fitted_at is None or origin - fitted_at >= pd.Timedelta(days=7):
-            model = ensemble_of(load_members(timezone, country, bands=True))
+            model = ensemble_of(
+                load_members(timezone, country, bands=True), timezone=timezone, country=country
+            )
             model.collapse_ratio = collapse_ratio
             model.fit(past)
             fitted_at = origin
@@ -228,7 +230,9 @@ def speed(repeats: int = 20) -> None:
         f"({history.index[0]:%Y-%m-%d} → {history.index[-1]:%Y-%m-%d})"
     )
     for bands in (False, True):
-        model = ensemble_of(load_members("Europe/Berlin", "DE", bands=bands))
+        model = ensemble_of(
+            load_members("Europe/Berlin", "DE", bands=bands), timezone="Europe/Berlin", country="DE"
+        )
         started, cpu = time.perf_counter(), time.process_time()
         model.fit(history)
         fit_s, fit_cpu = time.perf_counter() - started, time.process_time() - cpu

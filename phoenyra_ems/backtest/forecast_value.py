@@ -38,7 +38,7 @@ def value_forecasters(timezone: str) -> dict[str, Callable[[], Forecaster] | Non
         "persistence": Persistence,
         "profile_7d": lambda: RecentProfile(7),
         "gbm": lambda: GradientBoostingForecaster("gbm", timezone=timezone, country=country),
-        "ensemble": lambda: ensemble_of(load_members(timezone, country)),
+        "ensemble": lambda: ensemble_of(load_members(timezone, country), timezone=timezone, country=country),
     }
 
 

@@ -338,7 +338,10 @@ def service_forecasts(
     zone = site.location.timezone
 
     def load() -> Forecaster:
-        return ensemble_of(load_members(zone, country_for(zone)), name=f"{site.site_id} load")
+        country = country_for(zone)
+        return ensemble_of(
+            load_members(zone, country), name=f"{site.site_id} load", timezone=zone, country=country
+        )
 
     pv_model: Callable[[], Forecaster] | None = None
     if pv and PvForecaster.for_site(site) is not None:

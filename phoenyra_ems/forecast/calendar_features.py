@@ -30,6 +30,18 @@ def holiday_flags(index: pd.DatetimeIndex, timezone: str, country: str | None) -
     return np.fromiter((d in days for d in local.date), dtype=float, count=len(local))
 
 
+def day_kinds(index: pd.DatetimeIndex, timezone: str, country: str | None) -> np.ndarray:
+    """The kind of each instant's local day: its weekday (0 = Monday), a public holiday counting as
+    a Sunday (6)."""
+    if len(index) == 0:
+        return np.zeros(0, dtype=int)
+    midnights = index.tz_convert(timezone).normalize()  # each local day once (a month: ~30, not ~3,000)
+    _, at, which = np.unique(np.asarray(midnights.asi8), return_index=True, return_inverse=True)
+    first = midnights[at]
+    weekday = np.asarray(first.day_of_week, dtype=int)
+    return np.asarray(np.where(holiday_flags(first, timezone, country) > 0, 6, weekday)[which.ravel()])
+
+
 def calendar_features(index: pd.DatetimeIndex, timezone: str, country: str | None) -> pd.DataFrame:
     """Hour of day (fractional), weekday (0 = Monday), weekend/holiday flag, day of year."""
     local = index.tz_convert(timezone)

@@ -154,7 +154,11 @@ def _only(chosen: Suite, models: str) -> Suite:
     kept = {k: v for k, v in chosen.factories.items() if k in wanted and k != "ensemble"}
     if "ensemble" in wanted and "ensemble" in chosen.factories:  # the ensemble of the chosen members
         members = dict(kept)
-        kept["ensemble"] = lambda: Ensemble([factory() for factory in members.values()])
+        full = chosen.factories["ensemble"]()  # its calendar (the weights per kind of day)
+        zone, country = getattr(full, "timezone", None), getattr(full, "country", None)
+        kept["ensemble"] = lambda: Ensemble(
+            [factory() for factory in members.values()], timezone=zone, country=country
+        )
     return dataclasses.replace(chosen, factories=kept)
 
 

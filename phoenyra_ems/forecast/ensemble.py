@@ -11,7 +11,10 @@ last week weighs most), and weights the members by inverse recent MAE² —
 a member no better than persistence recently, or more than ``margin`` (5 %) worse than the recent
 best, gets no weight (the best one keeps it when none is): averaging a clearly better median
 forecast with mean-like baselines costs MAE (tuned on the VDI house in winter, docs/forecasting.md).
-So the mix follows the regime (season, holidays, a new heat pump) between refits. The static
+So the mix follows the regime (season, holidays, a new heat pump) between refits. A member far
+behind on the last day, or (with the site's ``timezone``) on the recent days of the same kind as the
+day forecast — its weekday, a public holiday counting as a Sunday — gets no weight there when it is
+the worst one (the collapse gate). The static
 weightings (``lad``: the non-negative combination summing to 1 that minimises the absolute error on
 the validation days; ``nnls``; ``inverse_mae``) stay available. A member that cannot fit (too little
 history, a solver failure) or fails to predict drops out and the others' weights are renormalised:
@@ -38,6 +41,7 @@ from phoenyra_ems.forecast.base import (
     step_of,
     steps_per_day,
 )
+from phoenyra_ems.forecast.calendar_features import day_kinds
 from phoenyra_ems.forecast.conformal import calibrate
 from phoenyra_ems.forecast.weighting import (
     RECENT,
@@ -53,6 +57,8 @@ from phoenyra_ems.forecast.weighting import (
 class Ensemble:
     min_history_days = 1.0
     halflife_days: float | None = 5.0  # also for models pickled before it existed (the daemon's store)
+    timezone: str | None = None  # models pickled before the like-days gate: day-blind
+    country: str | None = None
 
     def __init__(
         self,
@@ -72,6 +78,8 @@ class Ensemble:
         validation_refit_days: int | None = 7,
         collapse_ratio: float | None = 2.0,
         halflife_days: float | None = 5.0,
+        timezone: str | None = None,
+        country: str | None = None,
     ) -> None:
         if weighting not in WEIGHTINGS and weighting != RECENT:
             raise ValueError(f"weighting must be one of {sorted([*WEIGHTINGS, RECENT])}")
@@ -91,6 +99,17 @@ class Ensemble:
         # dragging the weights for the whole window (tuned on the VDI house in winter among 3–10 days,
         # docs/forecasting.md).
         self.halflife_days = halflife_days
+        # The site's zone and public holidays (``timezone`` None: day-blind): the collapse gate also
+        # looks at the recent days of the same kind as each forecast day (its weekday, a public
+        # holiday counting as a Sunday) and gives no weight there to the worst member when it was
+        # more than ``collapse_ratio`` times behind the best on them. A member's record on other
+        # kinds of day says little about the target day: persistence repeats yesterday, so on a plant
+        # whose Wednesdays differ from its Tuesdays it fails every Wednesday however good its week
+        # (the electroplating plant in winter: -9.7 % behind its best member before, +3.1 % ahead
+        # after, the tuning set unchanged; docs/forecasting.md).
+        self.timezone = timezone
+        self.country = country
+        self._kind_weights: dict[int, dict[str, np.ndarray]] = {}  # day kind -> like self.weights
         self._weights_key: tuple[object, ...] | None = None
         # Forecasts of each member from past anchors (same time of day, one per day): recent error.
         self._anchors: dict[pd.Timestamp, dict[str, np.ndarray]] = {}
@@ -115,6 +134,7 @@ class Ensemble:
         horizon = self.horizon_steps or 2 * per_day
         needed = max((m.min_history_days for m in self.members), default=0.0) + self.validation_days
         self.weights = {}
+        self._kind_weights = {}
         self._anchors = {}
         self._day = per_day * step_of(pd.DatetimeIndex(history.index))
         self._next_anchor = pd.Timestamp(history.index[-1]) + step_of(pd.DatetimeIndex(history.index))
@@ -216,10 +236,24 @@ class Ensemble:
             recent = self._recent_weights(history, horizon)
             if recent:
                 self.weights = recent
+        by_kind = getattr(self, "_kind_weights", {})  # models pickled before it: day-blind
+        kind = np.full(steps, -1)
+        if by_kind and self.timezone is not None:
+            kind = day_kinds(future_index(history, steps), self.timezone, self.country)
+
+        def weight_of(name: str) -> np.ndarray:
+            """The member's weight per step: its day kind's where known, else the day-blind one."""
+            weight = self.weights.get(name, np.zeros(self.horizon_buckets))[buckets]
+            for c in np.unique(kind):
+                if int(c) in by_kind and name in by_kind[int(c)]:
+                    weight = np.where(kind == c, by_kind[int(c)][name][buckets], weight)
+            return np.asarray(weight, dtype=float)
+
+        step_weights = {m.name: weight_of(m.name) for m in self.active}
         total = np.zeros(steps)
         weight_sum = np.zeros(steps)
         answers: list[np.ndarray] = []
-        weighted = [m for m in self.active if self.weights.get(m.name, np.zeros(1)).any()]
+        weighted = [m for m in self.active if step_weights[m.name].any()]
         unweighted = [m for m in self.active if m not in weighted]
         for member in weighted + unweighted:
             if member in unweighted and weight_sum.all():
@@ -230,7 +264,7 @@ class Ensemble:
                 LOGGER.warning("forecast member %s failed to predict: %s", member.name, err)
                 continue
             answers.append(values)
-            weight = self.weights.get(member.name, np.zeros(self.horizon_buckets))[buckets]
+            weight = step_weights[member.name]
             ok = np.isfinite(values)
             total[ok] += weight[ok] * values[ok]
             weight_sum[ok] += weight[ok]
@@ -282,6 +316,7 @@ class Ensemble:
         last = pd.Timestamp(index[-1])
         anchors = sorted(a for a in self._anchors if last - self.recent_days * self._day <= a <= last)
         names = [m.name for m in self.active]
+        self._kind_weights = {}
         if not anchors or len(names) < 2:
             return {}
         key = (tuple(anchors), tuple(names))
@@ -292,7 +327,12 @@ class Ensemble:
         rows: list[list[np.ndarray]] = [[] for _ in range(self.horizon_buckets)]
         truths: list[list[np.ndarray]] = [[] for _ in range(self.horizon_buckets)]
         ages: list[list[np.ndarray]] = [[] for _ in range(self.horizon_buckets)]
+        kinds: list[list[np.ndarray]] = [[] for _ in range(self.horizon_buckets)]
         observed = last + step_of(index)  # the end of the last observed step
+        first = int(index.searchsorted(anchors[0]))
+        day_kind = None  # each step's day kind, from the first anchor on (None: day-blind)
+        if self.timezone is not None and self.collapse_ratio is not None and self.combiner != "lad":
+            day_kind = day_kinds(index[first:], self.timezone, self.country)
         for anchor in anchors:
             pos = int(index.searchsorted(anchor))
             truth = y[pos : pos + horizon]
@@ -303,11 +343,13 @@ class Ensemble:
             stacked = np.vstack([forecasts[name][:n] for name in names])  # members x steps
             ok = np.isfinite(stacked).all(axis=0) & np.isfinite(truth)
             age = np.asarray((observed - index[pos : pos + n]) / self._day, dtype=float)  # in days
+            kind = day_kind[pos - first : pos - first + n] if day_kind is not None else np.zeros(n, int)
             for b in range(self.horizon_buckets):
                 sel = ok & (buckets[:n] == b)
                 rows[b].append(stacked[:, sel].T)
                 truths[b].append(truth[sel])
                 ages[b].append(age[sel])
+                kinds[b].append(kind[sel])
         collapsed = self._collapsed(anchors, names, y, index, horizon)
         weights = np.full((len(names), self.horizon_buckets), np.nan)
         for b in range(self.horizon_buckets):
@@ -321,10 +363,31 @@ class Ensemble:
                 if self.halflife_days is None
                 else 0.5 ** (np.concatenate(ages[b]) / self.halflife_days)
             )
-            mae = decay @ np.abs(x - t[:, None]) / decay.sum()
+            error = np.abs(x - t[:, None])
+            mae = decay @ error / decay.sum()
             weights[:, b] = recent_skill_weights(
                 mae[:, None], names, self.power, self.min_skill, self.margin, collapsed
             )[:, 0]
+            if day_kind is None:
+                continue
+            kind = np.concatenate(kinds[b])
+            present = np.unique(kind)
+            of_kind = (kind[None, :] == present[:, None]) * decay[None, :]  # kinds x steps
+            like_mae = of_kind @ error / of_kind.sum(axis=1)[:, None]  # kinds x members
+            enough = (kind[None, :] == present[:, None]).sum(axis=1) >= int(np.sum(buckets == b))
+            base = collapsed if collapsed is not None else np.zeros(len(names), dtype=bool)
+            for c, row, known in zip(present, like_mae, enough, strict=True):  # the gate per kind
+                gone = self._behind(row)
+                if not known or not (gone & ~base).any():
+                    continue  # too few days of that kind, or no one beyond the day-blind gate
+                table = self._kind_weights.setdefault(
+                    int(c), {n: np.full(self.horizon_buckets, np.nan) for n in names}
+                )
+                w = recent_skill_weights(
+                    mae[:, None], names, self.power, self.min_skill, self.margin, gone | base
+                )
+                for i, name in enumerate(names):
+                    table[name][b] = w[i, 0]
             if self.combiner == "lad":  # the MAE-optimal mix of the members with recent skill
                 keep = weights[:, b] > 0
                 if keep.sum() > 1:
@@ -332,12 +395,22 @@ class Ensemble:
                     w[keep] = lad_weights(x[:, keep], t)
                     weights[:, b] = w / w.sum() if w.sum() > 0 else weights[:, b]
         if np.isnan(weights).all():
+            self._kind_weights = {}
             return {}
         for b in range(self.horizon_buckets):  # a bucket not scored yet: the nearest earlier one
             if np.isnan(weights[:, b]).any():
                 weights[:, b] = weights[:, b - 1] if b > 0 else np.ones(len(names)) / len(names)
+        for table in self._kind_weights.values():  # a bucket without days of that kind: day-blind
+            for i, name in enumerate(names):
+                table[name] = np.where(np.isnan(table[name]), weights[i], table[name])
         self._weights_key = key
         return {name: weights[i] for i, name in enumerate(names)}
+
+    def _behind(self, mae: np.ndarray) -> np.ndarray:
+        """Per member: the worst one, and more than ``collapse_ratio`` times the best one's ``mae``."""
+        if not np.isfinite(mae).any() or self.collapse_ratio is None:
+            return np.zeros(len(mae), dtype=bool)
+        return np.asarray(~(mae <= self.collapse_ratio * np.nanmin(mae)) & (mae == np.nanmax(mae)))
 
     def _collapsed(
         self,
@@ -371,8 +444,7 @@ class Ensemble:
         mae = np.array([p[np.isfinite(p)].mean() if np.isfinite(p).any() else np.nan for p in pooled])
         if not np.isfinite(mae).any():
             return None
-        far_behind = ~(mae <= self.collapse_ratio * np.nanmin(mae))
-        return np.asarray(far_behind & (mae == np.nanmax(mae)))
+        return self._behind(mae)
 
     def predict_quantiles(
         self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None

@@ -56,5 +56,15 @@ def price_members(timezone: str, country: str | None) -> dict[str, Callable[[], 
     }
 
 
-def ensemble_of(members: dict[str, Callable[[], Forecaster]], name: str = "ensemble") -> Ensemble:
-    return Ensemble([factory() for factory in members.values()], name=name)
+def ensemble_of(
+    members: dict[str, Callable[[], Forecaster]],
+    name: str = "ensemble",
+    *,
+    timezone: str | None = None,
+    country: str | None = None,
+) -> Ensemble:
+    """The ensemble of fresh ``members``; ``timezone``/``country``: the site's calendar, for weights
+    per kind of day (``Ensemble``; the load ensemble has it, None: day-blind)."""
+    return Ensemble(
+        [factory() for factory in members.values()], name=name, timezone=timezone, country=country
+    )

@@ -92,7 +92,10 @@ def fit_site_models(site: SiteConfig, history: pd.DataFrame, path: str, fitted_a
     started = time.perf_counter()
     timezone = site.location.timezone
     load = pd.DataFrame({TARGET: history["p_load"]})
-    ensemble = ensemble_of(load_members(timezone, country_for(timezone)), name=f"{site.site_id} load")
+    country = country_for(timezone)
+    ensemble = ensemble_of(
+        load_members(timezone, country), name=f"{site.site_id} load", timezone=timezone, country=country
+    )
     ensemble.fit(load)
     pv_model = PvForecaster.for_site(site)
     if pv_model is not None:

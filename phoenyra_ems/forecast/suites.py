@@ -36,11 +36,16 @@ class Suite:
 def _with_ensemble(
     members: Callable[[], dict[str, Callable[[], Forecaster]]],
     extra: dict[str, Callable[[], Forecaster]] | None = None,
+    calendar: tuple[str, str | None] | None = None,
 ) -> dict[str, Callable[[], Forecaster]]:
-    """The members, ``extra`` models scored beside them (not members), and their ensemble."""
+    """The members, ``extra`` models scored beside them (not members), and their ensemble
+    (``calendar``: the site's timezone and country, for the load ensemble's weights per kind of day)."""
     factories = dict(members())
     factories.update(extra or {})
-    factories["ensemble"] = lambda: Ensemble([factory() for factory in members().values()])
+    timezone, country = calendar or (None, None)
+    factories["ensemble"] = lambda: Ensemble(
+        [factory() for factory in members().values()], timezone=timezone, country=country
+    )
     return factories
 
 
@@ -48,7 +53,9 @@ def load_factories(timezone: str, country: str | None) -> dict[str, Callable[[],
     """The daemon's load ensemble, its members, and Prophet scored beside them; gradient boosting
     with its P10/P90 band (raw in the ``gbm`` row, conformally calibrated in the ``ensemble`` row)."""
     prophet = load_members(timezone, country, prophet=True)["prophet"]
-    return _with_ensemble(lambda: load_members(timezone, country, bands=True), {"prophet": prophet})
+    return _with_ensemble(
+        lambda: load_members(timezone, country, bands=True), {"prophet": prophet}, (timezone, country)
+    )
 
 
 def suite(target: str) -> Suite:

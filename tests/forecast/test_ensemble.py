@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from phoenyra_ems.forecast.base import ForecastError, InsufficientHistory, future_index
 from phoenyra_ems.forecast.baselines import Persistence, RecentProfile, SameWeekdayLastWeek
+from phoenyra_ems.forecast.calendar_features import day_kinds
 from phoenyra_ems.forecast.ensemble import Ensemble
 from phoenyra_ems.forecast.gbm import GradientBoostingForecaster
 from phoenyra_ems.forecast.prophet_model import ProphetForecaster
@@ -437,13 +438,79 @@ def test_recent_days_count_more_than_the_month_before(halflife_days: float | Non
     assert min(weights[favoured]) == 1.0, weights
 
 
-def test_a_model_pickled_before_the_half_life_existed_still_predicts() -> None:
+def test_a_model_pickled_before_the_half_life_and_the_day_kinds_existed_still_predicts() -> None:
     """The daemon stores fitted models with pickle; one written by an older version lacks the
-    attribute and takes the class default (a restart after an upgrade must not fail to predict)."""
+    attributes and takes the class defaults — the half-life, and day-blind weights (no site
+    calendar): a restart after an upgrade must not fail to predict."""
     data = synthetic_load(40)
-    ensemble = Ensemble([Persistence(), RecentProfile(7)], validation_days=14)
+    ensemble = Ensemble([Persistence(), RecentProfile(7)], validation_days=14, timezone="Europe/Berlin")
     ensemble.fit(data.iloc[: -2 * DAY])
-    del ensemble.__dict__["halflife_days"]
+    for attribute in ("halflife_days", "timezone", "country", "_kind_weights"):
+        del ensemble.__dict__[attribute]
     restored = pickle.loads(pickle.dumps(ensemble))
-    assert restored.halflife_days == 5.0
+    assert restored.halflife_days == 5.0 and restored.timezone is None
     assert np.isfinite(restored.predict(data.iloc[:-DAY], 2 * DAY)).all()
+
+
+def test_a_public_holiday_is_a_day_of_the_kind_of_a_sunday() -> None:
+    """The day kinds the ensemble scores its members by: the local weekday, a public holiday of the
+    site's country counting as a Sunday (Christmas Day 2024 was a Wednesday)."""
+    local = pd.DatetimeIndex(["2024-12-24 23:30", "2024-12-25 12:00", "2024-12-27 00:00"]).tz_localize(
+        "Europe/Berlin"
+    )
+    assert day_kinds(local.tz_convert("UTC"), "Europe/Berlin", "DE").tolist() == [1, 6, 4]
+    assert day_kinds(local.tz_convert("UTC"), "Europe/Berlin", None).tolist() == [1, 2, 4]
+
+
+def plant_with_special_wednesdays(days: int) -> pd.DataFrame:
+    """Hourly load (kW) of a plant that runs every day at one level, on Wednesdays at a far higher
+    one (another process), its load growing by 0.2 kW a day: repeating yesterday is right six days
+    a week (0.2 kW off) and far off on Wednesdays and Thursdays; last week's day is 1.4 kW off."""
+    local = pd.date_range("2024-01-08", periods=days * DAY, freq="1h", tz="Europe/Berlin")  # a Monday
+    day = np.arange(len(local)) // DAY
+    wednesday = np.asarray(local.day_of_week == 2)
+    load = 1.0 + 0.2 * day + np.where(wednesday, 3.0, 0.0)
+    return pd.DataFrame({"y": load}, index=local.tz_convert("UTC"))
+
+
+class Biased:
+    """The actual load plus ``bias``: a member that is always off by the same amount."""
+
+    min_history_days = 1.0
+
+    def __init__(self, data: pd.DataFrame, bias: float) -> None:
+        self.name, self.data, self.bias = "biased", data, bias
+
+    def fit(self, history: pd.DataFrame) -> None:
+        pass
+
+    def predict(self, history: pd.DataFrame, steps: int, exog: pd.DataFrame | None = None) -> np.ndarray:
+        return np.asarray(self.data["y"].reindex(future_index(history, steps)).to_numpy() + self.bias)
+
+
+@pytest.mark.parametrize("calendar, follows", [(True, "week_ago"), (False, "persistence")])
+def test_a_member_that_fails_on_every_day_of_a_kind_gets_no_weight_there(
+    calendar: bool, follows: str
+) -> None:
+    """Persistence has the best record over all days, but it fails on every Wednesday (it repeats
+    Tuesday): on a Wednesday the ensemble follows the member that is right on Wednesdays, and keeps
+    persistence on the other days. Day-blind (no site calendar) it repeats Tuesday on Wednesday too."""
+    data = plant_with_special_wednesdays(63)
+    ensemble = Ensemble(
+        [Persistence(), SameWeekdayLastWeek(), Biased(data, 2.5)],
+        validation_days=21,
+        timezone="Europe/Berlin" if calendar else None,
+        country="DE" if calendar else None,
+    )
+    cut = len(data) - 6 * DAY  # forecast from a Tuesday 00:00 (Berlin): Tuesday, then Wednesday
+    past = data.iloc[:cut]
+    assert past.index[-1].tz_convert("Europe/Berlin").day_of_week == 0
+    ensemble.fit(past)
+    predicted = ensemble.predict(past, 2 * DAY)
+    truth = data["y"].to_numpy()[cut : cut + 2 * DAY]
+    members = {m.name: m.predict(past, 2 * DAY) for m in ensemble.active}
+    tuesday, wednesday = slice(0, DAY), slice(DAY, 2 * DAY)
+    np.testing.assert_allclose(predicted[tuesday], members["persistence"][tuesday])
+    np.testing.assert_allclose(predicted[wednesday], members[follows][wednesday])
+    error = float(np.mean(np.abs(predicted[wednesday] - truth[wednesday])))
+    assert error < 2.0 if calendar else error > 2.5
