@@ -1,7 +1,7 @@
 """Regenerate the supported-devices tables of docs/device-profiles.md from the profile YAML files.
 
-    python scripts/device_table.py          # rewrite the doc
-    python scripts/device_table.py --check  # exit 1 if the doc is not current
+python scripts/device_table.py          # rewrite the doc
+python scripts/device_table.py --check  # exit 1 if the doc is not current
 """
 
 from __future__ import annotations

@@ -27,7 +27,10 @@ def main(month: str = "2024-06") -> None:
     flat = series.load_column("load_household_vdi4657_efh_2019_15min.csv", "load_w_per_mwh_a", 1 / 1000)
     pv, house = series.pv_per_kwp(), series.household_load_kw()
     hours = STEP_S / 3600
-    block, farm = ["timestamp_utc,consumption_kwh,generation_kwh"], ["timestamp_utc,consumption_kwh,generation_kwh"]
+    block, farm = (
+        ["timestamp_utc,consumption_kwh,generation_kwh"],
+        ["timestamp_utc,consumption_kwh,generation_kwh"],
+    )
     for ts in interval_starts(start, end):
         mid = datetime.fromtimestamp(ts + STEP_S / 2, UTC)
         block.append(f"{iso(ts)},{flat.value_at(mid) * 120 * hours:.4f},0")
