@@ -33,7 +33,7 @@ from phoenyra_ems.forecast.command import format_table
 from phoenyra_ems.forecast.datasets import LOAD_SETS, LoadSet, vdi_household_load
 from phoenyra_ems.forecast.ensemble import Ensemble
 from phoenyra_ems.forecast.evaluation import Evaluation, rolling_origin
-from phoenyra_ems.forecast.models import ensemble_of, load_members
+from phoenyra_ems.forecast.models import load_ensemble, load_members
 from phoenyra_ems.forecast.suites import evaluate, load_factories
 
 GOAL_FIT_S = 30.0
@@ -88,9 +88,7 @@ def ensemble_with_members(
         known = target[cut : cut + steps]
         truth[: len(known)] = known
         if model is None or fitted_at is None or origin - fitted_at >= pd.Timedelta(days=7):
-            model = ensemble_of(
-                load_members(timezone, country, bands=True), timezone=timezone, country=country
-            )
+            model = load_ensemble(timezone, country, bands=True)
             model.collapse_ratio = collapse_ratio
             model.fit(past)
             fitted_at = origin
@@ -230,9 +228,7 @@ def speed(repeats: int = 20) -> None:
         f"({history.index[0]:%Y-%m-%d} → {history.index[-1]:%Y-%m-%d})"
     )
     for bands in (False, True):
-        model = ensemble_of(
-            load_members("Europe/Berlin", "DE", bands=bands), timezone="Europe/Berlin", country="DE"
-        )
+        model = load_ensemble("Europe/Berlin", "DE", bands=bands)
         started, cpu = time.perf_counter(), time.process_time()
         model.fit(history)
         fit_s, fit_cpu = time.perf_counter() - started, time.process_time() - cpu

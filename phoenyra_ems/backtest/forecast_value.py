@@ -24,7 +24,7 @@ from phoenyra_ems.forecast.base import Forecaster
 from phoenyra_ems.forecast.baselines import Persistence, RecentProfile
 from phoenyra_ems.forecast.calendar_features import country_for
 from phoenyra_ems.forecast.gbm import GradientBoostingForecaster
-from phoenyra_ems.forecast.models import ensemble_of, load_members
+from phoenyra_ems.forecast.models import load_ensemble
 
 BASELINE = "history baseline"
 PERFECT = "perfect forecasts"
@@ -38,7 +38,7 @@ def value_forecasters(timezone: str) -> dict[str, Callable[[], Forecaster] | Non
         "persistence": Persistence,
         "profile_7d": lambda: RecentProfile(7),
         "gbm": lambda: GradientBoostingForecaster("gbm", timezone=timezone, country=country),
-        "ensemble": lambda: ensemble_of(load_members(timezone, country), timezone=timezone, country=country),
+        "ensemble": lambda: load_ensemble(timezone, country),
     }
 
 

@@ -332,16 +332,13 @@ def service_forecasts(
     """The daemon's forecast service walked forward: the load ensemble, the pvlib PV model (``pv``;
     the site needs coordinates and a PV peak) and the price profile beyond publication (``prices``)."""
     from phoenyra_ems.forecast.calendar_features import country_for
-    from phoenyra_ems.forecast.models import ensemble_of, load_members
+    from phoenyra_ems.forecast.models import load_ensemble
     from phoenyra_ems.forecast.pv import PvForecaster
 
     zone = site.location.timezone
 
     def load() -> Forecaster:
-        country = country_for(zone)
-        return ensemble_of(
-            load_members(zone, country), name=f"{site.site_id} load", timezone=zone, country=country
-        )
+        return load_ensemble(zone, country_for(zone), name=f"{site.site_id} load")
 
     pv_model: Callable[[], Forecaster] | None = None
     if pv and PvForecaster.for_site(site) is not None:

@@ -153,12 +153,16 @@ def _only(chosen: Suite, models: str) -> Suite:
     wanted = {m.strip() for m in models.split(",") if m.strip()}
     kept = {k: v for k, v in chosen.factories.items() if k in wanted and k != "ensemble"}
     if "ensemble" in wanted and "ensemble" in chosen.factories:  # the ensemble of the chosen members
-        members = dict(kept)
-        full = chosen.factories["ensemble"]()  # its calendar (the weights per kind of day)
-        zone, country = getattr(full, "timezone", None), getattr(full, "country", None)
-        kept["ensemble"] = lambda: Ensemble(
-            [factory() for factory in members.values()], timezone=zone, country=country
-        )
+        members, whole = dict(kept), chosen.factories["ensemble"]
+
+        def subset() -> Ensemble:
+            """The suite's ensemble (its settings and calendar) over the chosen members only."""
+            ensemble = whole()
+            assert isinstance(ensemble, Ensemble)
+            ensemble.members = [factory() for factory in members.values()]
+            return ensemble
+
+        kept["ensemble"] = subset
     return dataclasses.replace(chosen, factories=kept)
 
 

@@ -56,15 +56,12 @@ def price_members(timezone: str, country: str | None) -> dict[str, Callable[[], 
     }
 
 
-def ensemble_of(
-    members: dict[str, Callable[[], Forecaster]],
-    name: str = "ensemble",
-    *,
-    timezone: str | None = None,
-    country: str | None = None,
+def load_ensemble(
+    timezone: str, country: str | None, *, name: str = "ensemble", bands: bool = False
 ) -> Ensemble:
-    """The ensemble of fresh ``members``; ``timezone``/``country``: the site's calendar, for weights
-    per kind of day (``Ensemble``; the load ensemble has it, None: day-blind)."""
+    """The daemon's load ensemble: fresh :func:`load_members` (``bands``: as there) with the site's
+    calendar, for the collapse gate per kind of target day (``Ensemble``)."""
+    members = load_members(timezone, country, bands=bands)
     return Ensemble(
         [factory() for factory in members.values()], name=name, timezone=timezone, country=country
     )

@@ -85,17 +85,14 @@ def _limit_threads() -> None:
 
 def fit_site_models(site: SiteConfig, history: pd.DataFrame, path: str, fitted_at: datetime) -> FitSummary:
     """Fit and store a site's models (runs in a worker process; ``history``: p_load, p_pv columns)."""
-    from phoenyra_ems.forecast.models import ensemble_of, load_members
+    from phoenyra_ems.forecast.models import load_ensemble
     from phoenyra_ems.forecast.pv import PvForecaster
 
     _limit_threads()
     started = time.perf_counter()
     timezone = site.location.timezone
     load = pd.DataFrame({TARGET: history["p_load"]})
-    country = country_for(timezone)
-    ensemble = ensemble_of(
-        load_members(timezone, country), name=f"{site.site_id} load", timezone=timezone, country=country
-    )
+    ensemble = load_ensemble(timezone, country_for(timezone), name=f"{site.site_id} load")
     ensemble.fit(load)
     pv_model = PvForecaster.for_site(site)
     if pv_model is not None:

@@ -15,7 +15,7 @@ from phoenyra_ems.forecast.calendar_features import country_for
 from phoenyra_ems.forecast.csv_data import CsvData
 from phoenyra_ems.forecast.ensemble import Ensemble
 from phoenyra_ems.forecast.evaluation import Evaluation, daily_origins, rolling_origin
-from phoenyra_ems.forecast.models import load_members, price_members
+from phoenyra_ems.forecast.models import load_ensemble, load_members, price_members
 from phoenyra_ems.forecast.pv import PvForecaster
 
 TARGETS = ("load", "pv", "price")
@@ -36,16 +36,13 @@ class Suite:
 def _with_ensemble(
     members: Callable[[], dict[str, Callable[[], Forecaster]]],
     extra: dict[str, Callable[[], Forecaster]] | None = None,
-    calendar: tuple[str, str | None] | None = None,
+    ensemble: Callable[[], Forecaster] | None = None,
 ) -> dict[str, Callable[[], Forecaster]]:
     """The members, ``extra`` models scored beside them (not members), and their ensemble
-    (``calendar``: the site's timezone and country, for the load ensemble's weights per kind of day)."""
+    (``ensemble``: its factory; default: the members' day-blind ensemble)."""
     factories = dict(members())
     factories.update(extra or {})
-    timezone, country = calendar or (None, None)
-    factories["ensemble"] = lambda: Ensemble(
-        [factory() for factory in members().values()], timezone=timezone, country=country
-    )
+    factories["ensemble"] = ensemble or (lambda: Ensemble([factory() for factory in members().values()]))
     return factories
 
 
@@ -54,7 +51,9 @@ def load_factories(timezone: str, country: str | None) -> dict[str, Callable[[],
     with its P10/P90 band (raw in the ``gbm`` row, conformally calibrated in the ``ensemble`` row)."""
     prophet = load_members(timezone, country, prophet=True)["prophet"]
     return _with_ensemble(
-        lambda: load_members(timezone, country, bands=True), {"prophet": prophet}, (timezone, country)
+        lambda: load_members(timezone, country, bands=True),
+        {"prophet": prophet},
+        lambda: load_ensemble(timezone, country, bands=True),
     )
 
 
