@@ -276,7 +276,7 @@ def offline(
     confidence, "closed", realised EUR, None)`` when the stop-loss closes the gate and ``("switch",
     step, confidence, strategy, gain EUR, probability)`` per window the model left the optimiser.
     ``shadow``: after each training the model is in shadow (the optimiser runs) until that many
-    would-be switches are labelled, and acts only if they gained in total (``StopLoss.fresh``)."""
+    would-be switches are labelled, and acts only if they gained in total (``_Shadow``)."""
     s = WalkForwardSettings()
     window, tail = max(1, round(s.window_h / step_h)), round(s.tail_h / step_h)
     per_day = 24.0 / step_h
@@ -478,13 +478,26 @@ def optimiser_holdout(args: argparse.Namespace) -> None:
         validation = WalkForwardSettings().validation_days if GATES[best[0]] is not None else 0.0
         gate_level = GATES[best[0]] or 0.0
         print(f"best on the labels before {args.holdout}: {best}", flush=True)
+        if args.later_grid:  # the same grid over the whole period (hindsight: for the record only)
+            for gate_name in args.gates.split(","):
+                for m, shadow in itertools.product(margins, shadows):
+                    res = offline(
+                        alone.labels,
+                        data.step_h,
+                        0,
+                        m,
+                        CONFIDENCES,
+                        GATES[gate_name],
+                        not args.no_stop_loss,
+                        args.kind,
+                        shadow=shadow,
+                    )
+                    label = f"{gate_name}, shadow {shadow}" if shadow else gate_name
+                    for c, (gain, per_day) in res.items():
+                        cell = f"margin {m:.2f} conf. {c:.1f}: {gain:+7.2f} EUR, {per_day:.2f}/day"
+                        print(f"  whole period {label} {cell}")
         if args.grid_only:
             return
-        if args.later_grid:  # the same grid on the later windows (hindsight: for the record only)
-            for gate_name in args.gates.split(","):
-                for m in MARGINS:
-                    res = offline(alone.labels, data.step_h, 0, m, CONFIDENCES, GATES[gate_name])
-                    print(f"  whole period {gate_name} margin {m:.2f}: {res}")
     print(
         f"chosen: margin {margin} EUR, confidence {confidence}, validation {validation} d, "
         f"gate level {gate_level}",
