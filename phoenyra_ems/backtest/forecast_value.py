@@ -1,9 +1,13 @@
-"""What a load forecaster is worth in money: the optimiser's backtest planned with its forecasts.
+"""What a forecaster is worth in money: the optimiser's backtest planned with its forecasts.
 
-For each forecaster the household (or a CSV's) period is replayed with the optimiser pinned, its load
-forecast at each plan time made only from the data before it (refitted weekly), PV and prices as
-the backtest's realistic inputs. Reported per forecaster: € saved against no battery, % of the
-perfect-foresight bound, and the day-ahead MAE of the load forecasts it planned with.
+For each candidate the household (or a CSV's) period is replayed with the optimiser pinned. A load
+forecaster's forecast at each plan time is made only from the data before it (refitted weekly), PV
+and prices as the backtest's realistic inputs (the history baselines). The forecast service's other
+parts are judged the same way, one at a time against those baselines: its pvlib PV model (without
+weather: clear sky x the last three days' ratio) and its price profile beyond publication; the
+``forecast_service`` row is all three at once (the backtest's service row). Reported per row: €
+saved against no battery, % of the perfect-foresight bound, and the day-ahead MAE of the load, PV
+and price forecasts it planned with.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from phoenyra_ems.backtest.data import BacktestData
-from phoenyra_ems.backtest.forecasts import BacktestForecasts
+from phoenyra_ems.backtest.forecasts import BacktestForecasts, service_forecasts
 from phoenyra_ems.backtest.optimum import solve_optimum
 from phoenyra_ems.backtest.replay import no_battery
 from phoenyra_ems.backtest.runner import optimum_input, replay_optimiser
@@ -28,10 +32,16 @@ from phoenyra_ems.forecast.models import load_ensemble
 
 BASELINE = "history baseline"
 PERFECT = "perfect forecasts"
+PV_MODEL = "pvlib"
+PRICE_PROFILE = "price_profile"
+SERVICE = "forecast_service"
+TARGETS = ("load", "pv", "price")
+
+Inputs = Callable[[SiteConfig, BacktestData], BacktestForecasts]
 
 
 def value_forecasters(timezone: str) -> dict[str, Callable[[], Forecaster] | None]:
-    """The candidates: the built-in baseline (None), single models, and the daemon's ensemble."""
+    """The load candidates: the built-in baseline (None), single models, and the daemon's ensemble."""
     country = country_for(timezone)
     return {
         BASELINE: None,
@@ -42,47 +52,82 @@ def value_forecasters(timezone: str) -> dict[str, Callable[[], Forecaster] | Non
     }
 
 
+def _load_row(factory: Callable[[], Forecaster] | None) -> Inputs:
+    def inputs(site: SiteConfig, data: BacktestData) -> BacktestForecasts:
+        return BacktestForecasts(site, data, site.ems.planning_horizon_h, load_model=factory)
+
+    return inputs
+
+
+def _service_row(load: bool, pv: bool, prices: bool) -> Inputs:
+    def inputs(site: SiteConfig, data: BacktestData) -> BacktestForecasts:
+        return service_forecasts(site, data, site.ems.planning_horizon_h, load=load, pv=pv, prices=prices)
+
+    return inputs
+
+
+def value_candidates(timezone: str, target: str = "all") -> dict[str, tuple[str, Inputs]]:
+    """Each row's name -> (the target it judges, how its plans get their inputs). ``target``: "load"
+    (the baseline and the load forecasters), "pv" or "price" (the baseline and that part of the
+    forecast service), "all" (every row and the whole service)."""
+    rows: dict[str, tuple[str, Inputs]] = {
+        name: ("load", _load_row(factory)) for name, factory in value_forecasters(timezone).items()
+    }
+    rows[PV_MODEL] = ("pv", _service_row(load=False, pv=True, prices=False))
+    rows[PRICE_PROFILE] = ("price", _service_row(load=False, pv=False, prices=True))
+    rows[SERVICE] = ("all", _service_row(load=True, pv=True, prices=True))
+    return {
+        name: row for name, row in rows.items() if target == "all" or name == BASELINE or row[0] == target
+    }
+
+
 @dataclass(frozen=True)
 class Worth:
     forecaster: str
     saving_eur: float
     share_of_bound_pct: float
-    mae_kw: float
-    fit_s: float  # all fits of the period
+    mae_kw: float  # load, day ahead
+    fit_s: float  # all fits of the period (load and PV models)
     run_s: float
+    pv_mae_kw: float = float("nan")  # day ahead
+    price_mae_eur_mwh: float = float("nan")  # beyond publication
 
 
 def worth(
     site: SiteConfig,
     data: BacktestData,
-    forecasters: dict[str, Callable[[], Forecaster] | None],
+    candidates: dict[str, tuple[str, Inputs]],
     progress: Callable[[str], None] | None = None,
     *,
     perfect: bool = True,
 ) -> tuple[float, list[Worth]]:
-    """The bound's saving and each forecaster's run, plus perfect forecasts (the sanity check, a
+    """The bound's saving and each candidate's run, plus perfect forecasts (the sanity check, a
     whole replay of its own) unless ``perfect`` is false."""
     baseline = no_battery(site, data).cost_eur
     bound = baseline - solve_optimum(optimum_input(site, data)).cost_eur
     results = []
-    runs = [*forecasters.items(), *([(PERFECT, None)] if perfect else [])]
-    for name, factory in runs:
+    runs = [*candidates.items(), *([(PERFECT, ("", None))] if perfect else [])]
+    for name, (_, make) in runs:
         if progress is not None:
             progress(name)
         started = time.perf_counter()
-        inputs = BacktestForecasts(
-            site, data, site.ems.planning_horizon_h, perfect=name == PERFECT, load_model=factory
-        )
+        if make is None:
+            inputs = BacktestForecasts(site, data, site.ems.planning_horizon_h, perfect=True)
+        else:
+            inputs = make(site, data)
         run = replay_optimiser(site, data, forecasts=inputs, name=name)
         saving = baseline - run.cost_eur
+        exact = name == PERFECT
         results.append(
             Worth(
                 name,
                 saving,
                 100.0 * saving / bound if bound > 0.01 else float("nan"),
-                0.0 if name == PERFECT else inputs.stats.mae_kw,
-                inputs.stats.fit_s,
+                0.0 if exact else inputs.stats.mae_kw,
+                inputs.stats.fit_s + inputs.pv_stats.fit_s,
                 time.perf_counter() - started,
+                0.0 if exact else inputs.pv_stats.mae_kw,
+                0.0 if exact else inputs.price_mae,
             )
         )
     return bound, results
@@ -90,15 +135,17 @@ def worth(
 
 def format_worth(bound: float, results: list[Worth], description: str) -> str:
     lines = [
-        f"{description}: the optimiser planned with each load forecaster (PV, prices: realistic)",
-        f"{'forecaster':<20}{'saved EUR':>11}{'% of bound':>12}{'MAE kW':>9}{'fit s':>8}{'run s':>8}",
+        f"{description}: the optimiser planned with each forecaster (the rest: the history baselines)",
+        f"{'forecaster':<20}{'saved EUR':>11}{'% of bound':>12}{'load MAE kW':>13}{'PV MAE kW':>11}"
+        f"{'price MAE':>11}{'fit s':>8}{'run s':>8}",
     ]
     for r in results:
         lines.append(
-            f"{r.forecaster:<20}{r.saving_eur:>11.2f}{r.share_of_bound_pct:>12.1f}{r.mae_kw:>9.3f}"
-            f"{r.fit_s:>8.1f}{r.run_s:>8.0f}"
+            f"{r.forecaster:<20}{r.saving_eur:>11.2f}{r.share_of_bound_pct:>12.1f}{r.mae_kw:>13.3f}"
+            f"{r.pv_mae_kw:>11.3f}{r.price_mae_eur_mwh:>11.1f}{r.fit_s:>8.1f}{r.run_s:>8.0f}"
         )
     lines.append(f"{'perfect foresight':<20}{bound:>11.2f}{100.0:>12.1f}")
+    lines.append("MAE: day ahead (load, PV: kW); price: EUR/MWh beyond publication")
     real = [r for r in results if r.forecaster != PERFECT]
     if real:
         best = max(real, key=lambda r: r.saving_eur)
@@ -107,8 +154,8 @@ def format_worth(bound: float, results: list[Worth], description: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``forecast-eval --value``: € saved and % of the bound per load forecaster (the optimiser's
-    backtest); the command's parser is ``forecast.command``'s, ``cli`` sends ``--value`` here."""
+    """``forecast-eval --value``: € saved and % of the bound per forecaster of ``--target`` (the
+    optimiser's backtest); the command's parser is ``forecast.command``'s, ``cli`` sends ``--value`` here."""
     from phoenyra_ems.backtest.data import BacktestDataError, from_csv, household_2024
     from phoenyra_ems.backtest.runner import household_site
 
@@ -121,20 +168,24 @@ def run(args: argparse.Namespace) -> int:
     except BacktestDataError as err:
         print(f"forecast-eval: {err}", file=sys.stderr)
         return 1
-    forecasters = value_forecasters(site.location.timezone)
+    candidates = value_candidates(site.location.timezone, args.target)
     perfect = True
     if args.models:  # one forecaster per process: the perfect-forecasts row only when named
         wanted = {m.strip() for m in args.models.split(",")}
-        forecasters = {k: v for k, v in forecasters.items() if k in wanted or k.split()[0] in wanted}
+        candidates = {k: v for k, v in candidates.items() if k in wanted or k.split()[0] in wanted}
         perfect = PERFECT.split()[0] in wanted
-        if not forecasters and not perfect:
-            print(f"forecast-eval: none of --models {args.models} is judged by --value", file=sys.stderr)
+        if not candidates and not perfect:
+            print(
+                f"forecast-eval: none of --models {args.models} is judged by --value"
+                f" --target {args.target} (rows: {', '.join(value_candidates(site.location.timezone))})",
+                file=sys.stderr,
+            )
             return 1
 
     def progress(name: str) -> None:
         if not args.no_progress:
             print(f"forecast-eval --value: {name} …", file=sys.stderr)
 
-    bound, results = worth(site, data, forecasters, progress, perfect=perfect)
+    bound, results = worth(site, data, candidates, progress, perfect=perfect)
     print(format_worth(bound, results, data.description))
     return 0

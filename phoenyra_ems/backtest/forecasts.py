@@ -135,10 +135,8 @@ class BacktestForecasts:
                 modelled = self._model_load(i, n)
                 if modelled is not None:
                     load = modelled
-            elif i % max(1, round(s.predict_every_h / self.step_h)) == 0 and i >= 14 * self.per_day:
-                day = min(self.per_day, n_data - i, n)  # the baseline's day-ahead error, for comparison
-                self.stats.abs_error_sum += float(np.abs(load[:day] - data.load_kw[i : i + day]).sum())
-                self.stats.error_count += day
+            elif self._scored(i):  # the baseline's day-ahead error, for comparison
+                self._score(self.stats, load, data.load_kw, i, n)
             pv = profile(data.pv_kw[:i], self.per_day, n, s.pv_days)
             if s.pv_today and i > 0:
                 into_day = int(self.step_of_day[i])
@@ -150,6 +148,8 @@ class BacktestForecasts:
             modelled_pv = self._pv.series(i, n) if self._pv is not None else None
             if modelled_pv is not None:
                 pv = modelled_pv
+            elif self._pv is None and self._scored(i):
+                self._score(self.pv_stats, pv, data.pv_kw, i, n)
             end = int(self.known_end[i])
             published = min(end - i, n)
             if s.price_forecast:
@@ -180,6 +180,17 @@ class BacktestForecasts:
             timezone=self.site.location.timezone,
             source=source,
         )
+
+    def _scored(self, i: int) -> bool:
+        """Whether a baseline's forecast at step ``i`` is scored: at each forecast block's start
+        once two weeks of history exist (as the models' forecasts are)."""
+        return i % max(1, round(self.settings.predict_every_h / self.step_h)) == 0 and i >= 14 * self.per_day
+
+    def _score(self, stats: ModelStats, forecast: np.ndarray, actual: np.ndarray, i: int, n: int) -> None:
+        """Add the next day of ``forecast`` (made at step ``i``) against ``actual`` to ``stats``."""
+        day = min(self.per_day, len(actual) - i, n)
+        stats.abs_error_sum += float(np.abs(forecast[:day] - actual[i : i + day]).sum())
+        stats.error_count += day
 
     @property
     def price_mae(self) -> float:
@@ -326,28 +337,42 @@ class _ClearSkyPv:
             LOGGER.setLevel(previous)
 
 
+def service_pv_model(site: SiteConfig) -> Callable[[], Forecaster] | None:
+    """The service's pvlib model without weather, one per refit; None when the site has no
+    coordinates or PV peak (the service forecasts no PV then)."""
+    from phoenyra_ems.forecast.pv import PvForecaster
+
+    if PvForecaster.for_site(site) is None:
+        return None
+    clear_sky = ClearSkyCache()  # shared by every refit's model: the sun does not change
+
+    def pv_model() -> Forecaster:
+        model = PvForecaster.for_site(site)
+        assert model is not None
+        return _ClearSkyPv(model, clear_sky)
+
+    return pv_model
+
+
 def service_forecasts(
-    site: SiteConfig, data: BacktestData, horizon_h: float, *, pv: bool = True, prices: bool = True
+    site: SiteConfig,
+    data: BacktestData,
+    horizon_h: float,
+    *,
+    load: bool = True,
+    pv: bool = True,
+    prices: bool = True,
 ) -> BacktestForecasts:
-    """The daemon's forecast service walked forward: the load ensemble, the pvlib PV model (``pv``;
-    the site needs coordinates and a PV peak) and the price profile beyond publication (``prices``)."""
+    """The daemon's forecast service walked forward: the load ensemble (``load``), the pvlib PV model
+    (``pv``; the site needs coordinates and a PV peak) and the price profile beyond publication
+    (``prices``); what is left out comes from the history baselines, as without the service."""
     from phoenyra_ems.forecast.calendar_features import country_for
     from phoenyra_ems.forecast.models import load_ensemble
-    from phoenyra_ems.forecast.pv import PvForecaster
 
     zone = site.location.timezone
 
-    def load() -> Forecaster:
+    def load_model() -> Forecaster:
         return load_ensemble(zone, country_for(zone), name=f"{site.site_id} load")
-
-    pv_model: Callable[[], Forecaster] | None = None
-    if pv and PvForecaster.for_site(site) is not None:
-        clear_sky = ClearSkyCache()  # shared by every refit's model: the sun does not change
-
-        def pv_model() -> Forecaster:
-            model = PvForecaster.for_site(site)
-            assert model is not None
-            return _ClearSkyPv(model, clear_sky)
 
     # A new forecast every forecast step of the daemon (forecast.step_s), at most one per data step.
     every_h = max(data.step_h, site.forecast.step_s / 3600.0)
@@ -356,6 +381,6 @@ def service_forecasts(
         data,
         horizon_h,
         settings=ForecastSettings(price_forecast=prices, predict_every_h=every_h),
-        load_model=load,
-        pv_model=pv_model,
+        load_model=load_model if load else None,
+        pv_model=service_pv_model(site) if pv else None,
     )

@@ -42,10 +42,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--value",
         action="store_true",
-        help="judge the load forecasters by money: the optimiser's backtest planned with each one's "
-        "forecasts (default data: the household year; --data, --from/--to (exclusive end), --step; "
-        "--models from history, persistence, profile_7d, gbm, ensemble and perfect, the sanity row "
-        "that replays the period once more: only when named or without --models)",
+        help="judge the forecasters by money: the optimiser's backtest planned with each one's "
+        "forecasts, the rest from the history baselines (default data: the household year; --data, "
+        "--from/--to (exclusive end), --step; --target load: history, persistence, profile_7d, gbm, "
+        "ensemble; pv: pvlib (the service's PV model without weather); price: price_profile; all: "
+        "these and forecast_service (all three parts at once); --models picks rows; perfect, the "
+        "sanity row that replays the period once more: only when named or without --models)",
     )
     parser.add_argument("--step", choices=("15min", "1h"), default="1h", help="planning step for --value")
     parser.add_argument("--plot", help="MAE per horizon hour, one panel per target (.png or .svg)")

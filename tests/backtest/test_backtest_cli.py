@@ -144,3 +144,24 @@ def test_forecast_eval_value_with_models_replays_only_the_named_forecasters(
 def test_forecast_eval_value_refuses_models_it_cannot_judge(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*VALUE_DAYS, "--models", "moon_phase"]) == 1
     assert "moon_phase" in capsys.readouterr().err
+
+
+def test_forecast_eval_value_judges_each_part_of_the_forecast_service(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """PV model and price profile each against the baselines, then all parts at once (the service)."""
+    days = ["forecast-eval", "--value", "--from", "2024-06-01", "--to", "2024-06-20", "--no-progress"]
+    assert main([*days, "--target", "pv", "--models", "history,pvlib,forecast_service"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert "pvlib" in rows and "history" in rows
+    assert "forecast_service" not in rows and "price_profile" not in rows  # --target pv: PV rows only
+    load_mae, pv_mae = 2, 3  # columns after the name's words: saved, %, load MAE, PV MAE, price MAE
+    history, pvlib = rows["history"][1:], rows["pvlib"]
+    assert pvlib[load_mae] == history[load_mae]  # the same load baseline ...
+    assert pvlib[pv_mae] != history[pv_mae]  # ... but the PV model's own forecasts (16 days in)
+    assert main([*days, "--models", "pvlib,price_profile,forecast_service"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    service, pvlib, prices = rows["forecast_service"], rows["pvlib"], rows["price_profile"]
+    assert service[pv_mae] == pvlib[pv_mae] and service[pv_mae + 1] == prices[pv_mae + 1]
+    assert prices[pv_mae + 1] != pvlib[pv_mae + 1]  # the price profile forecasts other prices
+    assert service[load_mae] != pvlib[load_mae]  # the service plans with its load ensemble too
