@@ -124,6 +124,8 @@ class Ensemble:
         self.horizon_steps = horizon_steps
         self.active: list[Forecaster] = []
         self.weights: dict[str, np.ndarray] = {}  # member name -> weight per horizon bucket
+        # ... as the last forecast used them (its day kinds' where the gate took a member out)
+        self._used_weights: dict[str, np.ndarray] = {}
 
     def _bucket(self, steps: int, horizon: int) -> np.ndarray:
         j = np.arange(steps)
@@ -135,6 +137,7 @@ class Ensemble:
         needed = max((m.min_history_days for m in self.members), default=0.0) + self.validation_days
         self.weights = {}
         self._kind_weights = {}
+        self._used_weights = {}
         self._anchors = {}
         self._day = per_day * step_of(pd.DatetimeIndex(history.index))
         self._next_anchor = pd.Timestamp(history.index[-1]) + step_of(pd.DatetimeIndex(history.index))
@@ -250,6 +253,7 @@ class Ensemble:
             return np.asarray(weight, dtype=float)
 
         step_weights = {m.name: weight_of(m.name) for m in self.active}
+        self._used_weights = self._per_bucket(step_weights, buckets)
         total = np.zeros(steps)
         weight_sum = np.zeros(steps)
         answers: list[np.ndarray] = []
@@ -499,5 +503,24 @@ class Ensemble:
                 highs.setdefault(int(b), []).append(truth[sel] - forecasts[high_key][:n][sel])
         return {b: (np.concatenate(lows[b]), np.concatenate(highs[b])) for b in lows}
 
+    def _per_bucket(self, step_weights: dict[str, np.ndarray], buckets: np.ndarray) -> dict[str, np.ndarray]:
+        """Each member's share of the weight per horizon bucket, averaged over the bucket's steps."""
+        total = np.sum(list(step_weights.values()), axis=0) if step_weights else np.zeros(len(buckets))
+        used = {}
+        for name, weight in step_weights.items():
+            share = np.divide(weight, total, out=np.zeros(len(weight)), where=total > 0)
+            fallback = self.weights.get(name, np.zeros(self.horizon_buckets))
+            used[name] = np.array(
+                [
+                    share[buckets == b].mean() if (buckets == b).any() else fallback[b]
+                    for b in range(self.horizon_buckets)
+                ]
+            )
+        return used
+
     def member_weights(self) -> dict[str, list[float]]:
-        return {name: [round(float(w), 3) for w in weights] for name, weights in self.weights.items()}
+        """Each member's weight per horizon bucket: as the last forecast used them (the target days'
+        kinds, where the collapse gate took a member out on that kind of day), before any forecast
+        the day-blind weights of the fit."""
+        weights = getattr(self, "_used_weights", None) or self.weights  # pickled before it: day-blind
+        return {name: [round(float(w), 3) for w in values] for name, values in weights.items()}

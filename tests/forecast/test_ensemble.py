@@ -514,3 +514,7 @@ def test_a_member_that_fails_on_every_day_of_a_kind_gets_no_weight_there(
     np.testing.assert_allclose(predicted[wednesday], members[follows][wednesday])
     error = float(np.mean(np.abs(predicted[wednesday] - truth[wednesday])))
     assert error < 2.0 if calendar else error > 2.5
+    # What the API and the console show: the weights this forecast used (Wednesday: hours 24-48)
+    shown = ensemble.member_weights()
+    assert shown["persistence"][0] == pytest.approx(1.0)  # Tuesday
+    assert shown["persistence"][2] == (0.0 if calendar else pytest.approx(1.0))
