@@ -7,7 +7,9 @@ parts are judged the same way, one at a time against those baselines: its pvlib 
 weather: clear sky x the last three days' ratio) and its price profile beyond publication; the
 ``forecast_service`` row is all three at once (the backtest's service row). Reported per row: €
 saved against no battery, % of the perfect-foresight bound, and the day-ahead MAE of the load, PV
-and price forecasts it planned with.
+and price forecasts it planned with. The ``perfect_load``, ``perfect_pv`` and ``perfect_price``
+rows bound what a better forecast of each input can earn; each row's gain over the first one comes
+with its 90 % bootstrap interval over days.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pandas as pd
 from scipy.stats import bootstrap
 
 from phoenyra_ems.backtest.data import BacktestData
-from phoenyra_ems.backtest.forecasts import BacktestForecasts, service_forecasts
+from phoenyra_ems.backtest.forecasts import PERFECT_PARTS, BacktestForecasts, service_forecasts
 from phoenyra_ems.backtest.optimum import solve_optimum
 from phoenyra_ems.backtest.replay import RunResult, no_battery
 from phoenyra_ems.backtest.runner import optimum_input, replay_optimiser
@@ -70,16 +72,27 @@ def _service_row(load: bool, pv: bool, prices: bool) -> Inputs:
     return inputs
 
 
+def _perfect_part(part: str) -> Inputs:
+    def inputs(site: SiteConfig, data: BacktestData) -> BacktestForecasts:
+        return BacktestForecasts(site, data, site.ems.planning_horizon_h, perfect_parts=(part,))
+
+    return inputs
+
+
 def value_candidates(timezone: str, target: str = "all") -> dict[str, tuple[str, Inputs]]:
     """Each row's name -> (the target it judges, how its plans get their inputs). ``target``: "load"
     (the baseline and the load forecasters), "pv" or "price" (the baseline and that part of the
-    forecast service), "all" (every row and the whole service)."""
+    forecast service), "all" (every row and the whole service); each target's ``perfect_<target>``
+    row plans with that input as it actually came and the rest as the baselines: what a perfect
+    forecast of it alone would be worth (the most any forecaster of it can earn here)."""
     rows: dict[str, tuple[str, Inputs]] = {
         name: ("load", _load_row(factory)) for name, factory in value_forecasters(timezone).items()
     }
     rows[PV_MODEL] = ("pv", _service_row(load=False, pv=True, prices=False))
     rows[PRICE_PROFILE] = ("price", _service_row(load=False, pv=False, prices=True))
     rows[SERVICE] = ("all", _service_row(load=True, pv=True, prices=True))
+    for part in PERFECT_PARTS:
+        rows[f"perfect_{part}"] = (part, _perfect_part(part))
     return {
         name: row for name, row in rows.items() if target == "all" or name == BASELINE or row[0] == target
     }
@@ -153,17 +166,17 @@ def worth(
             inputs = make(site, data)
         run = replay_optimiser(site, data, forecasts=inputs, name=name)
         saving = baseline - run.cost_eur
-        exact = name == PERFECT
+        exact = {"load", "pv", "price"} if name == PERFECT else inputs.perfect_parts
         results.append(
             Worth(
                 name,
                 saving,
                 100.0 * saving / bound if bound > 0.01 else float("nan"),
-                0.0 if exact else inputs.stats.mae_kw,
+                0.0 if "load" in exact else inputs.stats.mae_kw,
                 inputs.stats.fit_s + inputs.pv_stats.fit_s,
                 time.perf_counter() - started,
-                0.0 if exact else inputs.pv_stats.mae_kw,
-                0.0 if exact else inputs.price_mae,
+                0.0 if "pv" in exact else inputs.pv_stats.mae_kw,
+                0.0 if "price" in exact else inputs.price_mae,
                 daily_costs(run, data, site.location.timezone),
             )
         )
@@ -189,7 +202,7 @@ def format_worth(bound: float, results: list[Worth], description: str) -> str:
         lines.append(line)
     lines.append(f"{'perfect foresight':<20}{bound:>11.2f}{100.0:>12.1f}")
     lines.append("MAE: day ahead (load, PV: kW); price: EUR/MWh beyond publication")
-    real = [r for r in results if r.forecaster != PERFECT]
+    real = [r for r in results if not r.forecaster.startswith("perfect")]  # bounds, not forecasters
     if real:
         best = max(real, key=lambda r: r.saving_eur)
         text = f"earns the most: {best.forecaster} ({best.share_of_bound_pct:.1f} % of the bound)"

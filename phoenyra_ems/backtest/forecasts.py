@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +37,7 @@ from phoenyra_ems.forecast.base import LOGGER, TARGET, Forecaster
 from phoenyra_ems.forecast.price_profile import PRICE_DAYS, PRICE_DECAY, price_profile
 
 LOAD_PROFILE_DAYS = 7
+PERFECT_PARTS = ("load", "pv", "price")  # BacktestForecasts(perfect_parts=...): one input perfect
 PV_PROFILE_DAYS = 3
 
 
@@ -84,8 +85,13 @@ class BacktestForecasts:
         load_model: Callable[[], Forecaster] | None = None,
         pv_model: Callable[[], Forecaster] | None = None,
         calendar: DataCalendar | None = None,
+        perfect_parts: Collection[str] = (),
     ) -> None:
         self.site, self.data, self.perfect = site, data, perfect
+        unknown = set(perfect_parts) - set(PERFECT_PARTS)
+        if unknown:
+            raise ValueError(f"perfect_parts: unknown {sorted(unknown)} (known: {', '.join(PERFECT_PARTS)})")
+        self.perfect_parts = frozenset(perfect_parts)
         self.load_model, self.pv_model = load_model, pv_model
         self.stats = ModelStats()
         self.pv_stats = ModelStats()
@@ -162,6 +168,8 @@ class BacktestForecasts:
             actual = data.price_eur_mwh[i + published : i + n]
             self.price_abs_error += float(np.abs(prices[published : published + len(actual)] - actual).sum())
             self.price_errors += len(actual)
+            if self.perfect_parts:
+                load, pv, prices, published = self._with_actual(i, load, pv, prices, published)
             with_models = self.load_model is not None or self.pv_model is not None
             source = "forecast service models" if with_models else "history baselines"
             if s.price_forecast:
@@ -180,6 +188,24 @@ class BacktestForecasts:
             timezone=self.site.location.timezone,
             source=source,
         )
+
+    def _with_actual(
+        self, i: int, load: np.ndarray, pv: np.ndarray, prices: np.ndarray, published: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The ``perfect_parts`` of a plan's inputs replaced by what actually came (what a perfect
+        forecast of that part alone would be worth)."""
+        data, m = self.data, min(len(load), len(self.data) - i)
+
+        def actual(forecast: np.ndarray, series: np.ndarray) -> np.ndarray:
+            return np.concatenate([series[i : i + m], np.asarray(forecast, dtype=float)[m:]])
+
+        if "load" in self.perfect_parts:
+            load = actual(load, data.load_kw)
+        if "pv" in self.perfect_parts:
+            pv = actual(pv, data.pv_kw)
+        if "price" in self.perfect_parts:
+            prices, published = actual(prices, data.price_eur_mwh), max(published, m)
+        return load, pv, prices, published
 
     def _scored(self, i: int) -> bool:
         """Whether a baseline's forecast at step ``i`` is scored: at each forecast block's start

@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "forecasts, the rest from the history baselines (default data: the household year; --data, "
         "--from/--to (exclusive end), --step; --target load: history, persistence, profile_7d, gbm, "
         "ensemble; pv: pvlib (the service's PV model without weather); price: price_profile; all: "
-        "these and forecast_service (all three parts at once); --models picks rows; perfect, the "
+        "these and forecast_service (all three parts at once); perfect_load, perfect_pv, perfect_price: "
+        "that input as it came, the rest as the baselines; --models picks rows; perfect, the "
         "sanity row that replays the period once more: only when named or without --models)",
     )
     parser.add_argument("--step", choices=("15min", "1h"), default="1h", help="planning step for --value")

@@ -165,3 +165,20 @@ def test_forecast_eval_value_judges_each_part_of_the_forecast_service(
     assert service[pv_mae] == pvlib[pv_mae] and service[pv_mae + 1] == prices[pv_mae + 1]
     assert prices[pv_mae + 1] != pvlib[pv_mae + 1]  # the price profile forecasts other prices
     assert service[load_mae] != pvlib[load_mae]  # the service plans with its load ensemble too
+
+
+def test_forecast_eval_value_bounds_what_a_better_forecast_of_each_input_can_earn(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """perfect_pv plans with the PV that came and the baselines' load and prices: between the
+    baseline and perfect forecasts of everything; it is a bound, never 'the forecaster that earns
+    the most'."""
+    days = ["forecast-eval", "--value", "--from", "2024-06-01", "--to", "2024-06-20", "--no-progress"]
+    assert main([*days, "--target", "pv", "--models", "history,perfect_pv,perfect"]) == 0
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    history, part, everything = rows["history"][1:], rows["perfect_pv"], rows["perfect"][1:]
+    saved, load_mae, pv_mae = 0, 2, 3
+    assert float(history[saved]) < float(part[saved]) < float(everything[saved])
+    assert part[pv_mae] == "0.000" and part[load_mae] == history[load_mae]
+    assert "earns the most: history baseline" in out
