@@ -15,7 +15,9 @@ and carries its departure, as live). Until it has the history it needs the basel
 ``pv_model``: the same for PV (the service's pvlib model). ``ForecastSettings.price_forecast``:
 beyond publication the service's price profile (:mod:`phoenyra_ems.forecast.price_profile`) from
 the prices known at the plan time instead of the last known day. :func:`service_forecasts` puts the
-three together: what a site with ``forecast.enabled`` plans from.
+three together: what a site with ``forecast.enabled`` plans from. ``perfect_parts``: those inputs
+("load", "pv", "price") as they actually came, the rest realistic — what a perfect forecast of one
+input alone is worth.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from phoenyra_ems.forecast.base import LOGGER, TARGET, Forecaster
 from phoenyra_ems.forecast.price_profile import PRICE_DAYS, PRICE_DECAY, price_profile
 
 LOAD_PROFILE_DAYS = 7
-PERFECT_PARTS = ("load", "pv", "price")  # BacktestForecasts(perfect_parts=...): one input perfect
 PV_PROFILE_DAYS = 3
+PERFECT_PARTS = ("load", "pv", "price")  # BacktestForecasts(perfect_parts=...): one input perfect
 
 
 @dataclass(frozen=True)
