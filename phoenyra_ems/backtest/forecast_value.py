@@ -41,7 +41,6 @@ PERFECT = "perfect forecasts"
 PV_MODEL = "pvlib"
 PRICE_PROFILE = "price_profile"
 SERVICE = "forecast_service"
-TARGETS = ("load", "pv", "price")
 
 Inputs = Callable[[SiteConfig, BacktestData], BacktestForecasts]
 
