@@ -214,10 +214,11 @@ def load_sets(
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        prophet = "–" if np.isnan(r["prophet_skill"]) else f"{r['prophet_skill']:+.1%}"  # --no-prophet
         print(
             f"| {r['set']} | {r['season']} | {r['origins']} | {r['persistence_mae']:.4f} | {r['best']} "
             f"{r['best_skill']:+.1%} | {r['ensemble_skill']:+.1%} | {r['vs_best']:+.1%} | "
-            f"{r['prophet_skill']:+.1%} | {r['coverage_raw']:.1%} | {r['coverage']:.1%} |"
+            f"{prophet} | {r['coverage_raw']:.1%} | {r['coverage']:.1%} |"
         )
 
 
