@@ -13,6 +13,7 @@ only, docs/forecasting.md).
     .venv/bin/python bench/ensemble_replay.py compare /tmp/replay/*.npz [--first 21]
     .venv/bin/python bench/ensemble_replay.py rules /tmp/replay/*.npz [--first 21] [--long a,b]
     .venv/bin/python bench/ensemble_replay.py noise /tmp/replay/*.npz [--rule LABEL]
+    .venv/bin/python bench/ensemble_replay.py halves /tmp/replay/*.npz [--only LABEL]
 
 ``rules`` replays the daemon's window exactly (after each weekly refit the ensemble has the 21
 validation days' anchors plus one per day since, so 21–27 days, not ``recent_days``): it reproduced
@@ -555,6 +556,36 @@ def rules(paths: list[Path], first: int | None, long: set[str], only: str | None
         print(f"{rule.label:<42}" + "".join(f"{c:>19}" for c in cells), flush=True)
 
 
+def halves(paths: list[Path], only: str | None) -> None:
+    """Every rule on each half of every row's origins (the first and the last half, each with its
+    own best member in hindsight): how many rows miss "never more than 1 % behind the best member"
+    in each half, the worst gap and the mean gap — whether any rule meets the goal on three weeks
+    of origins, and whether one that does better on one half does so on the other."""
+    chosen = [r for r in RULES if only is None or only in r.label]
+    data = [_load(p) for p in paths]
+    print(f"{len(paths)} rows, each in halves of its origins; a miss: more than 1 % behind the best member")
+    print(
+        f"{'rule':<46}{'misses 1st':>11}{'2nd':>5}{'both':>6}{'worst 1st':>11}{'2nd':>8}"
+        f"{'mean 1st':>10}{'2nd':>8}"
+    )
+    for rule in chosen:
+        gaps = []
+        for err in data:
+            combined, members = per_origin_errors(err, rule, None)
+            daily = np.nanmean(combined, axis=1)
+            member_daily = np.stack([np.nanmean(members[n], axis=1) for n in MEMBERS])
+            half = len(daily) // 2
+            parts = (slice(0, half), slice(half, None))
+            gaps.append([1 - daily[p].mean() / member_daily[:, p].mean(axis=1).min() for p in parts])
+        g = np.array(gaps)
+        misses = (g < -0.01).sum(axis=0)
+        print(
+            f"{rule.label[:45]:<46}{misses[0]:>11}{misses[1]:>5}{misses.sum():>6}{g[:, 0].min():>+11.1%}"
+            f"{g[:, 1].min():>+8.1%}{g[:, 0].mean():>+10.2%}{g[:, 1].mean():>+8.2%}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -578,6 +609,9 @@ def main() -> None:
     n = sub.add_parser("noise")
     n.add_argument("npz", type=Path, nargs="+")
     n.add_argument("--rule", help="the first rule of RULES whose label contains this (default: the daemon's)")
+    h = sub.add_parser("halves")
+    h.add_argument("npz", type=Path, nargs="+")
+    h.add_argument("--only", help="only the rules whose label contains this")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.command == "collect":
@@ -586,6 +620,8 @@ def main() -> None:
         rules(args.npz, args.first, set(args.long.split(",")), args.only)
     elif args.command == "compare":
         compare(args.npz, args.first)
+    elif args.command == "halves":
+        halves(args.npz, args.only)
     elif args.command == "noise":
         noise(args.npz, next(r for r in RULES if args.rule in r.label) if args.rule else CHOSEN_RULE)
     else:
