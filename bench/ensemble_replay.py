@@ -32,7 +32,7 @@ import argparse
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -537,6 +537,11 @@ RULES = [
         for g in (1.25, 1.5, 3.0)
     ],
     CHOSEN_RULE,
+    # the daemon's rule averaging every member (no margin to the best) by inverse MAE^power
+    *[
+        replace(CHOSEN_RULE, label=f"chosen, every member, power {p:g}", margin=1.0, power=p)
+        for p in (1.0, 2.0, 4.0)
+    ],
 ]
 
 
