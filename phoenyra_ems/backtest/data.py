@@ -23,6 +23,7 @@ from phoenyra_ems.series import DATA_DIR, HOUSEHOLD_FILE, PRICE_FILE
 STEPS = {"15min": pd.Timedelta(minutes=15), "1h": pd.Timedelta(hours=1)}
 MAX_GAP_H = 1.0
 COLUMNS = ("load_kw", "pv_kw", "price_eur_per_mwh")
+PV_FORECAST = "pv_forecast_kw"  # optional: a PV forecast the user already has (forecast-eval --value)
 HOUSEHOLD_ZONE = "Europe/Vienna"
 
 
@@ -38,6 +39,8 @@ class BacktestData:
     price_eur_mwh: np.ndarray  # day-ahead price of each step's interval
     description: str
     notes: tuple[str, ...] = ()  # what was done to the data (gaps filled), printed with the table
+    # A PV forecast the user already has (CSV column pv_forecast_kw: each step's forecast), if any
+    pv_forecast_kw: np.ndarray | None = None
 
     @property
     def step_h(self) -> float:
@@ -159,8 +162,10 @@ def _filled(
     gap = step * int(lengths[longest])
     where = f"{_span(gap_start, gap_start + gap, zone)}"
     if max_gap_h is not None and gap > pd.Timedelta(hours=max_gap_h):
+        window = full.iloc[starts[longest] : ends[longest]]
+        empty = ", ".join(c for c in full.columns if window[c].isna().any())
         raise BacktestDataError(
-            f"{what} has no data for {_duration(gap)} from {where} ({len(starts)} gap(s), "
+            f"{what} has no data for {_duration(gap)} from {where} in {empty} ({len(starts)} gap(s), "
             f"{int(missing.sum())} of {len(full)} steps missing in the period); the backtest fills gaps "
             f"of at most {max_gap_h:g} h and refuses longer ones rather than invent data: choose a period "
             "without it (--from/--to) or allow longer gaps with --max-gap HOURS"
@@ -210,14 +215,17 @@ def _prepare(
     max_gap_h: float | None,
     description: str,
 ) -> BacktestData:
-    """Checks and regularises ``frame`` (UTC index, columns load_kw, pv_kw, price_eur_per_mwh)."""
+    """Checks and regularises ``frame`` (UTC index, columns load_kw, pv_kw, price_eur_per_mwh and
+    optionally pv_forecast_kw)."""
     if step not in STEPS:
         raise BacktestDataError(f"step must be one of {sorted(STEPS)}")
     frame = frame.sort_index()
     source = _source_step(frame, what)
     lo, hi = _period(what, frame.index[0], frame.index[-1] + source, start, end, zone)
-    full, note = _filled(frame[list(COLUMNS)], source, lo, hi, what, zone, max_gap_h)
+    columns = [*COLUMNS, *([PV_FORECAST] if PV_FORECAST in frame else [])]
+    full, note = _filled(frame[columns], source, lo, hi, what, zone, max_gap_h)
     regular = _regular(full, source, STEPS[step], lo, hi)
+    given = regular[PV_FORECAST].clip(lower=0).to_numpy(dtype=float) if PV_FORECAST in regular else None
     return BacktestData(
         pd.DatetimeIndex(regular.index),
         regular["load_kw"].clip(lower=0).to_numpy(dtype=float),
@@ -225,6 +233,7 @@ def _prepare(
         regular["price_eur_per_mwh"].to_numpy(dtype=float),
         description,
         (note,) if note else (),
+        given,
     )
 
 
@@ -302,7 +311,8 @@ def from_csv(
     timezone: str = "UTC",
     max_gap_h: float = MAX_GAP_H,
 ) -> BacktestData:
-    """Your own data: ``timestamp_utc, load_kw, pv_kw, price_eur_per_mwh`` (any regular step).
+    """Your own data: ``timestamp_utc, load_kw, pv_kw, price_eur_per_mwh`` (any regular step), and
+    optionally ``pv_forecast_kw``: a PV forecast you already have (kept in ``pv_forecast_kw``).
 
     ``start``/``end`` are read in ``timezone`` (the site's) unless they carry an offset.
     """
@@ -313,7 +323,7 @@ def from_csv(
         raise BacktestDataError(f"{file}: missing column(s) {', '.join(sorted(missing))}")
     if step not in STEPS:
         raise BacktestDataError(f"step must be one of {sorted(STEPS)}")
-    for column in COLUMNS:
+    for column in [*COLUMNS, *([PV_FORECAST] if PV_FORECAST in frame else [])]:
         bad = pd.to_numeric(frame[column], errors="coerce").isna() & frame[column].notna()
         if bad.any():
             row = int(np.argmax(bad.to_numpy())) + 2

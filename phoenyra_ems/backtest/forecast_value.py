@@ -39,6 +39,7 @@ from phoenyra_ems.forecast.models import load_ensemble
 BASELINE = "history baseline"
 PERFECT = "perfect forecasts"
 PV_MODEL = "pvlib"
+GIVEN_PV = "given"  # the CSV's pv_forecast_kw: a PV forecast the user already has
 PRICE_PROFILE = "price_profile"
 SERVICE = "forecast_service"
 
@@ -71,6 +72,10 @@ def _service_row(load: bool, pv: bool, prices: bool) -> Inputs:
     return inputs
 
 
+def _given_pv(site: SiteConfig, data: BacktestData) -> BacktestForecasts:
+    return BacktestForecasts(site, data, site.ems.planning_horizon_h, given_pv=True)
+
+
 def _perfect_part(part: str) -> Inputs:
     def inputs(site: SiteConfig, data: BacktestData) -> BacktestForecasts:
         return BacktestForecasts(site, data, site.ems.planning_horizon_h, perfect_parts=(part,))
@@ -78,16 +83,21 @@ def _perfect_part(part: str) -> Inputs:
     return inputs
 
 
-def value_candidates(timezone: str, target: str = "all") -> dict[str, tuple[str, Inputs]]:
+def value_candidates(
+    timezone: str, target: str = "all", *, given_pv: bool = False
+) -> dict[str, tuple[str, Inputs]]:
     """Each row's name -> (the target it judges, how its plans get their inputs). ``target``: "load"
     (the baseline and the load forecasters), "pv" or "price" (the baseline and that part of the
-    forecast service), "all" (every row and the whole service); each target's ``perfect_<target>``
+    forecast service; with ``given_pv`` also the data's own PV forecast, "given"), "all" (every row
+    and the whole service); each target's ``perfect_<target>``
     row plans with that input as it actually came and the rest as the baselines: what a perfect
     forecast of it alone would be worth (the most any forecaster of it can earn here)."""
     rows: dict[str, tuple[str, Inputs]] = {
         name: ("load", _load_row(factory)) for name, factory in value_forecasters(timezone).items()
     }
     rows[PV_MODEL] = ("pv", _service_row(load=False, pv=True, prices=False))
+    if given_pv:  # the data's own pv_forecast_kw: a forecast the user already has
+        rows[GIVEN_PV] = ("pv", _given_pv)
     rows[PRICE_PROFILE] = ("price", _service_row(load=False, pv=False, prices=True))
     rows[SERVICE] = ("all", _service_row(load=True, pv=True, prices=True))
     for part in PERFECT_PARTS:
@@ -233,16 +243,18 @@ def run(args: argparse.Namespace) -> int:
     except BacktestDataError as err:
         print(f"forecast-eval: {err}", file=sys.stderr)
         return 1
-    candidates = value_candidates(site.location.timezone, args.target)
+    given = data.pv_forecast_kw is not None
+    candidates = value_candidates(site.location.timezone, args.target, given_pv=given)
     perfect = True
     if args.models:  # one forecaster per process: the perfect-forecasts row only when named
         wanted = {m.strip() for m in args.models.split(",")}
         candidates = {k: v for k, v in candidates.items() if k in wanted or k.split()[0] in wanted}
         perfect = PERFECT.split()[0] in wanted
         if not candidates and not perfect:
+            rows = ", ".join(value_candidates(site.location.timezone, given_pv=given))
             print(
                 f"forecast-eval: none of --models {args.models} is judged by --value"
-                f" --target {args.target} (rows: {', '.join(value_candidates(site.location.timezone))})",
+                f" --target {args.target} (rows: {rows})",
                 file=sys.stderr,
             )
             return 1

@@ -15,7 +15,8 @@ and carries its departure, as live). Until it has the history it needs the basel
 ``pv_model``: the same for PV (the service's pvlib model). ``ForecastSettings.price_forecast``:
 beyond publication the service's price profile (:mod:`phoenyra_ems.forecast.price_profile`) from
 the prices known at the plan time instead of the last known day. :func:`service_forecasts` puts the
-three together: what a site with ``forecast.enabled`` plans from. ``perfect_parts``: those inputs
+three together: what a site with ``forecast.enabled`` plans from. ``given_pv``: the PV forecast the
+user already has (the data's ``pv_forecast_kw``) instead of the baseline. ``perfect_parts``: those inputs
 ("load", "pv", "price") as they actually came, the rest realistic — what a perfect forecast of one
 input alone is worth.
 """
@@ -88,8 +89,12 @@ class BacktestForecasts:
         pv_model: Callable[[], Forecaster] | None = None,
         calendar: DataCalendar | None = None,
         perfect_parts: Collection[str] = (),
+        given_pv: bool = False,
     ) -> None:
         self.site, self.data, self.perfect = site, data, perfect
+        if given_pv and data.pv_forecast_kw is None:
+            raise ValueError("given_pv: the data has no pv_forecast_kw column")
+        self.given_pv = given_pv
         unknown = set(perfect_parts) - set(PERFECT_PARTS)
         if unknown:
             raise ValueError(f"perfect_parts: unknown {sorted(unknown)} (known: {', '.join(PERFECT_PARTS)})")
@@ -156,7 +161,10 @@ class BacktestForecasts:
             modelled_pv = self._pv.series(i, n) if self._pv is not None else None
             if modelled_pv is not None:
                 pv = modelled_pv
-            elif self._pv is None and self._scored(i):
+            elif self.given_pv and data.pv_forecast_kw is not None:  # the user's own, where it reaches
+                given = data.pv_forecast_kw[i : i + n]
+                pv = np.concatenate([given, np.asarray(pv, dtype=float)[len(given) :]])
+            if self._pv is None and self._scored(i):  # a model's own forecasts are scored as made
                 self._score(self.pv_stats, pv, data.pv_kw, i, n)
             end = int(self.known_end[i])
             published = min(end - i, n)

@@ -45,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="judge the forecasters by money: the optimiser's backtest planned with each one's "
         "forecasts, the rest from the history baselines (default data: the household year; --data, "
         "--from/--to (exclusive end), --step; --target load: history, persistence, profile_7d, gbm, "
-        "ensemble; pv: pvlib (the service's PV model without weather); price: price_profile; all: "
+        "ensemble; pv: pvlib (the service's PV model without weather) and given (--data's "
+        "pv_forecast_kw); price: price_profile; all: "
         "these and forecast_service (all three parts at once); perfect_load, perfect_pv, perfect_price: "
         "that input as it came, the rest as the baselines; --models picks rows; perfect, the "
         "sanity row that replays the period once more: only when named or without --models)",
