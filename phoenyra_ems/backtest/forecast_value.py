@@ -4,8 +4,9 @@ For each candidate the household (or a CSV's) period is replayed with the optimi
 forecaster's forecast at each plan time is made only from the data before it (refitted weekly), PV
 and prices as the backtest's realistic inputs (the history baselines). The forecast service's other
 parts are judged the same way, one at a time against those baselines: its pvlib PV model (without
-weather: clear sky x the last three days' ratio) and its price profile beyond publication; the
-``forecast_service`` row is all three at once (the backtest's service row). Reported per row: €
+weather: clear sky x the last three days' ratio) and its price profile beyond publication, and so
+is a CSV's own ``pv_forecast_kw`` (row ``given``: a PV forecast the user already has); the
+``forecast_service`` row is all three parts at once (the backtest's service row). Reported per row: €
 saved against no battery, % of the perfect-foresight bound, and the day-ahead MAE of the load, PV
 and price forecasts it planned with. The ``perfect_load``, ``perfect_pv`` and ``perfect_price``
 rows bound what a better forecast of each input can earn; each row's gain over the first one comes
