@@ -205,6 +205,11 @@ def _regular(
     return per_step.reindex(grid)
 
 
+def _columns(frame: pd.DataFrame) -> list[str]:
+    """The columns a backtest reads: ``COLUMNS``, and ``pv_forecast_kw`` where the data has it."""
+    return [*COLUMNS, *([PV_FORECAST] if PV_FORECAST in frame else [])]
+
+
 def _prepare(
     frame: pd.DataFrame,
     what: str,
@@ -222,8 +227,7 @@ def _prepare(
     frame = frame.sort_index()
     source = _source_step(frame, what)
     lo, hi = _period(what, frame.index[0], frame.index[-1] + source, start, end, zone)
-    columns = [*COLUMNS, *([PV_FORECAST] if PV_FORECAST in frame else [])]
-    full, note = _filled(frame[columns], source, lo, hi, what, zone, max_gap_h)
+    full, note = _filled(frame[_columns(frame)], source, lo, hi, what, zone, max_gap_h)
     regular = _regular(full, source, STEPS[step], lo, hi)
     given = regular[PV_FORECAST].clip(lower=0).to_numpy(dtype=float) if PV_FORECAST in regular else None
     return BacktestData(
@@ -323,7 +327,7 @@ def from_csv(
         raise BacktestDataError(f"{file}: missing column(s) {', '.join(sorted(missing))}")
     if step not in STEPS:
         raise BacktestDataError(f"step must be one of {sorted(STEPS)}")
-    for column in [*COLUMNS, *([PV_FORECAST] if PV_FORECAST in frame else [])]:
+    for column in _columns(frame):
         bad = pd.to_numeric(frame[column], errors="coerce").isna() & frame[column].notna()
         if bad.any():
             row = int(np.argmax(bad.to_numpy())) + 2

@@ -84,6 +84,10 @@ def _perfect_part(part: str) -> Inputs:
     return inputs
 
 
+def _perfect(site: SiteConfig, data: BacktestData) -> BacktestForecasts:
+    return BacktestForecasts(site, data, site.ems.planning_horizon_h, perfect=True)
+
+
 def value_candidates(
     timezone: str, target: str = "all", *, given_pv: bool = False
 ) -> dict[str, tuple[str, Inputs]]:
@@ -165,18 +169,17 @@ def worth(
     baseline = no_battery(site, data).cost_eur
     bound = baseline - solve_optimum(optimum_input(site, data)).cost_eur
     results = []
-    runs = [*candidates.items(), *([(PERFECT, ("", None))] if perfect else [])]
+    runs: list[tuple[str, tuple[str, Inputs]]] = [*candidates.items()]
+    if perfect:
+        runs.append((PERFECT, ("all", _perfect)))
     for name, (_, make) in runs:
         if progress is not None:
             progress(name)
         started = time.perf_counter()
-        if make is None:
-            inputs = BacktestForecasts(site, data, site.ems.planning_horizon_h, perfect=True)
-        else:
-            inputs = make(site, data)
+        inputs = make(site, data)
         run = replay_optimiser(site, data, forecasts=inputs, name=name)
         saving = baseline - run.cost_eur
-        exact = {"load", "pv", "price"} if name == PERFECT else inputs.perfect_parts
+        exact = inputs.exact_parts
         results.append(
             Worth(
                 name,

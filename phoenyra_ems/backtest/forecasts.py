@@ -162,8 +162,7 @@ class BacktestForecasts:
             if modelled_pv is not None:
                 pv = modelled_pv
             elif self.given_pv and data.pv_forecast_kw is not None:  # the user's own, where it reaches
-                given = data.pv_forecast_kw[i : i + n]
-                pv = np.concatenate([given, np.asarray(pv, dtype=float)[len(given) :]])
+                pv = self._from_data(i, pv, data.pv_forecast_kw)
             if self._pv is None and self._scored(i):  # a model's own forecasts are scored as made
                 self._score(self.pv_stats, pv, data.pv_kw, i, n)
             end = int(self.known_end[i])
@@ -204,18 +203,26 @@ class BacktestForecasts:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """The ``perfect_parts`` of a plan's inputs replaced by what actually came (what a perfect
         forecast of that part alone would be worth)."""
-        data, m = self.data, min(len(load), len(self.data) - i)
-
-        def actual(forecast: np.ndarray, series: np.ndarray) -> np.ndarray:
-            return np.concatenate([series[i : i + m], np.asarray(forecast, dtype=float)[m:]])
-
+        data = self.data
         if "load" in self.perfect_parts:
-            load = actual(load, data.load_kw)
+            load = self._from_data(i, load, data.load_kw)
         if "pv" in self.perfect_parts:
-            pv = actual(pv, data.pv_kw)
+            pv = self._from_data(i, pv, data.pv_kw)
         if "price" in self.perfect_parts:
-            prices, published = actual(prices, data.price_eur_mwh), max(published, m)
+            prices = self._from_data(i, prices, data.price_eur_mwh)
+            published = max(published, min(len(prices), len(data) - i))
         return load, pv, prices, published
+
+    @staticmethod
+    def _from_data(i: int, forecast: np.ndarray, series: np.ndarray) -> np.ndarray:
+        """``forecast`` (from step ``i``) with the steps ``series`` covers taken from it instead."""
+        covered = series[i : i + len(forecast)]
+        return np.concatenate([covered, np.asarray(forecast, dtype=float)[len(covered) :]])
+
+    @property
+    def exact_parts(self) -> frozenset[str]:
+        """The inputs the plans get as they actually came (no forecast error to score)."""
+        return frozenset(PERFECT_PARTS) if self.perfect else self.perfect_parts
 
     def _scored(self, i: int) -> bool:
         """Whether a baseline's forecast at step ``i`` is scored: at each forecast block's start
